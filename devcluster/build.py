@@ -1,0 +1,168 @@
+"""Build the control-plane binaries from their Go modules, cached per version.
+
+`k8s.io/kubernetes` and `go.etcd.io/etcd/server/v3` cannot be `go install`ed:
+their go.mod files replace sibling modules with local paths. A small wrapper
+module requires them and points each replaced module at its published
+release instead. kwok has no replace lines and installs directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from devcluster import versions
+
+
+def cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "taskops" / "controlplane"
+
+
+@dataclass(frozen=True)
+class Component:
+    key: str  # cache key: name plus version
+    binaries: tuple[str, ...]
+
+    @property
+    def bin_dir(self) -> Path:
+        return cache_root() / self.key / "bin"
+
+    def is_built(self) -> bool:
+        return all((self.bin_dir / b).is_file() for b in self.binaries)
+
+
+KUBERNETES = Component(
+    f"kubernetes-{versions.KUBERNETES}",
+    ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"),
+)
+ETCD = Component(f"etcd-{versions.ETCD}", ("etcd",))
+KWOK = Component(f"kwok-{versions.KWOK}", ("kwok",))
+COMPONENTS = (ETCD, KWOK, KUBERNETES)
+
+
+def binary(name: str) -> Path:
+    for c in COMPONENTS:
+        if name in c.binaries:
+            return c.bin_dir / name
+    raise KeyError(name)
+
+
+def _go(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
+    full_env = {**os.environ, "CGO_ENABLED": "0", "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod"}
+    full_env.update(env or {})
+    print(f"+ (cd {cwd} && go {' '.join(args)})", flush=True)
+    subprocess.run(["go", *args], cwd=cwd, env=full_env, check=True)
+
+
+def _wrapper(workdir: Path, require: str, version: str, replaces: dict[str, str], imports: list[str]) -> None:
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    lines = ["module taskops.dev/controlplane", "", "go 1.24.0", "", f"require {require} {version}", ""]
+    lines += [f"replace {mod} => {mod} {ver}" for mod, ver in sorted(replaces.items())]
+    (workdir / "go.mod").write_text("\n".join(lines) + "\n")
+    body = "\n".join(f'\t_ "{imp}"' for imp in imports)
+    # The classic tools.go idiom: `go mod tidy` sees the imports, the build never compiles this file.
+    (workdir / "tools.go").write_text(f"//go:build tools\n\npackage tools\n\nimport (\n{body}\n)\n")
+    _go(["mod", "tidy"], workdir)
+
+
+def _finish(component: Component, staging: Path) -> None:
+    final = component.bin_dir
+    if final.exists():
+        shutil.rmtree(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging.rename(final)
+
+
+def build_kubernetes() -> None:
+    v = versions.KUBERNETES
+    major, minor, _ = v.split(".")
+    workdir = cache_root() / "work" / KUBERNETES.key
+    cmds = [f"k8s.io/kubernetes/cmd/{b}" for b in KUBERNETES.binaries]
+    _wrapper(
+        workdir,
+        "k8s.io/kubernetes",
+        f"v{v}",
+        {f"k8s.io/{m}": f"v{versions.KUBERNETES_STAGING}" for m in versions.KUBERNETES_STAGING_MODULES},
+        cmds,
+    )
+    build_date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Without these, /version reports v0.0.0 and version checks (Helm, kubectl) misbehave.
+    stamp = {
+        "gitVersion": f"v{v}",
+        "gitMajor": major,
+        "gitMinor": minor,
+        "gitTreeState": "clean",
+        "buildDate": build_date,
+    }
+    ldflags = ["-s", "-w"]
+    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        ldflags += [f"-X {pkg}.{k}={val}" for k, val in stamp.items()]
+    staging = workdir / "bin"
+    _go(["build", "-trimpath", "-ldflags", " ".join(ldflags), "-o", str(staging) + "/", *cmds], workdir)
+    _finish(KUBERNETES, staging)
+
+
+def build_etcd() -> None:
+    workdir = cache_root() / "work" / ETCD.key
+    v = f"v{versions.ETCD}"
+    _wrapper(
+        workdir,
+        "go.etcd.io/etcd/server/v3",
+        v,
+        {f"go.etcd.io/etcd/{m}": v for m in versions.ETCD_REPLACED_MODULES},
+        ["go.etcd.io/etcd/server/v3"],
+    )
+    staging = workdir / "bin"
+    _go(["build", "-trimpath", "-ldflags", "-s -w", "-o", str(staging / "etcd"), "go.etcd.io/etcd/server/v3"], workdir)
+    _finish(ETCD, staging)
+
+
+def build_kwok() -> None:
+    workdir = cache_root() / "work" / KWOK.key
+    staging = workdir / "bin"
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    staging.mkdir(parents=True)
+    _go(
+        ["install", "-trimpath", "-ldflags", "-s -w", f"sigs.k8s.io/kwok/cmd/kwok@v{versions.KWOK}"],
+        workdir,
+        {"GOBIN": str(staging), "GOFLAGS": ""},
+    )
+    _finish(KWOK, staging)
+
+
+BUILDERS = {ETCD.key: build_etcd, KWOK.key: build_kwok, KUBERNETES.key: build_kubernetes}
+
+
+def ensure_built(quiet: bool = False) -> None:
+    """Build whatever is missing from the cache; a second call returns at once."""
+    if shutil.which("go") is None:
+        sys.exit("devcluster: the Go toolchain is required to build the control plane (https://go.dev/dl)")
+    for component in COMPONENTS:
+        if component.is_built():
+            if not quiet:
+                print(f"devcluster: {component.key} cached in {component.bin_dir}")
+            continue
+        print(f"devcluster: building {component.key} (first run only; this takes a while)", flush=True)
+        started = dt.datetime.now()
+        BUILDERS[component.key]()
+        print(f"devcluster: built {component.key} in {(dt.datetime.now() - started).total_seconds():.0f}s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.parse_args()
+    ensure_built()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,358 @@
+"""Run etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok on loopback.
+
+Every process is a child of the Python process that starts the cluster and
+receives SIGKILL if that process dies (PR_SET_PDEATHSIG), so an interrupted
+test run leaves no orphans behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from devcluster import build, pki
+
+_PR_SET_PDEATHSIG = 1
+STAGES = Path(__file__).with_name("stages.yaml")
+FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def spawn(name: str, args: list[str], logs: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start a child process that logs to `logs/name.log` and dies with this process."""
+    logs.mkdir(parents=True, exist_ok=True)
+    with open(logs / f"{name}.log", "ab") as log:
+        return subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+            env={**os.environ, **(env or {})},
+        )
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@dataclass
+class Cluster:
+    """A control plane rooted in `workdir` (PKI, etcd data, logs, kubeconfig)."""
+
+    workdir: Path
+    nodes: int = 2
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    apiserver_port: int = 0
+    etcd_port: int = 0
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.workdir / "kubeconfig"
+
+    @property
+    def logs(self) -> Path:
+        return self.workdir / "logs"
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.apiserver_port}"
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
+        out = subprocess.run(
+            [str(build.binary("kubectl")), "--kubeconfig", str(self.kubeconfig), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if check and out.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args)} failed: {out.stderr.strip()}")
+        return out.stdout
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def start(self, timeout: float = 120.0) -> None:
+        build.ensure_built(quiet=True)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        pki.generate(self.workdir / "pki")
+        self.etcd_port = free_port()
+        self.apiserver_port = free_port()
+        self._write_kubeconfig()
+        deadline = time.monotonic() + timeout
+        try:
+            self._start_etcd()
+            self._start_apiserver()
+            self._wait_ready("/readyz", deadline)
+            self._start_controllers()
+            self._register_nodes()
+            self._wait_nodes_ready(deadline)
+            self._wait_default_service_account("default", deadline)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        # Reverse start order: controllers first, etcd last.
+        for name in reversed(list(self.procs)):
+            stop_process(self.procs[name])
+        self.procs.clear()
+
+    def restart_apiserver(self) -> None:
+        stop_process(self.procs.pop("kube-apiserver"))
+        self._start_apiserver()
+        self._wait_ready("/readyz", time.monotonic() + 60)
+
+    def check_alive(self) -> None:
+        dead = {n: p.returncode for n, p in self.procs.items() if p.poll() is not None}
+        if dead:
+            raise RuntimeError(f"control-plane processes exited: {dead}; see {self.logs}")
+
+    # -- components ------------------------------------------------------------
+
+    def _start_etcd(self) -> None:
+        peer = free_port()
+        url = f"http://127.0.0.1:{self.etcd_port}"
+        self.procs["etcd"] = spawn(
+            "etcd",
+            [
+                str(build.binary("etcd")),
+                "--name=default",
+                f"--data-dir={self.workdir / 'etcd'}",
+                f"--listen-client-urls={url}",
+                f"--advertise-client-urls={url}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-cluster=default=http://127.0.0.1:{peer}",
+                "--listen-metrics-urls=",
+                # A test cluster: losing the last writes on a power cut does not matter.
+                "--unsafe-no-fsync=true",
+                "--log-level=warn",
+            ],
+            self.logs,
+        )
+
+    def _start_apiserver(self) -> None:
+        p = self.workdir / "pki"
+        self.procs["kube-apiserver"] = spawn(
+            "kube-apiserver",
+            [
+                str(build.binary("kube-apiserver")),
+                f"--etcd-servers=http://127.0.0.1:{self.etcd_port}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={self.apiserver_port}",
+                f"--tls-cert-file={p / 'apiserver.crt'}",
+                f"--tls-private-key-file={p / 'apiserver.key'}",
+                f"--client-ca-file={p / 'ca.crt'}",
+                f"--service-account-key-file={p / 'sa.pub'}",
+                f"--service-account-signing-key-file={p / 'sa.key'}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                "--service-cluster-ip-range=10.96.0.0/16",
+                "--authorization-mode=Node,RBAC",
+                "--allow-privileged=true",
+                f"--cert-dir={self.workdir / 'apiserver-certs'}",
+                # Benchmarks push hundreds of writes per second through one client.
+                "--max-requests-inflight=1000",
+                "--max-mutating-requests-inflight=500",
+                "--v=1",
+            ],
+            self.logs,
+        )
+
+    def _start_controllers(self) -> None:
+        p = self.workdir / "pki"
+        kc = str(self.kubeconfig)
+        self.procs["kube-controller-manager"] = spawn(
+            "kube-controller-manager",
+            [
+                str(build.binary("kube-controller-manager")),
+                f"--kubeconfig={kc}",
+                f"--authentication-kubeconfig={kc}",
+                f"--authorization-kubeconfig={kc}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={free_port()}",
+                f"--cert-dir={self.workdir / 'kcm-certs'}",
+                f"--service-account-private-key-file={p / 'sa.key'}",
+                f"--root-ca-file={p / 'ca.crt'}",
+                f"--cluster-signing-cert-file={p / 'ca.crt'}",
+                f"--cluster-signing-key-file={p / 'ca.key'}",
+                "--controllers=*",
+                "--leader-elect=false",
+                "--use-service-account-credentials=false",
+                # The defaults (20 QPS) would make the Job controller the bottleneck of every benchmark.
+                "--kube-api-qps=500",
+                "--kube-api-burst=1000",
+                "--concurrent-job-syncs=20",
+                "--concurrent-cron-job-syncs=20",
+                "--concurrent-gc-syncs=40",
+                "--v=1",
+            ],
+            self.logs,
+        )
+        self.procs["kube-scheduler"] = spawn(
+            "kube-scheduler",
+            [
+                str(build.binary("kube-scheduler")),
+                f"--kubeconfig={kc}",
+                f"--authentication-kubeconfig={kc}",
+                f"--authorization-kubeconfig={kc}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={free_port()}",
+                "--leader-elect=false",
+                "--kube-api-qps=500",
+                "--kube-api-burst=1000",
+                "--v=1",
+            ],
+            self.logs,
+        )
+        self.procs["kwok"] = spawn(
+            "kwok",
+            [
+                str(build.binary("kwok")),
+                f"--kubeconfig={kc}",
+                f"--config={STAGES}",
+                f"--manage-nodes-with-annotation-selector={FAKE_NODE_ANNOTATION}=fake",
+                f"--server-address=127.0.0.1:{free_port()}",
+                "--cidr=10.244.0.0/16",
+                "--node-ip=10.1.0.1",
+                # kwok renews each node's Lease, so the node lifecycle controller keeps the nodes Ready.
+                "--node-lease-duration-seconds=40",
+            ],
+            self.logs,
+        )
+
+    def _register_nodes(self) -> None:
+        docs = []
+        for i in range(self.nodes):
+            name = f"kwok-node-{i}"
+            docs.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Node",
+                    "metadata": {
+                        "name": name,
+                        "annotations": {FAKE_NODE_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                        "labels": {
+                            "kubernetes.io/hostname": name,
+                            "kubernetes.io/os": "linux",
+                            "kubernetes.io/arch": "amd64",
+                            "type": "kwok",
+                        },
+                    },
+                    "status": {
+                        "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "2000"},
+                        "capacity": {"cpu": "64", "memory": "256Gi", "pods": "2000"},
+                    },
+                }
+            )
+        self.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
+
+    # -- readiness -------------------------------------------------------------
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        p = self.workdir / "pki"
+        ctx = ssl.create_default_context(cafile=str(p / "ca.crt"))
+        ctx.load_cert_chain(str(p / "admin.crt"), str(p / "admin.key"))
+        return ctx
+
+    def get(self, path: str) -> tuple[int, str]:
+        req = urllib.request.Request(self.server + path)
+        try:
+            with urllib.request.urlopen(req, context=self._ssl_context(), timeout=5) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def _wait(self, what: str, deadline: float, ok: object) -> None:
+        last = ""
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                if callable(ok) and ok():
+                    return
+            except (OSError, RuntimeError, ValueError) as e:
+                last = str(e)
+            time.sleep(0.2)
+        raise TimeoutError(f"control plane: {what} not ready in time ({last}); logs in {self.logs}")
+
+    def _wait_ready(self, path: str, deadline: float) -> None:
+        self._wait(f"kube-apiserver {path}", deadline, lambda: self.get(path)[0] == 200)
+
+    def _wait_nodes_ready(self, deadline: float) -> None:
+        def ready() -> bool:
+            nodes = json.loads(self.kubectl("get", "nodes", "-o", "json"))["items"]
+            ok = [
+                n for n in nodes
+                if any(c["type"] == "Ready" and c["status"] == "True" for c in n.get("status", {}).get("conditions", []))
+            ]
+            return len(ok) >= self.nodes
+
+        self._wait("kwok nodes", deadline, ready)
+
+    def _wait_default_service_account(self, namespace: str, deadline: float) -> None:
+        self._wait(
+            f"service account {namespace}/default",
+            deadline,
+            lambda: self.get(f"/api/v1/namespaces/{namespace}/serviceaccounts/default")[0] == 200,
+        )
+
+    def wait_namespace_ready(self, namespace: str, timeout: float = 30.0) -> None:
+        """Pods can be created in a new namespace only once its default ServiceAccount exists."""
+        self._wait_default_service_account(namespace, time.monotonic() + timeout)
+
+    # -- kubeconfig ------------------------------------------------------------
+
+    def _write_kubeconfig(self) -> None:
+        p = self.workdir / "pki"
+        cfg = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "taskops-dev", "cluster": {
+                "server": self.server, "certificate-authority": str(p / "ca.crt")}}],
+            "users": [{"name": "admin", "user": {
+                "client-certificate": str(p / "admin.crt"), "client-key": str(p / "admin.key")}}],
+            "contexts": [{"name": "taskops-dev", "context": {"cluster": "taskops-dev", "user": "admin"}}],
+            "current-context": "taskops-dev",
+        }
+        self.kubeconfig.write_text(yaml.safe_dump(cfg))
+
+
+@contextlib.contextmanager
+def running(workdir: Path, nodes: int = 2) -> Iterator[Cluster]:
+    cluster = Cluster(workdir=workdir, nodes=nodes)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
