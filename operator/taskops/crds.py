@@ -1,0 +1,211 @@
+"""Generate the CustomResourceDefinitions from the pydantic models (the single schema source).
+
+`python -m taskops.crds` writes `crds/*.yaml`; `python -m taskops.crds --check`
+exits non-zero when a file on disk differs from what the models generate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from taskops import GROUP, VERSION
+from taskops.domain.models import RunSpec, RunStatus, TaskSpec
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# Every place a copy of the CRDs lives; the chart's copy joins this list with the chart.
+OUTPUT_DIRS = [REPO_ROOT / "crds"]
+
+_DROP_KEYS = {"title", "$defs"}
+
+
+def _resolve(schema: Any, defs: dict[str, Any]) -> Any:
+    """Inline $refs and turn pydantic's JSON Schema into a Kubernetes structural schema."""
+    if isinstance(schema, list):
+        return [_resolve(s, defs) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if "$ref" in schema:
+        target = defs[schema["$ref"].split("/")[-1]]
+        merged = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+        return _resolve(merged, defs)
+    if "anyOf" in schema:
+        # Optional[X] is anyOf [X, null]; in a CR an absent field is the None.
+        options = [o for o in schema["anyOf"] if o != {"type": "null"}]
+        if len(options) == 1:
+            rest = {k: v for k, v in schema.items() if k != "anyOf"}
+            if rest.get("default", "") is None:
+                del rest["default"]
+            return _resolve({**options[0], **rest}, defs)
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _DROP_KEYS:
+            continue
+        if key == "properties":
+            out[key] = {name: _resolve(sub, defs) for name, sub in value.items()}
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            out[key] = _resolve(value, defs)
+        else:
+            out[key] = value
+    if out.get("additionalProperties") is False:
+        # Structural schemas prune unknown fields themselves; `false` is not allowed beside properties.
+        del out["additionalProperties"]
+    if out.get("type") == "object" and out.get("additionalProperties") in (True, {}):
+        del out["additionalProperties"]
+        out["x-kubernetes-preserve-unknown-fields"] = True
+    if out.get("x-kubernetes-preserve-unknown-fields") and "properties" not in out:
+        out.setdefault("type", "object")
+    if "const" in out:
+        out["enum"] = [out.pop("const")]
+    return out
+
+
+def _strip_defaults(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {k: _strip_defaults(v) for k, v in schema.items() if k != "default"}
+    if isinstance(schema, list):
+        return [_strip_defaults(s) for s in schema]
+    return schema
+
+
+def structural(model: type[BaseModel], *, defaults: bool = True) -> dict[str, Any]:
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    schema = _resolve(raw, raw.get("$defs", {}))
+    if not isinstance(schema, dict):
+        raise TypeError(model)
+    return schema if defaults else _strip_defaults(schema)
+
+
+def _crd(
+    kind: str,
+    plural: str,
+    short_names: list[str],
+    spec_model: type[BaseModel],
+    status_model: type[BaseModel],
+    description: str,
+    columns: list[dict[str, Any]],
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{GROUP}"},
+        "spec": {
+            "group": GROUP,
+            "names": {
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": kind.lower(),
+                "shortNames": short_names,
+                "categories": ["taskops"],
+            },
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": columns,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": description,
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string", "description": "API version: taskops.dev/v1alpha1."},
+                                "kind": {"type": "string", "description": f"Kind: {kind}."},
+                                "metadata": {"type": "object"},
+                                "spec": structural(spec_model),
+                                "status": structural(status_model, defaults=False),
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def build_crds() -> dict[str, dict[str, Any]]:
+    """File name → CRD object."""
+    age = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+    task = _crd(
+        "Task",
+        "tasks",
+        ["tsk"],
+        TaskSpec,
+        _TaskStatusPlaceholder,
+        "A Task is a Job template plus a schedule and rules; each execution of it is a Run.",
+        [
+            {"name": "Title", "type": "string", "jsonPath": ".spec.title"},
+            age,
+        ],
+    )
+    run = _crd(
+        "Run",
+        "runs",
+        ["trun"],
+        RunSpec,
+        RunStatus,
+        "A Run is one execution of a Task; each attempt of it is one Kubernetes Job.",
+        [
+            {"name": "Task", "type": "string", "jsonPath": ".spec.taskRef.name"},
+            {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+            {"name": "Reason", "type": "string", "jsonPath": ".status.endReason"},
+            {"name": "Exit", "type": "integer", "jsonPath": ".status.exitCode"},
+            {"name": "Attempt", "type": "integer", "jsonPath": ".status.attempt", "priority": 1},
+            {"name": "Job", "type": "string", "jsonPath": ".status.jobName", "priority": 1},
+            {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
+            age,
+        ],
+    )
+    return {f"{GROUP}_tasks.yaml": task, f"{GROUP}_runs.yaml": run}
+
+
+class _TaskStatusPlaceholder(BaseModel):
+    """The observed state of a Task (filled by the schedule issue: next/last run, active version)."""
+
+
+def render(crd: dict[str, Any]) -> str:
+    header = "# Generated by `python -m taskops.crds` from operator/taskops/domain/models. Do not edit.\n"
+    return header + yaml.safe_dump(crd, sort_keys=False, width=120)
+
+
+def check(dirs: list[Path]) -> list[str]:
+    """The paths whose content differs from what the models generate."""
+    drift = []
+    for directory in dirs:
+        for name, crd in build_crds().items():
+            path = directory / name
+            if not path.exists() or path.read_text() != render(crd):
+                drift.append(str(path))
+    return drift
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--check", action="store_true", help="fail when the files differ from the models")
+    parser.add_argument("--out", type=Path, action="append", help="output directory (repeatable)")
+    args = parser.parse_args(argv)
+    dirs = args.out or OUTPUT_DIRS
+    if args.check:
+        drift = check(dirs)
+        for path in drift:
+            print(f"CRD drift: {path} differs from the models; run `python -m taskops.crds`", file=sys.stderr)
+        return 1 if drift else 0
+    for directory in dirs:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, crd in build_crds().items():
+            (directory / name).write_text(render(crd))
+            print(f"wrote {directory / name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

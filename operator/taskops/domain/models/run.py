@@ -1,0 +1,88 @@
+"""The Run resource: one execution of a Task; each attempt is one Job."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import Field
+
+from taskops.domain.models.base import CamelModel, Condition, ObjectMeta
+from taskops.domain.phases import EndReason, Phase
+
+TRIGGERS = ("manual", "api", "cron", "rrule", "once", "event", "retry", "resume", "startup")
+
+
+class TaskRef(CamelModel):
+    """Which Task a Run executes."""
+
+    name: str = Field(min_length=1, max_length=253, description="The Task's name, in the Run's namespace.")
+
+
+class RunSpec(CamelModel):
+    """The desired state of a Run."""
+
+    task_ref: TaskRef = Field(description="The Task this Run executes.")
+    triggered_by: str = Field(
+        default="manual",
+        description=(
+            "How the run was triggered: manual (kubectl), api, cron, rrule, once, event, retry, resume."
+        ),
+        json_schema_extra={"enum": list(TRIGGERS)},
+    )
+    reference: str | None = Field(
+        default=None, max_length=253, description="A caller's own reference for this run (seed 000 `reference`)."
+    )
+
+
+class RunStatus(CamelModel):
+    """The observed state of a Run, written only by the operator."""
+
+    phase: Phase = Field(
+        default=Phase.CREATED,
+        description=(
+            "Lifecycle phase: CREATED, SCHEDULED, QUEUED, BLOCKED, RUNNING, then one of SUCCEEDED, "
+            "PARTIAL_SUCCEEDED, FAILED, STOPPED, INVALID."
+        ),
+    )
+    end_reason: EndReason | None = Field(
+        default=None, description="Why the run ended (set once the phase is terminal), e.g. success, failed."
+    )
+    message: str | None = Field(default=None, description="A human-readable summary of the current state.")
+    exit_code: int | None = Field(
+        default=None, description="Exit code of the last attempt's container (the first non-zero one)."
+    )
+    attempt: int | None = Field(default=None, ge=1, description="The current attempt number, from 1.")
+    job_name: str | None = Field(default=None, description="The Job of the current attempt.")
+    start_time: dt.datetime | None = Field(default=None, description="When the first attempt started.")
+    end_time: dt.datetime | None = Field(default=None, description="When the run ended.")
+    observed_generation: int | None = Field(
+        default=None, description="The .metadata.generation this status was computed from."
+    )
+    conditions: list[Condition] | None = Field(
+        default=None,
+        description="Standard conditions: Valid, Ended, Succeeded.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+
+
+class Run(CamelModel):
+    """A run: one execution of a Task."""
+
+    api_version: str = Field(default="taskops.dev/v1alpha1", description="API version.")
+    kind: str = Field(default="Run", description="Kind.")
+    metadata: ObjectMeta = Field(description="Standard object metadata.")
+    spec: RunSpec = Field(description="The desired state of the run.")
+    status: RunStatus = Field(default_factory=RunStatus, description="The observed state of the run.")
+
+    @property
+    def namespace(self) -> str:
+        return self.metadata.namespace or "default"
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+
+def parse_run(obj: dict[str, Any]) -> Run:
+    return Run.model_validate(obj)

@@ -1,0 +1,113 @@
+"""The Run phase / end-reason model and its mapping onto each seed's vocabulary.
+
+A Run's `phase` uses seed 004's lifecycle names; `endReason` says why a
+terminal Run ended, in seed 002's names plus `invalid` and `partial_success`.
+The phase of an ended Run is a function of its end reason.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Phase(StrEnum):
+    CREATED = "CREATED"
+    SCHEDULED = "SCHEDULED"
+    QUEUED = "QUEUED"
+    BLOCKED = "BLOCKED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    PARTIAL_SUCCEEDED = "PARTIAL_SUCCEEDED"
+    FAILED = "FAILED"
+    STOPPED = "STOPPED"
+    INVALID = "INVALID"
+
+
+class EndReason(StrEnum):
+    SUCCESS = "success"
+    PARTIAL_SUCCESS = "partial_success"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    CRASHED = "crashed"
+    START_FAILED = "start_failed"
+    LOG_OVERFLOW = "log_overflow"
+    DAEMON_STOPPED = "daemon_stopped"
+    STOPPED = "stopped"
+    SKIPPED = "skipped"
+    QUEUE_FULL = "queue_full"
+    DST_SKIPPED = "dst_skipped"
+    MISSED = "missed"
+    INVALID = "invalid"
+
+
+TERMINAL_PHASES = frozenset(
+    {Phase.SUCCEEDED, Phase.PARTIAL_SUCCEEDED, Phase.FAILED, Phase.STOPPED, Phase.INVALID}
+)
+
+_PHASE_OF_REASON: dict[EndReason, Phase] = {
+    EndReason.SUCCESS: Phase.SUCCEEDED,
+    EndReason.PARTIAL_SUCCESS: Phase.PARTIAL_SUCCEEDED,
+    EndReason.FAILED: Phase.FAILED,
+    EndReason.TIMEOUT: Phase.FAILED,
+    EndReason.CRASHED: Phase.FAILED,
+    EndReason.START_FAILED: Phase.FAILED,
+    EndReason.LOG_OVERFLOW: Phase.FAILED,
+    EndReason.DAEMON_STOPPED: Phase.FAILED,
+    EndReason.STOPPED: Phase.STOPPED,
+    EndReason.SKIPPED: Phase.STOPPED,
+    EndReason.QUEUE_FULL: Phase.STOPPED,
+    EndReason.DST_SKIPPED: Phase.STOPPED,
+    EndReason.MISSED: Phase.STOPPED,
+    EndReason.INVALID: Phase.INVALID,
+}
+
+
+def phase_of(reason: EndReason) -> Phase:
+    return _PHASE_OF_REASON[reason]
+
+
+def is_terminal(phase: str | None) -> bool:
+    return phase in TERMINAL_PHASES
+
+
+# --- each seed's vocabulary, derived from (phase, end reason) -----------------
+
+
+def seed000_status(phase: Phase, reason: EndReason | None) -> str:
+    """Seed 000 (executions): pending, queued, running, succeeded, failed, aborted."""
+    if phase in (Phase.CREATED, Phase.SCHEDULED):
+        return "pending"
+    if phase in (Phase.QUEUED, Phase.BLOCKED):
+        return "queued"
+    if phase == Phase.RUNNING:
+        return "running"
+    if phase == Phase.SUCCEEDED:
+        return "succeeded"
+    if phase == Phase.STOPPED:
+        return "aborted"
+    return "failed"
+
+
+def seed002_status(phase: Phase, reason: EndReason | None) -> tuple[str, str | None]:
+    """Seed 002 (runs): status pending/running/ended plus its end_reason."""
+    if phase == Phase.RUNNING:
+        return "running", None
+    if phase not in TERMINAL_PHASES or reason is None:
+        return "pending", None
+    # 002 has no names for these two; the closest of its own is used.
+    translated = {EndReason.INVALID: "start_failed", EndReason.PARTIAL_SUCCESS: "failed"}
+    return "ended", translated.get(reason, reason.value)
+
+
+def seed003_status(phase: Phase) -> str:
+    """Seed 003 (task runs): success, failure, in_progress."""
+    if phase == Phase.SUCCEEDED:
+        return "success"
+    if phase in TERMINAL_PHASES:
+        return "failure"
+    return "in_progress"
+
+
+def seed004_status(phase: Phase) -> str:
+    """Seed 004 (runs): its lifecycle is taskops' phase vocabulary."""
+    return phase.value
