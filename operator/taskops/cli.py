@@ -1,0 +1,39 @@
+"""The `taskops` command: `taskops operator`, `taskops crds`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="taskops", description="Tasks as Kubernetes custom resources.")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    op = sub.add_parser("operator", help="run the operator (watches Tasks and Runs, makes Jobs)")
+    op.add_argument("--namespace", help="watch only this namespace (default: all namespaces)")
+    op.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
+    op.add_argument("--workers", type=int, default=4, help="concurrent reconciles (default 4)")
+
+    crds = sub.add_parser("crds", help="write or check the CRD YAML generated from the models")
+    crds.add_argument("--check", action="store_true")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "operator":
+        from taskops.operator.main import run
+
+        asyncio.run(run(namespace=args.namespace, kubeconfig=args.kubeconfig, workers=args.workers))
+        return 0
+    if args.command == "crds":
+        from taskops.crds import main as crds_main
+
+        return crds_main(["--check"] if args.check else [])
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

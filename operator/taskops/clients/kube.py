@@ -1,0 +1,139 @@
+"""A small asyncio Kubernetes API client on aiohttp: the few verbs taskops needs, JSON in and out."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import ssl
+import uuid
+from typing import Any
+
+import aiohttp
+
+from taskops.clients.credentials import Credentials
+from taskops.clients.errors import AlreadyExists, api_error
+from taskops.clients.resources import EVENTS, Resource
+
+MERGE_PATCH = "application/merge-patch+json"
+
+
+def _ssl_context(creds: Credentials) -> ssl.SSLContext | bool:
+    if creds.insecure:
+        return False
+    ctx = ssl.create_default_context(cafile=creds.ca_path)
+    if creds.cert_path and creds.key_path:
+        ctx.load_cert_chain(creds.cert_path, creds.key_path)
+    return ctx
+
+
+class KubeClient:
+    def __init__(self, creds: Credentials, user_agent: str, timeout: float = 30.0) -> None:
+        self.creds = creds
+        self.user_agent = user_agent
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> KubeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session:
+            await self._session.close()
+            self._session = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(ssl=_ssl_context(self.creds), limit=64)
+            self._session = aiohttp.ClientSession(
+                base_url=self.creds.server, connector=connector, timeout=self._timeout,
+                headers={"User-Agent": self.user_agent},
+            )
+        return self._session
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        headers = {"Accept": "application/json"}
+        token = self.creds.bearer()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        data = None
+        if body is not None:
+            headers["Content-Type"] = content_type
+            data = json.dumps(body)
+        async with self._http().request(method, path, data=data, params=params, headers=headers) as resp:
+            text = await resp.text()
+            try:
+                payload = json.loads(text) if text else {}
+            except json.JSONDecodeError:
+                payload = text
+            if resp.status >= 400:
+                raise api_error(resp.status, payload)
+            return payload if isinstance(payload, dict) else {}
+
+    # -- verbs -------------------------------------------------------------------
+
+    async def get(self, res: Resource, namespace: str | None, name: str) -> dict[str, Any]:
+        return await self.request("GET", res.path(namespace, name))
+
+    async def list(self, res: Resource, namespace: str | None = None,
+                   label_selector: str | None = None) -> list[dict[str, Any]]:
+        params = {"labelSelector": label_selector} if label_selector else None
+        return list((await self.request("GET", res.path(namespace), params=params)).get("items") or [])
+
+    async def create(self, res: Resource, namespace: str | None, body: dict[str, Any],
+                     dry_run: bool = False) -> dict[str, Any]:
+        params = {"dryRun": "All"} if dry_run else None
+        return await self.request("POST", res.path(namespace), body, params=params)
+
+    async def create_or_get(self, res: Resource, namespace: str, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Create `body`; if its (deterministic) name exists, return the existing object. → (object, created)."""
+        try:
+            return await self.create(res, namespace, body), True
+        except AlreadyExists:
+            return await self.get(res, namespace, body["metadata"]["name"]), False
+
+    async def patch(self, res: Resource, namespace: str | None, name: str, patch: dict[str, Any],
+                    subresource: str | None = None) -> dict[str, Any]:
+        return await self.request("PATCH", res.path(namespace, name, subresource), patch, content_type=MERGE_PATCH)
+
+    async def delete(self, res: Resource, namespace: str | None, name: str,
+                     propagation: str = "Background") -> dict[str, Any]:
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
+        return await self.request("DELETE", res.path(namespace, name), body)
+
+    async def post_event(self, involved: dict[str, Any], type_: str, reason: str, message: str,
+                         component: str, now: dt.datetime) -> dict[str, Any]:
+        meta = involved["metadata"]
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:16]}", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": involved.get("apiVersion"),
+                "kind": involved.get("kind"),
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": component},
+            "reportingComponent": component,
+            "reportingInstance": component,
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+        }
+        return await self.create(EVENTS, meta["namespace"], body)

@@ -1,0 +1,82 @@
+"""What happened to one attempt: a pure reading of its Job and pods.
+
+The Job's own conditions say whether the attempt ended; the pods' container
+states say how (exit code, termination message, OOM or signal).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from taskops.domain.phases import EndReason
+
+# Exit codes above 128 mean the process was killed by signal (code - 128).
+_SIGNAL_BASE = 128
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The end of an attempt."""
+
+    reason: EndReason
+    exit_code: int | None
+    message: str
+    finished_at: dt.datetime | None
+    termination_message: str | None = None
+
+
+def _condition(job: dict[str, Any], ctype: str) -> dict[str, Any] | None:
+    for cond in (job.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == ctype and cond.get("status") == "True":
+            return dict(cond)
+    return None
+
+
+def _parse_time(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def terminated_container(pods: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The terminated state that decides the attempt: the first non-zero one, else the first."""
+    states = []
+    for pod in sorted(pods, key=lambda p: p.get("metadata", {}).get("creationTimestamp") or ""):
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+            term = (cs.get("state") or {}).get("terminated")
+            if term:
+                states.append(term)
+    failing = [t for t in states if t.get("exitCode", 0) != 0]
+    if failing:
+        return failing[-1]
+    return states[-1] if states else None
+
+
+def observe(job: dict[str, Any], pods: list[dict[str, Any]]) -> Outcome | None:
+    """The attempt's outcome, or None while the Job has not finished."""
+    complete = _condition(job, "Complete")
+    failed = _condition(job, "Failed")
+    if not complete and not failed:
+        return None
+    term = terminated_container(pods)
+    exit_code = term.get("exitCode") if term else None
+    term_message = (term.get("message") or None) if term else None
+    if complete:
+        return Outcome(EndReason.SUCCESS, exit_code if exit_code is not None else 0,
+                       "the attempt succeeded", _parse_time(complete.get("lastTransitionTime")), term_message)
+    assert failed is not None
+    finished = _parse_time(failed.get("lastTransitionTime"))
+    if failed.get("reason") == "DeadlineExceeded":
+        return Outcome(EndReason.TIMEOUT, exit_code, failed.get("message") or "the attempt timed out",
+                       finished, term_message)
+    if term is None:
+        return Outcome(EndReason.FAILED, None, failed.get("message") or "the Job failed", finished)
+    reason = term.get("reason") or ""
+    if reason == "OOMKilled":
+        return Outcome(EndReason.CRASHED, exit_code, "the container was killed: out of memory (OOMKilled)",
+                       finished, term_message)
+    if exit_code is not None and exit_code > _SIGNAL_BASE:
+        return Outcome(EndReason.CRASHED, exit_code,
+                       f"the container was killed by signal {exit_code - _SIGNAL_BASE}", finished, term_message)
+    return Outcome(EndReason.FAILED, exit_code, f"the container exited with code {exit_code}", finished,
+                   term_message)

@@ -1,0 +1,81 @@
+"""kopf handlers: thin adapters from watch events to the store and the work queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from taskops import GROUP, VERSION
+from taskops.clients.credentials import Credentials
+from taskops.domain import names
+from taskops.domain.phases import is_terminal
+from taskops.operator.store import Store, key_of
+from taskops.operator.workqueue import WorkQueue
+
+
+def _phase(obj: dict[str, Any]) -> str | None:
+    return (obj.get("status") or {}).get("phase")
+
+
+def build_registry(store: Store, queue: WorkQueue, creds: Credentials) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.login(registry=registry)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        token = creds.bearer()
+        return kopf.ConnectionInfo(
+            server=creds.server,
+            ca_path=creds.ca_path,
+            insecure=creds.insecure,
+            certificate_path=creds.cert_path,
+            private_key_path=creds.key_path,
+            scheme="Bearer" if token else None,
+            token=token,
+            default_namespace=creds.default_namespace,
+        )
+
+    @kopf.on.startup(registry=registry)
+    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        # taskops posts its own Events; kopf would turn every log line into one (an API write each).
+        settings.posting.enabled = False
+        settings.watching.server_timeout = 300
+        settings.watching.client_timeout = 330
+        settings.networking.request_timeout = 30
+
+    def apply(event: dict[str, Any], kind_store: Any) -> dict[str, Any] | None:
+        obj: dict[str, Any] = event["object"]
+        if event.get("type") == "DELETED":
+            kind_store.remove(obj)
+            return None
+        kind_store.put(obj)
+        return obj
+
+    @kopf.on.event(GROUP, VERSION, "tasks", registry=registry)
+    def on_task(event: dict[str, Any], **_: Any) -> None:
+        obj = event["object"]
+        apply(event, store.tasks)
+        namespace, name = key_of(obj)
+        for run in store.runs_of_task(namespace, name):
+            if not is_terminal(_phase(run)):
+                queue.add(key_of(run))
+
+    @kopf.on.event(GROUP, VERSION, "runs", registry=registry)
+    def on_run(event: dict[str, Any], **_: Any) -> None:
+        obj = apply(event, store.runs)
+        if obj is not None and not is_terminal(_phase(obj)):
+            queue.add(key_of(obj))
+
+    @kopf.on.event("batch", "v1", "jobs", labels={names.LABEL_RUN: kopf.PRESENT}, registry=registry)
+    def on_job(event: dict[str, Any], **_: Any) -> None:
+        obj = event["object"]
+        apply(event, store.jobs)
+        queue.add((key_of(obj)[0], obj["metadata"]["labels"][names.LABEL_RUN]))
+
+    @kopf.on.event("", "v1", "pods", labels={names.LABEL_RUN: kopf.PRESENT}, registry=registry)
+    def on_pod(event: dict[str, Any], **_: Any) -> None:
+        obj = event["object"]
+        apply(event, store.pods)
+        queue.add((key_of(obj)[0], obj["metadata"]["labels"][names.LABEL_RUN]))
+
+    return registry

@@ -1,0 +1,147 @@
+"""Reconcile one Run: snapshot the caches, let the pure `decide` choose, apply its Decision."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from taskops.clients import errors
+from taskops.clients.kube import KubeClient
+from taskops.clients.resources import JOBS, RUNS, TASKS
+from taskops.domain.models import Run, Task
+from taskops.domain.phases import EndReason
+from taskops.domain.reconcile import Decision, EventSpec, decide, end_status
+from taskops.operator.failpoints import failpoint
+from taskops.operator.store import Key, Store
+from taskops.operator.workqueue import WorkQueue
+
+log = logging.getLogger("taskops.reconciler")
+
+COMPONENT = "taskops-operator"
+Clock = Callable[[], dt.datetime]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Reconciler:
+    def __init__(self, store: Store, client: KubeClient, queue: WorkQueue, clock: Clock = utcnow,
+                 workers: int = 4) -> None:
+        self.store = store
+        self.client = client
+        self.queue = queue
+        self.clock = clock
+        self.workers = workers
+        self._failures: dict[Key, int] = {}
+
+    async def run_workers(self) -> None:
+        await asyncio.gather(*(self._worker() for _ in range(self.workers)))
+
+    async def _worker(self) -> None:
+        while True:
+            key = await self.queue.get()
+            assert isinstance(key, tuple)
+            try:
+                requeue = await self.reconcile(key)
+                self._failures.pop(key, None)
+                if requeue is not None:
+                    self.queue.add_after(key, requeue)
+            except errors.Conflict:
+                # Our cache was behind; the watch event that brings it up to date re-queues the key.
+                self.queue.add_after(key, 0.2)
+            except Exception as exc:
+                n = self._failures.get(key, 0) + 1
+                self._failures[key] = n
+                delay = min(0.5 * 2 ** (n - 1), 60.0)
+                log.warning("reconcile of run %s/%s failed (%s); retrying in %.1fs", *key, exc, delay,
+                            exc_info=not isinstance(exc, errors.ApiError | OSError))
+                self.queue.add_after(key, delay)
+            finally:
+                self.queue.done(key)
+
+    # -- one reconcile -----------------------------------------------------------
+
+    async def reconcile(self, key: Key) -> float | None:
+        raw = self.store.runs.get(key)
+        if raw is None:
+            return None
+        try:
+            run = Run.model_validate(raw)
+        except ValidationError as exc:
+            # The CRD schema makes this unreachable for well-formed objects; never crash-loop on one.
+            log.error("run %s/%s cannot be parsed: %s", *key, exc)
+            return None
+        task = await self._task(run)
+        job = None
+        pods: list[dict[str, Any]] = []
+        if run.status.job_name:
+            job = self.store.jobs.get((run.namespace, run.status.job_name))
+            if job is not None:
+                pods = self.store.pods_of_job(run.namespace, run.status.job_name)
+        decision = decide(run, task, job, pods, self.clock())
+        if decision.empty:
+            return None
+        await self.apply(raw, run, decision)
+        return decision.requeue_after
+
+    async def _task(self, run: Run) -> Task | None:
+        raw = self.store.tasks.get((run.namespace, run.spec.task_ref.name))
+        if raw is None:
+            # The cache may not have listed it yet: only the API server can say it does not exist.
+            try:
+                raw = await self.client.get(TASKS, run.namespace, run.spec.task_ref.name)
+            except errors.NotFound:
+                return None
+            self.store.tasks.put(raw)
+        return Task.model_validate(raw)
+
+    async def apply(self, raw: dict[str, Any], run: Run, decision: Decision) -> None:
+        ns, name = run.namespace, run.name
+        if decision.owner:
+            refs = [*(run.metadata.owner_references or []), decision.owner]
+            patched = await self.client.patch(RUNS, ns, name, {
+                "metadata": {"ownerReferences": refs, "resourceVersion": run.metadata.resource_version}})
+            self.store.runs.put(patched)
+            raw = patched
+        if decision.status is not None:
+            raw = await self._write_status(raw, decision.status.to_k8s())
+        if decision.create_job is not None:
+            try:
+                job, _ = await self.client.create_or_get(JOBS, ns, decision.create_job)
+                failpoint("after-job-create")
+                self.store.jobs.put(job)
+            except errors.ApiError as exc:
+                if exc.transient:
+                    raise
+                # The API server rejected the Job (an invalid template, a quota, RBAC): the attempt cannot start.
+                message = f"Job {decision.create_job['metadata']['name']} could not be created: {exc.message}"
+                end = end_status(Run.model_validate(raw), EndReason.START_FAILED, message, self.clock())
+                raw = await self._write_status(raw, end.to_k8s())
+                decision.events.append(EventSpec("Warning", "StartFailed", message))
+        for event in decision.events:
+            await self._event(raw, event)
+
+    async def _write_status(self, raw: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
+        ns, name = raw["metadata"]["namespace"], raw["metadata"]["name"]
+        old = raw.get("status") or {}
+        # Merge-patch semantics: a field we no longer set must be sent as null to be removed.
+        body = {**{k: None for k in old if k not in status}, **status}
+        patched = await self.client.patch(
+            RUNS, ns, name, {"metadata": {"resourceVersion": raw["metadata"]["resourceVersion"]}, "status": body},
+            subresource="status",
+        )
+        self.store.runs.put(patched)
+        return patched
+
+    async def _event(self, raw: dict[str, Any], event: EventSpec) -> None:
+        try:
+            await self.client.post_event(raw, event.type, event.reason, event.message, COMPONENT, self.clock())
+        except errors.ApiError as exc:
+            # An Event is a courtesy; losing one must not fail or repeat the reconcile.
+            log.warning("could not post event %s on run %s: %s", event.reason, raw["metadata"]["name"], exc)

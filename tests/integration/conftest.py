@@ -1,0 +1,65 @@
+"""Fixtures on the real control plane: one cluster and one operator per session, a namespace per test."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from devcluster.cluster import Cluster
+from tests.conftest import OUTPUT, REPO
+from tests.integration.kube import Kube
+from tests.integration.processes import OperatorProcess
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    c = Cluster(workdir=tmp_path_factory.mktemp("cluster"))
+    c.start()
+    try:
+        c.kubectl("apply", "-f", str(REPO / "crds"))
+        c.kubectl("wait", "--for=condition=Established", "crd/tasks.taskops.dev", "crd/runs.taskops.dev")
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture(scope="session")
+def kube(cluster: Cluster) -> Kube:
+    return Kube(str(cluster.kubeconfig))
+
+
+@pytest.fixture(scope="session")
+def operator_process(cluster: Cluster) -> Iterator[OperatorProcess]:
+    proc = OperatorProcess(cluster.kubeconfig, OUTPUT / "logs")
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def operator(operator_process: OperatorProcess, request: pytest.FixtureRequest) -> Iterator[OperatorProcess]:
+    """The session's operator, running; restarted if a test killed it; its log shown when a test fails."""
+    if not operator_process.running():
+        operator_process.start()
+    yield operator_process
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        print(f"\n--- operator log (tail) ---\n{operator_process.tail()}")
+    if not operator_process.running():
+        operator_process.start()
+
+
+@pytest.fixture
+def ns(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40].strip("-") + "-" + uuid.uuid4().hex[:5]
+    cluster.kubectl("create", "namespace", name)
+    cluster.wait_namespace_ready(name)
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)

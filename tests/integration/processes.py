@@ -1,0 +1,62 @@
+"""The operator as a real process: started, SIGKILLed and restarted by tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from devcluster.cluster import spawn, stop_process
+
+
+class OperatorProcess:
+    def __init__(self, kubeconfig: Path, logs: Path, name: str = "operator") -> None:
+        self.kubeconfig = kubeconfig
+        self.logs = logs
+        self.name = name
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def log_file(self) -> Path:
+        return self.logs / f"{self.name}.log"
+
+    def start(self, *args: str, env: dict[str, str] | None = None) -> None:
+        assert self.proc is None or self.proc.poll() is not None, "operator already running"
+        self.starts += 1
+        self.proc = spawn(
+            self.name,
+            [sys.executable, "-m", "taskops.cli", "operator", "--kubeconfig", str(self.kubeconfig), *args],
+            self.logs,
+            env={"PYTHONUNBUFFERED": "1", **(env or {})},
+        )
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no goodbye — what a node failure or OOM kill looks like."""
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc:
+            stop_process(self.proc)
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_exit(self, timeout: float) -> int:
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return self.proc.returncode
+            time.sleep(0.1)
+        raise AssertionError(f"operator did not exit within {timeout}s")
+
+    def tail(self, lines: int = 60) -> str:
+        if not self.log_file.exists():
+            return ""
+        return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])

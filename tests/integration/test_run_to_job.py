@@ -1,0 +1,135 @@
+"""The first slice on a real control plane: a Run becomes exactly one Job per attempt."""
+
+from __future__ import annotations
+
+import time
+
+from devcluster.cluster import Cluster
+from tests import builders
+from tests.integration.kube import Kube, wait_for
+from tests.integration.processes import OperatorProcess
+
+
+def _owner(obj_meta: object, kind: str) -> dict[str, object]:
+    refs = obj_meta["ownerReferences"] if isinstance(obj_meta, dict) else obj_meta.owner_references  # type: ignore[index]
+    ours = [r for r in refs or [] if (r["kind"] if isinstance(r, dict) else r.kind) == kind]
+    assert len(ours) == 1, f"expected one {kind} owner, got {refs}"
+    r = ours[0]
+    return r if isinstance(r, dict) else {"name": r.name, "uid": r.uid, "controller": r.controller}
+
+
+def test_run_succeeds_with_one_deterministic_job(cluster: Cluster, kube: Kube, operator: OperatorProcess,
+                                                 ns: str) -> None:
+    cluster.kubectl("apply", "-n", ns, "-f", str(cluster_repo() / "examples" / "hello-task.yaml"))
+    cluster.kubectl("create", "-n", ns, "-f", "-", input=yaml_of(builders.run("hello-1", "hello")))
+
+    run = kube.wait_run_phase(ns, "hello-1", {"SUCCEEDED", "FAILED", "INVALID"})
+    status = run["status"]
+    assert status["phase"] == "SUCCEEDED", status
+    assert status["endReason"] == "success"
+    assert status["exitCode"] == 0
+    assert status["attempt"] == 1
+    assert status["startTime"] and status["endTime"]
+    conds = {c["type"]: c for c in status["conditions"]}
+    assert conds["Succeeded"]["status"] == "True"
+    assert conds["Ended"]["status"] == "True"
+
+    jobs = kube.jobs(ns)
+    assert [j.metadata.name for j in jobs] == ["hello-1-1"]
+    job_owner = _owner(jobs[0].metadata, "Run")
+    assert job_owner["name"] == "hello-1" and job_owner["uid"] == run["metadata"]["uid"]
+    task = kube.get(ns, "tasks", "hello")
+    assert task is not None
+    run_owner = _owner(run["metadata"], "Task")
+    assert run_owner["uid"] == task["metadata"]["uid"]
+
+    table = cluster.kubectl("get", "runs", "-n", ns)
+    header, row = table.splitlines()[:2]
+    assert header.split() == ["NAME", "TASK", "PHASE", "REASON", "EXIT", "AGE"]
+    assert row.split()[:5] == ["hello-1", "hello", "SUCCEEDED", "success", "0"]
+    reasons = [e.reason for e in kube.events_for(ns, "hello-1")]
+    assert "Started" in reasons and "Succeeded" in reasons
+
+
+def test_failing_pod_fails_the_run_with_its_exit_code(kube: Kube, operator: OperatorProcess, ns: str) -> None:
+    kube.create(ns, builders.task("fails", pod_annotations=builders.pod_behaviour(exit_code=3)))
+    kube.create(ns, builders.run("fails-1", "fails"))
+
+    run = kube.wait_run_phase(ns, "fails-1", {"SUCCEEDED", "FAILED"})
+    assert run["status"]["phase"] == "FAILED"
+    assert run["status"]["endReason"] == "failed"
+    assert run["status"]["exitCode"] == 3
+    assert "exited with code 3" in run["status"]["message"]
+
+    def failed_event() -> list[object]:
+        return [e for e in kube.events_for(ns, "fails-1") if e.reason == "Failed" and e.type == "Warning"]
+
+    events = wait_for(failed_event, 10, what="a Failed event")
+    assert "exited with code 3" in events[0].message  # type: ignore[attr-defined]
+
+
+def test_run_of_missing_task_is_invalid_not_a_crash_loop(kube: Kube, operator: OperatorProcess, ns: str) -> None:
+    kube.create(ns, builders.run("orphan-1", "no-such-task"))
+    run = kube.wait_run_phase(ns, "orphan-1", {"INVALID", "FAILED", "SUCCEEDED"})
+    assert run["status"]["phase"] == "INVALID"
+    assert run["status"]["endReason"] == "invalid"
+    valid = next(c for c in run["status"]["conditions"] if c["type"] == "Valid")
+    assert valid["status"] == "False" and valid["reason"] == "TaskNotFound"
+    assert '"no-such-task" not found' in valid["message"]
+    assert kube.jobs(ns) == []
+    assert any(e.reason == "TaskNotFound" for e in kube.events_for(ns, "orphan-1"))
+    assert operator.running()
+
+
+def test_operator_killed_after_job_create_makes_no_second_job(cluster: Cluster, kube: Kube,
+                                                              operator: OperatorProcess, ns: str) -> None:
+    operator.stop()
+    operator.start(env={"TASKOPS_FAILPOINTS": "after-job-create"})
+    kube.create(ns, builders.task("slow", pod_annotations=builders.pod_behaviour(duration="4s")))
+    kube.create(ns, builders.run("slow-1", "slow"))
+
+    # The failpoint SIGKILLs the operator the instant the Job exists, before anything else is written.
+    operator.wait_exit(timeout=30)
+    assert [j.metadata.name for j in kube.jobs(ns)] == ["slow-1-1"]
+    operator.start()
+
+    run = kube.wait_run_phase(ns, "slow-1", {"SUCCEEDED", "FAILED"})
+    assert run["status"]["phase"] == "SUCCEEDED"
+    assert [j.metadata.name for j in kube.jobs(ns)] == ["slow-1-1"]
+
+
+def test_deleting_the_task_deletes_its_runs_and_jobs(kube: Kube, operator: OperatorProcess, ns: str) -> None:
+    kube.create(ns, builders.task("doomed", pod_annotations=builders.pod_behaviour(hang=True)))
+    for i in range(2):
+        kube.create(ns, builders.run(f"doomed-{i}", "doomed"))
+    for i in range(2):
+        kube.wait_run_phase(ns, f"doomed-{i}", {"RUNNING"})
+    wait_for(lambda: len(kube.jobs(ns)) == 2, 20, what="two jobs")
+
+    kube.delete(ns, "tasks", "doomed")
+    wait_for(lambda: not kube.runs(ns), 60, what="the runs to be garbage-collected")
+    wait_for(lambda: not kube.jobs(ns), 60, what="the jobs to be garbage-collected")
+    wait_for(lambda: not kube.core.list_namespaced_pod(ns).items, 60, what="the pods to be deleted")
+
+
+def test_kubectl_explain_reads_every_field(cluster: Cluster) -> None:
+    out = cluster.kubectl("explain", "task.spec.payload")
+    assert "The Job template each Run of this task executes" in out
+    out = cluster.kubectl("explain", "run.status.endReason")
+    assert "Why the run ended" in out
+    assert "tsk" in cluster.kubectl("api-resources", "--api-group=taskops.dev")
+
+
+def cluster_repo() -> object:
+    from tests.conftest import REPO
+
+    return REPO
+
+
+def yaml_of(obj: object) -> str:
+    import yaml
+
+    return yaml.safe_dump(obj)
+
+
+_ = time
