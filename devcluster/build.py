@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,9 +154,9 @@ def ensure_built(quiet: bool = False) -> None:
                 print(f"devcluster: {component.key} cached in {component.bin_dir}")
             continue
         print(f"devcluster: building {component.key} (first run only; this takes a while)", flush=True)
-        started = dt.datetime.now()
+        started = time.monotonic()
         BUILDERS[component.key]()
-        print(f"devcluster: built {component.key} in {(dt.datetime.now() - started).total_seconds():.0f}s")
+        print(f"devcluster: built {component.key} in {time.monotonic() - started:.0f}s")
 
 
 def main() -> None:

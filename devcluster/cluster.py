@@ -50,7 +50,7 @@ def spawn(name: str, args: list[str], logs: Path, env: dict[str, str] | None = N
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 -- called before any thread starts, and only prctl
             env={**os.environ, **(env or {})},
         )
 
@@ -313,8 +313,11 @@ class Cluster:
         def ready() -> bool:
             nodes = json.loads(self.kubectl("get", "nodes", "-o", "json"))["items"]
             ok = [
-                n for n in nodes
-                if any(c["type"] == "Ready" and c["status"] == "True" for c in n.get("status", {}).get("conditions", []))
+                n
+                for n in nodes
+                if any(
+                    c["type"] == "Ready" and c["status"] == "True" for c in n.get("status", {}).get("conditions", [])
+                )
             ]
             return len(ok) >= self.nodes
 
@@ -338,10 +341,15 @@ class Cluster:
         cfg = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "taskops-dev", "cluster": {
-                "server": self.server, "certificate-authority": str(p / "ca.crt")}}],
-            "users": [{"name": "admin", "user": {
-                "client-certificate": str(p / "admin.crt"), "client-key": str(p / "admin.key")}}],
+            "clusters": [
+                {"name": "taskops-dev", "cluster": {"server": self.server, "certificate-authority": str(p / "ca.crt")}}
+            ],
+            "users": [
+                {
+                    "name": "admin",
+                    "user": {"client-certificate": str(p / "admin.crt"), "client-key": str(p / "admin.key")},
+                }
+            ],
             "contexts": [{"name": "taskops-dev", "context": {"cluster": "taskops-dev", "user": "admin"}}],
             "current-context": "taskops-dev",
         }

@@ -29,8 +29,13 @@ def pod_behaviour(
     return ann
 
 
-def task(name: str, image: str = "busybox:1.36", command: list[str] | None = None,
-         pod_annotations: dict[str, str] | None = None, **spec: Any) -> dict[str, Any]:
+def task(
+    name: str,
+    image: str = "busybox:1.36",
+    command: list[str] | None = None,
+    pod_annotations: dict[str, str] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
     container: dict[str, Any] = {"name": "main", "image": image}
     if command:
         container["command"] = command

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import time
+import yaml
 
 from devcluster.cluster import Cluster
 from tests import builders
+from tests.conftest import REPO
 from tests.integration.kube import Kube, wait_for
 from tests.integration.processes import OperatorProcess
 
@@ -18,10 +19,11 @@ def _owner(obj_meta: object, kind: str) -> dict[str, object]:
     return r if isinstance(r, dict) else {"name": r.name, "uid": r.uid, "controller": r.controller}
 
 
-def test_run_succeeds_with_one_deterministic_job(cluster: Cluster, kube: Kube, operator: OperatorProcess,
-                                                 ns: str) -> None:
-    cluster.kubectl("apply", "-n", ns, "-f", str(cluster_repo() / "examples" / "hello-task.yaml"))
-    cluster.kubectl("create", "-n", ns, "-f", "-", input=yaml_of(builders.run("hello-1", "hello")))
+def test_run_succeeds_with_one_deterministic_job(
+    cluster: Cluster, kube: Kube, operator: OperatorProcess, ns: str
+) -> None:
+    cluster.kubectl("apply", "-n", ns, "-f", str(REPO / "examples" / "hello-task.yaml"))
+    cluster.kubectl("create", "-n", ns, "-f", "-", input=yaml.safe_dump(builders.run("hello-1", "hello")))
 
     run = kube.wait_run_phase(ns, "hello-1", {"SUCCEEDED", "FAILED", "INVALID"})
     status = run["status"]
@@ -81,8 +83,9 @@ def test_run_of_missing_task_is_invalid_not_a_crash_loop(kube: Kube, operator: O
     assert operator.running()
 
 
-def test_operator_killed_after_job_create_makes_no_second_job(cluster: Cluster, kube: Kube,
-                                                              operator: OperatorProcess, ns: str) -> None:
+def test_operator_killed_after_job_create_makes_no_second_job(
+    cluster: Cluster, kube: Kube, operator: OperatorProcess, ns: str
+) -> None:
     operator.stop()
     operator.start(env={"TASKOPS_FAILPOINTS": "after-job-create"})
     kube.create(ns, builders.task("slow", pod_annotations=builders.pod_behaviour(duration="4s")))
@@ -118,18 +121,3 @@ def test_kubectl_explain_reads_every_field(cluster: Cluster) -> None:
     out = cluster.kubectl("explain", "run.status.endReason")
     assert "Why the run ended" in out
     assert "tsk" in cluster.kubectl("api-resources", "--api-group=taskops.dev")
-
-
-def cluster_repo() -> object:
-    from tests.conftest import REPO
-
-    return REPO
-
-
-def yaml_of(obj: object) -> str:
-    import yaml
-
-    return yaml.safe_dump(obj)
-
-
-_ = time

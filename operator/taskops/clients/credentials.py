@@ -45,10 +45,10 @@ def from_kubeconfig(path: str | None = None, context: str | None = None) -> Cred
     from kubernetes import client, config
 
     cfg = client.Configuration()
-    config.load_kube_config(config_file=path, context=context, client_configuration=cfg)
+    config.load_kube_config(config_file=path, context=context, client_configuration=cfg)  # type: ignore[no-untyped-call]
     token = (cfg.api_key or {}).get("authorization") or (cfg.api_key or {}).get("BearerToken")
     if token and token.lower().startswith("bearer "):
-        token = token[len("bearer "):]
+        token = token[len("bearer ") :]
     return Credentials(
         server=cfg.host,
         ca_path=cfg.ssl_ca_cert,

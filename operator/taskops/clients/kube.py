@@ -48,7 +48,9 @@ class KubeClient:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(ssl=_ssl_context(self.creds), limit=64)
             self._session = aiohttp.ClientSession(
-                base_url=self.creds.server, connector=connector, timeout=self._timeout,
+                base_url=self.creds.server,
+                connector=connector,
+                timeout=self._timeout,
                 headers={"User-Agent": self.user_agent},
             )
         return self._session
@@ -84,13 +86,15 @@ class KubeClient:
     async def get(self, res: Resource, namespace: str | None, name: str) -> dict[str, Any]:
         return await self.request("GET", res.path(namespace, name))
 
-    async def list(self, res: Resource, namespace: str | None = None,
-                   label_selector: str | None = None) -> list[dict[str, Any]]:
+    async def list(
+        self, res: Resource, namespace: str | None = None, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
         params = {"labelSelector": label_selector} if label_selector else None
         return list((await self.request("GET", res.path(namespace), params=params)).get("items") or [])
 
-    async def create(self, res: Resource, namespace: str | None, body: dict[str, Any],
-                     dry_run: bool = False) -> dict[str, Any]:
+    async def create(
+        self, res: Resource, namespace: str | None, body: dict[str, Any], dry_run: bool = False
+    ) -> dict[str, Any]:
         params = {"dryRun": "All"} if dry_run else None
         return await self.request("POST", res.path(namespace), body, params=params)
 
@@ -101,17 +105,20 @@ class KubeClient:
         except AlreadyExists:
             return await self.get(res, namespace, body["metadata"]["name"]), False
 
-    async def patch(self, res: Resource, namespace: str | None, name: str, patch: dict[str, Any],
-                    subresource: str | None = None) -> dict[str, Any]:
+    async def patch(
+        self, res: Resource, namespace: str | None, name: str, patch: dict[str, Any], subresource: str | None = None
+    ) -> dict[str, Any]:
         return await self.request("PATCH", res.path(namespace, name, subresource), patch, content_type=MERGE_PATCH)
 
-    async def delete(self, res: Resource, namespace: str | None, name: str,
-                     propagation: str = "Background") -> dict[str, Any]:
+    async def delete(
+        self, res: Resource, namespace: str | None, name: str, propagation: str = "Background"
+    ) -> dict[str, Any]:
         body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
         return await self.request("DELETE", res.path(namespace, name), body)
 
-    async def post_event(self, involved: dict[str, Any], type_: str, reason: str, message: str,
-                         component: str, now: dt.datetime) -> dict[str, Any]:
+    async def post_event(
+        self, involved: dict[str, Any], type_: str, reason: str, message: str, component: str, now: dt.datetime
+    ) -> dict[str, Any]:
         meta = involved["metadata"]
         stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
         body = {

@@ -47,9 +47,8 @@ def terminated_container(pods: list[dict[str, Any]]) -> dict[str, Any] | None:
             if term:
                 states.append(term)
     failing = [t for t in states if t.get("exitCode", 0) != 0]
-    if failing:
-        return failing[-1]
-    return states[-1] if states else None
+    chosen: dict[str, Any] | None = failing[-1] if failing else (states[-1] if states else None)
+    return chosen
 
 
 def observe(job: dict[str, Any], pods: list[dict[str, Any]]) -> Outcome | None:
@@ -62,21 +61,32 @@ def observe(job: dict[str, Any], pods: list[dict[str, Any]]) -> Outcome | None:
     exit_code = term.get("exitCode") if term else None
     term_message = (term.get("message") or None) if term else None
     if complete:
-        return Outcome(EndReason.SUCCESS, exit_code if exit_code is not None else 0,
-                       "the attempt succeeded", _parse_time(complete.get("lastTransitionTime")), term_message)
+        return Outcome(
+            EndReason.SUCCESS,
+            exit_code if exit_code is not None else 0,
+            "the attempt succeeded",
+            _parse_time(complete.get("lastTransitionTime")),
+            term_message,
+        )
     assert failed is not None
     finished = _parse_time(failed.get("lastTransitionTime"))
     if failed.get("reason") == "DeadlineExceeded":
-        return Outcome(EndReason.TIMEOUT, exit_code, failed.get("message") or "the attempt timed out",
-                       finished, term_message)
+        return Outcome(
+            EndReason.TIMEOUT, exit_code, failed.get("message") or "the attempt timed out", finished, term_message
+        )
     if term is None:
         return Outcome(EndReason.FAILED, None, failed.get("message") or "the Job failed", finished)
     reason = term.get("reason") or ""
     if reason == "OOMKilled":
-        return Outcome(EndReason.CRASHED, exit_code, "the container was killed: out of memory (OOMKilled)",
-                       finished, term_message)
+        return Outcome(
+            EndReason.CRASHED, exit_code, "the container was killed: out of memory (OOMKilled)", finished, term_message
+        )
     if exit_code is not None and exit_code > _SIGNAL_BASE:
-        return Outcome(EndReason.CRASHED, exit_code,
-                       f"the container was killed by signal {exit_code - _SIGNAL_BASE}", finished, term_message)
-    return Outcome(EndReason.FAILED, exit_code, f"the container exited with code {exit_code}", finished,
-                   term_message)
+        return Outcome(
+            EndReason.CRASHED,
+            exit_code,
+            f"the container was killed by signal {exit_code - _SIGNAL_BASE}",
+            finished,
+            term_message,
+        )
+    return Outcome(EndReason.FAILED, exit_code, f"the container exited with code {exit_code}", finished, term_message)

@@ -33,6 +33,14 @@ def set_condition(
                 observed_generation=generation,
             )
             return out
-    out.append(Condition(type=ctype, status=status, reason=reason, message=message,
-                         last_transition_time=now, observed_generation=generation))
+    out.append(
+        Condition(
+            type=ctype,
+            status=status,
+            reason=reason,
+            message=message,
+            last_transition_time=now,
+            observed_generation=generation,
+        )
+    )
     return out

@@ -45,8 +45,10 @@ def build_job(task: Task, run: Run, attempt: int) -> dict[str, Any]:
     spec["backoffLimit"] = 0
     pod_template = spec.setdefault("template", {})
     pod_meta = pod_template.setdefault("metadata", {})
-    pod_meta["labels"] = {**(pod_meta.get("labels") or {}), **{k: labels[k] for k in (
-        names.LABEL_TASK, names.LABEL_RUN, names.LABEL_ATTEMPT)}}
+    pod_meta["labels"] = {
+        **(pod_meta.get("labels") or {}),
+        **{k: labels[k] for k in (names.LABEL_TASK, names.LABEL_RUN, names.LABEL_ATTEMPT)},
+    }
     pod_spec = pod_template.setdefault("spec", {})
     pod_spec.setdefault("restartPolicy", "Never")
     for container in pod_spec.get("containers") or []:

@@ -40,9 +40,7 @@ class EndReason(StrEnum):
     INVALID = "invalid"
 
 
-TERMINAL_PHASES = frozenset(
-    {Phase.SUCCEEDED, Phase.PARTIAL_SUCCEEDED, Phase.FAILED, Phase.STOPPED, Phase.INVALID}
-)
+TERMINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.PARTIAL_SUCCEEDED, Phase.FAILED, Phase.STOPPED, Phase.INVALID})
 
 _PHASE_OF_REASON: dict[EndReason, Phase] = {
     EndReason.SUCCESS: Phase.SUCCEEDED,

@@ -49,8 +49,7 @@ def _owned_by(run: Run, task: Task) -> bool:
     return any(ref.get("uid") == task.metadata.uid for ref in run.metadata.owner_references or [])
 
 
-def end_status(run: Run, reason: EndReason, message: str, now: dt.datetime,
-               exit_code: int | None = None) -> RunStatus:
+def end_status(run: Run, reason: EndReason, message: str, now: dt.datetime, exit_code: int | None = None) -> RunStatus:
     status = run.status.model_copy(deep=True)
     gen = run.metadata.generation
     status.phase = phase_of(reason)
@@ -71,15 +70,17 @@ def _camel(reason: EndReason) -> str:
     return "".join(part.capitalize() for part in reason.value.split("_"))
 
 
-def decide(run: Run, task: Task | None, job: dict[str, Any] | None, pods: list[dict[str, Any]],
-           now: dt.datetime) -> Decision:
+def decide(
+    run: Run, task: Task | None, job: dict[str, Any] | None, pods: list[dict[str, Any]], now: dt.datetime
+) -> Decision:
     if is_terminal(run.status.phase) or run.metadata.deletion_timestamp:
         return Decision()
     if task is None:
         message = f'Task "{run.spec.task_ref.name}" not found in namespace "{run.namespace}"'
         status = end_status(run, EndReason.INVALID, message, now)
-        status.conditions = set_condition(status.conditions, "Valid", "False", "TaskNotFound", message, now,
-                                          run.metadata.generation)
+        status.conditions = set_condition(
+            status.conditions, "Valid", "False", "TaskNotFound", message, now, run.metadata.generation
+        )
         return Decision(status=status, events=[EventSpec("Warning", "TaskNotFound", message)])
 
     decision = Decision()
@@ -97,8 +98,12 @@ def decide(run: Run, task: Task | None, job: dict[str, Any] | None, pods: list[d
     outcome = attempts.observe(job, pods)
     if outcome is None:
         return decision
-    if (outcome.exit_code is None and outcome.reason == EndReason.FAILED and outcome.finished_at
-            and now - outcome.finished_at < POD_GRACE):
+    if (
+        outcome.exit_code is None
+        and outcome.reason == EndReason.FAILED
+        and outcome.finished_at
+        and now - outcome.finished_at < POD_GRACE
+    ):
         decision.requeue_after = POD_RECHECK_SECONDS
         return decision
     message = f"attempt {attempt}: {outcome.message}"

@@ -10,7 +10,7 @@ from taskops import GROUP, VERSION
 from taskops.clients.credentials import Credentials
 from taskops.domain import names
 from taskops.domain.phases import is_terminal
-from taskops.operator.store import Store, key_of
+from taskops.operator.store import Kind, Store, key_of
 from taskops.operator.workqueue import WorkQueue
 
 
@@ -43,8 +43,8 @@ def build_registry(store: Store, queue: WorkQueue, creds: Credentials) -> kopf.O
         settings.watching.client_timeout = 330
         settings.networking.request_timeout = 30
 
-    def apply(event: dict[str, Any], kind_store: Any) -> dict[str, Any] | None:
-        obj: dict[str, Any] = event["object"]
+    def apply(event: kopf.RawEvent, kind_store: Kind) -> dict[str, Any] | None:
+        obj: dict[str, Any] = dict(event["object"])
         if event.get("type") == "DELETED":
             kind_store.remove(obj)
             return None
@@ -52,8 +52,8 @@ def build_registry(store: Store, queue: WorkQueue, creds: Credentials) -> kopf.O
         return obj
 
     @kopf.on.event(GROUP, VERSION, "tasks", registry=registry)
-    def on_task(event: dict[str, Any], **_: Any) -> None:
-        obj = event["object"]
+    def on_task(event: kopf.RawEvent, **_: Any) -> None:
+        obj = dict(event["object"])
         apply(event, store.tasks)
         namespace, name = key_of(obj)
         for run in store.runs_of_task(namespace, name):
@@ -61,20 +61,20 @@ def build_registry(store: Store, queue: WorkQueue, creds: Credentials) -> kopf.O
                 queue.add(key_of(run))
 
     @kopf.on.event(GROUP, VERSION, "runs", registry=registry)
-    def on_run(event: dict[str, Any], **_: Any) -> None:
+    def on_run(event: kopf.RawEvent, **_: Any) -> None:
         obj = apply(event, store.runs)
         if obj is not None and not is_terminal(_phase(obj)):
             queue.add(key_of(obj))
 
     @kopf.on.event("batch", "v1", "jobs", labels={names.LABEL_RUN: kopf.PRESENT}, registry=registry)
-    def on_job(event: dict[str, Any], **_: Any) -> None:
-        obj = event["object"]
+    def on_job(event: kopf.RawEvent, **_: Any) -> None:
+        obj: dict[str, Any] = dict(event["object"])
         apply(event, store.jobs)
         queue.add((key_of(obj)[0], obj["metadata"]["labels"][names.LABEL_RUN]))
 
     @kopf.on.event("", "v1", "pods", labels={names.LABEL_RUN: kopf.PRESENT}, registry=registry)
-    def on_pod(event: dict[str, Any], **_: Any) -> None:
-        obj = event["object"]
+    def on_pod(event: kopf.RawEvent, **_: Any) -> None:
+        obj: dict[str, Any] = dict(event["object"])
         apply(event, store.pods)
         queue.add((key_of(obj)[0], obj["metadata"]["labels"][names.LABEL_RUN]))
 

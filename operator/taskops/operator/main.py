@@ -27,12 +27,14 @@ async def run(namespace: str | None = None, kubeconfig: str | None = None, worke
         reconciler = Reconciler(store, client, queue, workers=workers)
         registry = build_registry(store, queue, creds)
         log.info("taskops operator starting (%s)", f"namespace {namespace}" if namespace else "all namespaces")
-        operator = asyncio.create_task(kopf.operator(
-            registry=registry,
-            standalone=True,
-            clusterwide=namespace is None,
-            namespaces=[namespace] if namespace else (),
-        ))
+        operator = asyncio.create_task(
+            kopf.operator(
+                registry=registry,
+                standalone=True,
+                clusterwide=namespace is None,
+                namespaces=[namespace] if namespace else (),
+            )
+        )
         workers_task = asyncio.create_task(reconciler.run_workers())
         done, _ = await asyncio.wait({operator, workers_task}, return_when=asyncio.FIRST_COMPLETED)
         for task in (operator, workers_task):

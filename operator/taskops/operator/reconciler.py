@@ -31,8 +31,9 @@ def utcnow() -> dt.datetime:
 
 
 class Reconciler:
-    def __init__(self, store: Store, client: KubeClient, queue: WorkQueue, clock: Clock = utcnow,
-                 workers: int = 4) -> None:
+    def __init__(
+        self, store: Store, client: KubeClient, queue: WorkQueue, clock: Clock = utcnow, workers: int = 4
+    ) -> None:
         self.store = store
         self.client = client
         self.queue = queue
@@ -59,8 +60,13 @@ class Reconciler:
                 n = self._failures.get(key, 0) + 1
                 self._failures[key] = n
                 delay = min(0.5 * 2 ** (n - 1), 60.0)
-                log.warning("reconcile of run %s/%s failed (%s); retrying in %.1fs", *key, exc, delay,
-                            exc_info=not isinstance(exc, errors.ApiError | OSError))
+                log.warning(
+                    "reconcile of run %s/%s failed (%s); retrying in %.1fs",
+                    *key,
+                    exc,
+                    delay,
+                    exc_info=not isinstance(exc, errors.ApiError | OSError),
+                )
                 self.queue.add_after(key, delay)
             finally:
                 self.queue.done(key)
@@ -105,8 +111,12 @@ class Reconciler:
         ns, name = run.namespace, run.name
         if decision.owner:
             refs = [*(run.metadata.owner_references or []), decision.owner]
-            patched = await self.client.patch(RUNS, ns, name, {
-                "metadata": {"ownerReferences": refs, "resourceVersion": run.metadata.resource_version}})
+            patched = await self.client.patch(
+                RUNS,
+                ns,
+                name,
+                {"metadata": {"ownerReferences": refs, "resourceVersion": run.metadata.resource_version}},
+            )
             self.store.runs.put(patched)
             raw = patched
         if decision.status is not None:
@@ -133,7 +143,10 @@ class Reconciler:
         # Merge-patch semantics: a field we no longer set must be sent as null to be removed.
         body = {**{k: None for k in old if k not in status}, **status}
         patched = await self.client.patch(
-            RUNS, ns, name, {"metadata": {"resourceVersion": raw["metadata"]["resourceVersion"]}, "status": body},
+            RUNS,
+            ns,
+            name,
+            {"metadata": {"resourceVersion": raw["metadata"]["resourceVersion"]}, "status": body},
             subresource="status",
         )
         self.store.runs.put(patched)

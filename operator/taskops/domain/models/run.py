@@ -25,9 +25,7 @@ class RunSpec(CamelModel):
     task_ref: TaskRef = Field(description="The Task this Run executes.")
     triggered_by: str = Field(
         default="manual",
-        description=(
-            "How the run was triggered: manual (kubectl), api, cron, rrule, once, event, retry, resume."
-        ),
+        description=("How the run was triggered: manual (kubectl), api, cron, rrule, once, event, retry, resume."),
         json_schema_extra={"enum": list(TRIGGERS)},
     )
     reference: str | None = Field(

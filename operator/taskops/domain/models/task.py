@@ -40,9 +40,7 @@ class TaskSpec(CamelModel):
         max_length=253,
         description="Who created the task: a user, service account or agent id (seed 001 `created_by`).",
     )
-    payload: JobTemplate = Field(
-        description="The Job template each Run of this task executes (seed 001 `payload`)."
-    )
+    payload: JobTemplate = Field(description="The Job template each Run of this task executes (seed 001 `payload`).")
 
 
 class Task(CamelModel):

@@ -1,0 +1,171 @@
+"""`python -m devcluster up|down|status|build`: the local cluster behind `make up` / `make down`.
+
+`up` starts a supervisor in the background that runs the control plane, the
+operator, and the example Task; `down` stops the supervisor, which stops
+everything it started (its children die with it even if it is killed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from devcluster import build
+from devcluster.cluster import Cluster, spawn, stop_process
+
+REPO = Path(__file__).resolve().parents[1]
+STATE = REPO / ".devcluster"
+
+
+def _pid() -> int | None:
+    try:
+        pid = int((STATE / "supervisor.pid").read_text())
+        os.kill(pid, 0)
+        return pid
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return None
+
+
+def serve() -> int:
+    """The supervisor: runs in the foreground until SIGTERM/SIGINT."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    workdir = STATE / "cluster"
+    shutil.rmtree(workdir, ignore_errors=True)
+    cluster = Cluster(workdir=workdir)
+    cluster.start()
+    operator = None
+    try:
+        cluster.kubectl("apply", "-f", str(REPO / "crds"))
+        cluster.kubectl("wait", "--for=condition=Established", "crd/tasks.taskops.dev", "crd/runs.taskops.dev")
+        operator = spawn(
+            "operator",
+            [sys.executable, "-m", "taskops.cli", "operator", "--kubeconfig", str(cluster.kubeconfig)],
+            cluster.logs,
+            env={"PYTHONUNBUFFERED": "1"},
+        )
+        cluster.kubectl("apply", "-f", str(REPO / "examples" / "hello-task.yaml"))
+        cluster.kubectl("create", "-f", str(REPO / "examples" / "hello-run.yaml"))
+        bindir = STATE / "bin"
+        bindir.mkdir(exist_ok=True)
+        link = bindir / "kubectl"
+        link.unlink(missing_ok=True)
+        link.symlink_to(build.binary("kubectl"))
+        (STATE / "kubeconfig").write_text(cluster.kubeconfig.read_text())
+        (STATE / "ready").write_text(cluster.server)
+        while not stop.wait(1.0):
+            cluster.check_alive()
+            if operator.poll() is not None:
+                print(f"operator exited with {operator.returncode}; see {cluster.logs / 'operator.log'}", flush=True)
+                return 1
+        return 0
+    finally:
+        if operator is not None:
+            stop_process(operator)
+        cluster.stop()
+        for name in ("ready", "supervisor.pid"):
+            (STATE / name).unlink(missing_ok=True)
+
+
+def up(timeout: float) -> int:
+    if _pid():
+        print("devcluster is already running; `make down` stops it.")
+        _print_usage()
+        return 0
+    build.ensure_built()
+    STATE.mkdir(exist_ok=True)
+    (STATE / "ready").unlink(missing_ok=True)
+    with open(STATE / "supervisor.log", "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "devcluster", "serve"],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "operator")])},
+        )
+    (STATE / "supervisor.pid").write_text(str(proc.pid))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (STATE / "ready").exists():
+            _print_usage()
+            return 0
+        if proc.poll() is not None:
+            print(f"devcluster failed to start; see {STATE / 'supervisor.log'}:", file=sys.stderr)
+            print((STATE / "supervisor.log").read_text()[-3000:], file=sys.stderr)
+            return 1
+        time.sleep(0.3)
+    print(f"devcluster did not become ready in {timeout:.0f}s; see {STATE / 'supervisor.log'}", file=sys.stderr)
+    return 1
+
+
+def down() -> int:
+    pid = _pid()
+    if pid is None:
+        print("devcluster is not running.")
+        return 0
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(300):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            print("devcluster stopped.")
+            return 0
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+    print("devcluster killed (it did not stop within 30s).")
+    return 0
+
+
+def _print_usage() -> None:
+    rel = os.path.relpath(STATE)
+    print(
+        f"""
+taskops is running on a local control plane (etcd, kube-apiserver, controller-manager,
+scheduler, kwok fake nodes) with the operator and the example Task `hello`.
+
+Point kubectl at it:
+    export PATH="$PWD/{rel}/bin:$PATH" KUBECONFIG="$PWD/{rel}/kubeconfig"
+    kubectl get tasks,runs,jobs
+    kubectl create -f examples/hello-run.yaml     # another Run
+
+Logs: {rel}/cluster/logs/   Stop it all: make down
+"""
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m devcluster", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    up_p = sub.add_parser("up", help="start the cluster, the operator and the example in the background")
+    up_p.add_argument("--timeout", type=float, default=180.0)
+    sub.add_parser("down", help="stop everything `up` started")
+    sub.add_parser("status", help="say whether it is running")
+    sub.add_parser("build", help="build (or reuse) the control-plane binaries")
+    sub.add_parser("serve", help="run the supervisor in the foreground (what `up` starts)")
+    args = parser.parse_args()
+    if args.command == "up":
+        return up(args.timeout)
+    if args.command == "down":
+        return down()
+    if args.command == "status":
+        running = _pid() is not None and (STATE / "ready").exists()
+        print("running" if running else "not running")
+        return 0 if running else 1
+    if args.command == "build":
+        build.ensure_built()
+        return 0
+    return serve()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
