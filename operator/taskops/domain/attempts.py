@@ -64,7 +64,7 @@ def observe(job: dict[str, Any], pods: list[dict[str, Any]]) -> Outcome | None:
         return Outcome(
             EndReason.SUCCESS,
             exit_code if exit_code is not None else 0,
-            "the attempt succeeded",
+            "completed successfully",
             _parse_time(complete.get("lastTransitionTime")),
             term_message,
         )
