@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from taskops import GROUP, VERSION
 from taskops.domain.models import RunSpec, RunStatus, TaskSpec
+from taskops.domain.models.task import TaskStatus
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Every place a copy of the CRDs lives; the chart's copy joins this list with the chart.
@@ -140,10 +141,16 @@ def build_crds() -> dict[str, dict[str, Any]]:
         "tasks",
         ["tsk"],
         TaskSpec,
-        _TaskStatusPlaceholder,
+        TaskStatus,
         "A Task is a Job template plus a schedule and rules; each execution of it is a Run.",
         [
-            {"name": "Title", "type": "string", "jsonPath": ".spec.title"},
+            {"name": "Kind", "type": "string", "jsonPath": ".spec.scheduleKind"},
+            {"name": "Schedule", "type": "string", "jsonPath": ".spec.scheduleExpr"},
+            {"name": "State", "type": "string", "jsonPath": ".spec.state"},
+            {"name": "Last", "type": "date", "jsonPath": ".status.lastScheduleTime"},
+            {"name": "Next", "type": "string", "jsonPath": ".status.nextRunAt"},
+            {"name": "Active", "type": "integer", "jsonPath": ".status.activeRuns", "priority": 1},
+            {"name": "Title", "type": "string", "jsonPath": ".spec.title", "priority": 1},
             age,
         ],
     )
@@ -166,10 +173,6 @@ def build_crds() -> dict[str, dict[str, Any]]:
         ],
     )
     return {f"{GROUP}_tasks.yaml": task, f"{GROUP}_runs.yaml": run}
-
-
-class _TaskStatusPlaceholder(BaseModel):
-    """The observed state of a Task (filled by the schedule issue: next/last run, active version)."""
 
 
 def render(crd: dict[str, Any]) -> str:

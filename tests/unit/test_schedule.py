@@ -161,6 +161,8 @@ def test_once_fires_once_in_its_zone() -> None:
 
 def test_event_schedules_never_fire_on_time() -> None:
     assert first(3, "event", "order-created") == []
+    schedule = parse("event", None)
+    assert schedule is not None and schedule.expr == ""
     assert parse(None, None) is None
 
 
@@ -176,7 +178,6 @@ def test_event_schedules_never_fire_on_time() -> None:
         ("rrule", "DTSTART;TZID=Europe/Paris:20260101T090000\nRRULE:FREQ=DAILY", "UTC", "scheduleExpr", "TZID"),
         ("rrule", "DTSTART:20260101T090000\nRRULE:FREQ=SOMETIMES", "UTC", "scheduleExpr", "RFC 5545"),
         ("once", "next tuesday", "UTC", "scheduleExpr", "RFC 3339"),
-        ("event", "", "UTC", "scheduleExpr", "names the event"),
         ("hourly", "x", "UTC", "scheduleKind", "cron, rrule, once or event"),
     ],
 )

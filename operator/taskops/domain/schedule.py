@@ -208,9 +208,8 @@ def parse(kind: str | None, expr: str | None, timezone: str | None = None,
     tz = zone(timezone)
     policy = policy or DstPolicy()
     if kind == "event":
-        if not expr or not expr.strip():
-            raise ScheduleError("scheduleExpr", "an event schedule names the event it listens for")
-        return Schedule("event", expr.strip(), tz, policy)
+        # The event name; empty means "the Task's own name" (the caller knows it).
+        return Schedule("event", (expr or "").strip(), tz, policy)
     if kind not in ("cron", "rrule", "once"):
         raise ScheduleError("scheduleKind", f"must be cron, rrule, once or event, not {kind!r}")
     if not expr or not expr.strip():

@@ -31,6 +31,14 @@ class RunSpec(CamelModel):
     reference: str | None = Field(
         default=None, max_length=253, description="A caller's own reference for this run (seed 000 `reference`)."
     )
+    scheduled_time: dt.datetime | None = Field(
+        default=None, description="The fire time a scheduled Run was created for (its name is derived from it)."
+    )
+    stop: bool = Field(
+        default=False,
+        description="Set to true to stop the run (seed 000 abort, seed 002 stopped): its Job is deleted and it "
+        "ends STOPPED with end reason stopped.",
+    )
 
 
 class RunStatus(CamelModel):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
-from taskops.domain.models.base import CamelModel, ObjectMeta
+from taskops.domain.models.base import CamelModel, Condition, ObjectMeta
 
 
 class JobTemplate(CamelModel):
@@ -26,8 +27,44 @@ class JobTemplate(CamelModel):
     )
 
 
+class DstPolicy(CamelModel):
+    """What a schedule does at a daylight-saving change in its time zone."""
+
+    nonexistent: Literal["skip", "shift"] = Field(
+        default="skip",
+        description=(
+            "A local fire time that does not exist (clocks spring forward over it): skip (a Run that ends "
+            "dst_skipped records it) or shift (fire at the first valid instant after it)."
+        ),
+    )
+    repeated: Literal["first", "last", "both"] = Field(
+        default="first",
+        description="A local fire time that occurs twice (clocks fall back over it): fire at the first, the last, "
+        "or both instants.",
+    )
+
+
+class Snooze(CamelModel):
+    """A snooze: no fire before `until`; fires it held back become one fire at `until`."""
+
+    until: dt.datetime = Field(description="No scheduled fire happens before this time (at most one week ahead).")
+    reason: str | None = Field(default=None, max_length=500, description="Why the task is snoozed (seed 001).")
+
+
 class TaskSpec(CamelModel):
     """The desired state of a Task."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.scheduleKind) || self.scheduleKind == 'event' || has(self.scheduleExpr)",
+                    "message": "scheduleExpr is required when scheduleKind is cron, rrule or once",
+                    "fieldPath": ".scheduleExpr",
+                }
+            ]
+        }
+    )
 
     title: str | None = Field(
         default=None, max_length=200, description="A human-readable title for the task (seed 001 `title`)."
@@ -41,6 +78,93 @@ class TaskSpec(CamelModel):
         description="Who created the task: a user, service account or agent id (seed 001 `created_by`).",
     )
     payload: JobTemplate = Field(description="The Job template each Run of this task executes (seed 001 `payload`).")
+    schedule_kind: Literal["cron", "rrule", "once", "event"] | None = Field(
+        default=None,
+        description=(
+            "How fires are computed: cron, rrule (RFC 5545), once (one datetime) or event (fired by a named "
+            "event). Unset: the task runs only when triggered (kubectl, run_now, the API)."
+        ),
+    )
+    schedule_expr: str | None = Field(
+        default=None,
+        max_length=4000,
+        description=(
+            "cron: 5 fields, or 6 with seconds first, or @hourly/@daily/...; rrule: DTSTART/RRULE/RDATE/EXDATE "
+            "lines in local time; once: an RFC 3339 datetime; event: the event name (default: the task's name)."
+        ),
+    )
+    timezone: str = Field(default="UTC", max_length=64, description="IANA time zone the schedule is read in.")
+    dst_policy: DstPolicy | None = Field(
+        default=None, description="Daylight-saving behaviour; default: skip nonexistent times, fire repeated once."
+    )
+    jitter_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=3600,
+        description="Spread fires by a stable per-task offset in [0, jitterSeconds] (same task, same offset).",
+    )
+    missed_policy: Literal["skip", "run_once", "run_all"] = Field(
+        default="run_once",
+        description=(
+            "Fire times missed while the operator was down: skip (record each as a Run ended missed), run_once "
+            "(run the latest, record the rest), run_all (run each, up to maxCatchUp)."
+        ),
+    )
+    starting_deadline_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        description="A missed fire older than this is recorded missed and never run (like CronJob's field).",
+    )
+    max_catch_up: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="At most this many missed fires are run or recorded; older ones are dropped (an Event says so).",
+    )
+    overlap_policy: Literal["allow", "skip", "replace"] = Field(
+        default="allow",
+        description=(
+            "A fire while a Run of this task is still going: allow it, skip it (the new Run ends skipped), or "
+            "replace (the going Run is stopped, then the new one starts)."
+        ),
+    )
+    state: Literal["active", "paused", "canceled"] = Field(
+        default="active",
+        description="active; paused (no fires until resumed); canceled (permanent: no fires, pending Runs aborted).",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": "oldSelf != 'canceled' || self == 'canceled'", "message": "a canceled task cannot be reactivated"}
+            ]
+        },
+    )
+    snooze: Snooze | None = Field(default=None, description="Delay the next scheduled fire (seed 001 snooze).")
+    successful_runs_history_limit: int = Field(
+        default=50, ge=0, description="Finished successful Runs kept per task; older ones are deleted."
+    )
+    failed_runs_history_limit: int = Field(
+        default=50, ge=0, description="Finished unsuccessful Runs kept per task; older ones are deleted."
+    )
+    ttl_seconds_after_finished: int | None = Field(
+        default=None, ge=0, description="Delete a finished Run this many seconds after it ended."
+    )
+
+
+class TaskStatus(CamelModel):
+    """The observed state of a Task, written only by the operator."""
+
+    observed_generation: int | None = Field(default=None, description="The generation this status describes.")
+    conditions: list[Condition] | None = Field(
+        default=None,
+        description="Standard conditions: ScheduleValid.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    last_schedule_time: dt.datetime | None = Field(
+        default=None, description="The latest fire time the schedule handled (run or recorded)."
+    )
+    next_run_at: dt.datetime | None = Field(default=None, description="The next fire time (unset when none).")
+    snoozed_until: dt.datetime | None = Field(default=None, description="Set while a snooze holds fires back.")
+    snooze_reason: str | None = Field(default=None, description="The reason given for the snooze.")
+    active_runs: int | None = Field(default=None, description="Runs of this task that have not ended.")
 
 
 class Task(CamelModel):
@@ -50,3 +174,4 @@ class Task(CamelModel):
     kind: str = Field(default="Task", description="Kind.")
     metadata: ObjectMeta = Field(description="Standard object metadata.")
     spec: TaskSpec = Field(description="The desired state of the task.")
+    status: TaskStatus = Field(default_factory=TaskStatus, description="The observed state of the task.")
