@@ -149,7 +149,6 @@ def build_crds() -> dict[str, dict[str, Any]]:
             {"name": "State", "type": "string", "jsonPath": ".spec.state"},
             {"name": "Last", "type": "date", "jsonPath": ".status.lastScheduleTime"},
             {"name": "Next", "type": "string", "jsonPath": ".status.nextRunAt"},
-            {"name": "Active", "type": "integer", "jsonPath": ".status.activeRuns", "priority": 1},
             {"name": "Title", "type": "string", "jsonPath": ".spec.title", "priority": 1},
             age,
         ],

@@ -31,8 +31,12 @@ def local(tzname: str, *args: int, fold: int = 0) -> dt.datetime:
     return dt.datetime(*args, tzinfo=zone(tzname), fold=fold).astimezone(UTC)
 
 
-def first(n: int, kind: str, expr: str, tz: str = "UTC", after: dt.datetime = utc(2026, 1, 1),
-          policy: DstPolicy | None = None) -> list[Fire]:
+NEW_YEAR = dt.datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def first(
+    n: int, kind: str, expr: str, tz: str = "UTC", after: dt.datetime = NEW_YEAR, policy: DstPolicy | None = None
+) -> list[Fire]:
     schedule = parse(kind, expr, tz, policy)
     assert schedule is not None
     return list(itertools.islice(schedule.fires_after(after), n))
@@ -47,8 +51,13 @@ cron_field = st.one_of(
     st.tuples(st.integers(0, 4), st.integers(5, 9)).map(lambda t: f"{t[0]}-{t[1]}"),
     st.lists(st.integers(0, 9), min_size=1, max_size=3, unique=True).map(lambda xs: ",".join(map(str, sorted(xs)))),
 )
-cron_expr = st.tuples(cron_field, cron_field, st.sampled_from(["*", "1", "1-15", "*/2"]),
-                      st.sampled_from(["*", "1-6", "3"]), st.sampled_from(["*", "1-5", "0"])).map(" ".join)
+cron_expr = st.tuples(
+    cron_field,
+    cron_field,
+    st.sampled_from(["*", "1", "1-15", "*/2"]),
+    st.sampled_from(["*", "1-6", "3"]),
+    st.sampled_from(["*", "1-5", "0"]),
+).map(" ".join)
 
 
 @settings(max_examples=150, deadline=None)
@@ -64,11 +73,15 @@ def test_cron_in_utc_matches_croniter(expr: str, start: dt.datetime) -> None:
 
 def test_cron_with_seconds_field_first_and_macros() -> None:
     assert [f.at for f in first(3, "cron", "*/20 * * * * *", after=utc(2026, 1, 1, 0, 0, 5))] == [
-        utc(2026, 1, 1, 0, 0, 20), utc(2026, 1, 1, 0, 0, 40), utc(2026, 1, 1, 0, 1, 0)]
+        utc(2026, 1, 1, 0, 0, 20),
+        utc(2026, 1, 1, 0, 0, 40),
+        utc(2026, 1, 1, 0, 1, 0),
+    ]
     assert [f.at for f in first(2, "cron", "@hourly")] == [utc(2026, 1, 1, 1), utc(2026, 1, 1, 2)]
 
 
 # -- DST ---------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("tz", "expr", "after", "skipped_local", "gap_end"),
@@ -119,18 +132,33 @@ def test_repeated_local_time_fires_once_by_default(
 def test_every_15_minutes_across_fall_back_fires_each_wall_time_once() -> None:
     fires = first(12, "cron", "*/15 * * * *", "America/New_York", local("America/New_York", 2026, 11, 1, 0, 50))
     walls = [f.at.astimezone(zone("America/New_York")).strftime("%H:%M") for f in fires]
-    assert walls == ["01:00", "01:15", "01:30", "01:45", "02:00", "02:15", "02:30", "02:45", "03:00", "03:15",
-                     "03:30", "03:45"]
+    assert walls == [
+        "01:00",
+        "01:15",
+        "01:30",
+        "01:45",
+        "02:00",
+        "02:15",
+        "02:30",
+        "02:45",
+        "03:00",
+        "03:15",
+        "03:30",
+        "03:45",
+    ]
     assert all(b > a for a, b in itertools.pairwise(f.at for f in fires))
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.sampled_from(["America/New_York", "Europe/Chisinau", "Australia/Lord_Howe"]),
-       st.sampled_from(["*/7 * * * *", "0,30 * * * *", "15 1,2,3 * * *", "*/20 2 * * *"]),
-       st.datetimes(min_value=dt.datetime(2026, 1, 1), max_value=dt.datetime(2027, 1, 1)),
-       st.sampled_from([DstPolicy(), DstPolicy("shift", "both"), DstPolicy("skip", "last")]))
-def test_fires_are_strictly_increasing_and_after_start(tz: str, expr: str, start: dt.datetime,
-                                                       policy: DstPolicy) -> None:
+@given(
+    st.sampled_from(["America/New_York", "Europe/Chisinau", "Australia/Lord_Howe"]),
+    st.sampled_from(["*/7 * * * *", "0,30 * * * *", "15 1,2,3 * * *", "*/20 2 * * *"]),
+    st.datetimes(min_value=dt.datetime(2026, 1, 1), max_value=dt.datetime(2027, 1, 1)),
+    st.sampled_from([DstPolicy(), DstPolicy("shift", "both"), DstPolicy("skip", "last")]),
+)
+def test_fires_are_strictly_increasing_and_after_start(
+    tz: str, expr: str, start: dt.datetime, policy: DstPolicy
+) -> None:
     after = start.replace(tzinfo=UTC)
     fires = first(40, "cron", expr, tz, after, policy)
     assert all(f.at > after for f in fires)
@@ -139,12 +167,19 @@ def test_fires_are_strictly_increasing_and_after_start(tz: str, expr: str, start
 
 # -- rrule, once, event -------------------------------------------------------------------------------
 
+
 def test_rrule_with_exdate_and_rdate_in_local_time() -> None:
-    text = "DTSTART:20260105T090000\nRRULE:FREQ=WEEKLY;BYDAY=MO,WE;COUNT=4\nEXDATE:20260107T090000\nRDATE:20260110T120000"
+    text = (
+        "DTSTART:20260105T090000\nRRULE:FREQ=WEEKLY;BYDAY=MO,WE;COUNT=4\nEXDATE:20260107T090000\nRDATE:20260110T120000"
+    )
     fires = [f.at for f in first(10, "rrule", text, "Europe/Chisinau", utc(2026, 1, 1))]
     tz = "Europe/Chisinau"
-    assert fires == [local(tz, 2026, 1, 5, 9), local(tz, 2026, 1, 10, 12), local(tz, 2026, 1, 12, 9),
-                     local(tz, 2026, 1, 14, 9)]
+    assert fires == [
+        local(tz, 2026, 1, 5, 9),
+        local(tz, 2026, 1, 10, 12),
+        local(tz, 2026, 1, 12, 9),
+        local(tz, 2026, 1, 14, 9),
+    ]
 
 
 def test_rrule_across_spring_forward_records_dst_skip() -> None:
@@ -154,7 +189,8 @@ def test_rrule_across_spring_forward_records_dst_skip() -> None:
 
 def test_once_fires_once_in_its_zone() -> None:
     assert [f.at for f in first(5, "once", "2026-06-15T09:00:00", "Europe/Chisinau")] == [
-        local("Europe/Chisinau", 2026, 6, 15, 9)]
+        local("Europe/Chisinau", 2026, 6, 15, 9)
+    ]
     assert [f.at for f in first(5, "once", "2026-06-15T09:00:00Z", "Europe/Chisinau")] == [utc(2026, 6, 15, 9)]
     assert first(5, "once", "2025-06-15T09:00:00Z") == []
 
@@ -189,6 +225,7 @@ def test_invalid_schedules_name_the_field(kind: str, expr: str | None, tz: str, 
 
 
 # -- jitter and snooze -------------------------------------------------------------------------------
+
 
 @given(st.text(min_size=1, max_size=20), st.integers(0, 3600))
 def test_jitter_is_stable_and_bounded(name: str, jitter: int) -> None:

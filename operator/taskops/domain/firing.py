@@ -43,7 +43,9 @@ class FirePlan:
     dropped: int | None = 0
 
 
-def _latest_fires(schedule: Schedule, after: dt.datetime, until: dt.datetime, keep: int) -> tuple[list[Fire], int | None]:
+def _latest_fires(
+    schedule: Schedule, after: dt.datetime, until: dt.datetime, keep: int
+) -> tuple[list[Fire], int | None]:
     """The latest `keep` fires in (after, until], and how many older ones there were (None: not counted)."""
     lookback = _FIRST_LOOKBACK
     while True:
@@ -58,19 +60,16 @@ def _latest_fires(schedule: Schedule, after: dt.datetime, until: dt.datetime, ke
         if start == after:
             return list(window), total - len(window)
         if total >= keep:
-            older = 0
-            for fire in schedule.fires_after(after):
+            for older, fire in enumerate(schedule.fires_after(after)):
                 if fire.at > start:
                     return list(window), older + total - len(window)
-                older += 1
-                if older > _COUNT_LIMIT:
+                if older >= _COUNT_LIMIT:
                     break
             return list(window), None
         lookback *= 2
 
 
-def plan(spec: TaskSpec, schedule: Schedule | None, last: dt.datetime, now: dt.datetime,
-         active: list[str]) -> FirePlan:
+def plan(spec: TaskSpec, schedule: Schedule | None, last: dt.datetime, now: dt.datetime, active: list[str]) -> FirePlan:
     """Decide the fires due in (last, now]. `active` names the Task's Runs that have not ended."""
     if schedule is None or schedule.kind == "event" or spec.state != "active":
         return FirePlan(last_schedule_time=None, next_fire=None)
@@ -99,7 +98,7 @@ def plan(spec: TaskSpec, schedule: Schedule | None, last: dt.datetime, now: dt.d
     late = [f for f in due if now - f.at > LATE_AFTER]
     if len(late) > spec.max_catch_up:
         result.dropped = None if dropped is None else dropped + len(late) - spec.max_catch_up
-        late = late[-spec.max_catch_up:]
+        late = late[-spec.max_catch_up :]
     deadline = dt.timedelta(seconds=spec.starting_deadline_seconds) if spec.starting_deadline_seconds else None
     records: list[PlannedRun] = []
 
@@ -133,8 +132,9 @@ def plan(spec: TaskSpec, schedule: Schedule | None, last: dt.datetime, now: dt.d
     return result
 
 
-def _apply_overlap(spec: TaskSpec, executions: list[PlannedRun], active: list[str],
-                   result: FirePlan) -> list[PlannedRun]:
+def _apply_overlap(
+    spec: TaskSpec, executions: list[PlannedRun], active: list[str], result: FirePlan
+) -> list[PlannedRun]:
     if not executions or spec.overlap_policy == "allow":
         return executions
     if spec.overlap_policy == "replace":
@@ -142,8 +142,11 @@ def _apply_overlap(spec: TaskSpec, executions: list[PlannedRun], active: list[st
         result.stop.extend(active)
         newest = executions[-1]
         superseded = [
-            PlannedRun(r.scheduled_time, EndReason.STOPPED,
-                       f"overlap policy replace: superseded by the fire at {newest.scheduled_time.isoformat()}")
+            PlannedRun(
+                r.scheduled_time,
+                EndReason.STOPPED,
+                f"overlap policy replace: superseded by the fire at {newest.scheduled_time.isoformat()}",
+            )
             for r in executions[:-1]
         ]
         return [*superseded, newest]
@@ -152,8 +155,9 @@ def _apply_overlap(spec: TaskSpec, executions: list[PlannedRun], active: list[st
     going = active[0] if active else None
     for run in executions:
         if going is not None:
-            out.append(PlannedRun(run.scheduled_time, EndReason.SKIPPED,
-                                  f"overlap policy skip: Run {going} is still going"))
+            out.append(
+                PlannedRun(run.scheduled_time, EndReason.SKIPPED, f"overlap policy skip: Run {going} is still going")
+            )
         else:
             out.append(run)
             going = f"of {run.scheduled_time.isoformat()}"

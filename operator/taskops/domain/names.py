@@ -7,6 +7,7 @@ instead of a second object appearing.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 
 # A Job's name is also the value of its pods' `batch.kubernetes.io/job-name` label: 63 characters at most.
@@ -31,3 +32,21 @@ def job_name(run_name: str, attempt: int) -> str:
         return plain
     keep = JOB_NAME_MAX - len(suffix) - 9
     return f"{run_name[:keep].rstrip('-.')}-{_digest(run_name)}{suffix}"
+
+
+LABEL_SCHEDULED = "taskops.dev/scheduled"
+ANNOTATION_DISPOSITION = "taskops.dev/disposition"
+ANNOTATION_DISPOSITION_MESSAGE = "taskops.dev/disposition-message"
+ANNOTATION_STOP_MESSAGE = "taskops.dev/stop-message"
+# A Run name is a DNS subdomain: 253 characters at most.
+RUN_NAME_MAX = 253
+
+
+def scheduled_run_name(task_name: str, at: dt.datetime) -> str:
+    """`<task>-<YYYYMMDD>-<HHMMSS>` (UTC): one name per (Task, fire time), so a fire is created once."""
+    stamp = at.astimezone(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    suffix = f"-{stamp}"
+    if len(task_name) + len(suffix) <= RUN_NAME_MAX:
+        return f"{task_name}{suffix}"
+    keep = RUN_NAME_MAX - len(suffix) - 9
+    return f"{task_name[:keep].rstrip('-.')}-{_digest(task_name)}{suffix}"

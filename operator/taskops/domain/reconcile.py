@@ -35,6 +35,8 @@ class EventSpec:
 @dataclass
 class Decision:
     status: RunStatus | None = None
+    # Deleted before the status write: a Run ended STOPPED is never looked at again.
+    delete_job: str | None = None
     create_job: dict[str, Any] | None = None
     owner: dict[str, Any] | None = None
     events: list[EventSpec] = field(default_factory=list)
@@ -42,7 +44,9 @@ class Decision:
 
     @property
     def empty(self) -> bool:
-        return not (self.status or self.create_job or self.owner or self.events or self.requeue_after)
+        return not (
+            self.status or self.delete_job or self.create_job or self.owner or self.events or self.requeue_after
+        )
 
 
 def _owned_by(run: Run, task: Task) -> bool:
@@ -86,6 +90,22 @@ def decide(
     decision = Decision()
     if not _owned_by(run, task):
         decision.owner = owner_reference(API_VERSION, "Task", task.metadata.name, task.metadata.uid or "")
+
+    annotations = run.metadata.annotations or {}
+    disposition = annotations.get(names.ANNOTATION_DISPOSITION)
+    if disposition and run.status.attempt is None:
+        # A record made by the scheduler (missed, dst_skipped, skipped...): it ends without running.
+        reason = EndReason(disposition)
+        message = annotations.get(names.ANNOTATION_DISPOSITION_MESSAGE) or reason.value
+        decision.status = end_status(run, reason, message, now)
+        decision.events.append(EventSpec("Normal", _camel(reason), message))
+        return decision
+    if run.spec.stop:
+        message = annotations.get(names.ANNOTATION_STOP_MESSAGE) or "stopped on request (spec.stop)"
+        decision.delete_job = run.status.job_name
+        decision.status = end_status(run, EndReason.STOPPED, message, now)
+        decision.events.append(EventSpec("Normal", "Stopped", message))
+        return decision
 
     if run.status.phase != Phase.RUNNING or run.status.attempt is None:
         return _start_attempt(run, task, 1, now, decision)

@@ -114,6 +114,8 @@ class Schedule:
         start = _local(after, self.tz) - _DST_MARGIN
         pending: list[tuple[dt.datetime, int, Fire]] = []
         counter = itertools.count()
+        # Several local times inside one DST gap all map to its end: they make one fire there.
+        previous: dt.datetime | None = None
         for naive in self._local_times(start):
             for fire in resolve(naive, self.tz, self.policy):
                 if fire.at > after:
@@ -121,18 +123,15 @@ class Schedule:
             # No later local time maps to an instant before this bound (offsets move by < 3h).
             bound = naive.replace(tzinfo=self.tz).astimezone(UTC) - _DST_MARGIN
             while pending and pending[0][0] < bound:
-                yield heapq.heappop(pending)[2]
+                fire = heapq.heappop(pending)[2]
+                if fire.at != previous:
+                    yield fire
+                previous = fire.at
         while pending:
-            yield heapq.heappop(pending)[2]
-
-    def fires_between(self, after: dt.datetime, until: dt.datetime, limit: int) -> list[Fire]:
-        """Fires in (after, until], at most `limit` of them (the earliest)."""
-        out = []
-        for fire in self.fires_after(after):
-            if fire.at > until or len(out) >= limit:
-                break
-            out.append(fire)
-        return out
+            fire = heapq.heappop(pending)[2]
+            if fire.at != previous:
+                yield fire
+            previous = fire.at
 
     def next_fire(self, after: dt.datetime) -> Fire | None:
         return next(iter(self.fires_after(after)), None)
@@ -197,8 +196,13 @@ def _parse_once(expr: str) -> dt.datetime:
         raise ScheduleError("scheduleExpr", f"a once schedule is an RFC 3339 datetime, got {expr!r}") from exc
 
 
-def parse(kind: str | None, expr: str | None, timezone: str | None = None,
-          policy: DstPolicy | None = None, now: dt.datetime | None = None) -> Schedule | None:
+def parse(
+    kind: str | None,
+    expr: str | None,
+    timezone: str | None = None,
+    policy: DstPolicy | None = None,
+    now: dt.datetime | None = None,
+) -> Schedule | None:
     """Validate and parse a Task's schedule; None when the Task has no schedule of its own.
 
     With `now`, a schedule that can never fire again is rejected too (e.g. `0 0 30 2 *`).
@@ -217,7 +221,7 @@ def parse(kind: str | None, expr: str | None, timezone: str | None = None,
     if kind == "cron":
         text, seconds = _cron_fields(expr)
         try:
-            croniter(text, dt.datetime(2000, 1, 1), second_at_beginning=seconds)
+            croniter(text, dt.datetime(2000, 1, 1), second_at_beginning=seconds)  # noqa: DTZ001 -- wall-clock time
         except (CroniterBadCronError, ValueError, KeyError) as exc:
             raise ScheduleError("scheduleExpr", f"invalid cron expression {expr!r}: {exc}") from exc
         schedule = Schedule("cron", text, tz, policy)

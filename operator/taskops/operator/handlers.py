@@ -18,7 +18,7 @@ def _phase(obj: dict[str, Any]) -> str | None:
     return (obj.get("status") or {}).get("phase")
 
 
-def build_registry(store: Store, queue: WorkQueue, creds: Credentials) -> kopf.OperatorRegistry:
+def build_registry(store: Store, queue: WorkQueue, task_queue: WorkQueue, creds: Credentials) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
     @kopf.on.login(registry=registry)
@@ -54,7 +54,8 @@ def build_registry(store: Store, queue: WorkQueue, creds: Credentials) -> kopf.O
     @kopf.on.event(GROUP, VERSION, "tasks", registry=registry)
     def on_task(event: kopf.RawEvent, **_: Any) -> None:
         obj = dict(event["object"])
-        apply(event, store.tasks)
+        if apply(event, store.tasks) is not None:
+            task_queue.add(key_of(obj))
         namespace, name = key_of(obj)
         for run in store.runs_of_task(namespace, name):
             if not is_terminal(_phase(run)):
@@ -63,8 +64,15 @@ def build_registry(store: Store, queue: WorkQueue, creds: Credentials) -> kopf.O
     @kopf.on.event(GROUP, VERSION, "runs", registry=registry)
     def on_run(event: kopf.RawEvent, **_: Any) -> None:
         obj = apply(event, store.runs)
-        if obj is not None and not is_terminal(_phase(obj)):
+        if obj is None:
+            return
+        if not is_terminal(_phase(obj)):
             queue.add(key_of(obj))
+        else:
+            # An ended Run may push its Task over a history limit.
+            task = ((obj.get("spec") or {}).get("taskRef") or {}).get("name")
+            if task:
+                task_queue.add((key_of(obj)[0], task))
 
     @kopf.on.event("batch", "v1", "jobs", labels={names.LABEL_RUN: kopf.PRESENT}, registry=registry)
     def on_job(event: kopf.RawEvent, **_: Any) -> None:

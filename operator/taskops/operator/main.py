@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 import kopf
 
@@ -11,10 +13,15 @@ from taskops.clients import credentials
 from taskops.clients.kube import KubeClient
 from taskops.operator.handlers import build_registry
 from taskops.operator.reconciler import Reconciler
+from taskops.operator.scheduler import TaskController
 from taskops.operator.store import Store
 from taskops.operator.workqueue import WorkQueue
 
 log = logging.getLogger("taskops.operator")
+
+
+async def _gather(*aws: Coroutine[Any, Any, None]) -> None:
+    await asyncio.gather(*aws)
 
 
 async def run(namespace: str | None = None, kubeconfig: str | None = None, workers: int = 4) -> None:
@@ -25,7 +32,8 @@ async def run(namespace: str | None = None, kubeconfig: str | None = None, worke
     queue = WorkQueue()
     async with KubeClient(creds, user_agent="taskops-operator") as client:
         reconciler = Reconciler(store, client, queue, workers=workers)
-        registry = build_registry(store, queue, creds)
+        tasks = TaskController(store, client)
+        registry = build_registry(store, queue, tasks.queue, creds)
         log.info("taskops operator starting (%s)", f"namespace {namespace}" if namespace else "all namespaces")
         operator = asyncio.create_task(
             kopf.operator(
@@ -35,7 +43,7 @@ async def run(namespace: str | None = None, kubeconfig: str | None = None, worke
                 namespaces=[namespace] if namespace else (),
             )
         )
-        workers_task = asyncio.create_task(reconciler.run_workers())
+        workers_task = asyncio.create_task(_gather(reconciler.run_workers(), tasks.run_workers()))
         done, _ = await asyncio.wait({operator, workers_task}, return_when=asyncio.FIRST_COMPLETED)
         for task in (operator, workers_task):
             if task not in done:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -119,6 +120,9 @@ class Reconciler:
             )
             self.store.runs.put(patched)
             raw = patched
+        if decision.delete_job is not None:
+            with contextlib.suppress(errors.NotFound):
+                await self.client.delete(JOBS, ns, decision.delete_job, propagation="Background")
         if decision.status is not None:
             raw = await self._write_status(raw, decision.status.to_k8s())
         if decision.create_job is not None:

@@ -133,7 +133,10 @@ class TaskSpec(CamelModel):
         description="active; paused (no fires until resumed); canceled (permanent: no fires, pending Runs aborted).",
         json_schema_extra={
             "x-kubernetes-validations": [
-                {"rule": "oldSelf != 'canceled' || self == 'canceled'", "message": "a canceled task cannot be reactivated"}
+                {
+                    "rule": "oldSelf != 'canceled' || self == 'canceled'",
+                    "message": "a canceled task cannot be reactivated",
+                }
             ]
         },
     )
@@ -164,7 +167,6 @@ class TaskStatus(CamelModel):
     next_run_at: dt.datetime | None = Field(default=None, description="The next fire time (unset when none).")
     snoozed_until: dt.datetime | None = Field(default=None, description="Set while a snooze holds fires back.")
     snooze_reason: str | None = Field(default=None, description="The reason given for the snooze.")
-    active_runs: int | None = Field(default=None, description="Runs of this task that have not ended.")
 
 
 class Task(CamelModel):

@@ -1,0 +1,40 @@
+"""Build the Run objects taskops creates itself (scheduled fires and their records)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from taskops import API_VERSION
+from taskops.domain import names
+from taskops.domain.jobs import owner_reference
+from taskops.domain.models import Task
+from taskops.domain.phases import EndReason
+
+
+def build_scheduled_run(
+    task: Task, at: dt.datetime, disposition: EndReason | None = None, message: str = ""
+) -> dict[str, Any]:
+    """The Run for one fire of `task` at `at`; with a disposition, a record that ends at once."""
+    annotations: dict[str, str] = {}
+    if disposition is not None:
+        annotations[names.ANNOTATION_DISPOSITION] = disposition.value
+        annotations[names.ANNOTATION_DISPOSITION_MESSAGE] = message
+    elif message:
+        annotations[names.ANNOTATION_DISPOSITION_MESSAGE] = message
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Run",
+        "metadata": {
+            "name": names.scheduled_run_name(task.metadata.name, at),
+            "namespace": task.metadata.namespace,
+            "labels": {names.LABEL_TASK: task.metadata.name, names.LABEL_SCHEDULED: "true"},
+            "annotations": annotations,
+            "ownerReferences": [owner_reference(API_VERSION, "Task", task.metadata.name, task.metadata.uid or "")],
+        },
+        "spec": {
+            "taskRef": {"name": task.metadata.name},
+            "triggeredBy": task.spec.schedule_kind or "manual",
+            "scheduledTime": at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        },
+    }

@@ -1,0 +1,46 @@
+"""A Task's status, computed from its spec, its schedule's plan and its Runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from taskops.domain.conditions import set_condition
+from taskops.domain.firing import FirePlan
+from taskops.domain.models import Task
+from taskops.domain.models.task import TaskStatus
+from taskops.domain.schedule import ScheduleError
+
+
+def task_status(task: Task, plan: FirePlan | None, error: ScheduleError | None, now: dt.datetime) -> TaskStatus:
+    status = task.status.model_copy(deep=True)
+    gen = task.metadata.generation
+    status.observed_generation = gen
+    if error is not None:
+        status.conditions = set_condition(
+            status.conditions,
+            "ScheduleValid",
+            "False",
+            "InvalidSchedule",
+            f"spec.{error.field}: {error.message}",
+            now,
+            gen,
+        )
+        status.next_run_at = None
+        return status
+    if task.spec.schedule_kind is None:
+        message = "no schedule: runs only when triggered"
+    elif task.spec.schedule_kind == "event":
+        message = f"fires on event {task.spec.schedule_expr or task.metadata.name!r}"
+    else:
+        message = f"{task.spec.schedule_kind} {task.spec.schedule_expr!r} in {task.spec.timezone}"
+    status.conditions = set_condition(status.conditions, "ScheduleValid", "True", "Valid", message, now, gen)
+    if plan is not None:
+        if plan.last_schedule_time is not None:
+            status.last_schedule_time = plan.last_schedule_time
+        status.next_run_at = plan.next_fire
+    snooze = task.spec.snooze
+    if snooze is not None and snooze.until > now and task.spec.state == "active":
+        status.snoozed_until, status.snooze_reason = snooze.until, snooze.reason
+    else:
+        status.snoozed_until, status.snooze_reason = None, None
+    return status
