@@ -21,6 +21,11 @@ class ApiError(Exception):
     def transient(self) -> bool:
         return self.status >= 500 or self.status == 429
 
+    @property
+    def gone(self) -> bool:
+        """The object or its namespace is gone or going: retrying cannot help."""
+        return self.status == 404 or (self.status == 403 and "being terminated" in self.message)
+
 
 class NotFound(ApiError):
     pass

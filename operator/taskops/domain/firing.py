@@ -46,25 +46,28 @@ class FirePlan:
 def _latest_fires(
     schedule: Schedule, after: dt.datetime, until: dt.datetime, keep: int
 ) -> tuple[list[Fire], int | None]:
-    """The latest `keep` fires in (after, until], and how many older ones there were (None: not counted)."""
+    """The latest `keep` fires in (after, until], and how many older ones there were (None: very many)."""
+    window: collections.deque[Fire] = collections.deque(maxlen=keep)
+    total = 0
+    for fire in schedule.fires_after(after):
+        if fire.at > until:
+            return list(window), total - len(window)
+        window.append(fire)
+        total += 1
+        if total > _COUNT_LIMIT:
+            break
+    # Down for a long time on a dense schedule: find the latest fires by looking back from `until`.
     lookback = _FIRST_LOOKBACK
     while True:
         start = max(after, until - lookback)
-        window: collections.deque[Fire] = collections.deque(maxlen=keep)
-        total = 0
+        window.clear()
+        found = 0
         for fire in schedule.fires_after(start):
             if fire.at > until:
                 break
             window.append(fire)
-            total += 1
-        if start == after:
-            return list(window), total - len(window)
-        if total >= keep:
-            for older, fire in enumerate(schedule.fires_after(after)):
-                if fire.at > start:
-                    return list(window), older + total - len(window)
-                if older >= _COUNT_LIMIT:
-                    break
+            found += 1
+        if found >= keep or start == after:
             return list(window), None
         lookback *= 2
 

@@ -111,7 +111,11 @@ class Schedule:
         if self.kind == "once":
             yield from (f for f in self._once() if f.at > after)
             return
-        start = _local(after, self.tz) - _DST_MARGIN
+        # Near a DST change, local time is not monotonic in real time: look back far enough to
+        # see every local time that maps past `after`. Elsewhere, start right at `after`.
+        start = _local(after, self.tz)
+        if not self._offset_stable(after):
+            start -= _DST_MARGIN
         pending: list[tuple[dt.datetime, int, Fire]] = []
         counter = itertools.count()
         # Several local times inside one DST gap all map to its end: they make one fire there.
@@ -120,9 +124,10 @@ class Schedule:
             for fire in resolve(naive, self.tz, self.policy):
                 if fire.at > after:
                     heapq.heappush(pending, (fire.at, next(counter), fire))
-            # No later local time maps to an instant before this bound (offsets move by < 3h).
-            bound = naive.replace(tzinfo=self.tz).astimezone(UTC) - _DST_MARGIN
-            while pending and pending[0][0] < bound:
+            instant = naive.replace(tzinfo=self.tz).astimezone(UTC)
+            # Later local times map past `bound`: what is below it can be yielded in order.
+            bound = instant if self._offset_stable(instant) else instant - _DST_MARGIN
+            while pending and pending[0][0] <= bound:
                 fire = heapq.heappop(pending)[2]
                 if fire.at != previous:
                     yield fire
@@ -132,6 +137,10 @@ class Schedule:
             if fire.at != previous:
                 yield fire
             previous = fire.at
+
+    def _offset_stable(self, at: dt.datetime) -> bool:
+        """No DST change within the margin around `at` (changes are months apart)."""
+        return (at - _DST_MARGIN).astimezone(self.tz).utcoffset() == (at + _DST_MARGIN).astimezone(self.tz).utcoffset()
 
     def next_fire(self, after: dt.datetime) -> Fire | None:
         return next(iter(self.fires_after(after)), None)

@@ -1,4 +1,8 @@
-"""kopf handlers: thin adapters from watch events to the store and the work queue."""
+"""kopf handlers: thin adapters from watch events to the store and the work queues.
+
+The event handlers are coroutines on purpose: kopf runs plain functions in a
+thread pool, and the store and queues belong to the event loop.
+"""
 
 from __future__ import annotations
 
@@ -52,7 +56,7 @@ def build_registry(store: Store, queue: WorkQueue, task_queue: WorkQueue, creds:
         return obj
 
     @kopf.on.event(GROUP, VERSION, "tasks", registry=registry)
-    def on_task(event: kopf.RawEvent, **_: Any) -> None:
+    async def on_task(event: kopf.RawEvent, **_: Any) -> None:
         obj = dict(event["object"])
         if apply(event, store.tasks) is not None:
             task_queue.add(key_of(obj))
@@ -62,7 +66,7 @@ def build_registry(store: Store, queue: WorkQueue, task_queue: WorkQueue, creds:
                 queue.add(key_of(run))
 
     @kopf.on.event(GROUP, VERSION, "runs", registry=registry)
-    def on_run(event: kopf.RawEvent, **_: Any) -> None:
+    async def on_run(event: kopf.RawEvent, **_: Any) -> None:
         obj = apply(event, store.runs)
         if obj is None:
             return
@@ -75,13 +79,13 @@ def build_registry(store: Store, queue: WorkQueue, task_queue: WorkQueue, creds:
                 task_queue.add((key_of(obj)[0], task))
 
     @kopf.on.event("batch", "v1", "jobs", labels={names.LABEL_RUN: kopf.PRESENT}, registry=registry)
-    def on_job(event: kopf.RawEvent, **_: Any) -> None:
+    async def on_job(event: kopf.RawEvent, **_: Any) -> None:
         obj: dict[str, Any] = dict(event["object"])
         apply(event, store.jobs)
         queue.add((key_of(obj)[0], obj["metadata"]["labels"][names.LABEL_RUN]))
 
     @kopf.on.event("", "v1", "pods", labels={names.LABEL_RUN: kopf.PRESENT}, registry=registry)
-    def on_pod(event: kopf.RawEvent, **_: Any) -> None:
+    async def on_pod(event: kopf.RawEvent, **_: Any) -> None:
         obj: dict[str, Any] = dict(event["object"])
         apply(event, store.pods)
         queue.add((key_of(obj)[0], obj["metadata"]["labels"][names.LABEL_RUN]))

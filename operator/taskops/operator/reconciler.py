@@ -57,20 +57,29 @@ class Reconciler:
             except errors.Conflict:
                 # Our cache was behind; the watch event that brings it up to date re-queues the key.
                 self.queue.add_after(key, 0.2)
+            except errors.ApiError as exc:
+                if exc.gone:
+                    log.debug("run %s/%s is gone: %s", *key, exc)
+                    self._failures.pop(key, None)
+                else:
+                    self._retry(key, exc)
             except Exception as exc:
-                n = self._failures.get(key, 0) + 1
-                self._failures[key] = n
-                delay = min(0.5 * 2 ** (n - 1), 60.0)
-                log.warning(
-                    "reconcile of run %s/%s failed (%s); retrying in %.1fs",
-                    *key,
-                    exc,
-                    delay,
-                    exc_info=not isinstance(exc, errors.ApiError | OSError),
-                )
-                self.queue.add_after(key, delay)
+                self._retry(key, exc)
             finally:
                 self.queue.done(key)
+
+    def _retry(self, key: Key, exc: Exception) -> None:
+        n = self._failures.get(key, 0) + 1
+        self._failures[key] = n
+        delay = min(0.5 * 2 ** (n - 1), 60.0)
+        log.warning(
+            "reconcile of run %s/%s failed (%s); retrying in %.1fs",
+            *key,
+            exc,
+            delay,
+            exc_info=not isinstance(exc, errors.ApiError | OSError),
+        )
+        self.queue.add_after(key, delay)
 
     # -- one reconcile -----------------------------------------------------------
 

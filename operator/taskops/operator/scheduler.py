@@ -60,6 +60,12 @@ class TaskController:
             assert isinstance(key, tuple)
             try:
                 await self.reconcile(key)
+            except errors.ApiError as exc:
+                if exc.gone:
+                    log.debug("task %s/%s or its namespace is gone: %s", *key, exc)
+                else:
+                    log.warning("reconcile of task %s/%s failed (%s); retrying in 2s", *key, exc)
+                    self.queue.add_after(key, 2.0)
             except Exception as exc:
                 log.warning(
                     "reconcile of task %s/%s failed (%s); retrying in 2s",
@@ -105,6 +111,13 @@ class TaskController:
         if fire_plan is not None:
             await self._apply_plan(raw, task, fire_plan, {r.name: r for r in active})
 
+        if fire_plan is not None and fire_plan.runs:
+            log.debug(
+                "task %s/%s fired %s at %s",
+                *key,
+                [r.scheduled_time.isoformat() for r in fire_plan.runs],
+                now.isoformat(),
+            )
         next_ttl = await self._prune(task, runs, now)
         await self._write_status(raw, task, fire_plan, error, now)
 
