@@ -48,14 +48,12 @@ def _latest_fires(
 ) -> tuple[list[Fire], int | None]:
     """The latest `keep` fires in (after, until], and how many older ones there were (None: very many)."""
     window: collections.deque[Fire] = collections.deque(maxlen=keep)
-    total = 0
-    for fire in schedule.fires_after(after):
+    for seen, fire in enumerate(schedule.fires_after(after)):
         if fire.at > until:
-            return list(window), total - len(window)
-        window.append(fire)
-        total += 1
-        if total > _COUNT_LIMIT:
+            return list(window), seen - len(window)
+        if seen >= _COUNT_LIMIT:
             break
+        window.append(fire)
     # Down for a long time on a dense schedule: find the latest fires by looking back from `until`.
     lookback = _FIRST_LOOKBACK
     while True:
