@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import ssl
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -46,7 +47,8 @@ class KubeClient:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(ssl=_ssl_context(self.creds), limit=64)
+            # Keep connections across quiet minutes: a TLS handshake per request would cost a minutely burst dearly.
+            connector = aiohttp.TCPConnector(ssl=_ssl_context(self.creds), limit=64, keepalive_timeout=300)
             self._session = aiohttp.ClientSession(
                 base_url=self.creds.server,
                 connector=connector,
@@ -115,6 +117,38 @@ class KubeClient:
     ) -> dict[str, Any]:
         body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
         return await self.request("DELETE", res.path(namespace, name), body)
+
+    async def watch(
+        self,
+        res: Resource,
+        namespace: str | None = None,
+        resource_version: str | None = None,
+        label_selector: str | None = None,
+        timeout_seconds: int = 300,
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """Yield (type, object) watch events until the server closes the stream."""
+        params = {"watch": "true", "allowWatchBookmarks": "true", "timeoutSeconds": str(timeout_seconds)}
+        if resource_version:
+            params["resourceVersion"] = resource_version
+        if label_selector:
+            params["labelSelector"] = label_selector
+        headers = {"Accept": "application/json"}
+        token = self.creds.bearer()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout_seconds + 30)
+        async with self._http().get(res.path(namespace), params=params, headers=headers, timeout=timeout) as resp:
+            if resp.status >= 400:
+                raise api_error(resp.status, await resp.text())
+            # Split lines ourselves: aiohttp's line reader caps line length, and objects can be large.
+            buffer = b""
+            async for chunk in resp.content.iter_any():
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        event = json.loads(line)
+                        yield event["type"], event["object"]
 
     async def post_event(
         self, involved: dict[str, Any], type_: str, reason: str, message: str, component: str, now: dt.datetime

@@ -18,11 +18,26 @@ from taskops.operator.store import Kind, Store, key_of
 from taskops.operator.workqueue import WorkQueue
 
 
+class _NoDiffBase(kopf.DiffBaseStorage):
+    """taskops uses only event handlers, which need no diff base; kopf would deep-copy every object for one."""
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+
 def _phase(obj: dict[str, Any]) -> str | None:
     return (obj.get("status") or {}).get("phase")
 
 
-def build_registry(store: Store, queue: WorkQueue, task_queue: WorkQueue, creds: Credentials) -> kopf.OperatorRegistry:
+def build_registry(
+    store: Store, queue: WorkQueue, task_queue: WorkQueue, sync_queue: WorkQueue, creds: Credentials
+) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
     @kopf.on.login(registry=registry)
@@ -43,6 +58,7 @@ def build_registry(store: Store, queue: WorkQueue, task_queue: WorkQueue, creds:
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         # taskops posts its own Events; kopf would turn every log line into one (an API write each).
         settings.posting.enabled = False
+        settings.persistence.diffbase_storage = _NoDiffBase()
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         settings.networking.request_timeout = 30
@@ -76,7 +92,7 @@ def build_registry(store: Store, queue: WorkQueue, task_queue: WorkQueue, creds:
             # An ended Run may push its Task over a history limit.
             task = ((obj.get("spec") or {}).get("taskRef") or {}).get("name")
             if task:
-                task_queue.add((key_of(obj)[0], task))
+                sync_queue.add((key_of(obj)[0], task))
 
     @kopf.on.event("batch", "v1", "jobs", labels={names.LABEL_RUN: kopf.PRESENT}, registry=registry)
     async def on_job(event: kopf.RawEvent, **_: Any) -> None:

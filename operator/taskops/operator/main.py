@@ -31,9 +31,9 @@ async def run(namespace: str | None = None, kubeconfig: str | None = None, worke
     store = Store()
     queue = WorkQueue()
     async with KubeClient(creds, user_agent="taskops-operator") as client:
-        reconciler = Reconciler(store, client, queue, workers=workers)
         tasks = TaskController(store, client)
-        registry = build_registry(store, queue, tasks.queue, creds)
+        reconciler = Reconciler(store, client, queue, workers=workers, yield_to=tasks.firing)
+        registry = build_registry(store, queue, tasks.queue, tasks.sync_queue, creds)
         log.info("taskops operator starting (%s)", f"namespace {namespace}" if namespace else "all namespaces")
         operator = asyncio.create_task(
             kopf.operator(

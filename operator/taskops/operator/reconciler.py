@@ -19,7 +19,7 @@ from taskops.domain.phases import EndReason
 from taskops.domain.reconcile import Decision, EventSpec, decide, end_status
 from taskops.operator.failpoints import failpoint
 from taskops.operator.store import Key, Store
-from taskops.operator.workqueue import WorkQueue
+from taskops.operator.workqueue import Gate, WorkQueue
 
 log = logging.getLogger("taskops.reconciler")
 
@@ -33,13 +33,21 @@ def utcnow() -> dt.datetime:
 
 class Reconciler:
     def __init__(
-        self, store: Store, client: KubeClient, queue: WorkQueue, clock: Clock = utcnow, workers: int = 4
+        self,
+        store: Store,
+        client: KubeClient,
+        queue: WorkQueue,
+        clock: Clock = utcnow,
+        workers: int = 4,
+        yield_to: Gate | None = None,
     ) -> None:
         self.store = store
         self.client = client
         self.queue = queue
         self.clock = clock
         self.workers = workers
+        # Schedules fire first: while the gate is held, Run reconciles wait before starting.
+        self.yield_to = yield_to or Gate()
         self._failures: dict[Key, int] = {}
 
     async def run_workers(self) -> None:
@@ -50,6 +58,7 @@ class Reconciler:
             key = await self.queue.get()
             assert isinstance(key, tuple)
             try:
+                await self.yield_to.wait_open()
                 requeue = await self.reconcile(key)
                 self._failures.pop(key, None)
                 if requeue is not None:

@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -30,11 +32,13 @@ from taskops.domain.schedule import DstPolicy, Schedule, ScheduleError, jitter_o
 from taskops.domain.taskstatus import task_status
 from taskops.operator.reconciler import COMPONENT, Clock, utcnow
 from taskops.operator.store import Key, Store
-from taskops.operator.workqueue import WorkQueue
+from taskops.operator.workqueue import Gate, WorkQueue
 
 log = logging.getLogger("taskops.scheduler")
 
 PENDING = {Phase.CREATED, Phase.SCHEDULED, Phase.QUEUED, Phase.BLOCKED}
+# How long the status write waits after a fire, so that a burst of fires shares one write.
+SYNC_DELAY = 1.0
 # Re-check a Task at least this often even when nothing is due (clock jumps, missed wake-ups).
 MAX_SLEEP = 300.0
 
@@ -43,96 +47,160 @@ def _policy(model: DstPolicyModel | None) -> DstPolicy:
     return DstPolicy(model.nonexistent, model.repeated) if model else DstPolicy()
 
 
+@dataclass
+class _Memory:
+    """What the controller knows of a Task between reconciles (its status is written lazily)."""
+
+    generation: int | None = None
+    resource_version: str | None = None
+    task: Task | None = None
+    schedule: Schedule | None = None
+    error: ScheduleError | None = None
+    last_fire: dt.datetime | None = None
+    next_fire: dt.datetime | None = None
+
+
 class TaskController:
-    def __init__(self, store: Store, client: KubeClient, clock: Clock = utcnow, workers: int = 8) -> None:
+    """Two queues: `queue` fires schedules (latency matters), `sync_queue` writes status and prunes (it can wait)."""
+
+    def __init__(self, store: Store, client: KubeClient, clock: Clock = utcnow, workers: int = 32) -> None:
         self.store = store
         self.client = client
         self.clock = clock
         self.queue = WorkQueue()
+        self.sync_queue = WorkQueue()
         self.workers = workers
+        self._memory: dict[Key, _Memory] = {}
+        # Run reconciles wait while fires are being created: fire lag is what a schedule promises.
+        self.firing = Gate()
 
     async def run_workers(self) -> None:
-        await asyncio.gather(*(self._worker() for _ in range(self.workers)))
+        await asyncio.gather(
+            *(self._worker(self.queue, self.reconcile) for _ in range(self.workers)),
+            *(self._worker(self.sync_queue, self.sync) for _ in range(max(1, self.workers // 8))),
+        )
 
-    async def _worker(self) -> None:
+    async def _worker(self, queue: WorkQueue, fn: Callable[[Key], Awaitable[None]]) -> None:
         while True:
-            key = await self.queue.get()
+            key = await queue.get()
             assert isinstance(key, tuple)
             try:
-                await self.reconcile(key)
+                await fn(key)
             except errors.ApiError as exc:
                 if exc.gone:
                     log.debug("task %s/%s or its namespace is gone: %s", *key, exc)
                 else:
-                    log.warning("reconcile of task %s/%s failed (%s); retrying in 2s", *key, exc)
-                    self.queue.add_after(key, 2.0)
+                    log.warning("%s of task %s/%s failed (%s); retrying in 2s", fn.__name__, *key, exc)
+                    queue.add_after(key, 2.0)
             except Exception as exc:
                 log.warning(
-                    "reconcile of task %s/%s failed (%s); retrying in 2s",
+                    "%s of task %s/%s failed (%s); retrying in 2s",
+                    fn.__name__,
                     *key,
                     exc,
                     exc_info=not isinstance(exc, errors.ApiError | OSError),
                 )
-                self.queue.add_after(key, 2.0)
+                queue.add_after(key, 2.0)
             finally:
-                self.queue.done(key)
+                queue.done(key)
 
-    def _wake_at(self, key: Key, when: dt.datetime | None) -> None:
+    def _wake_at(self, queue: WorkQueue, key: Key, when: dt.datetime | None) -> None:
         delay = MAX_SLEEP if when is None else min((when - self.clock()).total_seconds(), MAX_SLEEP)
-        self.queue.add_after(key, max(delay, 0.0))
+        queue.add_after(key, max(delay, 0.0))
 
-    async def reconcile(self, key: Key) -> None:
+    def _task(self, key: Key) -> tuple[dict[str, Any], Task] | None:
         raw = self.store.tasks.get(key)
         if raw is None:
+            self._memory.pop(key, None)
+            return None
+        mem = self._memory.setdefault(key, _Memory())
+        rv = raw["metadata"].get("resourceVersion")
+        if mem.task is None or mem.resource_version != rv:
+            try:
+                mem.task, mem.resource_version = Task.model_validate(raw), rv
+            except ValidationError as exc:
+                log.error("task %s/%s cannot be parsed: %s", *key, exc)
+                return None
+        task = mem.task
+        return (raw, task) if not task.metadata.deletion_timestamp else None
+
+    def _schedule(self, key: Key, task: Task, now: dt.datetime) -> _Memory:
+        mem = self._memory.setdefault(key, _Memory())
+        if mem.generation != task.metadata.generation:
+            spec = task.spec
+            mem.generation, mem.schedule, mem.error = task.metadata.generation, None, None
+            try:
+                mem.schedule = parse(
+                    spec.schedule_kind, spec.schedule_expr, spec.timezone, _policy(spec.dst_policy), now
+                )
+            except ScheduleError as exc:
+                mem.error = exc
+        return mem
+
+    async def reconcile(self, key: Key) -> None:
+        """The hot path: create the Runs of due fires, then arm the timer for the next one."""
+        with self.firing:
+            await self._fire(key)
+
+    async def _fire(self, key: Key) -> None:
+        found = self._task(key)
+        if found is None:
             return
-        try:
-            task = Task.model_validate(raw)
-        except ValidationError as exc:
-            log.error("task %s/%s cannot be parsed: %s", *key, exc)
-            return
-        if task.metadata.deletion_timestamp:
-            return
+        raw, task = found
         now = self.clock()
-        schedule: Schedule | None = None
-        error: ScheduleError | None = None
+        mem = self._schedule(key, task, now)
         spec = task.spec
-        try:
-            schedule = parse(spec.schedule_kind, spec.schedule_expr, spec.timezone, _policy(spec.dst_policy), now)
-        except ScheduleError as exc:
-            error = exc
-
-        runs = [Run.model_validate(r) for r in self.store.runs_of_task(*key)]
-        active = [r for r in runs if not is_terminal(r.status.phase)]
+        active = {
+            r["metadata"]["name"]: r
+            for r in self.store.runs_of_task(*key)
+            if not is_terminal((r.get("status") or {}).get("phase"))
+        }
         if spec.state == "canceled":
-            await self._abort_pending(active)
+            await self._abort_pending(list(active.values()))
 
-        last = task.status.last_schedule_time or task.metadata.creation_timestamp or now
-        fire_plan = plan(spec, schedule, last, now, [r.name for r in active]) if schedule else None
+        stored = task.status.last_schedule_time
+        last = max(filter(None, (stored, mem.last_fire)), default=None) or task.metadata.creation_timestamp or now
+        fire_plan = plan(spec, mem.schedule, last, now, list(active)) if mem.schedule else None
         if fire_plan is not None:
-            await self._apply_plan(raw, task, fire_plan, {r.name: r for r in active})
+            await self._apply_plan(raw, task, fire_plan, active)
+            if fire_plan.runs:
+                log.debug(
+                    "task %s/%s fired %s at %s",
+                    *key,
+                    [r.scheduled_time.isoformat() for r in fire_plan.runs],
+                    now.isoformat(),
+                )
+            mem.last_fire = fire_plan.last_schedule_time or mem.last_fire
+            mem.next_fire = fire_plan.next_fire
+        else:
+            mem.next_fire = None
+        # Status follows a moment later: a burst of fires costs one status write each, not one per fire.
+        self.sync_queue.add_after(key, SYNC_DELAY)
+        wake = mem.next_fire + jitter_offset(key[0], key[1], spec.jitter_seconds) if mem.next_fire else None
+        self._wake_at(self.queue, key, wake)
 
-        if fire_plan is not None and fire_plan.runs:
-            log.debug(
-                "task %s/%s fired %s at %s",
-                *key,
-                [r.scheduled_time.isoformat() for r in fire_plan.runs],
-                now.isoformat(),
-            )
+    async def sync(self, key: Key) -> None:
+        """Write the Task's status and prune its finished Runs."""
+        found = self._task(key)
+        if found is None:
+            return
+        raw, task = found
+        now = self.clock()
+        mem = self._schedule(key, task, now)
+        runs = [Run.model_validate(r) for r in self.store.runs_of_task(*key)]
         next_ttl = await self._prune(task, runs, now)
-        await self._write_status(raw, task, fire_plan, error, now)
+        view = FirePlan(last_schedule_time=mem.last_fire, next_fire=mem.next_fire)
+        await self._write_status(raw, task, view if mem.schedule else None, mem.error, now)
+        if next_ttl is not None:
+            self._wake_at(self.sync_queue, key, next_ttl)
 
-        wake = None
-        if fire_plan is not None and fire_plan.next_fire is not None:
-            wake = fire_plan.next_fire + jitter_offset(key[0], key[1], spec.jitter_seconds)
-        if next_ttl is not None and (wake is None or next_ttl < wake):
-            wake = next_ttl
-        self._wake_at(key, wake)
-
-    async def _apply_plan(self, raw: dict[str, Any], task: Task, fire_plan: FirePlan, active: dict[str, Run]) -> None:
+    async def _apply_plan(
+        self, raw: dict[str, Any], task: Task, fire_plan: FirePlan, active: dict[str, dict[str, Any]]
+    ) -> None:
         ns = task.metadata.namespace
         for name in fire_plan.stop:
             run = active.get(name)
-            if run is not None and not run.spec.stop:
+            if run is not None and not (run.get("spec") or {}).get("stop"):
                 patch = {
                     "metadata": {
                         "annotations": {
@@ -155,14 +223,16 @@ class TaskController:
                 f"{count} missed fire times beyond maxCatchUp ({task.spec.max_catch_up}) were dropped",
             )
 
-    async def _abort_pending(self, active: list[Run]) -> None:
+    async def _abort_pending(self, active: list[dict[str, Any]]) -> None:
         for run in active:
-            if run.status.phase in PENDING and not run.spec.stop:
+            pending = (run.get("status") or {}).get("phase", Phase.CREATED) in PENDING
+            if pending and not (run.get("spec") or {}).get("stop"):
                 patch = {
                     "metadata": {"annotations": {names.ANNOTATION_STOP_MESSAGE: "the task was canceled"}},
                     "spec": {"stop": True},
                 }
-                self.store.runs.put(await self.client.patch(RUNS, run.namespace, run.name, patch))
+                ns, name = run["metadata"]["namespace"], run["metadata"]["name"]
+                self.store.runs.put(await self.client.patch(RUNS, ns, name, patch))
 
     async def _prune(self, task: Task, runs: list[Run], now: dt.datetime) -> dt.datetime | None:
         finished = [

@@ -58,3 +58,25 @@ class WorkQueue:
 
     def __len__(self) -> int:
         return len(self._queued)
+
+
+class Gate:
+    """Open while nobody holds it: `with gate:` holds it, `await gate.wait_open()` waits until released."""
+
+    def __init__(self) -> None:
+        self._holders = 0
+        self._open = asyncio.Event()
+        self._open.set()
+
+    def __enter__(self) -> Gate:
+        self._holders += 1
+        self._open.clear()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._holders -= 1
+        if self._holders == 0:
+            self._open.set()
+
+    async def wait_open(self) -> None:
+        await self._open.wait()

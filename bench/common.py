@@ -1,0 +1,82 @@
+"""Shared benchmark plumbing: a fresh local control plane with the operator, and statistics."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import statistics
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from devcluster.cluster import Cluster, spawn, stop_process
+from taskops.clients import credentials
+from taskops.clients.kube import KubeClient
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+
+
+@contextlib.contextmanager
+def cluster_with_operator(operator: bool = True, workers: int = 8) -> Iterator[Cluster]:
+    with tempfile.TemporaryDirectory(prefix="taskops-bench-") as tmp:
+        cluster = Cluster(workdir=Path(tmp), nodes=4)
+        cluster.start()
+        proc = None
+        try:
+            cluster.kubectl("apply", "-f", str(REPO / "crds"))
+            cluster.kubectl("wait", "--for=condition=Established", "crd/tasks.taskops.dev", "crd/runs.taskops.dev")
+            if operator:
+                proc = spawn(
+                    "operator",
+                    [
+                        sys.executable,
+                        "-m",
+                        "taskops.cli",
+                        "--log-level",
+                        "WARNING",
+                        "operator",
+                        "--kubeconfig",
+                        str(cluster.kubeconfig),
+                        "--workers",
+                        str(workers),
+                    ],
+                    cluster.logs,
+                    env={"PYTHONUNBUFFERED": "1"},
+                )
+            yield cluster
+        finally:
+            if proc is not None:
+                stop_process(proc)
+            cluster.stop()
+
+
+def client(cluster: Cluster, agent: str = "taskops-bench") -> KubeClient:
+    return KubeClient(credentials.from_kubeconfig(str(cluster.kubeconfig)), user_agent=agent)
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {
+        "n": len(values),
+        "p50": percentile(values, 50),
+        "p99": percentile(values, 99),
+        "max": max(values) if values else float("nan"),
+        "mean": statistics.fmean(values) if values else float("nan"),
+    }
+
+
+def save(name: str, data: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(data, indent=2, default=str))
+    return path

@@ -1,0 +1,210 @@
+"""Schedule fire lag: taskops Tasks against built-in CronJobs on the same control plane.
+
+Lag = when the Run (or the CronJob's Job) is seen by a watch, minus its scheduled
+time. Both systems are measured by the same watcher in this process, one after
+the other on one fresh control plane (the operator runs only during its own
+phase). CronJobs only have minute granularity, so the comparison uses
+`* * * * *` for both; `--spread` adds a taskops-only run whose Tasks fire at
+second (i mod 60) of each minute.
+
+    python -m bench.schedule_lag --tasks 1000 --minutes 2
+    python -m bench.schedule_lag --tasks 5000 --minutes 2 --spread --skip-cronjob
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import sys
+import time
+from typing import Any
+
+from bench.common import client, cluster_with_operator, save, summary
+from devcluster.cluster import Cluster, spawn, stop_process
+from taskops.clients.kube import KubeClient
+from taskops.clients.resources import JOBS, TASKS, Resource
+
+CRONJOBS = Resource("batch", "v1", "cronjobs")
+NAMESPACES = Resource("", "v1", "namespaces")
+RUNS = Resource("taskops.dev", "v1alpha1", "runs")
+POD = {
+    "metadata": {"annotations": {"kwok.taskops.dev/duration": "1s"}},
+    "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]},
+}
+
+
+def parse_time(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+async def create_all(
+    kube: KubeClient, res: Resource, ns: str, bodies: list[dict[str, Any]], concurrency: int = 32
+) -> None:
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(body: dict[str, Any]) -> None:
+        async with sem:
+            await kube.create(res, ns, body)
+
+    await asyncio.gather(*(one(b) for b in bodies))
+
+
+async def patch_all(kube: KubeClient, res: Resource, ns: str, names: list[str], patch: dict[str, Any]) -> None:
+    sem = asyncio.Semaphore(32)
+
+    async def one(name: str) -> None:
+        async with sem:
+            await kube.patch(res, ns, name, patch)
+
+    await asyncio.gather(*(one(n) for n in names))
+
+
+async def measure(
+    kube: KubeClient, res: Resource, ns: str, scheduled_of: Any, start: dt.datetime, end: dt.datetime
+) -> list[float]:
+    """Watch `res` in `ns`; return the lag of every object scheduled in [start, end)."""
+    lags: list[float] = []
+    listing = await kube.request("GET", res.path(ns), params={"limit": "1"})
+    rv = listing["metadata"]["resourceVersion"]
+    deadline = end + dt.timedelta(seconds=30)
+    while dt.datetime.now(dt.UTC) < deadline:
+        remaining = int((deadline - dt.datetime.now(dt.UTC)).total_seconds()) + 1
+        try:
+            async for kind, obj in kube.watch(res, ns, resource_version=rv, timeout_seconds=remaining):
+                seen = time.time()
+                rv = obj.get("metadata", {}).get("resourceVersion", rv)
+                if kind != "ADDED":
+                    continue
+                when = scheduled_of(obj)
+                if when is not None and start <= when < end:
+                    lags.append(seen - when.timestamp())
+        except (TimeoutError, OSError):
+            continue
+    return lags
+
+
+def run_scheduled(obj: dict[str, Any]) -> dt.datetime | None:
+    value = (obj.get("spec") or {}).get("scheduledTime")
+    return parse_time(value) if value else None
+
+
+def job_scheduled(obj: dict[str, Any]) -> dt.datetime | None:
+    value = (obj["metadata"].get("annotations") or {}).get("batch.kubernetes.io/cronjob-scheduled-timestamp")
+    return parse_time(value) if value else None
+
+
+def window(minutes: int, lead: float = 15.0) -> tuple[dt.datetime, dt.datetime]:
+    """Fires from the first minute boundary at least `lead` seconds away, for `minutes` minutes."""
+    now = dt.datetime.now(dt.UTC)
+    start = (now + dt.timedelta(seconds=lead)).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+    return start, start + dt.timedelta(minutes=minutes)
+
+
+async def cronjob_phase(cluster: Cluster, n: int, minutes: int) -> list[float]:
+    async with client(cluster) as kube:
+        ns = "bench-cronjob"
+        await kube.create(NAMESPACES, None, {"metadata": {"name": ns}})
+        cluster.wait_namespace_ready(ns)
+        bodies = [
+            {
+                "metadata": {"name": f"cj-{i}"},
+                "spec": {
+                    "schedule": "* * * * *",
+                    "successfulJobsHistoryLimit": 1,
+                    "failedJobsHistoryLimit": 1,
+                    "jobTemplate": {"spec": {"backoffLimit": 0, "template": POD}},
+                },
+            }
+            for i in range(n)
+        ]
+        await create_all(kube, CRONJOBS, ns, bodies)
+        start, end = window(minutes)
+        print(f"cronjob: {n} CronJobs created; measuring fires {start:%H:%M:%S}..{end:%H:%M:%S}", flush=True)
+        lags = await measure(kube, JOBS, ns, job_scheduled, start, end)
+        await patch_all(kube, CRONJOBS, ns, [b["metadata"]["name"] for b in bodies], {"spec": {"suspend": True}})
+        return lags
+
+
+async def taskops_phase(cluster: Cluster, n: int, minutes: int, spread: bool) -> list[float]:
+    async with client(cluster) as kube:
+        ns = "bench-taskops-spread" if spread else "bench-taskops"
+        await kube.create(NAMESPACES, None, {"metadata": {"name": ns}})
+        cluster.wait_namespace_ready(ns)
+        bodies = [
+            {
+                "apiVersion": "taskops.dev/v1alpha1",
+                "kind": "Task",
+                "metadata": {"name": f"t-{i}"},
+                "spec": {
+                    "scheduleKind": "cron",
+                    "scheduleExpr": f"{i % 60} * * * * *" if spread else "* * * * *",
+                    "successfulRunsHistoryLimit": 1,
+                    "failedRunsHistoryLimit": 1,
+                    "payload": {"spec": {"template": POD}},
+                },
+            }
+            for i in range(n)
+        ]
+        await create_all(kube, TASKS, ns, bodies)
+        start, end = window(minutes)
+        print(f"taskops: {n} Tasks created; measuring fires {start:%H:%M:%S}..{end:%H:%M:%S}", flush=True)
+        lags = await measure(kube, RUNS, ns, run_scheduled, start, end)
+        await patch_all(kube, TASKS, ns, [b["metadata"]["name"] for b in bodies], {"spec": {"state": "paused"}})
+        return lags
+
+
+def row(name: str, s: dict[str, float]) -> str:
+    return f"{name:<28} {s['n']:>6.0f} {s['p50'] * 1000:>9.0f} {s['p99'] * 1000:>9.0f} {s['max'] * 1000:>9.0f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", type=int, default=1000)
+    parser.add_argument("--minutes", type=int, default=2, help="fire minutes measured per system")
+    parser.add_argument("--spread", action="store_true", help="also measure Tasks spread over the minute")
+    parser.add_argument("--skip-cronjob", action="store_true")
+    args = parser.parse_args()
+    results: dict[str, Any] = {"tasks": args.tasks, "minutes": args.minutes}
+    with cluster_with_operator(operator=False) as cluster:
+        if not args.skip_cronjob:
+            results["cronjob"] = summary(asyncio.run(cronjob_phase(cluster, args.tasks, args.minutes)))
+        operator = spawn(
+            "operator",
+            [
+                sys.executable,
+                "-m",
+                "taskops.cli",
+                "--log-level",
+                "WARNING",
+                "operator",
+                "--kubeconfig",
+                str(cluster.kubeconfig),
+            ],
+            cluster.logs,
+        )
+        try:
+            time.sleep(2)
+            results["taskops"] = summary(asyncio.run(taskops_phase(cluster, args.tasks, args.minutes, spread=False)))
+            if args.spread:
+                results["taskops_spread"] = summary(
+                    asyncio.run(taskops_phase(cluster, args.tasks, args.minutes, spread=True))
+                )
+        finally:
+            stop_process(operator)
+    print(f"\nfire lag, {args.tasks} schedules, {args.minutes} min each (ms)")
+    print(f"{'system':<28} {'fires':>6} {'p50':>9} {'p99':>9} {'max':>9}")
+    if "cronjob" in results:
+        print(row("CronJob controller", results["cronjob"]))
+    print(row("taskops (all at :00)", results["taskops"]))
+    if "taskops_spread" in results:
+        print(row("taskops (spread over :00-:59)", results["taskops_spread"]))
+    if "cronjob" in results:
+        ratio = results["taskops"]["p99"] / results["cronjob"]["p99"]
+        results["p99_ratio_taskops_to_cronjob"] = ratio
+        print(f"\np99 ratio taskops / CronJob: {ratio:.3f} (target <= 0.25)")
+    print(f"saved {save('schedule_lag', results)}")
+
+
+if __name__ == "__main__":
+    main()
