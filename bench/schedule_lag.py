@@ -203,7 +203,7 @@ def main() -> None:
         ratio = results["taskops"]["p99"] / results["cronjob"]["p99"]
         results["p99_ratio_taskops_to_cronjob"] = ratio
         print(f"\np99 ratio taskops / CronJob: {ratio:.3f} (target <= 0.25)")
-    print(f"saved {save('schedule_lag', results)}")
+    print(f"saved {save(f'schedule_lag_{args.tasks}', results)}")
 
 
 if __name__ == "__main__":

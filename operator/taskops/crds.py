@@ -59,10 +59,13 @@ def _resolve(schema: Any, defs: dict[str, Any]) -> Any:
     if out.get("type") == "object" and out.get("additionalProperties") in (True, {}):
         del out["additionalProperties"]
         out["x-kubernetes-preserve-unknown-fields"] = True
-    if out.get("x-kubernetes-preserve-unknown-fields") and "properties" not in out:
-        out.setdefault("type", "object")
     if "const" in out:
         out["enum"] = [out.pop("const")]
+    # JSON Schema 2020 writes exclusive bounds as numbers; OpenAPI v3.0 (CRDs) as a flag on min/max.
+    for bound, flag in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
+        if isinstance(out.get(flag), int | float) and not isinstance(out.get(flag), bool):
+            out[bound] = out.pop(flag)
+            out[flag] = True
     return out
 
 

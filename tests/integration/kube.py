@@ -31,6 +31,7 @@ class Kube:
         self.custom = client.CustomObjectsApi(self.api)
         self.batch = client.BatchV1Api(self.api)
         self.core = client.CoreV1Api(self.api)
+        self.apps = client.AppsV1Api(self.api)
 
     # -- taskops objects ------------------------------------------------------------
 

@@ -54,7 +54,7 @@ def test_run_succeeds_with_one_deterministic_job(
 
 
 def test_failing_pod_fails_the_run_with_its_exit_code(kube: Kube, operator: OperatorProcess, ns: str) -> None:
-    kube.create(ns, builders.task("fails", pod_annotations=builders.pod_behaviour(exit_code=3)))
+    kube.create(ns, builders.task("fails", pod_annotations=builders.pod_behaviour(exit_code=3), maxRetries=0))
     kube.create(ns, builders.run("fails-1", "fails"))
 
     run = kube.wait_run_phase(ns, "fails-1", {"SUCCEEDED", "FAILED"})

@@ -36,6 +36,8 @@ def test_every_field_is_described_and_structural() -> None:
             assert sub.get("description"), f"{crd['metadata']['name']}: {path} has no description"
             assert "type" in sub or sub.get("x-kubernetes-preserve-unknown-fields"), path
             assert "$ref" not in sub and "anyOf" not in sub, path
+            for flag in ("exclusiveMinimum", "exclusiveMaximum"):
+                assert isinstance(sub.get(flag, False), bool), f"{path}: OpenAPI v3.0 wants a boolean {flag}"
 
 
 def test_drift_is_detected_when_a_model_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,12 +7,15 @@ from typing import Any
 
 from taskops.domain.models import Run, Task
 from taskops.domain.phases import EndReason, Phase
-from taskops.domain.reconcile import POD_GRACE, decide
+from taskops.domain.reconcile import POD_GRACE, Decision
+from taskops.domain.reconcile import decide as decide_at
+from taskops.domain.versions import Version, content_hash, versioned_content
 from tests import builders
 from tests.unit.k8s_builders import T0, job, pod
 
 
 def make_task(**spec: Any) -> Task:
+    spec.setdefault("maxRetries", 0)
     obj = builders.task("t", **spec)
     obj["metadata"].update(namespace="ns", uid="task-uid")
     return Task.model_validate(obj)
@@ -28,7 +31,24 @@ def make_run(status: dict[str, Any] | None = None, owned: bool = True) -> Run:
     return Run.model_validate(obj)
 
 
-RUNNING = {"phase": "RUNNING", "attempt": 1, "jobName": "r-1", "startTime": "2026-03-01T11:59:00Z"}
+def version_of(task: Task, number: int = 1) -> Version:
+    return Version(number, f"t-v{number}", content_hash(versioned_content(task.spec)), task.spec)
+
+
+def decide(
+    run: Run, task: Task | None, job: dict[str, Any] | None, pods: list[dict[str, Any]], now: dt.datetime
+) -> Decision:
+    """Every Task here is at version 1; the version tests call decide_at themselves."""
+    return decide_at(run, task, job, pods, now, [version_of(task)] if task else [])
+
+
+RUNNING = {
+    "phase": "RUNNING",
+    "attempt": 1,
+    "jobName": "r-1",
+    "startTime": "2026-03-01T11:59:00Z",
+    "version": {"number": 1, "id": "t-v1"},
+}
 
 
 def test_new_run_writes_status_then_creates_attempt_one() -> None:
@@ -46,7 +66,12 @@ def test_new_run_writes_status_then_creates_attempt_one() -> None:
     pod_spec = job_obj["spec"]["template"]["spec"]
     assert pod_spec["restartPolicy"] == "Never"
     env = {e["name"]: e["value"] for e in pod_spec["containers"][0]["env"]}
-    assert env == {"TASKOPS_TASK": "t", "TASKOPS_RUN": "r", "TASKOPS_ATTEMPT": "1"}
+    assert env == {
+        "TASKOPS_TASK": "t",
+        "TASKOPS_RUN": "r",
+        "TASKOPS_ATTEMPT": "1",
+        "TASKOPS_PARAMS_FILE": "/etc/taskops/params.json",
+    }
 
 
 def test_unowned_run_gets_its_task_as_owner() -> None:
@@ -114,3 +139,168 @@ def test_condition_transition_time_moves_only_on_change() -> None:
     conds = {c.type: c for c in d.status.conditions or []}
     assert conds["Valid"].last_transition_time == T0
     assert conds["Succeeded"].last_transition_time == later
+
+
+# -- issue 5: params, retries, failure taxonomy, results, history -----------------------------------------
+
+PARAMS = [{"name": "order_id", "type": "string", "required": True}, {"name": "limit", "type": "integer", "default": 5}]
+
+
+def make_run_with(spec: dict[str, Any], status: dict[str, Any] | None = None) -> Run:
+    run = make_run(status)
+    return run.model_copy(update={"spec": run.spec.model_copy(update=spec)})
+
+
+def test_invalid_params_make_the_run_invalid_with_every_error() -> None:
+    run = make_run_with({"params": {"limit": "x", "colour": 1}})
+    d = decide(run, make_task(params=PARAMS), None, [], T0)
+    assert d.create_job is None and d.status is not None
+    assert (d.status.phase, d.status.end_reason) == (Phase.INVALID, EndReason.INVALID)
+    valid = next(c for c in d.status.conditions or [] if c.type == "Valid")
+    assert valid.reason == "InvalidParams"
+    for part in (
+        "spec.params.colour: unknown parameter",
+        "spec.params.order_id: required parameter is missing",
+        'spec.params.limit: must be of type integer (got "x")',
+    ):
+        assert part in valid.message
+
+
+def test_params_reach_the_job_as_env_and_file() -> None:
+    run = make_run_with({"params": {"order_id": "", "limit": None}})
+    d = decide(run, make_task(params=PARAMS), None, [], T0)
+    assert d.status is not None and d.status.params == {"order_id": ""}
+    assert d.create_job is not None
+    pod = d.create_job["spec"]["template"]
+    env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
+    assert env["TASKOPS_PARAM_ORDER_ID"] == "" and "TASKOPS_PARAM_LIMIT" not in env
+    assert pod["metadata"]["annotations"]["taskops.dev/params"] == '{"overrides": {}, "params": {"order_id": ""}}'
+    assert pod["spec"]["volumes"][-1]["downwardAPI"]["items"][0]["path"] == "params.json"
+    assert pod["spec"]["containers"][0]["volumeMounts"][-1]["mountPath"] == "/etc/taskops"
+
+
+def test_failed_attempt_is_retried_after_its_backoff_then_runs_attempt_two() -> None:
+    task = make_task(maxRetries=2, backoffStrategy="fixed", backoffSeconds=7)
+    d = decide(make_run(RUNNING), task, job(condition="Failed"), [pod(1)], T0)
+    assert d.status is not None and d.create_job is None
+    assert d.status.phase == Phase.SCHEDULED
+    assert d.status.next_attempt_at == T0 + dt.timedelta(seconds=7)
+    assert d.requeue_after == 7
+    assert [(a.number, a.end_reason, a.exit_code) for a in d.status.attempts or []] == [(1, EndReason.FAILED, 1)]
+    waiting = d.status.to_k8s()
+    early = decide(make_run(waiting), task, None, [], T0 + dt.timedelta(seconds=3))
+    assert early.status is None and early.requeue_after == 4
+    due = decide(make_run(waiting), task, None, [], T0 + dt.timedelta(seconds=7))
+    assert due.create_job is not None and due.create_job["metadata"]["name"] == "r-2"
+    assert due.status is not None and due.status.attempt == 2 and due.status.retry_of == "r-1"
+    assert [s.step for s in due.status.history or []][-3:] == ["attempt_ended", "retry_scheduled", "job_created"]
+
+
+def test_last_attempt_ends_the_run_and_success_is_never_retried() -> None:
+    task = make_task(maxRetries=1, backoffStrategy="fixed", backoffSeconds=1)
+    second = {**RUNNING, "attempt": 2, "jobName": "r-2"}
+    d = decide(make_run(second), task, job("r-2", condition="Failed"), [pod(4)], T0)
+    assert d.status is not None and (d.status.phase, d.status.exit_code) == (Phase.FAILED, 4)
+    ok = decide(make_run(RUNNING), task, job(condition="Complete"), [pod(0)], T0)
+    assert ok.status is not None and ok.status.phase == Phase.SUCCEEDED
+
+
+def test_retry_on_decides_which_reasons_retry() -> None:
+    task = make_task(maxRetries=3, retryOn=["crashed"])
+    d = decide(make_run(RUNNING), task, job(condition="Failed"), [pod(1)], T0)
+    assert d.status is not None and d.status.phase == Phase.FAILED
+    d = decide(make_run(RUNNING), task, job(condition="Failed"), [pod(137, "OOMKilled")], T0)
+    assert d.status is not None and d.status.phase == Phase.SCHEDULED
+
+
+def test_a_container_that_cannot_start_ends_start_failed_and_its_job_is_removed() -> None:
+    waiting = {
+        "metadata": {"name": "p"},
+        "status": {
+            "phase": "Pending",
+            "containerStatuses": [
+                {"name": "main", "state": {"waiting": {"reason": "ErrImagePull", "message": "no such image"}}}
+            ],
+        },
+    }
+    d = decide(make_run(RUNNING), make_task(), job(), [waiting], T0)
+    assert d.delete_job == "r-1"
+    assert d.status is not None and d.status.end_reason == EndReason.START_FAILED
+    assert "ErrImagePull: no such image" in (d.status.message or "")
+
+
+def test_evicted_pod_is_crashed() -> None:
+    evicted = pod(None)
+    evicted["status"].update(reason="Evicted", message="The node was low on memory.")
+    d = decide(make_run(RUNNING), make_task(), job(condition="Failed"), [evicted], T0)
+    assert d.status is not None and d.status.end_reason == EndReason.CRASHED
+    assert "Evicted" in (d.status.message or "")
+
+
+SCHEMA = {"type": "object", "required": ["count"], "properties": {"count": {"type": "integer"}}}
+
+
+def test_a_valid_result_is_stored() -> None:
+    d = decide(
+        make_run(RUNNING),
+        make_task(resultSchema=SCHEMA),
+        job(condition="Complete"),
+        [pod(0, message='{"count": 2}')],
+        T0,
+    )
+    assert d.status is not None and d.status.phase == Phase.SUCCEEDED and d.status.result == {"count": 2}
+    cond = next(c for c in d.status.conditions or [] if c.type == "ResultValid")
+    assert cond.status == "True"
+
+
+def test_an_invalid_result_fails_the_run_without_retry() -> None:
+    d = decide(
+        make_run(RUNNING),
+        make_task(resultSchema=SCHEMA, maxRetries=3),
+        job(condition="Complete"),
+        [pod(0, message='{"count": "two"}')],
+        T0,
+    )
+    assert d.status is not None and (d.status.phase, d.status.end_reason) == (Phase.FAILED, EndReason.FAILED)
+    cond = next(c for c in d.status.conditions or [] if c.type == "ResultValid")
+    assert cond.status == "False" and "count" in cond.message
+
+
+def test_stop_deletes_the_running_job_first() -> None:
+    run = make_run_with({"stop": True}, RUNNING)
+    d = decide(run, make_task(), job(), [pod(None)], T0)
+    assert d.delete_job == "r-1"
+    assert d.status is not None and (d.status.phase, d.status.end_reason) == (Phase.STOPPED, EndReason.STOPPED)
+
+
+def test_timeout_sets_the_jobs_deadline() -> None:
+    d = decide(make_run(), make_task(timeoutSeconds=30), None, [], T0)
+    assert d.create_job is not None and d.create_job["spec"]["activeDeadlineSeconds"] == 30
+
+
+def test_versions_pin_the_template_of_the_run() -> None:
+    v1 = make_task(payload={"spec": {"template": {"spec": {"containers": [{"name": "m", "image": "app:1"}]}}}})
+    v2 = make_task(payload={"spec": {"template": {"spec": {"containers": [{"name": "m", "image": "app:2"}]}}}})
+    versions = [version_of(v1, 1), version_of(v2, 2)]
+    current = decide_at(make_run(), v2, None, [], T0, versions)
+    assert current.status is not None and current.status.version is not None
+    assert current.status.version.number == 2
+    pinned = decide_at(make_run_with({"version": "1"}), v2, None, [], T0, versions)
+    assert pinned.create_job is not None
+    assert pinned.create_job["spec"]["template"]["spec"]["containers"][0]["image"] == "app:1"
+    by_id = decide_at(make_run_with({"version": "t-v1"}), v2, None, [], T0, versions)
+    assert by_id.status is not None and by_id.status.version is not None and by_id.status.version.number == 1
+    # A retry of a version-1 run keeps version 1's template after the task moved on.
+    waiting = {**RUNNING, "phase": "SCHEDULED", "nextAttemptAt": T0.isoformat()}
+    retry = decide_at(make_run(waiting), v2, None, [], T0, versions)
+    assert retry.create_job is not None
+    assert retry.create_job["spec"]["template"]["spec"]["containers"][0]["image"] == "app:1"
+
+
+def test_unknown_version_is_invalid_and_unwritten_current_waits() -> None:
+    task = make_task()
+    d = decide_at(make_run_with({"version": "9"}), task, None, [], T0, [version_of(task)])
+    assert d.status is not None and d.status.phase == Phase.INVALID
+    assert 'version "9" of task "t" does not exist (versions 1 to 1)' in (d.status.message or "")
+    wait = decide_at(make_run(), task, None, [], T0, [])
+    assert wait.status is None and wait.create_job is None and wait.requeue_after

@@ -14,6 +14,20 @@ from taskops.domain.phases import EndReason
 
 # Exit codes above 128 mean the process was killed by signal (code - 128).
 _SIGNAL_BASE = 128
+# Waiting reasons after which a container will not start without someone changing something.
+START_FAILURES = frozenset(
+    {
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "ErrImageNeverPull",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+    }
+)
+# Pod-level reasons for a pod that died with its node or was pushed off it.
+POD_LOST = frozenset({"Evicted", "NodeLost", "Terminated", "Shutdown", "NodeShutdown", "UnexpectedAdmissionError"})
 
 
 @dataclass(frozen=True)
@@ -59,6 +73,7 @@ def observe(job: dict[str, Any], pods: list[dict[str, Any]]) -> Outcome | None:
         return None
     term = terminated_container(pods)
     exit_code = term.get("exitCode") if term else None
+    lost = next((p for p in pods if (p.get("status") or {}).get("reason") in POD_LOST), None)
     term_message = (term.get("message") or None) if term else None
     if complete:
         return Outcome(
@@ -73,6 +88,15 @@ def observe(job: dict[str, Any], pods: list[dict[str, Any]]) -> Outcome | None:
     if failed.get("reason") == "DeadlineExceeded":
         return Outcome(
             EndReason.TIMEOUT, exit_code, failed.get("message") or "the attempt timed out", finished, term_message
+        )
+    if lost is not None and (term is None or term.get("exitCode") != 0):
+        pod_status = lost.get("status") or {}
+        return Outcome(
+            EndReason.CRASHED,
+            exit_code,
+            f"the pod was lost: {pod_status.get('reason')}: {pod_status.get('message') or ''}".rstrip(": "),
+            finished,
+            term_message,
         )
     if term is None:
         return Outcome(EndReason.FAILED, None, failed.get("message") or "the Job failed", finished)
@@ -90,3 +114,23 @@ def observe(job: dict[str, Any], pods: list[dict[str, Any]]) -> Outcome | None:
             term_message,
         )
     return Outcome(EndReason.FAILED, exit_code, f"the container exited with code {exit_code}", finished, term_message)
+
+
+def start_failure(pods: list[dict[str, Any]]) -> Outcome | None:
+    """An attempt whose container cannot start (bad image, bad config) never ends by itself."""
+    for pod in pods:
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+            waiting = (cs.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in START_FAILURES:
+                detail = f"{waiting['reason']}: {waiting.get('message') or ''}".rstrip(": ")
+                return Outcome(
+                    EndReason.START_FAILED, None, f"container {cs.get('name')} cannot start ({detail})", None
+                )
+    return None
+
+
+def pod_started(pods: list[dict[str, Any]]) -> dt.datetime | None:
+    """When the attempt's first pod started running."""
+    times = [_parse_time((p.get("status") or {}).get("startTime")) for p in pods]
+    known = [t for t in times if t is not None]
+    return min(known) if known else None

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from taskops import API_VERSION
 from taskops.domain import names
 from taskops.domain.models import Run, Task
+from taskops.domain.params import env_name, env_value
 
 
 def owner_reference(api_version: str, kind: str, name: str, uid: str) -> dict[str, Any]:
@@ -21,16 +23,32 @@ def owner_reference(api_version: str, kind: str, name: str, uid: str) -> dict[st
     }
 
 
-def _env(run: Run, attempt: int) -> list[dict[str, str]]:
-    return [
+PARAMS_ANNOTATION = "taskops.dev/params"
+PARAMS_VOLUME = "taskops-params"
+PARAMS_DIR = "/etc/taskops"
+
+
+def _env(run: Run, attempt: int, params: dict[str, Any]) -> list[dict[str, str]]:
+    env = [
         {"name": "TASKOPS_TASK", "value": run.spec.task_ref.name},
         {"name": "TASKOPS_RUN", "value": run.name},
         {"name": "TASKOPS_ATTEMPT", "value": str(attempt)},
+        {"name": "TASKOPS_PARAMS_FILE", "value": f"{PARAMS_DIR}/params.json"},
     ]
+    # Values travel as data (env values, a file), never spliced into a command line.
+    env += [{"name": env_name(k), "value": env_value(v)} for k, v in sorted(params.items())]
+    return env
 
 
-def build_job(task: Task, run: Run, attempt: int) -> dict[str, Any]:
-    """The Job for `attempt` of `run`: the Task's template, owned by the Run, retries left to taskops."""
+def build_job(
+    task: Task, run: Run, attempt: int, params: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The Job for `attempt` of `run`: the Task's template, owned by the Run, retries left to taskops.
+
+    Params reach every container as `TASKOPS_PARAM_<NAME>` variables and as one JSON file,
+    `/etc/taskops/params.json`, projected from a pod annotation by the downward API.
+    """
+    params = params or {}
     template = task.spec.payload
     spec: dict[str, Any] = copy.deepcopy(template.spec)
     meta: dict[str, Any] = copy.deepcopy(template.metadata or {})
@@ -49,10 +67,33 @@ def build_job(task: Task, run: Run, attempt: int) -> dict[str, Any]:
         **(pod_meta.get("labels") or {}),
         **{k: labels[k] for k in (names.LABEL_TASK, names.LABEL_RUN, names.LABEL_ATTEMPT)},
     }
+    payload = {"params": params, "overrides": overrides or {}}
+    pod_meta["annotations"] = {
+        **(pod_meta.get("annotations") or {}),
+        PARAMS_ANNOTATION: json.dumps(payload, sort_keys=True),
+    }
     pod_spec = pod_template.setdefault("spec", {})
     pod_spec.setdefault("restartPolicy", "Never")
+    pod_spec["volumes"] = [
+        *(pod_spec.get("volumes") or []),
+        {
+            "name": PARAMS_VOLUME,
+            "downwardAPI": {
+                "items": [
+                    {"path": "params.json", "fieldRef": {"fieldPath": f"metadata.annotations['{PARAMS_ANNOTATION}']"}}
+                ]
+            },
+        },
+    ]
     for container in pod_spec.get("containers") or []:
-        container["env"] = [*(container.get("env") or []), *_env(run, attempt)]
+        container["env"] = [*(container.get("env") or []), *_env(run, attempt, params)]
+        container["volumeMounts"] = [
+            *(container.get("volumeMounts") or []),
+            {"name": PARAMS_VOLUME, "mountPath": PARAMS_DIR, "readOnly": True},
+        ]
+    timeout = run.spec.timeout_seconds or task.spec.timeout_seconds
+    if timeout:
+        spec["activeDeadlineSeconds"] = timeout
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

@@ -1,10 +1,15 @@
 """Decide what to do for one Run: a pure function of (Run, Task, Job, pods, now).
 
 The operator snapshots its caches, calls `decide`, and applies the Decision in
-a fixed order: owner reference, status (one write), Job, Events. Status is
-written before the Job is created, and the Job's name is a function of (Run,
-attempt), so a crash at any point neither loses the attempt nor makes a
-second Job for it.
+a fixed order: owner reference, Job deletion, status (one write), Job
+creation, Events. Status is written before a Job is created, and the Job's
+name is a function of (Run, attempt), so a crash at any point neither loses
+the attempt nor makes a second Job for it.
+
+A Run's life: CREATED → validated (or INVALID) → RUNNING attempt 1 → the
+attempt ends → a retryable end with retries left: SCHEDULED until
+`nextAttemptAt` (stored as a time, so it survives restarts) → RUNNING attempt
+2 … → the last attempt's end is the Run's end.
 """
 
 from __future__ import annotations
@@ -14,15 +19,21 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from taskops import API_VERSION
-from taskops.domain import attempts, names
+from taskops.domain import attempts, backoff, names
 from taskops.domain.conditions import set_condition
 from taskops.domain.jobs import build_job, owner_reference
 from taskops.domain.models import Run, RunStatus, Task
+from taskops.domain.models.run import Attempt, PinnedVersion, Step
+from taskops.domain.params import validate_params
 from taskops.domain.phases import EndReason, Phase, is_terminal, phase_of
+from taskops.domain.results import check_result
+from taskops.domain.versions import Version, resolve
 
 # How long to wait for a failed attempt's pod to show up in the cache before ending without an exit code.
 POD_GRACE = dt.timedelta(seconds=3)
 POD_RECHECK_SECONDS = 0.5
+HISTORY_LIMIT = 50
+VERSION_WAIT_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,15 @@ class Decision:
         )
 
 
+def _camel(reason: EndReason) -> str:
+    return "".join(part.capitalize() for part in reason.value.split("_"))
+
+
+def _step(status: RunStatus, now: dt.datetime, step: str, message: str | None = None) -> None:
+    history = [*(status.history or []), Step(time=now, step=step, message=message)]
+    status.history = history[-HISTORY_LIMIT:]
+
+
 def _owned_by(run: Run, task: Task) -> bool:
     return any(ref.get("uid") == task.metadata.uid for ref in run.metadata.owner_references or [])
 
@@ -61,31 +81,30 @@ def end_status(run: Run, reason: EndReason, message: str, now: dt.datetime, exit
     status.message = message
     status.exit_code = exit_code
     status.end_time = now
+    status.next_attempt_at = None
     status.observed_generation = gen
     succeeded = reason == EndReason.SUCCESS
     status.conditions = set_condition(status.conditions, "Ended", "True", _camel(reason), message, now, gen)
     status.conditions = set_condition(
         status.conditions, "Succeeded", "True" if succeeded else "False", _camel(reason), message, now, gen
     )
+    _step(status, now, "ended", f"{reason.value}: {message}")
     return status
 
 
-def _camel(reason: EndReason) -> str:
-    return "".join(part.capitalize() for part in reason.value.split("_"))
-
-
 def decide(
-    run: Run, task: Task | None, job: dict[str, Any] | None, pods: list[dict[str, Any]], now: dt.datetime
+    run: Run,
+    task: Task | None,
+    job: dict[str, Any] | None,
+    pods: list[dict[str, Any]],
+    now: dt.datetime,
+    versions: list[Version],
 ) -> Decision:
     if is_terminal(run.status.phase) or run.metadata.deletion_timestamp:
         return Decision()
     if task is None:
         message = f'Task "{run.spec.task_ref.name}" not found in namespace "{run.namespace}"'
-        status = end_status(run, EndReason.INVALID, message, now)
-        status.conditions = set_condition(
-            status.conditions, "Valid", "False", "TaskNotFound", message, now, run.metadata.generation
-        )
-        return Decision(status=status, events=[EventSpec("Warning", "TaskNotFound", message)])
+        return _invalid(run, "TaskNotFound", message, now)
 
     decision = Decision()
     if not _owned_by(run, task):
@@ -102,23 +121,115 @@ def decide(
         return decision
     if run.spec.stop:
         message = annotations.get(names.ANNOTATION_STOP_MESSAGE) or "stopped on request (spec.stop)"
-        decision.delete_job = run.status.job_name
+        decision.delete_job = run.status.job_name if run.status.phase == Phase.RUNNING else None
         decision.status = end_status(run, EndReason.STOPPED, message, now)
         decision.events.append(EventSpec("Normal", "Stopped", message))
         return decision
 
-    if run.status.phase != Phase.RUNNING or run.status.attempt is None:
-        return _start_attempt(run, task, 1, now, decision)
+    if run.status.attempt is None:
+        resolved = resolve(run.spec.version, task, versions)
+        if resolved is None:
+            # The Task controller writes the version of a new spec at once; wait for it.
+            decision.requeue_after = VERSION_WAIT_SECONDS
+            return decision
+        if isinstance(resolved, str):
+            invalid = _invalid(run, "VersionNotFound", resolved, now)
+            invalid.owner = decision.owner
+            return invalid
+        return _validate_and_start(run, _at_version(task, resolved), resolved, now, decision)
+    pinned = run.status.version
+    if pinned is not None:
+        version = next((v for v in versions if v.id == pinned.id), None)
+        if version is None:
+            if not versions:
+                decision.requeue_after = VERSION_WAIT_SECONDS
+                return decision
+            decision.status = end_status(
+                run, EndReason.START_FAILED, f"version {pinned.number} ({pinned.id}) of the task no longer exists", now
+            )
+            return decision
+        task = _at_version(task, version)
+    if run.status.phase == Phase.SCHEDULED:
+        if run.status.next_attempt_at is not None and now < run.status.next_attempt_at:
+            decision.requeue_after = (run.status.next_attempt_at - now).total_seconds()
+            return decision
+        return _start_attempt(run, task, run.status.attempt + 1, now, decision)
+    return _follow_attempt(run, task, job, pods, now, decision)
 
-    attempt = run.status.attempt
+
+def _invalid(run: Run, reason: str, message: str, now: dt.datetime) -> Decision:
+    status = end_status(run, EndReason.INVALID, message, now)
+    status.conditions = set_condition(
+        status.conditions, "Valid", "False", reason, message, now, run.metadata.generation
+    )
+    return Decision(status=status, events=[EventSpec("Warning", reason, message)])
+
+
+def _at_version(task: Task, version: Version) -> Task:
+    return task.model_copy(update={"spec": version.spec})
+
+
+def _validate_and_start(run: Run, task: Task, version: Version, now: dt.datetime, decision: Decision) -> Decision:
+    params, errors = validate_params(task.spec.params or [], run.spec.params, "spec.params")
+    overrides, override_errors = validate_params(task.spec.overrides or [], run.spec.overrides, "spec.overrides")
+    errors += override_errors
+    if errors:
+        invalid = _invalid(run, "InvalidParams", "; ".join(e.render() for e in errors), now)
+        invalid.owner = decision.owner
+        return invalid
+    status = run.status.model_copy(deep=True)
+    status.params, status.overrides = params, overrides
+    status.version = PinnedVersion(number=version.number, id=version.id)
+    _step(status, now, "validated", f"version {version.number}")
+    return _start_attempt(run.model_copy(update={"status": status}), task, 1, now, decision)
+
+
+def _start_attempt(run: Run, task: Task, attempt: int, now: dt.datetime, decision: Decision) -> Decision:
+    job = build_job(task, run, attempt, run.status.params, run.status.overrides)
+    status = run.status.model_copy(deep=True)
+    gen = run.metadata.generation
+    previous = status.job_name
+    status.phase = Phase.RUNNING
+    status.attempt = attempt
+    status.job_name = job["metadata"]["name"]
+    status.retry_of = previous if attempt > 1 else None
+    status.next_attempt_at = None
+    status.start_time = status.start_time or now
+    status.message = f"attempt {attempt} running as Job {status.job_name}"
+    status.observed_generation = gen
+    status.attempts = [*(status.attempts or []), Attempt(number=attempt, job_name=status.job_name, start_time=now)]
+    status.conditions = set_condition(status.conditions, "Valid", "True", "Valid", "", now, gen)
+    status.conditions = set_condition(status.conditions, "Ended", "False", "Running", status.message, now, gen)
+    status.conditions = set_condition(status.conditions, "Succeeded", "Unknown", "Running", status.message, now, gen)
+    _step(status, now, "job_created", f"attempt {attempt}: Job {status.job_name}")
+    decision.status = status
+    decision.create_job = job
+    decision.events.append(EventSpec("Normal", "Started", f"Created Job {status.job_name} (attempt {attempt})"))
+    return decision
+
+
+def _follow_attempt(
+    run: Run,
+    task: Task,
+    job: dict[str, Any] | None,
+    pods: list[dict[str, Any]],
+    now: dt.datetime,
+    decision: Decision,
+) -> Decision:
+    attempt = run.status.attempt or 1
     if job is None:
         # Written to status but not (yet) seen in the cache: recreate; AlreadyExists means it is there.
-        decision.create_job = build_job(task, run, attempt)
+        decision.create_job = build_job(task, run, attempt, run.status.params, run.status.overrides)
         return decision
     outcome = attempts.observe(job, pods)
     if outcome is None:
-        return decision
-    if (
+        stuck = attempts.start_failure(pods)
+        if stuck is None:
+            return decision
+        # The pod can never start (bad image, bad config): end the attempt and remove its Job.
+        decision.delete_job = run.status.job_name
+        outcome = stuck
+    elif (
         outcome.exit_code is None
         and outcome.reason == EndReason.FAILED
         and outcome.finished_at
@@ -126,30 +237,83 @@ def decide(
     ):
         decision.requeue_after = POD_RECHECK_SECONDS
         return decision
-    message = f"attempt {attempt}: {outcome.message}"
-    decision.status = end_status(run, outcome.reason, message, now, outcome.exit_code)
-    job_name = names.job_name(run.name, attempt)
-    if outcome.reason == EndReason.SUCCESS:
-        decision.events.append(EventSpec("Normal", "Succeeded", f"Job {job_name}: {outcome.message}"))
-    else:
-        decision.events.append(EventSpec("Warning", _camel(outcome.reason), f"Job {job_name}: {outcome.message}"))
-    return decision
 
-
-def _start_attempt(run: Run, task: Task, attempt: int, now: dt.datetime, decision: Decision) -> Decision:
-    job = build_job(task, run, attempt)
     status = run.status.model_copy(deep=True)
+    reason, message = outcome.reason, outcome.message
     gen = run.metadata.generation
-    status.phase = Phase.RUNNING
-    status.attempt = attempt
-    status.job_name = job["metadata"]["name"]
-    status.start_time = status.start_time or now
-    status.message = f"attempt {attempt} running as Job {status.job_name}"
-    status.observed_generation = gen
-    status.conditions = set_condition(status.conditions, "Valid", "True", "Valid", "", now, gen)
-    status.conditions = set_condition(status.conditions, "Ended", "False", "Running", status.message, now, gen)
-    status.conditions = set_condition(status.conditions, "Succeeded", "Unknown", "Running", status.message, now, gen)
-    decision.status = status
-    decision.create_job = job
-    decision.events.append(EventSpec("Normal", "Started", f"Created Job {status.job_name} (attempt {attempt})"))
+    result, result_error = check_result(outcome.termination_message, task.spec.result_schema)
+    if result is not None or task.spec.result_schema is not None:
+        status.result = result
+    retryable = reason.value in task.spec.retry_on
+    if task.spec.result_schema is not None and reason == EndReason.SUCCESS:
+        valid = result_error is None
+        status.conditions = set_condition(
+            status.conditions,
+            "ResultValid",
+            "True" if valid else "False",
+            "Valid" if valid else "InvalidResult",
+            result_error or "",
+            now,
+            gen,
+        )
+        if not valid:
+            # The container did its work; another attempt would write the same result.
+            reason, message, retryable = EndReason.FAILED, result_error or "", False
+
+    started = attempts.pod_started(pods)
+    if started is not None:
+        _step(status, started, "pod_running", f"attempt {attempt}")
+    record = Attempt(
+        number=attempt,
+        job_name=run.status.job_name or "",
+        start_time=_attempt_start(status, attempt),
+        end_time=now,
+        exit_code=outcome.exit_code,
+        end_reason=reason,
+        message=message,
+    )
+    status.attempts = [a for a in status.attempts or [] if a.number != attempt] + [record]
+    status.exit_code = outcome.exit_code
+    _step(status, now, "attempt_ended", f"attempt {attempt}: {reason.value}: {message}")
+    job_name = run.status.job_name
+
+    if reason != EndReason.SUCCESS and retryable and attempt <= task.spec.max_retries:
+        wait = backoff.delay(
+            task.spec.backoff_strategy,
+            attempt,
+            task.spec.backoff_seconds,
+            task.spec.backoff_max_seconds,
+            seed=run.metadata.uid or run.name,
+        )
+        status.phase = Phase.SCHEDULED
+        status.next_attempt_at = now + dt.timedelta(seconds=wait)
+        status.message = (
+            f"attempt {attempt} {reason.value}: {message}; attempt {attempt + 1} at "
+            f"{status.next_attempt_at.isoformat()}"
+        )
+        _step(status, now, "retry_scheduled", f"attempt {attempt + 1} in {wait:.1f}s")
+        decision.status = status
+        decision.requeue_after = wait
+        decision.events.append(
+            EventSpec(
+                "Warning",
+                "RetryScheduled",
+                f"Job {job_name}: {message}; retrying in "
+                f"{wait:.1f}s (attempt {attempt + 1} of {task.spec.max_retries + 1})",
+            )
+        )
+        return decision
+
+    final = end_status(
+        run.model_copy(update={"status": status}), reason, f"attempt {attempt}: {message}", now, outcome.exit_code
+    )
+    decision.status = final
+    if reason == EndReason.SUCCESS:
+        decision.events.append(EventSpec("Normal", "Succeeded", f"Job {job_name}: {message}"))
+    else:
+        decision.events.append(EventSpec("Warning", _camel(reason), f"Job {job_name}: {message}"))
     return decision
+
+
+def _attempt_start(status: RunStatus, number: int) -> dt.datetime | None:
+    return next((a.start_time for a in status.attempts or [] if a.number == number), None)

@@ -94,6 +94,15 @@ def build_registry(
             if task:
                 sync_queue.add((key_of(obj)[0], task))
 
+    @kopf.on.event("apps", "v1", "controllerrevisions", labels={names.LABEL_TASK: kopf.PRESENT}, registry=registry)
+    async def on_revision(event: kopf.RawEvent, **_: Any) -> None:
+        obj: dict[str, Any] = dict(event["object"])
+        apply(event, store.revisions)
+        namespace = key_of(obj)[0]
+        for run in store.runs_of_task(namespace, obj["metadata"]["labels"][names.LABEL_TASK]):
+            if not is_terminal(_phase(run)):
+                queue.add(key_of(run))
+
     @kopf.on.event("batch", "v1", "jobs", labels={names.LABEL_RUN: kopf.PRESENT}, registry=registry)
     async def on_job(event: kopf.RawEvent, **_: Any) -> None:
         obj: dict[str, Any] = dict(event["object"])

@@ -17,6 +17,7 @@ from taskops.clients.resources import JOBS, RUNS, TASKS
 from taskops.domain.models import Run, Task
 from taskops.domain.phases import EndReason
 from taskops.domain.reconcile import Decision, EventSpec, decide, end_status
+from taskops.domain.versions import Version, from_revision
 from taskops.operator.failpoints import failpoint
 from taskops.operator.store import Key, Store
 from taskops.operator.workqueue import Gate, WorkQueue
@@ -109,11 +110,21 @@ class Reconciler:
             job = self.store.jobs.get((run.namespace, run.status.job_name))
             if job is not None:
                 pods = self.store.pods_of_job(run.namespace, run.status.job_name)
-        decision = decide(run, task, job, pods, self.clock())
+        versions = self.versions(run.namespace, run.spec.task_ref.name)
+        decision = decide(run, task, job, pods, self.clock(), versions)
         if decision.empty:
             return None
         await self.apply(raw, run, decision)
         return decision.requeue_after
+
+    def versions(self, namespace: str, task_name: str) -> list[Version]:
+        out = []
+        for obj in self.store.revisions_of_task(namespace, task_name):
+            try:
+                out.append(from_revision(obj))
+            except (ValidationError, KeyError, ValueError) as exc:
+                log.error("revision %s cannot be read: %s", obj["metadata"].get("name"), exc)
+        return out
 
     async def _task(self, run: Run) -> Task | None:
         raw = self.store.tasks.get((run.namespace, run.spec.task_ref.name))

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from taskops.clients import errors
 from taskops.clients.kube import KubeClient
-from taskops.clients.resources import RUNS, TASKS
+from taskops.clients.resources import REVISIONS, RUNS, TASKS
 from taskops.domain import names
 from taskops.domain.firing import FirePlan, plan
 from taskops.domain.history import Finished, prune
@@ -30,6 +30,7 @@ from taskops.domain.phases import Phase, is_terminal
 from taskops.domain.runs import build_scheduled_run
 from taskops.domain.schedule import DstPolicy, Schedule, ScheduleError, jitter_offset, parse
 from taskops.domain.taskstatus import task_status
+from taskops.domain.versions import Version, from_revision, next_revision
 from taskops.operator.reconciler import COMPONENT, Clock, utcnow
 from taskops.operator.store import Key, Store
 from taskops.operator.workqueue import Gate, WorkQueue
@@ -56,6 +57,7 @@ class _Memory:
     task: Task | None = None
     schedule: Schedule | None = None
     error: ScheduleError | None = None
+    versioned_generation: int | None = None
     last_fire: dt.datetime | None = None
     next_fire: dt.datetime | None = None
 
@@ -149,6 +151,9 @@ class TaskController:
         raw, task = found
         now = self.clock()
         mem = self._schedule(key, task, now)
+        if mem.versioned_generation != task.metadata.generation:
+            await self._ensure_version(task)
+            mem.versioned_generation = task.metadata.generation
         spec = task.spec
         active = {
             r["metadata"]["name"]: r
@@ -190,7 +195,9 @@ class TaskController:
         runs = [Run.model_validate(r) for r in self.store.runs_of_task(*key)]
         next_ttl = await self._prune(task, runs, now)
         view = FirePlan(last_schedule_time=mem.last_fire, next_fire=mem.next_fire)
-        await self._write_status(raw, task, view if mem.schedule else None, mem.error, now)
+        versions = [from_revision(r) for r in self.store.revisions_of_task(*key)]
+        newest = max(versions, key=lambda v: v.number, default=None)
+        await self._write_status(raw, task, view if mem.schedule else None, mem.error, now, newest)
         if next_ttl is not None:
             self._wake_at(self.sync_queue, key, next_ttl)
 
@@ -223,6 +230,15 @@ class TaskController:
                 f"{count} missed fire times beyond maxCatchUp ({task.spec.max_catch_up}) were dropped",
             )
 
+    async def _ensure_version(self, task: Task) -> None:
+        """Write the ControllerRevision of a changed spec (version N+1); Runs pinning "current" wait for it."""
+        ns, name = task.metadata.namespace or "", task.metadata.name
+        versions = [from_revision(r) for r in self.store.revisions_of_task(ns, name)]
+        body = next_revision(task, versions)
+        if body is not None:
+            created, _ = await self.client.create_or_get(REVISIONS, ns, body)
+            self.store.revisions.put(created)
+
     async def _abort_pending(self, active: list[dict[str, Any]]) -> None:
         for run in active:
             pending = (run.get("status") or {}).get("phase", Phase.CREATED) in PENDING
@@ -247,9 +263,18 @@ class TaskController:
         return next_ttl
 
     async def _write_status(
-        self, raw: dict[str, Any], task: Task, fire_plan: FirePlan | None, error: ScheduleError | None, now: dt.datetime
+        self,
+        raw: dict[str, Any],
+        task: Task,
+        fire_plan: FirePlan | None,
+        error: ScheduleError | None,
+        now: dt.datetime,
+        newest: Version | None,
     ) -> None:
-        new = task_status(task, fire_plan, error, now).to_k8s()
+        status = task_status(task, fire_plan, error, now)
+        if newest is not None:
+            status.active_version, status.active_version_id = newest.number, newest.id
+        new = status.to_k8s()
         old = raw.get("status") or {}
         if new == old:
             return

@@ -91,9 +91,13 @@ class Store:
         self.runs = Kind(index=_task_of_run)
         self.jobs = Kind(index=_label(names.LABEL_RUN))
         self.pods = Kind(index=_label(JOB_NAME_LABEL))
+        self.revisions = Kind(index=_label(names.LABEL_TASK))
 
     def runs_of_task(self, namespace: str, task_name: str) -> list[Obj]:
         return self.runs.by_label(namespace, task_name)
+
+    def revisions_of_task(self, namespace: str, task_name: str) -> list[Obj]:
+        return self.revisions.by_label(namespace, task_name)
 
     def pods_of_job(self, namespace: str, job_name: str) -> list[Obj]:
         return self.pods.by_label(namespace, job_name)

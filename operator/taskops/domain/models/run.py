@@ -34,11 +34,61 @@ class RunSpec(CamelModel):
     scheduled_time: dt.datetime | None = Field(
         default=None, description="The fire time a scheduled Run was created for (its name is derived from it)."
     )
+    version: str = Field(
+        default="current",
+        max_length=253,
+        description='The task version to run: "current" (the newest when the run is validated), a number '
+        '("3"), or a version id (the ControllerRevision name).',
+    )
+    params: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            'Values for the task\'s declared params: null omits a param (overriding its default), "" passes '
+            "an empty value, an absent key takes the default (seed 002)."
+        ),
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    overrides: dict[str, Any] | None = Field(
+        default=None,
+        description="Per-run overrides of inputs the task allows (seed 003), validated like params.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    timeout_seconds: int | None = Field(default=None, ge=1, description="Per-attempt deadline; overrides the task's.")
     stop: bool = Field(
         default=False,
         description="Set to true to stop the run (seed 000 abort, seed 002 stopped): its Job is deleted and it "
         "ends STOPPED with end reason stopped.",
     )
+
+
+class PinnedVersion(CamelModel):
+    """The task version a Run executes."""
+
+    number: int = Field(description="Version number (1, 2, 3...).")
+    id: str = Field(description="Version id: the ControllerRevision holding it.")
+
+
+class Attempt(CamelModel):
+    """One attempt of a Run: one Job."""
+
+    number: int = Field(description="Attempt number, from 1.")
+    job_name: str = Field(description="The attempt's Job.")
+    start_time: dt.datetime | None = Field(default=None, description="When the Job was created.")
+    end_time: dt.datetime | None = Field(default=None, description="When the attempt ended.")
+    exit_code: int | None = Field(default=None, description="Exit code of the deciding container.")
+    end_reason: EndReason | None = Field(default=None, description="How the attempt ended.")
+    message: str | None = Field(default=None, description="What happened.")
+
+
+class Step(CamelModel):
+    """One step of a Run's history (seed 003 `history`)."""
+
+    time: dt.datetime = Field(description="When it happened.")
+    step: str = Field(
+        description="created, validated, invalid, admitted, job_created, pod_running, attempt_ended, "
+        "retry_scheduled, stopped, ended."
+    )
+    message: str | None = Field(default=None, description="Details.")
 
 
 class RunStatus(CamelModel):
@@ -65,6 +115,28 @@ class RunStatus(CamelModel):
     observed_generation: int | None = Field(
         default=None, description="The .metadata.generation this status was computed from."
     )
+    version: PinnedVersion | None = Field(default=None, description="The task version every attempt runs.")
+    params: dict[str, Any] | None = Field(
+        default=None,
+        description="The params every attempt runs with: the Run's values after defaults and nulls.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    overrides: dict[str, Any] | None = Field(
+        default=None,
+        description="The validated per-run overrides.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    attempts: list[Attempt] | None = Field(default=None, description="Every attempt so far, oldest first.")
+    retry_of: str | None = Field(default=None, description="The Job of the attempt the current one retries.")
+    next_attempt_at: dt.datetime | None = Field(
+        default=None, description="When the next attempt starts (during a retry backoff)."
+    )
+    result: Any = Field(
+        default=None,
+        description="The JSON the container wrote to /dev/termination-log (seed 003 `result`).",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    history: list[Step] | None = Field(default=None, description="What happened, in order (at most 50 steps).")
     conditions: list[Condition] | None = Field(
         default=None,
         description="Standard conditions: Valid, Ended, Succeeded.",

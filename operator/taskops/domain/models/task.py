@@ -8,6 +8,13 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field
 
 from taskops.domain.models.base import CamelModel, Condition, ObjectMeta
+from taskops.domain.params import ParamSpec
+
+RetryReason = Literal["failed", "crashed", "timeout", "start_failed"]
+
+
+def _default_retry_on() -> list[RetryReason]:
+    return ["failed", "crashed", "timeout", "start_failed"]
 
 
 class JobTemplate(CamelModel):
@@ -141,6 +148,46 @@ class TaskSpec(CamelModel):
         },
     )
     snooze: Snooze | None = Field(default=None, description="Delay the next scheduled fire (seed 001 snooze).")
+    params: list[ParamSpec] | None = Field(
+        default=None,
+        description="The params schema (seed 000): each Run's params are validated against it.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    overrides: list[ParamSpec] | None = Field(
+        default=None,
+        description=(
+            "Per-run overrides of the task's inputs a Run may set (seed 003: prompt, model, provider, "
+            "response_format, json_schema, use_cached_workflow, ...); validated like params."
+        ),
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    result_schema: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "JSON Schema (2020-12) for the result: the JSON the container writes to /dev/termination-log "
+            "(at most 4096 bytes). A result that is not JSON or does not match fails the Run."
+        ),
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    max_retries: int = Field(default=3, ge=0, le=100, description="Attempts after the first (seed 001).")
+    backoff_strategy: Literal["exponential_jitter", "linear", "fixed"] = Field(
+        default="exponential_jitter",
+        description=(
+            "Delay between attempts: exponential_jitter (base*2^(n-1), capped, then a value in [d/2, d]), "
+            "linear (base*n) or fixed (base), all capped at backoffMaxSeconds."
+        ),
+    )
+    backoff_seconds: float = Field(default=10.0, gt=0, le=86400, description="Backoff base in seconds.")
+    backoff_max_seconds: float = Field(default=600.0, gt=0, le=86400, description="Backoff cap in seconds.")
+    retry_on: list[RetryReason] = Field(
+        default_factory=_default_retry_on,
+        description="End reasons of an attempt that are retried; others (invalid, stopped, ...) never are.",
+    )
+    timeout_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        description="Per-attempt deadline (the Job's activeDeadlineSeconds); the attempt ends timeout.",
+    )
     successful_runs_history_limit: int = Field(
         default=50, ge=0, description="Finished successful Runs kept per task; older ones are deleted."
     )
@@ -167,6 +214,8 @@ class TaskStatus(CamelModel):
     next_run_at: dt.datetime | None = Field(default=None, description="The next fire time (unset when none).")
     snoozed_until: dt.datetime | None = Field(default=None, description="Set while a snooze holds fires back.")
     snooze_reason: str | None = Field(default=None, description="The reason given for the snooze.")
+    active_version: int | None = Field(default=None, description="The newest version number (what Runs get).")
+    active_version_id: str | None = Field(default=None, description="The newest version's id (ControllerRevision).")
 
 
 class Task(CamelModel):

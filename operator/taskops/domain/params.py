@@ -1,0 +1,110 @@
+"""Validate a Run's params against its Task's params schema (seed 000) with seed 002's null rules.
+
+- an absent key takes the declared default (or is missing, if required);
+- `null` omits the param, overriding its default (an error if it is required);
+- `""` passes an empty value (a string; wrong type for the others).
+Every problem is reported with its location and offending value, all at once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import Field
+
+from taskops.domain.models.base import CamelModel
+
+ParamType = Literal["string", "integer", "number", "boolean", "json"]
+# Environment variable names are built from param names, so they stay simple.
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_ABSENT = object()
+
+
+class ParamSpec(CamelModel):
+    """One declared parameter of a Task (seed 000 params schema)."""
+
+    name: str = Field(pattern=NAME_PATTERN, max_length=63, description="Parameter name (letters, digits, _).")
+    type: ParamType = Field(default="string", description="string, integer, number, boolean or json.")
+    default: Any = Field(
+        default=None,
+        description="Value used when a Run does not mention the parameter.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    required: bool = Field(default=False, description="A Run must supply a non-null value (or a default exists).")
+    enum: list[Any] | None = Field(
+        default=None,
+        description="Allowed values.",
+        json_schema_extra={"items": {"x-kubernetes-preserve-unknown-fields": True}},
+    )
+    description: str | None = Field(default=None, max_length=2000, description="Help text (shown in the UI).")
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One validation problem: where (e.g. `spec.params.limit`), what, and the value found."""
+
+    location: str
+    message: str
+    value: Any = None
+
+    def render(self) -> str:
+        return f"{self.location}: {self.message} (got {json.dumps(self.value)})"
+
+
+def _type_ok(kind: ParamType, value: Any) -> bool:
+    if kind == "string":
+        return isinstance(value, str)
+    if kind == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    return True
+
+
+def validate_params(
+    schema: list[ParamSpec], values: dict[str, Any] | None, location: str = "spec.params"
+) -> tuple[dict[str, Any], list[FieldError]]:
+    """The params a Run executes with (after defaults and nulls), and every error found."""
+    values = values or {}
+    declared = {p.name: p for p in schema}
+    errors = [
+        FieldError(f"{location}.{name}", "unknown parameter", value)
+        for name, value in values.items()
+        if name not in declared
+    ]
+    resolved: dict[str, Any] = {}
+    for spec in schema:
+        where = f"{location}.{spec.name}"
+        value = values.get(spec.name, _ABSENT)
+        if value is _ABSENT:
+            if spec.default is not None:
+                resolved[spec.name] = spec.default
+            elif spec.required:
+                errors.append(FieldError(where, "required parameter is missing", None))
+            continue
+        if value is None:
+            if spec.required:
+                errors.append(FieldError(where, "required parameter cannot be null", None))
+            continue
+        if not _type_ok(spec.type, value):
+            errors.append(FieldError(where, f"must be of type {spec.type}", value))
+            continue
+        if spec.enum is not None and value not in spec.enum:
+            errors.append(FieldError(where, f"must be one of {json.dumps(spec.enum)}", value))
+            continue
+        resolved[spec.name] = value
+    return resolved, errors
+
+
+def env_name(name: str) -> str:
+    return "TASKOPS_PARAM_" + re.sub(r"[^A-Za-z0-9_]", "_", name).upper()
+
+
+def env_value(value: Any) -> str:
+    """Strings as they are; everything else as JSON (so `true`, `3`, `{"a": 1}` read back exactly)."""
+    return value if isinstance(value, str) else json.dumps(value)
