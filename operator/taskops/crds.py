@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from taskops import GROUP, VERSION
 from taskops.domain.models import RunSpec, RunStatus, TaskSpec
+from taskops.domain.models.agent import AgentSpec, AgentStatus
 from taskops.domain.models.task import TaskStatus
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -170,11 +171,24 @@ def build_crds() -> dict[str, dict[str, Any]]:
             {"name": "Exit", "type": "integer", "jsonPath": ".status.exitCode"},
             {"name": "Attempt", "type": "integer", "jsonPath": ".status.attempt", "priority": 1},
             {"name": "Job", "type": "string", "jsonPath": ".status.jobName", "priority": 1},
-            {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
+            {"name": "Message", "type": "string", "jsonPath": ".status.message"},
             age,
         ],
     )
-    return {f"{GROUP}_tasks.yaml": task, f"{GROUP}_runs.yaml": run}
+    agent = _crd(
+        "Agent",
+        "agents",
+        ["agt"],
+        AgentSpec,
+        AgentStatus,
+        "An Agent is an executor Runs are queued for (seed 000 agent_id): a capacity and defaults for its Jobs.",
+        [
+            {"name": "Capacity", "type": "integer", "jsonPath": ".spec.capacity"},
+            {"name": "Max-Queued", "type": "integer", "jsonPath": ".spec.maxQueued"},
+            age,
+        ],
+    )
+    return {f"{GROUP}_tasks.yaml": task, f"{GROUP}_runs.yaml": run, f"{GROUP}_agents.yaml": agent}
 
 
 def render(crd: dict[str, Any]) -> str:

@@ -22,7 +22,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     c.start()
     try:
         c.kubectl("apply", "-f", str(REPO / "crds"))
-        c.kubectl("wait", "--for=condition=Established", "crd/tasks.taskops.dev", "crd/runs.taskops.dev")
+        c.kubectl(
+            "wait",
+            "--for=condition=Established",
+            "crd/tasks.taskops.dev",
+            "crd/runs.taskops.dev",
+            "crd/agents.taskops.dev",
+        )
         yield c
     finally:
         c.stop()

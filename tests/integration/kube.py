@@ -36,7 +36,7 @@ class Kube:
     # -- taskops objects ------------------------------------------------------------
 
     def create(self, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
-        plural = {"Task": "tasks", "Run": "runs"}[obj["kind"]]
+        plural = {"Task": "tasks", "Run": "runs", "Agent": "agents"}[obj["kind"]]
         return dict(self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, plural, obj))
 
     def get(self, namespace: str, plural: str, name: str) -> dict[str, Any] | None:

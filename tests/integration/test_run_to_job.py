@@ -47,7 +47,7 @@ def test_run_succeeds_with_one_deterministic_job(
 
     table = cluster.kubectl("get", "runs", "-n", ns)
     header, row = table.splitlines()[:2]
-    assert header.split() == ["NAME", "TASK", "PHASE", "REASON", "EXIT", "AGE"]
+    assert header.split() == ["NAME", "TASK", "PHASE", "REASON", "EXIT", "MESSAGE", "AGE"]
     assert row.split()[:5] == ["hello-1", "hello", "SUCCEEDED", "success", "0"]
     reasons = [e.reason for e in kube.events_for(ns, "hello-1")]
     assert "Started" in reasons and "Succeeded" in reasons

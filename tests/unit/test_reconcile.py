@@ -7,7 +7,7 @@ from typing import Any
 
 from taskops.domain.models import Run, Task
 from taskops.domain.phases import EndReason, Phase
-from taskops.domain.reconcile import POD_GRACE, Decision
+from taskops.domain.reconcile import POD_GRACE, Context, Decision
 from taskops.domain.reconcile import decide as decide_at
 from taskops.domain.versions import Version, content_hash, versioned_content
 from tests import builders
@@ -39,7 +39,7 @@ def decide(
     run: Run, task: Task | None, job: dict[str, Any] | None, pods: list[dict[str, Any]], now: dt.datetime
 ) -> Decision:
     """Every Task here is at version 1; the version tests call decide_at themselves."""
-    return decide_at(run, task, job, pods, now, [version_of(task)] if task else [])
+    return decide_at(run, task, job, pods, now, Context(versions=[version_of(task)] if task else []))
 
 
 RUNNING = {
@@ -282,25 +282,25 @@ def test_versions_pin_the_template_of_the_run() -> None:
     v1 = make_task(payload={"spec": {"template": {"spec": {"containers": [{"name": "m", "image": "app:1"}]}}}})
     v2 = make_task(payload={"spec": {"template": {"spec": {"containers": [{"name": "m", "image": "app:2"}]}}}})
     versions = [version_of(v1, 1), version_of(v2, 2)]
-    current = decide_at(make_run(), v2, None, [], T0, versions)
+    current = decide_at(make_run(), v2, None, [], T0, Context(versions))
     assert current.status is not None and current.status.version is not None
     assert current.status.version.number == 2
-    pinned = decide_at(make_run_with({"version": "1"}), v2, None, [], T0, versions)
+    pinned = decide_at(make_run_with({"version": "1"}), v2, None, [], T0, Context(versions))
     assert pinned.create_job is not None
     assert pinned.create_job["spec"]["template"]["spec"]["containers"][0]["image"] == "app:1"
-    by_id = decide_at(make_run_with({"version": "t-v1"}), v2, None, [], T0, versions)
+    by_id = decide_at(make_run_with({"version": "t-v1"}), v2, None, [], T0, Context(versions))
     assert by_id.status is not None and by_id.status.version is not None and by_id.status.version.number == 1
     # A retry of a version-1 run keeps version 1's template after the task moved on.
     waiting = {**RUNNING, "phase": "SCHEDULED", "nextAttemptAt": T0.isoformat()}
-    retry = decide_at(make_run(waiting), v2, None, [], T0, versions)
+    retry = decide_at(make_run(waiting), v2, None, [], T0, Context(versions))
     assert retry.create_job is not None
     assert retry.create_job["spec"]["template"]["spec"]["containers"][0]["image"] == "app:1"
 
 
 def test_unknown_version_is_invalid_and_unwritten_current_waits() -> None:
     task = make_task()
-    d = decide_at(make_run_with({"version": "9"}), task, None, [], T0, [version_of(task)])
+    d = decide_at(make_run_with({"version": "9"}), task, None, [], T0, Context([version_of(task)]))
     assert d.status is not None and d.status.phase == Phase.INVALID
     assert 'version "9" of task "t" does not exist (versions 1 to 1)' in (d.status.message or "")
-    wait = decide_at(make_run(), task, None, [], T0, [])
+    wait = decide_at(make_run(), task, None, [], T0, Context([]))
     assert wait.status is None and wait.create_job is None and wait.requeue_after

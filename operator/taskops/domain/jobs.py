@@ -9,6 +9,7 @@ from typing import Any
 from taskops import API_VERSION
 from taskops.domain import names
 from taskops.domain.models import Run, Task
+from taskops.domain.models.agent import AgentSpec
 from taskops.domain.params import env_name, env_value
 
 
@@ -41,7 +42,12 @@ def _env(run: Run, attempt: int, params: dict[str, Any]) -> list[dict[str, str]]
 
 
 def build_job(
-    task: Task, run: Run, attempt: int, params: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None
+    task: Task,
+    run: Run,
+    attempt: int,
+    params: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
+    agent: AgentSpec | None = None,
 ) -> dict[str, Any]:
     """The Job for `attempt` of `run`: the Task's template, owned by the Run, retries left to taskops.
 
@@ -91,6 +97,14 @@ def build_job(
             *(container.get("volumeMounts") or []),
             {"name": PARAMS_VOLUME, "mountPath": PARAMS_DIR, "readOnly": True},
         ]
+    defaults = agent.job_defaults if agent else None
+    if defaults is not None:
+        if defaults.service_account_name:
+            pod_spec["serviceAccountName"] = defaults.service_account_name
+        if defaults.node_selector:
+            pod_spec["nodeSelector"] = {**(pod_spec.get("nodeSelector") or {}), **defaults.node_selector}
+        if defaults.tolerations:
+            pod_spec["tolerations"] = [*(pod_spec.get("tolerations") or []), *defaults.tolerations]
     timeout = run.spec.timeout_seconds or task.spec.timeout_seconds
     if timeout:
         spec["activeDeadlineSeconds"] = timeout

@@ -20,9 +20,11 @@ from typing import Any, Literal
 
 from taskops import API_VERSION
 from taskops.domain import attempts, backoff, names
+from taskops.domain.admission import Wait
 from taskops.domain.conditions import set_condition
 from taskops.domain.jobs import build_job, owner_reference
 from taskops.domain.models import Run, RunStatus, Task
+from taskops.domain.models.agent import AgentSpec
 from taskops.domain.models.run import Attempt, PinnedVersion, Step
 from taskops.domain.params import validate_params
 from taskops.domain.phases import EndReason, Phase, is_terminal, phase_of
@@ -41,6 +43,20 @@ class EventSpec:
     type: Literal["Normal", "Warning"]
     reason: str
     message: str
+
+
+@dataclass
+class Context:
+    """What the operator knows beyond the Run, its Task, Job and pods."""
+
+    versions: list[Version] = field(default_factory=list)
+    # The Agent the Run names, if any; `agent_missing` when it names one that does not exist.
+    agent: AgentSpec | None = None
+    agent_missing: bool = False
+    # An earlier Run with the same dedupe key inside the window.
+    duplicate_of: str | None = None
+    # The admission verdict for a Run that waits on a key or agent: "admit", a Wait, or None (none yet).
+    admission: Literal["admit"] | Wait | None = None
 
 
 @dataclass
@@ -98,7 +114,7 @@ def decide(
     job: dict[str, Any] | None,
     pods: list[dict[str, Any]],
     now: dt.datetime,
-    versions: list[Version],
+    ctx: Context,
 ) -> Decision:
     if is_terminal(run.status.phase) or run.metadata.deletion_timestamp:
         return Decision()
@@ -126,6 +142,7 @@ def decide(
         decision.events.append(EventSpec("Normal", "Stopped", message))
         return decision
 
+    versions = ctx.versions
     if run.status.attempt is None:
         resolved = resolve(run.spec.version, task, versions)
         if resolved is None:
@@ -133,10 +150,8 @@ def decide(
             decision.requeue_after = VERSION_WAIT_SECONDS
             return decision
         if isinstance(resolved, str):
-            invalid = _invalid(run, "VersionNotFound", resolved, now)
-            invalid.owner = decision.owner
-            return invalid
-        return _validate_and_start(run, _at_version(task, resolved), resolved, now, decision)
+            return _invalid(run, "VersionNotFound", resolved, now, decision.owner)
+        return _admit(run, _at_version(task, resolved), resolved, now, decision, ctx)
     pinned = run.status.version
     if pinned is not None:
         version = next((v for v in versions if v.id == pinned.id), None)
@@ -153,39 +168,97 @@ def decide(
         if run.status.next_attempt_at is not None and now < run.status.next_attempt_at:
             decision.requeue_after = (run.status.next_attempt_at - now).total_seconds()
             return decision
-        return _start_attempt(run, task, run.status.attempt + 1, now, decision)
-    return _follow_attempt(run, task, job, pods, now, decision)
+        return _start_attempt(run, task, run.status.attempt + 1, now, decision, ctx.agent)
+    return _follow_attempt(run, task, job, pods, now, decision, ctx.agent)
 
 
-def _invalid(run: Run, reason: str, message: str, now: dt.datetime) -> Decision:
+def _invalid(run: Run, reason: str, message: str, now: dt.datetime, owner: dict[str, Any] | None = None) -> Decision:
     status = end_status(run, EndReason.INVALID, message, now)
     status.conditions = set_condition(
         status.conditions, "Valid", "False", reason, message, now, run.metadata.generation
     )
-    return Decision(status=status, events=[EventSpec("Warning", reason, message)])
+    return Decision(status=status, events=[EventSpec("Warning", reason, message)], owner=owner)
 
 
 def _at_version(task: Task, version: Version) -> Task:
     return task.model_copy(update={"spec": version.spec})
 
 
-def _validate_and_start(run: Run, task: Task, version: Version, now: dt.datetime, decision: Decision) -> Decision:
+def _admit(run: Run, task: Task, version: Version, now: dt.datetime, decision: Decision, ctx: Context) -> Decision:
+    """Validate a new Run, then let it wait (scheduledAt, the queue) or start its first attempt."""
+    agent = run.spec.agent or task.spec.agent
+    if agent and ctx.agent_missing:
+        return _invalid(
+            run, "AgentNotFound", f'agent "{agent}" not found in namespace "{run.namespace}"', now, decision.owner
+        )
     params, errors = validate_params(task.spec.params or [], run.spec.params, "spec.params")
     overrides, override_errors = validate_params(task.spec.overrides or [], run.spec.overrides, "spec.overrides")
     errors += override_errors
     if errors:
-        invalid = _invalid(run, "InvalidParams", "; ".join(e.render() for e in errors), now)
-        invalid.owner = decision.owner
-        return invalid
+        return _invalid(run, "InvalidParams", "; ".join(e.render() for e in errors), now, decision.owner)
     status = run.status.model_copy(deep=True)
+    first_look = status.version is None
     status.params, status.overrides = params, overrides
     status.version = PinnedVersion(number=version.number, id=version.id)
-    _step(status, now, "validated", f"version {version.number}")
-    return _start_attempt(run.model_copy(update={"status": status}), task, 1, now, decision)
+    status.concurrency_key = task.spec.concurrency_key
+    status.agent = agent
+    status.priority = run.spec.priority if run.spec.priority is not None else task.spec.priority
+    if first_look:
+        _step(status, now, "validated", f"version {version.number}")
+    validated = run.model_copy(update={"status": status})
+
+    if ctx.duplicate_of is not None:
+        key = run.spec.dedupe_key or task.spec.dedupe_key
+        message = f"duplicate of run {ctx.duplicate_of}: dedupe key {key!r} within {task.spec.dedupe_window_seconds}s"
+        decision.status = end_status(validated, EndReason.SKIPPED, message, now)
+        decision.events.append(EventSpec("Normal", "Deduplicated", message))
+        return decision
+    if run.spec.scheduled_at is not None and now < run.spec.scheduled_at:
+        decision.requeue_after = (run.spec.scheduled_at - now).total_seconds()
+        return _wait(
+            run, validated, Phase.SCHEDULED, f"waiting until {run.spec.scheduled_at.isoformat()}", None, now, decision
+        )
+    if status.concurrency_key is None and status.agent is None:
+        return _start_attempt(validated, task, 1, now, decision, ctx.agent, admitted=True)
+    verdict = ctx.admission
+    if verdict == "admit":
+        return _start_attempt(validated, task, 1, now, decision, ctx.agent, admitted=True)
+    if verdict is None:
+        return _wait(run, validated, Phase.QUEUED, "waiting for admission", None, now, decision)
+    assert not isinstance(verdict, str)
+    if verdict.phase == "QUEUE_FULL":
+        decision.status = end_status(validated, EndReason.QUEUE_FULL, verdict.reason, now)
+        decision.events.append(EventSpec("Warning", "QueueFull", verdict.reason))
+        return decision
+    return _wait(run, validated, Phase(verdict.phase), verdict.reason, verdict.position, now, decision)
 
 
-def _start_attempt(run: Run, task: Task, attempt: int, now: dt.datetime, decision: Decision) -> Decision:
-    job = build_job(task, run, attempt, run.status.params, run.status.overrides)
+def _wait(
+    run: Run, validated: Run, phase: Phase, message: str, position: int | None, now: dt.datetime, decision: Decision
+) -> Decision:
+    """Show why the Run waits; write only when the phase or the reason changed (not on every position move)."""
+    old = run.status
+    if old.phase == phase and old.message == message and old.version is not None:
+        return decision
+    status = validated.status.model_copy(deep=True)
+    if old.phase != phase:
+        _step(status, now, phase.value.lower(), message)
+    status.phase, status.message, status.queue_position = phase, message, position
+    status.observed_generation = run.metadata.generation
+    decision.status = status
+    return decision
+
+
+def _start_attempt(
+    run: Run,
+    task: Task,
+    attempt: int,
+    now: dt.datetime,
+    decision: Decision,
+    agent: AgentSpec | None,
+    admitted: bool = False,
+) -> Decision:
+    job = build_job(task, run, attempt, run.status.params, run.status.overrides, agent)
     status = run.status.model_copy(deep=True)
     gen = run.metadata.generation
     previous = status.job_name
@@ -194,6 +267,11 @@ def _start_attempt(run: Run, task: Task, attempt: int, now: dt.datetime, decisio
     status.job_name = job["metadata"]["name"]
     status.retry_of = previous if attempt > 1 else None
     status.next_attempt_at = None
+    status.queue_position = None
+    if admitted:
+        status.admitted_at = now
+        if status.concurrency_key or status.agent:
+            _step(status, now, "admitted")
     status.start_time = status.start_time or now
     status.message = f"attempt {attempt} running as Job {status.job_name}"
     status.observed_generation = gen
@@ -215,11 +293,12 @@ def _follow_attempt(
     pods: list[dict[str, Any]],
     now: dt.datetime,
     decision: Decision,
+    agent: AgentSpec | None,
 ) -> Decision:
     attempt = run.status.attempt or 1
     if job is None:
         # Written to status but not (yet) seen in the cache: recreate; AlreadyExists means it is there.
-        decision.create_job = build_job(task, run, attempt, run.status.params, run.status.overrides)
+        decision.create_job = build_job(task, run, attempt, run.status.params, run.status.overrides, agent)
         return decision
     outcome = attempts.observe(job, pods)
     if outcome is None:

@@ -6,6 +6,7 @@ thread pool, and the store and queues belong to the event loop.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -36,7 +37,12 @@ def _phase(obj: dict[str, Any]) -> str | None:
 
 
 def build_registry(
-    store: Store, queue: WorkQueue, task_queue: WorkQueue, sync_queue: WorkQueue, creds: Credentials
+    store: Store,
+    queue: WorkQueue,
+    task_queue: WorkQueue,
+    sync_queue: WorkQueue,
+    creds: Credentials,
+    queue_changed: Callable[[], None] = lambda: None,
 ) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
@@ -76,6 +82,7 @@ def build_registry(
         obj = dict(event["object"])
         if apply(event, store.tasks) is not None:
             task_queue.add(key_of(obj))
+        queue_changed()
         namespace, name = key_of(obj)
         for run in store.runs_of_task(namespace, name):
             if not is_terminal(_phase(run)):
@@ -84,6 +91,9 @@ def build_registry(
     @kopf.on.event(GROUP, VERSION, "runs", registry=registry)
     async def on_run(event: kopf.RawEvent, **_: Any) -> None:
         obj = apply(event, store.runs)
+        status: dict[str, Any] = dict(event["object"]).get("status") or {}  # type: ignore[assignment]
+        if status.get("concurrencyKey") or status.get("agent"):
+            queue_changed()
         if obj is None:
             return
         if not is_terminal(_phase(obj)):
@@ -93,6 +103,11 @@ def build_registry(
             task = ((obj.get("spec") or {}).get("taskRef") or {}).get("name")
             if task:
                 sync_queue.add((key_of(obj)[0], task))
+
+    @kopf.on.event(GROUP, VERSION, "agents", registry=registry)
+    async def on_agent(event: kopf.RawEvent, **_: Any) -> None:
+        apply(event, store.agents)
+        queue_changed()
 
     @kopf.on.event("apps", "v1", "controllerrevisions", labels={names.LABEL_TASK: kopf.PRESENT}, registry=registry)
     async def on_revision(event: kopf.RawEvent, **_: Any) -> None:

@@ -11,6 +11,7 @@ import kopf
 
 from taskops.clients import credentials
 from taskops.clients.kube import KubeClient
+from taskops.operator.admission import AdmissionController
 from taskops.operator.handlers import build_registry
 from taskops.operator.reconciler import Reconciler
 from taskops.operator.scheduler import TaskController
@@ -32,8 +33,9 @@ async def run(namespace: str | None = None, kubeconfig: str | None = None, worke
     queue = WorkQueue()
     async with KubeClient(creds, user_agent="taskops-operator") as client:
         tasks = TaskController(store, client)
-        reconciler = Reconciler(store, client, queue, workers=workers, yield_to=tasks.firing)
-        registry = build_registry(store, queue, tasks.queue, tasks.sync_queue, creds)
+        admission = AdmissionController(store, queue)
+        reconciler = Reconciler(store, client, queue, workers=workers, yield_to=tasks.firing, admission=admission)
+        registry = build_registry(store, queue, tasks.queue, tasks.sync_queue, creds, admission.trigger)
         log.info("taskops operator starting (%s)", f"namespace {namespace}" if namespace else "all namespaces")
         operator = asyncio.create_task(
             kopf.operator(
@@ -43,7 +45,9 @@ async def run(namespace: str | None = None, kubeconfig: str | None = None, worke
                 namespaces=[namespace] if namespace else (),
             )
         )
-        workers_task = asyncio.create_task(_gather(reconciler.run_workers(), tasks.run_workers()))
+        workers_task = asyncio.create_task(
+            _gather(reconciler.run_workers(), tasks.run_workers(), admission.sync(client), admission.run())
+        )
         done, _ = await asyncio.wait({operator, workers_task}, return_when=asyncio.FIRST_COMPLETED)
         for task in (operator, workers_task):
             if task not in done:

@@ -15,9 +15,11 @@ from taskops.clients import errors
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import JOBS, RUNS, TASKS
 from taskops.domain.models import Run, Task
+from taskops.domain.models.agent import AgentSpec
 from taskops.domain.phases import EndReason
-from taskops.domain.reconcile import Decision, EventSpec, decide, end_status
+from taskops.domain.reconcile import Context, Decision, EventSpec, decide, end_status
 from taskops.domain.versions import Version, from_revision
+from taskops.operator.admission import AdmissionController
 from taskops.operator.failpoints import failpoint
 from taskops.operator.store import Key, Store
 from taskops.operator.workqueue import Gate, WorkQueue
@@ -41,6 +43,7 @@ class Reconciler:
         clock: Clock = utcnow,
         workers: int = 4,
         yield_to: Gate | None = None,
+        admission: AdmissionController | None = None,
     ) -> None:
         self.store = store
         self.client = client
@@ -49,6 +52,7 @@ class Reconciler:
         self.workers = workers
         # Schedules fire first: while the gate is held, Run reconciles wait before starting.
         self.yield_to = yield_to or Gate()
+        self.admission = admission
         self._failures: dict[Key, int] = {}
 
     async def run_workers(self) -> None:
@@ -110,12 +114,44 @@ class Reconciler:
             job = self.store.jobs.get((run.namespace, run.status.job_name))
             if job is not None:
                 pods = self.store.pods_of_job(run.namespace, run.status.job_name)
-        versions = self.versions(run.namespace, run.spec.task_ref.name)
-        decision = decide(run, task, job, pods, self.clock(), versions)
+        decision = decide(run, task, job, pods, self.clock(), self._context(run, task))
         if decision.empty:
             return None
         await self.apply(raw, run, decision)
         return decision.requeue_after
+
+    def _context(self, run: Run, task: Task | None) -> Context:
+        ctx = Context(versions=self.versions(run.namespace, run.spec.task_ref.name))
+        agent = run.status.agent or run.spec.agent or (task.spec.agent if task else None)
+        if agent:
+            raw = self.store.agents.get((run.namespace, agent))
+            ctx.agent_missing = raw is None
+            ctx.agent = AgentSpec.model_validate(raw.get("spec") or {}) if raw else None
+        if task is not None and run.status.attempt is None:
+            ctx.duplicate_of = self._duplicate_of(run, task)
+            ctx.admission = self.admission.verdict_for((run.namespace, run.name)) if self.admission else None
+        return ctx
+
+    def _duplicate_of(self, run: Run, task: Task) -> str | None:
+        key = run.spec.dedupe_key or task.spec.dedupe_key
+        if not key or run.metadata.creation_timestamp is None:
+            return None
+        window = task.spec.dedupe_window_seconds
+        mine = (run.metadata.creation_timestamp.isoformat(), run.name)
+        earliest: tuple[str, str] | None = None
+        for other in self.store.runs_of_task(run.namespace, task.metadata.name):
+            spec = other.get("spec") or {}
+            meta = other["metadata"]
+            if meta["name"] == run.name or (spec.get("dedupeKey") or task.spec.dedupe_key) != key:
+                continue
+            if ((other.get("status") or {}).get("endReason")) == "skipped":
+                continue
+            created = dt.datetime.fromisoformat(meta["creationTimestamp"].replace("Z", "+00:00"))
+            delta = (run.metadata.creation_timestamp - created).total_seconds()
+            theirs = (created.isoformat(), meta["name"])
+            if 0 <= delta <= window and theirs < mine and (earliest is None or theirs < earliest):
+                earliest = theirs
+        return earliest[1] if earliest else None
 
     def versions(self, namespace: str, task_name: str) -> list[Version]:
         out = []

@@ -92,6 +92,7 @@ class Store:
         self.jobs = Kind(index=_label(names.LABEL_RUN))
         self.pods = Kind(index=_label(JOB_NAME_LABEL))
         self.revisions = Kind(index=_label(names.LABEL_TASK))
+        self.agents = Kind()
 
     def runs_of_task(self, namespace: str, task_name: str) -> list[Obj]:
         return self.runs.by_label(namespace, task_name)

@@ -54,6 +54,16 @@ class RunSpec(CamelModel):
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
     timeout_seconds: int | None = Field(default=None, ge=1, description="Per-attempt deadline; overrides the task's.")
+    priority: int | None = Field(
+        default=None, ge=-1000, le=1000, description="Queue order, higher first (seed 000); default: the task's."
+    )
+    agent: str | None = Field(default=None, max_length=253, description="The Agent to queue for; default: the task's.")
+    scheduled_at: dt.datetime | None = Field(
+        default=None, description="The run stays SCHEDULED until this time, then enters the queue (seed 000)."
+    )
+    dedupe_key: str | None = Field(
+        default=None, max_length=253, description="Overrides the task's dedupe key for this run."
+    )
     stop: bool = Field(
         default=False,
         description="Set to true to stop the run (seed 000 abort, seed 002 stopped): its Job is deleted and it "
@@ -126,6 +136,13 @@ class RunStatus(CamelModel):
         description="The validated per-run overrides.",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
+    concurrency_key: str | None = Field(default=None, description="The concurrency key this run counts against.")
+    agent: str | None = Field(default=None, description="The agent this run counts against.")
+    priority: int | None = Field(default=None, description="The effective queue priority.")
+    admitted_at: dt.datetime | None = Field(
+        default=None, description="When admission let the run start (written before its first Job)."
+    )
+    queue_position: int | None = Field(default=None, description="Position among the runs waiting for the same key.")
     attempts: list[Attempt] | None = Field(default=None, description="Every attempt so far, oldest first.")
     retry_of: str | None = Field(default=None, description="The Job of the attempt the current one retries.")
     next_attempt_at: dt.datetime | None = Field(

@@ -188,6 +188,36 @@ class TaskSpec(CamelModel):
         ge=1,
         description="Per-attempt deadline (the Job's activeDeadlineSeconds); the attempt ends timeout.",
     )
+    priority: int = Field(
+        default=0, ge=-1000, le=1000, description="Queue order of this task's Runs: higher first (seed 000 scale)."
+    )
+    concurrency_key: str | None = Field(
+        default=None,
+        max_length=253,
+        description="Runs of all Tasks in the namespace sharing this key share one limit (seed 001).",
+    )
+    concurrency_limit: int = Field(
+        default=1,
+        ge=1,
+        le=100000,
+        description="Runs of the key running at once. Tasks declaring different limits for one key: the smallest wins.",
+    )
+    max_queued: int | None = Field(
+        default=None,
+        ge=0,
+        description="Runs waiting on the key at most; beyond it a Run ends queue_full (the smallest bound wins).",
+    )
+    agent: str | None = Field(
+        default=None, max_length=253, description="The Agent this task's Runs are queued for (seed 000 agent_id)."
+    )
+    dedupe_key: str | None = Field(
+        default=None,
+        max_length=253,
+        description="Runs with this key inside dedupeWindowSeconds run once: later ones end skipped (seed 001).",
+    )
+    dedupe_window_seconds: int = Field(
+        default=3600, ge=1, le=31536000, description="How long a dedupe key holds (seed 001)."
+    )
     successful_runs_history_limit: int = Field(
         default=50, ge=0, description="Finished successful Runs kept per task; older ones are deleted."
     )

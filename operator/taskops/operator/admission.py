@@ -1,0 +1,116 @@
+"""The admission loop: snapshot the cache, decide (pure), hand the verdicts to the Run reconciler.
+
+Kueue's shape: one loop decides for all waiting Runs at once, so priority
+order across Tasks holds. The decision is recorded by the Run reconciler's
+status write (`admittedAt`, phase RUNNING) before the Run's Job is created;
+until that write is seen, an admitted Run is held as a reservation and counts
+against its limits. Counts are rebuilt from the cluster: nothing is admitted
+before the first full listing of Runs has been read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Literal
+
+from taskops.clients.kube import KubeClient
+from taskops.clients.resources import RUNS
+from taskops.domain.admission import Capacity, Pending, Verdict, Wait, admit
+from taskops.domain.phases import Phase, is_terminal
+from taskops.operator.store import Key, Store
+from taskops.operator.workqueue import WorkQueue
+
+log = logging.getLogger("taskops.admission")
+WAITING = {Phase.QUEUED, Phase.BLOCKED}
+DEBOUNCE_SECONDS = 0.02
+
+
+class AdmissionController:
+    def __init__(self, store: Store, runs: WorkQueue) -> None:
+        self.store = store
+        self.runs = runs
+        self.ready = False
+        self._verdict = Verdict()
+        self._reserved: set[Key] = set()
+        self._dirty = asyncio.Event()
+
+    def trigger(self) -> None:
+        self._dirty.set()
+
+    def verdict_for(self, key: Key) -> Literal["admit"] | Wait | None:
+        if not self.ready:
+            return None
+        if key in self._reserved:
+            return "admit"
+        return self._verdict.wait.get(key)
+
+    async def sync(self, client: KubeClient) -> None:
+        """Read every Run once, authoritatively, before the first decision (limits survive restarts)."""
+        for obj in await client.list(RUNS):
+            obj.setdefault("apiVersion", "taskops.dev/v1alpha1")
+            obj.setdefault("kind", "Run")
+            self.store.runs.put(obj)
+        self.ready = True
+        self.trigger()
+
+    async def run(self) -> None:
+        while True:
+            await self._dirty.wait()
+            await asyncio.sleep(DEBOUNCE_SECONDS)  # one pass for a burst of changes
+            self._dirty.clear()
+            if self.ready:
+                self.decide()
+
+    def decide(self) -> None:
+        pending, cap = self._snapshot()
+        before = self._verdict
+        self._verdict = admit(pending, cap)
+        self._reserved.update(self._verdict.admit)
+        for key in self._verdict.admit:
+            self.runs.add(key)
+        for key, wait in self._verdict.wait.items():
+            old = before.wait.get(key)
+            if old is None or (old.phase, old.kind, old.name) != (wait.phase, wait.kind, wait.name):
+                self.runs.add(key)
+
+    def _snapshot(self) -> tuple[list[Pending], Capacity]:
+        cap = Capacity()
+        pending: list[Pending] = []
+        for key, raw in self.store.runs.objects.items():
+            status: dict[str, Any] = raw.get("status") or {}
+            phase = status.get("phase")
+            if is_terminal(phase) or status.get("version") is None:
+                self._reserved.discard(key)
+                continue
+            ns = key[0]
+            ck = f"{ns}/{status['concurrencyKey']}" if status.get("concurrencyKey") else None
+            ag = f"{ns}/{status['agent']}" if status.get("agent") else None
+            if ck is None and ag is None:
+                continue
+            if status.get("admittedAt"):
+                self._reserved.discard(key)
+            if status.get("admittedAt") or key in self._reserved:
+                if ck:
+                    cap.running_by_key[ck] = cap.running_by_key.get(ck, 0) + 1
+                if ag:
+                    cap.running_by_agent[ag] = cap.running_by_agent.get(ag, 0) + 1
+            elif phase in WAITING:
+                created = raw["metadata"].get("creationTimestamp") or ""
+                pending.append(Pending(key, int(status.get("priority") or 0), created, ck, ag))
+        for (ns, _), raw in self.store.tasks.objects.items():
+            spec = raw.get("spec") or {}
+            key_name = spec.get("concurrencyKey")
+            if key_name:
+                ck = f"{ns}/{key_name}"
+                limit = int(spec.get("concurrencyLimit") or 1)
+                cap.key_limits[ck] = min(limit, cap.key_limits.get(ck, limit))
+                if spec.get("maxQueued") is not None:
+                    bound = int(spec["maxQueued"])
+                    cap.key_max_queued[ck] = min(bound, cap.key_max_queued.get(ck, bound))
+        for (ns, name), raw in self.store.agents.objects.items():
+            spec = raw.get("spec") or {}
+            cap.agent_limits[f"{ns}/{name}"] = int(spec.get("capacity") or 1)
+            if spec.get("maxQueued") is not None:
+                cap.agent_max_queued[f"{ns}/{name}"] = int(spec["maxQueued"])
+        return pending, cap
