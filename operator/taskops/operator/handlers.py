@@ -36,15 +36,8 @@ def _phase(obj: dict[str, Any]) -> str | None:
     return (obj.get("status") or {}).get("phase")
 
 
-def build_registry(
-    store: Store,
-    queue: WorkQueue,
-    task_queue: WorkQueue,
-    sync_queue: WorkQueue,
-    creds: Credentials,
-    queue_changed: Callable[[], None] = lambda: None,
-) -> kopf.OperatorRegistry:
-    registry = kopf.OperatorRegistry()
+def _register_framework(registry: kopf.OperatorRegistry, creds: Credentials) -> None:
+    """Login with our credentials; kopf settings that keep API writes and CPU down."""
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
@@ -68,6 +61,18 @@ def build_registry(
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         settings.networking.request_timeout = 30
+
+
+def build_registry(
+    store: Store,
+    queue: WorkQueue,
+    task_queue: WorkQueue,
+    sync_queue: WorkQueue,
+    creds: Credentials,
+    queue_changed: Callable[[], None] = lambda: None,
+) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    _register_framework(registry, creds)
 
     def apply(event: kopf.RawEvent, kind_store: Kind) -> dict[str, Any] | None:
         obj: dict[str, Any] = dict(event["object"])
