@@ -14,6 +14,7 @@ import asyncio
 import logging
 from typing import Any, Literal
 
+from taskops.clients import errors
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import RUNS
 from taskops.domain.admission import Capacity, Pending, Verdict, Wait, admit
@@ -47,7 +48,17 @@ class AdmissionController:
 
     async def sync(self, client: KubeClient) -> None:
         """Read every Run once, authoritatively, before the first decision (limits survive restarts)."""
-        for obj in await client.list(RUNS):
+        delay = 0.5
+        while True:
+            try:
+                listing = await client.list(RUNS)
+                break
+            except (TimeoutError, errors.ApiError, OSError) as exc:
+                # An API server that is starting answers 429 or refuses connections for a while.
+                log.warning("listing runs failed (%s); admission waits and retries in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        for obj in listing:
             obj.setdefault("apiVersion", "taskops.dev/v1alpha1")
             obj.setdefault("kind", "Run")
             self.store.runs.put(obj)
@@ -60,7 +71,11 @@ class AdmissionController:
             await asyncio.sleep(DEBOUNCE_SECONDS)  # one pass for a burst of changes
             self._dirty.clear()
             if self.ready:
-                self.decide()
+                try:
+                    self.decide()
+                except Exception:
+                    # A bad object must not stop admission for everyone; the next change retries.
+                    log.exception("admission pass failed")
 
     def decide(self) -> None:
         pending, cap = self._snapshot()
