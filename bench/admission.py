@@ -61,12 +61,12 @@ def main() -> None:
     results = {
         "pending": N,
         "admitted": len(verdict.admit),
-        "waiting": len(verdict.wait),
+        "waiting": len(verdict.waits),
         "presorted_ms": {"median": statistics.median(presorted), "max": max(presorted)},
         "unsorted_ms": {"median": statistics.median(unsorted), "max": max(unsorted)},
         "reference_copy_ms": {"median": statistics.median(copy)},
     }
-    print(f"admission of {N} pending runs ({len(verdict.admit)} admitted, {len(verdict.wait)} waiting)")
+    print(f"admission of {N} pending runs ({len(verdict.admit)} admitted, {len(verdict.waits)} waiting)")
     print(
         f"  queue kept in order (operator): median {results['presorted_ms']['median']:.2f} ms, "
         f"max {results['presorted_ms']['max']:.2f} ms"

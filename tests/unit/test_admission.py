@@ -53,10 +53,10 @@ def test_limits_are_never_exceeded_and_order_holds(
         assert n + cap.running_by_key.get(k, 0) <= max(key_limit, cap.running_by_key.get(k, 0))
     for a, n in agents.items():
         assert n + cap.running_by_agent.get(a, 0) <= max(agent_limit, cap.running_by_agent.get(a, 0))
-    assert set(verdict.admit) | set(verdict.wait) == set(by_key)
+    assert set(verdict.admit) | set(verdict.waits) == set(by_key)
     # Admission order is queue order; and nothing waits that could have started.
     assert verdict.admit == [p.key for p in sorted(admitted, key=Pending.order)]
-    for key in verdict.wait:
+    for key in verdict.waits:
         p = by_key[key]
         key_full = (
             p.concurrency_key is not None
@@ -74,7 +74,7 @@ def test_priority_then_fifo() -> None:
     ]
     verdict = admit(items, Capacity(key_limits={"ns/k": 2}))
     assert verdict.admit == [("ns", "early-high"), ("ns", "late-high")]
-    wait = verdict.wait[("ns", "early-low")]
+    wait = verdict.wait(("ns", "early-low"))
     assert wait.phase == "QUEUED" and wait.position == 1
     assert 'concurrency key "k" at 2/2' in wait.reason
 
@@ -83,7 +83,7 @@ def test_blocked_run_does_not_starve_others() -> None:
     items = [pending("hi", 10, key="ns/busy"), pending("lo", -10, key="ns/free")]
     verdict = admit(items, Capacity(key_limits={"ns/busy": 1, "ns/free": 1}, running_by_key={"ns/busy": 1}))
     assert verdict.admit == [("ns", "lo")]
-    wait = verdict.wait[("ns", "hi")]
+    wait = verdict.wait(("ns", "hi"))
     assert wait.phase == "BLOCKED" and wait.reason == 'concurrency key "busy" at 1/1, position 1'
 
 
@@ -92,15 +92,15 @@ def test_agent_capacity_and_unkeyed_runs() -> None:
     items.append(pending("free"))
     verdict = admit(items, Capacity(agent_limits={"ns/gpu": 3}))
     assert verdict.admit == [("ns", "free"), ("ns", "r0"), ("ns", "r1"), ("ns", "r2")]
-    assert [verdict.wait[("ns", f"r{i}")].position for i in (3, 4)] == [1, 2]
-    assert 'agent "gpu" at 3/3' in verdict.wait[("ns", "r3")].reason
+    assert [verdict.wait(("ns", f"r{i}")).position for i in (3, 4)] == [1, 2]
+    assert 'agent "gpu" at 3/3' in verdict.wait(("ns", "r3")).reason
 
 
 def test_queue_full_beyond_the_bound() -> None:
     items = [pending(f"r{i}", created=f"2026-01-01T00:00:0{i}Z", key="ns/k") for i in range(5)]
     verdict = admit(items, Capacity(key_limits={"ns/k": 1}, key_max_queued={"ns/k": 2}))
     assert verdict.admit == [("ns", "r0")]
-    assert [verdict.wait[("ns", f"r{i}")].phase for i in (1, 2, 3, 4)] == [
+    assert [verdict.wait(("ns", f"r{i}")).phase for i in (1, 2, 3, 4)] == [
         "QUEUED",
         "QUEUED",
         "QUEUE_FULL",

@@ -38,7 +38,7 @@ class Wait(NamedTuple):
     """Why a Run waits. The message is built only when someone reads it (10,000 waiters are common)."""
 
     phase: WaitPhase
-    kind: Literal["concurrency key", "agent"]
+    kind: str  # "concurrency key" or "agent"
     name: str
     used: int
     limit: int
@@ -68,53 +68,64 @@ class Capacity:
 @dataclass
 class Verdict:
     admit: list[tuple[str, str]] = field(default_factory=list)
-    wait: dict[tuple[str, str], Wait] = field(default_factory=dict)
+    # Plain tuples in Wait's field order: building 10,000 NamedTuples would cost more than the decision.
+    waits: dict[tuple[str, str], tuple[WaitPhase, str, str, int, int, int]] = field(default_factory=dict)
+
+    def wait(self, key: tuple[str, str]) -> Wait | None:
+        found = self.waits.get(key)
+        return Wait(*found) if found is not None else None
+
+
+# Per key or agent during one pass: [in use, limit, running before the pass, waiting, queue bound (-1: none)].
+_State = list[int]
+
+
+def _state(
+    table: dict[str, _State], name: str, limits: dict[str, int], running: dict[str, int], bounds: dict[str, int]
+) -> _State:
+    now_running = running.get(name, 0)
+    state = [now_running, limits.get(name, 1), now_running, 0, bounds.get(name, -1)]
+    table[name] = state
+    return state
 
 
 def admit(pending: list[Pending], cap: Capacity, presorted: bool = False) -> Verdict:
     """Decide for every pending Run. `presorted`: `pending` is already in queue order."""
     verdict = Verdict()
-    admitted, waiting = verdict.admit, verdict.wait
-    used_key = dict(cap.running_by_key)
-    used_agent = dict(cap.running_by_agent)
-    running_key, running_agent = cap.running_by_key, cap.running_by_agent
-    key_limits, agent_limits = cap.key_limits, cap.agent_limits
-    key_bound, agent_bound = cap.key_max_queued, cap.agent_max_queued
-    queued_key: dict[str, int] = {}
-    queued_agent: dict[str, int] = {}
+    admitted, waits = verdict.admit, verdict.waits
+    keys: dict[str, _State] = {}
+    agents: dict[str, _State] = {}
     for p in pending if presorted else sorted(pending, key=Pending.order):
         ck, ag = p.concurrency_key, p.agent
-        kind: Literal["concurrency key", "agent"] | None = None
+        ks = as_ = None
+        blocking = None
         if ck is not None:
-            limit = key_limits.get(ck, 1)
-            used = used_key.get(ck, 0)
-            if used >= limit:
-                kind, name, running = "concurrency key", ck, running_key.get(ck, 0)
-        if kind is None and ag is not None:
-            limit = agent_limits.get(ag, 1)
-            used = used_agent.get(ag, 0)
-            if used >= limit:
-                kind, name, running = "agent", ag, running_agent.get(ag, 0)
-        if kind is None:
-            admitted.append(p.key)
-            if ck is not None:
-                used_key[ck] = used_key.get(ck, 0) + 1
-            if ag is not None:
-                used_agent[ag] = used_agent.get(ag, 0) + 1
-            continue
-        qk = queued_key.get(ck, 0) if ck is not None else 0
-        qa = queued_agent.get(ag, 0) if ag is not None else 0
-        position = 1 + (qk if qk > qa else qa)
-        bk = key_bound.get(ck) if ck is not None else None
-        ba = agent_bound.get(ag) if ag is not None else None
-        if (bk is not None and qk >= bk) or (ba is not None and qa >= ba):
-            waiting[p.key] = Wait("QUEUE_FULL", kind, name, used, limit, position)
-            continue
-        if ck is not None:
-            queued_key[ck] = qk + 1
+            ks = keys.get(ck) or _state(keys, ck, cap.key_limits, cap.running_by_key, cap.key_max_queued)
+            if ks[0] >= ks[1]:
+                blocking, kind, name = ks, "concurrency key", ck
         if ag is not None:
-            queued_agent[ag] = qa + 1
-        waiting[p.key] = Wait("BLOCKED" if running >= limit else "QUEUED", kind, name, used, limit, position)
+            as_ = agents.get(ag) or _state(agents, ag, cap.agent_limits, cap.running_by_agent, cap.agent_max_queued)
+            if blocking is None and as_[0] >= as_[1]:
+                blocking, kind, name = as_, "agent", ag
+        if blocking is None:
+            admitted.append(p.key)
+            if ks is not None:
+                ks[0] += 1
+            if as_ is not None:
+                as_[0] += 1
+            continue
+        qk = ks[3] if ks is not None else 0
+        qa = as_[3] if as_ is not None else 0
+        position = 1 + (qk if qk > qa else qa)
+        if (ks is not None and 0 <= ks[4] <= qk) or (as_ is not None and 0 <= as_[4] <= qa):
+            waits[p.key] = ("QUEUE_FULL", kind, name, blocking[0], blocking[1], position)
+            continue
+        if ks is not None:
+            ks[3] = qk + 1
+        if as_ is not None:
+            as_[3] = qa + 1
+        phase: WaitPhase = "BLOCKED" if blocking[2] >= blocking[1] else "QUEUED"
+        waits[p.key] = (phase, kind, name, blocking[0], blocking[1], position)
     return verdict
 
 

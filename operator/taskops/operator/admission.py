@@ -44,7 +44,7 @@ class AdmissionController:
             return None
         if key in self._reserved:
             return "admit"
-        return self._verdict.wait.get(key)
+        return self._verdict.wait(key)
 
     async def sync(self, client: KubeClient) -> None:
         """Read every Run once, authoritatively, before the first decision (limits survive restarts)."""
@@ -84,9 +84,9 @@ class AdmissionController:
         self._reserved.update(self._verdict.admit)
         for key in self._verdict.admit:
             self.runs.add(key)
-        for key, wait in self._verdict.wait.items():
-            old = before.wait.get(key)
-            if old is None or (old.phase, old.kind, old.name) != (wait.phase, wait.kind, wait.name):
+        for key, wait in self._verdict.waits.items():
+            old = before.waits.get(key)
+            if old is None or old[:3] != wait[:3]:
                 self.runs.add(key)
 
     def _snapshot(self) -> tuple[list[Pending], Capacity]:
