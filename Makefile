@@ -7,12 +7,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 export PYTHONPATH := $(CURDIR):$(CURDIR)/operator
 
-.PHONY: help venv controlplane up down lint unit integration test crds clean
+.PHONY: help venv controlplane up down lint unit integration test crds bench clean
 
 help:
 	@echo "make up      - local control plane + operator + example task (make down stops it)"
 	@echo "make test    - the whole suite: ruff, mypy, import contracts, CRD drift, unit and integration tests"
 	@echo "make crds    - regenerate crds/ from the models"
+	@echo "make bench   - admission and schedule-lag benchmarks (about 10 minutes)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +49,11 @@ unit: venv
 test: lint controlplane
 	$(PY) -m pytest tests -q --durations=10; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+# Benchmarks are not tests: they print numbers next to a reference measured in the same run.
+bench: venv controlplane
+	$(PY) -m bench.admission
+	$(PY) -m bench.schedule_lag --tasks 1000 --minutes 2
 
 clean:
 	rm -rf $(VENV) .devcluster test-output .pytest_cache .mypy_cache .ruff_cache
