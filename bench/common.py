@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ RESULTS = REPO / "bench" / "results"
 
 
 @contextlib.contextmanager
-def cluster_with_operator(operator: bool = True, workers: int = 8) -> Iterator[Cluster]:
+def cluster_with_operator(operator: bool = True, workers: int = 4) -> Iterator[Cluster]:
     with tempfile.TemporaryDirectory(prefix="taskops-bench-") as tmp:
         cluster = Cluster(workdir=Path(tmp), nodes=4)
         cluster.start()
@@ -29,28 +30,29 @@ def cluster_with_operator(operator: bool = True, workers: int = 8) -> Iterator[C
             cluster.kubectl("apply", "-f", str(REPO / "crds"))
             cluster.kubectl("wait", "--for=condition=Established", "crd/tasks.taskops.dev", "crd/runs.taskops.dev")
             if operator:
-                proc = spawn(
-                    "operator",
-                    [
-                        sys.executable,
-                        "-m",
-                        "taskops.cli",
-                        "--log-level",
-                        "WARNING",
-                        "operator",
-                        "--kubeconfig",
-                        str(cluster.kubeconfig),
-                        "--workers",
-                        str(workers),
-                    ],
-                    cluster.logs,
-                    env={"PYTHONUNBUFFERED": "1"},
-                )
+                proc = start_operator(cluster, workers)
             yield cluster
         finally:
             if proc is not None:
                 stop_process(proc)
             cluster.stop()
+
+
+def start_operator(cluster: Cluster, workers: int = 4) -> subprocess.Popen[bytes]:
+    """The operator as a real process against `cluster`, logging warnings only."""
+    args = [
+        sys.executable,
+        "-m",
+        "taskops.cli",
+        "--log-level",
+        "WARNING",
+        "operator",
+        "--kubeconfig",
+        str(cluster.kubeconfig),
+        "--workers",
+        str(workers),
+    ]
+    return spawn("operator", args, cluster.logs, env={"PYTHONUNBUFFERED": "1"})
 
 
 def client(cluster: Cluster, agent: str = "taskops-bench") -> KubeClient:

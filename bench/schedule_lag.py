@@ -16,12 +16,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import sys
 import time
 from typing import Any
 
-from bench.common import client, cluster_with_operator, save, summary
-from devcluster.cluster import Cluster, spawn, stop_process
+from bench.common import client, cluster_with_operator, save, start_operator, summary
+from devcluster.cluster import Cluster, stop_process
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import JOBS, TASKS, Resource
 
@@ -169,20 +168,7 @@ def main() -> None:
     with cluster_with_operator(operator=False) as cluster:
         if not args.skip_cronjob:
             results["cronjob"] = summary(asyncio.run(cronjob_phase(cluster, args.tasks, args.minutes)))
-        operator = spawn(
-            "operator",
-            [
-                sys.executable,
-                "-m",
-                "taskops.cli",
-                "--log-level",
-                "WARNING",
-                "operator",
-                "--kubeconfig",
-                str(cluster.kubeconfig),
-            ],
-            cluster.logs,
-        )
+        operator = start_operator(cluster)
         try:
             time.sleep(2)
             results["taskops"] = summary(asyncio.run(taskops_phase(cluster, args.tasks, args.minutes, spread=False)))
