@@ -191,7 +191,7 @@ def test_snooze_moves_the_next_fire(kube: Kube, operator: OperatorProcess, ns: s
     assert parse_time(runs[0]["metadata"]["creationTimestamp"]) >= until.replace(microsecond=0)
 
 
-def test_history_limits_prune_finished_runs(kube: Kube, operator: OperatorProcess, ns: str) -> None:
+def test_history_limits_prune_finished_runs(cluster: Cluster, kube: Kube, operator: OperatorProcess, ns: str) -> None:
     kube.create(
         ns,
         builders.task(
@@ -202,16 +202,30 @@ def test_history_limits_prune_finished_runs(kube: Kube, operator: OperatorProces
             successfulRunsHistoryLimit=2,
         ),
     )
+    first = parse_time(wait_for(lambda: scheduled(kube, ns, "hist"), 10, what="a fire")[0]["spec"]["scheduledTime"])
 
-    def pruned() -> bool:
+    def fired_five() -> bool:
         runs = scheduled(kube, ns, "hist")
-        done = [r for r in runs if phase(r)[0] == "SUCCEEDED"]
-        return len(runs) >= 3 and len(done) <= 2 and int(runs[-1]["metadata"]["name"][-6:]) > 0
+        return bool(runs) and parse_time(runs[-1]["spec"]["scheduledTime"]) >= first + dt.timedelta(seconds=5)
 
-    wait_for(pruned, 20, what="history pruning")
-    time.sleep(4)
-    done = [r for r in scheduled(kube, ns, "hist") if phase(r)[0] == "SUCCEEDED"]
-    assert len(done) <= 2
+    wait_for(fired_five, 20, what="five more fires")
+    # Pruning follows each Run's end by a moment; stop the fires, then the bound must hold exactly.
+    patch_task(cluster, ns, "hist", {"state": "paused"})
+    wait_for(
+        lambda: all(phase(r)[0] in ("SUCCEEDED", "FAILED") for r in scheduled(kube, ns, "hist")),
+        15,
+        what="the last runs to end",
+    )
+
+    def succeeded() -> list[dict[str, Any]]:
+        return [r for r in scheduled(kube, ns, "hist") if phase(r)[0] == "SUCCEEDED"]
+
+    wait_for(lambda: len(succeeded()) <= 2 or None, 10, what="pruning to two successful runs")
+    time.sleep(2)
+    kept = succeeded()
+    assert len(kept) == 2
+    newest = sorted(scheduled(kube, ns, "hist"), key=lambda r: r["status"]["endTime"])[-2:]
+    assert {r["metadata"]["name"] for r in kept} == {r["metadata"]["name"] for r in newest}
 
 
 def test_invalid_schedule_is_reported_and_never_fires(
