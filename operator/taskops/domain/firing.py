@@ -74,7 +74,8 @@ def plan(spec: TaskSpec, schedule: Schedule | None, last: dt.datetime, now: dt.d
     """Decide the fires due in (last, now]. `active` names the Task's Runs that have not ended."""
     if schedule is None or schedule.kind == "event" or spec.state != "active":
         return FirePlan(last_schedule_time=None, next_fire=None)
-    result = FirePlan(last_schedule_time=last)
+    # Set only when a fire is handled: a Task that never fired has no lastScheduleTime.
+    result = FirePlan(last_schedule_time=None)
     executions: list[PlannedRun] = []
 
     snooze_until = spec.snooze.until if spec.snooze else None
