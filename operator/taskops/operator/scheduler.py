@@ -144,13 +144,19 @@ class TaskController:
         with self.firing:
             await self._fire(key)
 
-    async def _fire(self, key: Key) -> None:
+    def _load(self, key: Key) -> tuple[dict[str, Any], Task, dt.datetime, _Memory] | None:
         found = self._task(key)
         if found is None:
-            return
+            return None
         raw, task = found
         now = self.clock()
-        mem = self._schedule(key, task, now)
+        return raw, task, now, self._schedule(key, task, now)
+
+    async def _fire(self, key: Key) -> None:
+        loaded = self._load(key)
+        if loaded is None:
+            return
+        raw, task, now, mem = loaded
         if mem.versioned_generation != task.metadata.generation:
             await self._ensure_version(task)
             mem.versioned_generation = task.metadata.generation
@@ -186,12 +192,10 @@ class TaskController:
 
     async def sync(self, key: Key) -> None:
         """Write the Task's status and prune its finished Runs."""
-        found = self._task(key)
-        if found is None:
+        loaded = self._load(key)
+        if loaded is None:
             return
-        raw, task = found
-        now = self.clock()
-        mem = self._schedule(key, task, now)
+        raw, task, now, mem = loaded
         runs = [Run.model_validate(r) for r in self.store.runs_of_task(*key)]
         next_ttl = await self._prune(task, runs, now)
         view = FirePlan(last_schedule_time=mem.last_fire, next_fire=mem.next_fire)
