@@ -54,7 +54,7 @@ def check_limit(kube: Kube, ns: str, runs: list[dict[str, Any]], limit: int) -> 
     assert max_overlap(shrunk) <= limit
 
 
-def blockers_then_burst(kube: Kube, ns: str, task: str, n: int, priorities: list[int]) -> list[str]:
+def create_runs(kube: Kube, ns: str, task: str, n: int, priorities: list[int]) -> list[str]:
     names = [f"{task}-{i:02d}" for i in range(n)]
     for name, prio in zip(names, priorities, strict=True):
         kube.create(ns, builders.run(name, task, priority=prio))
@@ -94,7 +94,7 @@ def test_key_limit_is_never_exceeded_and_priority_orders_the_queue(
     )
     rng = random.Random(3)
     priorities = [rng.choice([-5, 0, 5, 10]) for _ in range(20)]
-    names = blockers_then_burst(kube, ns, "db", 20, priorities)
+    names = create_runs(kube, ns, "db", 20, priorities)
 
     table = wait_for(
         lambda: (t := cluster.kubectl("get", "runs", "-n", ns)) and "BLOCKED" in t and t,
@@ -125,7 +125,7 @@ def test_limit_holds_while_the_operator_is_killed_repeatedly(kube: Kube, operato
             concurrencyLimit=2,
         ),
     )
-    names = blockers_then_burst(kube, ns, "chaos", 16, [0] * 16)
+    names = create_runs(kube, ns, "chaos", 16, [0] * 16)
     stop = threading.Event()
     kills = itertools.count()
 
@@ -163,7 +163,7 @@ def test_agent_capacity(kube: Kube, operator: OperatorProcess, ns: str) -> None:
     kube.create(
         ns, builders.task("train", pod_annotations=builders.pod_behaviour(duration="1s"), maxRetries=0, agent="gpu")
     )
-    names = blockers_then_burst(kube, ns, "train", 9, [0] * 9)
+    names = create_runs(kube, ns, "train", 9, [0] * 9)
     runs = all_ended(kube, ns, names, 90)
     assert all(r["status"]["phase"] == "SUCCEEDED" for r in runs)
     check_limit(kube, ns, runs, 3)
