@@ -15,6 +15,7 @@ from taskops.clients.credentials import Credentials
 from taskops.clients.errors import AlreadyExists, api_error
 from taskops.clients.resources import EVENTS, Resource
 
+Objects = list[dict[str, Any]]
 MERGE_PATCH = "application/merge-patch+json"
 
 
@@ -94,6 +95,23 @@ class KubeClient:
         params = {"labelSelector": label_selector} if label_selector else None
         return list((await self.request("GET", res.path(namespace), params=params)).get("items") or [])
 
+    async def list_all(self, res: Resource, namespace: str | None = None, page: int = 500) -> tuple[Objects, str]:
+        """Every object, fetched in pages, and the list's resourceVersion (where a watch starts)."""
+        items: Objects = []
+        params = {"limit": str(page)}
+        while True:
+            body = await self.request("GET", res.path(namespace), params=params)
+            kind = body.get("kind", "").removesuffix("List")
+            for obj in body.get("items") or []:
+                # LIST items carry no kind; watch events do. Make them alike for the caches.
+                obj.setdefault("kind", kind)
+                obj.setdefault("apiVersion", res.api_version)
+                items.append(obj)
+            meta = body.get("metadata") or {}
+            if not meta.get("continue"):
+                return items, str(meta.get("resourceVersion") or "")
+            params = {"limit": str(page), "continue": meta["continue"]}
+
     async def create(
         self, res: Resource, namespace: str | None, body: dict[str, Any], dry_run: bool = False
     ) -> dict[str, Any]:
@@ -149,6 +167,24 @@ class KubeClient:
                     if line.strip():
                         event = json.loads(line)
                         yield event["type"], event["object"]
+
+    async def stream(self, path: str, params: dict[str, str]) -> AsyncIterator[bytes]:
+        """The raw body of a GET, chunk by chunk (pod logs)."""
+        headers = {}
+        token = self.creds.bearer()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
+        async with self._http().get(path, params=params, headers=headers, timeout=timeout) as resp:
+            if resp.status >= 400:
+                text = await resp.text()
+                try:
+                    payload: dict[str, Any] | str = json.loads(text)
+                except json.JSONDecodeError:
+                    payload = text
+                raise api_error(resp.status, payload)
+            async for chunk in resp.content.iter_any():
+                yield chunk
 
     async def post_event(
         self, involved: dict[str, Any], type_: str, reason: str, message: str, component: str, now: dt.datetime

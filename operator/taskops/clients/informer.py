@@ -1,0 +1,123 @@
+"""An informer: one LIST then one WATCH of a resource, kept as an in-memory cache.
+
+The API serves reads and `wait=true` from it, so a thousand waiting callers cost
+one watch on the API server, not a thousand polls. A watch that expires (410
+Gone) is followed by a fresh LIST; a broken connection resumes from the last
+resourceVersion seen (bookmarks keep it recent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+from taskops.clients.errors import ApiError
+from taskops.clients.kube import KubeClient
+from taskops.clients.resources import Resource
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]
+Listener = Callable[[str, dict[str, Any]], None]
+Transform = Callable[[dict[str, Any]], dict[str, Any]]
+RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+def key_of(obj: dict[str, Any]) -> Key:
+    meta = obj["metadata"]
+    return meta.get("namespace") or "", meta["name"]
+
+
+def _rv(obj: dict[str, Any]) -> int:
+    try:
+        return int(obj["metadata"].get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
+class _Expired(Exception):
+    pass
+
+
+class Informer:
+    def __init__(
+        self,
+        client: KubeClient,
+        resource: Resource,
+        namespace: str | None = None,
+        transform: Transform | None = None,
+    ) -> None:
+        self.client = client
+        self.resource = resource
+        self.namespace = namespace
+        self.items: dict[Key, dict[str, Any]] = {}
+        self.synced = asyncio.Event()
+        self._listeners: list[Listener] = []
+        self._transform = transform or (lambda obj: obj)
+
+    def listen(self, listener: Listener) -> None:
+        """Call `listener(type, object)` on every change: ADDED, MODIFIED or DELETED."""
+        self._listeners.append(listener)
+
+    def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.items.get((namespace, name))
+
+    def upsert(self, obj: dict[str, Any]) -> None:
+        """Put an object this process just wrote, unless the watch already brought a newer one."""
+        self._apply("MODIFIED", obj)
+
+    def _apply(self, type_: str, raw: dict[str, Any]) -> None:
+        obj = self._transform(raw)
+        key = key_of(obj)
+        old = self.items.get(key)
+        if type_ == "DELETED":
+            if self.items.pop(key, None) is None:
+                return
+        elif old is not None and _rv(old) >= _rv(obj) > 0:
+            return
+        else:
+            self.items[key] = obj
+        for listener in self._listeners:
+            listener(type_, obj)
+
+    async def run(self) -> None:
+        """LIST and WATCH until cancelled, retrying the API server's failures."""
+        failures = 0
+        while True:
+            try:
+                version = await self._relist()
+                failures = 0
+                while True:
+                    version = await self._watch(version)
+            except _Expired:
+                continue
+            except (ApiError, aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+                delay = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
+                failures += 1
+                log.warning("%s informer: %s; retrying in %.1fs", self.resource.plural, exc, delay)
+                await asyncio.sleep(delay)
+
+    async def _relist(self) -> str:
+        items, version = await self.client.list_all(self.resource, self.namespace)
+        fresh = {key_of(obj): obj for obj in items}
+        for key in [k for k in self.items if k not in fresh]:
+            self._apply("DELETED", self.items[key])
+        for obj in fresh.values():
+            self._apply("ADDED", obj)
+        self.synced.set()
+        return version
+
+    async def _watch(self, version: str) -> str:
+        async for type_, obj in self.client.watch(self.resource, self.namespace, resource_version=version):
+            if type_ == "ERROR":
+                if obj.get("code") == 410:
+                    raise _Expired
+                raise ApiError(int(obj.get("code") or 500), obj)
+            version = obj["metadata"].get("resourceVersion") or version
+            if type_ != "BOOKMARK":
+                self._apply(type_, obj)
+        return version
