@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -63,6 +63,24 @@ class RunSpec(CamelModel):
     )
     dedupe_key: str | None = Field(
         default=None, max_length=253, description="Overrides the task's dedupe key for this run."
+    )
+    metadata: dict[str, Any] | None = Field(
+        default=None,
+        description="Free-form data the caller keeps on the run (seed 000 `metadata`).",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    callback_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="URL called with the run when it ends (seed 000 callback_url, seed 003 webhook_url).",
+    )
+    execution_mode: Literal["LIVE", "ASYNC", "SCHEDULE"] | None = Field(
+        default=None, description="Seed 004's execution mode the run was started in (set by the API)."
+    )
+    user: str | None = Field(
+        default=None,
+        max_length=253,
+        description="Who triggered the run: the authenticated user of the API request (seed 004 user_uid).",
     )
     stop: bool = Field(
         default=False,
