@@ -1,4 +1,4 @@
-"""The `taskops` command: `taskops operator`, `taskops crds`."""
+"""The `taskops` command: `taskops operator`, `taskops api`, `taskops crds`."""
 
 from __future__ import annotations
 
@@ -18,6 +18,13 @@ def main(argv: list[str] | None = None) -> int:
     op.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
     op.add_argument("--workers", type=int, default=4, help="concurrent reconciles (default 4)")
 
+    api = sub.add_parser("api", help="serve the REST API (every write is a Task or Run write)")
+    api.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
+    api.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    api.add_argument("--namespace", help="serve only this namespace (default: all, chosen per request)")
+    api.add_argument("--default-namespace", default="default", help="namespace when a request names none")
+    api.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
+
     crds = sub.add_parser("crds", help="write or check the CRD YAML generated from the models")
     crds.add_argument("--check", action="store_true")
 
@@ -27,6 +34,11 @@ def main(argv: list[str] | None = None) -> int:
         from taskops.operator.main import run
 
         asyncio.run(run(namespace=args.namespace, kubeconfig=args.kubeconfig, workers=args.workers))
+        return 0
+    if args.command == "api":
+        from taskops.api.main import serve
+
+        serve(args.host, args.port, args.namespace, args.default_namespace, args.kubeconfig)
         return 0
     if args.command == "crds":
         from taskops.crds import main as crds_main

@@ -10,6 +10,7 @@ import pytest
 
 from devcluster.cluster import Cluster
 from tests.conftest import OUTPUT, REPO
+from tests.integration.api import ApiProcess, Caller, full_access, service_account
 from tests.integration.kube import Kube
 from tests.integration.processes import OperatorProcess
 
@@ -69,3 +70,23 @@ def ns(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
     cluster.wait_namespace_ready(name)
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="session")
+def api_process(cluster: Cluster) -> Iterator[ApiProcess]:
+    proc = ApiProcess(cluster.kubeconfig, OUTPUT / "logs")
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def api(
+    cluster: Cluster, api_process: ApiProcess, operator: OperatorProcess, ns: str, request: pytest.FixtureRequest
+) -> Iterator[Caller]:
+    """A caller of the API in the test's namespace whose service account may do anything taskops offers."""
+    yield Caller(api_process.url, ns, service_account(cluster, ns, "caller", full_access()))
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        print(f"\n--- API log (tail) ---\n{api_process.tail()}")

@@ -1,0 +1,93 @@
+"""The aiohttp application: routes, the problem+json middleware, health, metrics, the OpenAPI document."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from taskops.api import openapi, runs, tasks
+from taskops.api.context import SERVICES, Services, services
+from taskops.api.problems import Handler, Problem, problem_middleware
+
+# Larger bodies get 413; 100,000 batch inputs of ~100 bytes fit.
+MAX_BODY = 16 * 1024 * 1024
+REQUESTS = Counter("taskops_api_requests_total", "API requests", ["route", "method", "status"])
+LATENCY = Histogram(
+    "taskops_api_request_seconds",
+    "API request latency",
+    ["route", "method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 300, 3600),
+)
+UNAUTHENTICATED = {"/healthz", "/readyz", "/metrics"}
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    finally:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        REQUESTS.labels(route, request.method, str(status)).inc()
+        LATENCY.labels(route, request.method).observe(time.perf_counter() - started)
+
+
+async def healthz(_: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+async def readyz(request: web.Request) -> web.Response:
+    if not services(request).cache.synced:
+        return web.Response(status=503, text="caches not synced")
+    return web.Response(text="ok")
+
+
+async def metrics(_: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    await services(request).auth.authenticate(request)
+    return web.Response(text=request.app["openapi"], content_type="application/json")
+
+
+async def docs(request: web.Request) -> web.Response:
+    await services(request).auth.authenticate(request)
+    return web.Response(text=request.app["docs"], content_type="text/html")
+
+
+async def not_found(request: web.Request) -> web.Response:
+    raise Problem(404, "Not Found", f"no route {request.method} {request.path}; see /api/v1/openapi.json")
+
+
+def make_app(svc: Services, max_body: int = MAX_BODY) -> web.Application:
+    app = web.Application(middlewares=[metrics_middleware, problem_middleware], client_max_size=max_body)
+    app[SERVICES] = svc
+    app["max_body"] = max_body
+    doc = openapi.document()
+    app["openapi"] = json.dumps(doc)
+    app["docs"] = openapi.docs_page(doc)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/api/v1/openapi.json", openapi_json)
+    app.router.add_get("/api/v1/docs", docs)
+    app.add_routes(tasks.routes)
+    app.add_routes(runs.routes)
+
+    async def caches(_: web.Application) -> AsyncIterator[None]:
+        await svc.cache.start()
+        yield
+        await svc.cache.stop()
+        await svc.client.close()
+
+    app.cleanup_ctx.append(caches)
+    return app

@@ -1,0 +1,29 @@
+"""`taskops api`: serve the REST API until SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from taskops.api.app import make_app
+from taskops.api.auth import Authorizer
+from taskops.api.cache import Cache
+from taskops.api.context import Services
+from taskops.clients import credentials
+from taskops.clients.kube import KubeClient
+
+log = logging.getLogger(__name__)
+
+
+def serve(host: str, port: int, namespace: str | None, default_namespace: str, kubeconfig: str | None) -> None:
+    client = KubeClient(credentials.load(kubeconfig), user_agent="taskops-api")
+    svc = Services(
+        client=client,
+        cache=Cache(client, namespace),
+        auth=Authorizer(client),
+        default_namespace=namespace or default_namespace,
+        only_namespace=namespace,
+    )
+    log.info("taskops API on %s:%d (namespace: %s)", host, port, namespace or "all")
+    web.run_app(make_app(svc), host=host, port=port, print=None, access_log=None)

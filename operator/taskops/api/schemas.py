@@ -1,0 +1,355 @@
+"""Request and response bodies of the REST API, in the seeds' snake_case names.
+
+Pure pydantic: the OpenAPI document is generated from these models, and every
+handler validates its body with one of them. Unknown fields are refused (422
+naming the field) so a typo never silently does nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from typing import Any, Literal, cast
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.fields import FieldInfo
+
+from taskops.domain.apinames import API_NAME_MAX, API_NAME_PATTERN
+from taskops.domain.models.task import TaskSpec
+
+WAIT_TIMEOUT_DEFAULT = 300
+WAIT_TIMEOUT_MAX = 3600
+SNOOZE_MAX_SECONDS = 7 * 24 * 3600
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _plain(info: FieldInfo, optional: bool) -> FieldInfo:
+    """The field without its camelCase alias (the API speaks the seeds' snake_case); optional for updates."""
+    info = copy.copy(info)
+    info.alias = info.validation_alias = info.serialization_alias = None
+    info.alias_priority = None
+    if optional:
+        info.default, info.default_factory = None, None
+    return info
+
+
+# Lifecycle fields have their own actions; priority speaks seed 001's 1-9 scale on the Tasks API.
+_NOT_IN_BODY = ("state", "snooze", "priority")
+
+
+def _spec_fields(optional: bool) -> dict[str, Any]:
+    return {
+        name: (cast(Any, info.annotation) | None if optional else info.annotation, _plain(info, optional))
+        for name, info in TaskSpec.model_fields.items()
+        if name not in _NOT_IN_BODY
+    }
+
+
+class _Priorities(ApiModel):
+    priority: int | None = Field(
+        default=None, ge=1, le=9, description="Seed 001 scale, 1 highest, default 5; stored as (5 - p) * 250."
+    )
+    queue_priority: int | None = Field(
+        default=None, ge=-1000, le=1000, description="The native priority (higher first); wins over `priority`."
+    )
+
+
+TaskUpdate = create_model(
+    "TaskUpdate",
+    __base__=_Priorities,
+    __doc__="PUT /tasks/{id} (seed 001): only the fields given change; a changed spec is a new version.",
+    **_spec_fields(optional=True),
+)
+TaskCreate = create_model(
+    "TaskCreate",
+    __base__=_Priorities,
+    __doc__="POST /tasks (seed 001), plus every other field of a Task's spec.",
+    name=(
+        str | None,
+        Field(
+            default=None,
+            min_length=1,
+            max_length=API_NAME_MAX,
+            pattern=API_NAME_PATTERN,
+            description="The task's name (seed 002 rule); default: made from the title.",
+        ),
+    ),
+    **_spec_fields(optional=False),
+)
+
+
+class SnoozeRequest(ApiModel):
+    delay_seconds: int = Field(ge=1, le=SNOOZE_MAX_SECONDS, description="Delay of the next fire (max one week).")
+    reason: str | None = Field(default=None, max_length=500, description="Why the task is snoozed.")
+
+
+class RunNowRequest(ApiModel):
+    params: dict[str, Any] | None = Field(default=None, description="Params of the run (seed 002 null rules).")
+    reference: str | None = Field(default=None, max_length=253, description="Your own reference for the run.")
+
+
+class ExecutionRequest(ApiModel):
+    """POST /integrations/executions (seed 000)."""
+
+    agent_id: str | None = Field(default=None, max_length=253, description="The Agent to queue for.")
+    task_id: str | None = Field(default=None, description="The task: its name or its uid.")
+    task_version_id: str | None = Field(default=None, description="A version id (pins task and version).")
+    version: str | None = Field(default=None, max_length=253, description='"current", a number, or a version id.')
+    params: dict[str, Any] | None = Field(default=None, description="Params, validated by the task's schema.")
+    reference: str | None = Field(default=None, max_length=253, description="Your own reference.")
+    metadata: dict[str, Any] | None = Field(default=None, description="Free-form data kept on the run.")
+    callback_url: str | None = Field(default=None, max_length=2048, description="Webhook called when it ends.")
+    priority: int | None = Field(default=None, ge=-1000, le=1000, description="Higher goes first; default 0.")
+    scheduled_at: dt.datetime | None = Field(default=None, description="Stay pending until then (ISO 8601).")
+
+
+class TaskRunRequest(ApiModel):
+    """POST /tasks/{taskName}/run (seed 002)."""
+
+    schema_: str | None = Field(default=None, alias="$schema", description="Ignored (seed 002 `$schema`).")
+    params: dict[str, Any] | None = Field(
+        default=None,
+        description='null omits a param, "" passes an empty value, an absent key takes the default.',
+    )
+
+
+Provider = Literal["openai", "deepseek", "anthropic", "google", "groq", "mistral", "together"]
+
+
+class TaskRunsRequest(ApiModel):
+    """POST /tasks/{task_id}/runs (seed 003): per-run overrides of the task's inputs."""
+
+    prompt: str | None = Field(default=None, min_length=3, description="Override task prompt.")
+    model: str | None = Field(default=None, description="Override model.")
+    provider: Provider | None = Field(default=None, description="Override provider.")
+    wait_for_completion: bool | None = Field(default=None, description="Hold the request until the run ends.")
+    webhook_url: str | None = Field(default=None, max_length=2048, description="Webhook called when it ends.")
+    response_format: str | None = Field(default=None, description="Result as text or JSON.")
+    json_schema: Any = Field(default=None, description="Override JSON schema for the result.")
+    use_cached_workflow: bool | None = Field(default=None, description="Override use of a cached workflow.")
+    params: dict[str, Any] | None = Field(default=None, description="Params, validated by the task's schema.")
+
+
+class ActionRunRequest(ApiModel):
+    """POST /actions/{action_name}/{live|async|schedule} (seed 004)."""
+
+    input: dict[str, Any] | None = Field(default=None, description="One input: the run's params (live mode).")
+    inputs: list[dict[str, Any]] | None = Field(
+        default=None, max_length=100000, description="Several inputs (async and schedule modes)."
+    )
+    scheduled_at: dt.datetime | None = Field(default=None, description="schedule mode: when the run starts.")
+    callback_url: str | None = Field(default=None, max_length=2048, description="Webhook called when it ends.")
+
+
+class EventRequest(ApiModel):
+    id: str | None = Field(
+        default=None, max_length=253, description="Event id: the same id fires each listening task once."
+    )
+    params: dict[str, Any] | None = Field(default=None, description="Params of the runs it fires.")
+
+
+# --- responses ------------------------------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    location: str = Field(description="Where, e.g. body.params.limit or query.wait_timeout.")
+    message: str = Field(description="What is wrong.")
+    value: Any = Field(default=None, description="The value found there.")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details (seed 002 ErrorModel)."""
+
+    type: str = Field(default="about:blank", description="A URI naming the problem type.")
+    title: str = Field(description="Short summary of the problem type.")
+    status: int = Field(description="HTTP status code.")
+    detail: str | None = Field(default=None, description="What went wrong this time.")
+    instance: str | None = Field(default=None, description="The request path.")
+    errors: list[ErrorDetail] | None = Field(default=None, description="Each problem with its location.")
+
+
+class TaskOut(BaseModel):
+    id: str = Field(description="The Task's uid.")
+    name: str = Field(description="The task's API name.")
+    object_name: str = Field(description="The Task object's name (kubectl get task <object_name>).")
+    namespace: str
+    status: Literal["active", "paused", "canceled"]
+    title: str | None = None
+    description: str | None = None
+    created_by: str | None = None
+    schedule_kind: str | None = None
+    schedule_expr: str | None = None
+    timezone: str = "UTC"
+    priority: int = Field(description="Seed 001 scale (1 highest).")
+    queue_priority: int = Field(description="Native priority, -1000..1000.")
+    spec: dict[str, Any] = Field(description="The whole spec, snake_case.")
+    version: int | None = Field(default=None, description="The newest version number.")
+    version_id: str | None = Field(default=None, description="The newest version's id.")
+    next_run_at: dt.datetime | None = None
+    last_schedule_time: dt.datetime | None = None
+    snoozed_until: dt.datetime | None = None
+    snooze_reason: str | None = None
+    created_at: dt.datetime | None = None
+    conditions: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class TaskList(BaseModel):
+    items: list[TaskOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class Attempt(BaseModel):
+    number: int
+    job_name: str
+    start_at: dt.datetime | None = None
+    end_at: dt.datetime | None = None
+    exit_code: int | None = None
+    end_reason: str | None = None
+    message: str | None = None
+
+
+class Step(BaseModel):
+    time: dt.datetime
+    step: str
+    message: str | None = None
+
+
+class RunOut(BaseModel):
+    """A run in taskops' own terms; `status` is seed 004's lifecycle."""
+
+    uid: str = Field(description="The Run's uid (seed 004 run_uid).")
+    id: str = Field(description="The Run object's name.")
+    namespace: str = Field(description="The Run's namespace (seed 004 workspace).")
+    workspace_uid: str
+    task_name: str
+    action_name: str = Field(description="Seed 004's name for the task.")
+    task_id: str | None = Field(default=None, description="The Task's uid.")
+    status: str = Field(description="CREATED, INVALID, QUEUED, SCHEDULED, BLOCKED, STOPPED, RUNNING, FAILED, ...")
+    end_reason: str | None = None
+    message: str | None = None
+    exit_code: int | None = None
+    execution_mode: str = Field(description="LIVE, ASYNC or SCHEDULE.")
+    triggered_by: str
+    user_uid: str | None = Field(default=None, description="Who triggered the run.")
+    reference: str | None = None
+    metadata: dict[str, Any] | None = None
+    callback_url: str | None = None
+    params: dict[str, Any] | None = None
+    overrides: dict[str, Any] | None = None
+    result: Any = None
+    error: str | None = None
+    priority: int | None = None
+    agent_id: str | None = None
+    concurrency_key: str | None = None
+    queue_position: int | None = None
+    version: int | None = None
+    task_version_id: str | None = None
+    retry_attempt: int = Field(description="Retries so far (0 on the first attempt).")
+    retry_of_run_id: str | None = None
+    attempts: list[Attempt] = Field(default_factory=list)
+    history: list[Step] = Field(default_factory=list)
+    scheduled_at: dt.datetime | None = None
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+    start_at: dt.datetime | None = None
+    end_at: dt.datetime | None = None
+    is_done: bool
+    is_successful: bool | None = None
+    idempotent_replay: bool | None = None
+
+
+class RunList(BaseModel):
+    items: list[RunOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class Execution(BaseModel):
+    """Seed 000's execution."""
+
+    id: str
+    uid: str
+    agent_id: str | None = None
+    task_id: str | None = None
+    task_version_id: str | None = None
+    version: str | None = None
+    status: Literal["pending", "queued", "running", "succeeded", "failed", "aborted"]
+    params: dict[str, Any] | None = None
+    reference: str | None = None
+    metadata: dict[str, Any] | None = None
+    callback_url: str | None = None
+    priority: int = 0
+    scheduled_at: dt.datetime | None = None
+    created_at: dt.datetime | None = None
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    exit_code: int | None = None
+    result: Any = None
+    idempotent_replay: bool | None = None
+
+
+class Run002(BaseModel):
+    """Seed 002's Run."""
+
+    id: str
+    task_name: str
+    status: Literal["pending", "running", "ended"]
+    end_reason: str | None = None
+    exit_code: int = Field(description="The exit code; 0 until the run ends.")
+    created_at: dt.datetime
+    start_at: dt.datetime | None = None
+    end_at: dt.datetime | None = None
+    params: dict[str, Any] | None = None
+    retry_attempt: int
+    retry_of_run_id: str | None = None
+    instance_index: int = 0
+    external_execution_id: str | None = None
+    triggered_by: str
+    idempotent_replay: bool | None = None
+
+
+class HistoryAction(BaseModel):
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    is_done: bool = True
+    success: bool | None = None
+    extracted_content: str | None = None
+    error: str | None = None
+    include_in_memory: bool = True
+
+
+class HistoryItem(BaseModel):
+    description: str
+    actions: list[HistoryAction]
+
+
+class TaskRun003(BaseModel):
+    """Seed 003's response."""
+
+    task_id: str | None = None
+    task_run_id: str | None = None
+    history: list[HistoryItem] | None = None
+    result: Any = None
+    is_done: bool | None = None
+    is_successful: bool | None = None
+    status: Literal["success", "failure", "in_progress"] = "in_progress"
+    idempotent_replay: bool | None = None
+
+
+class ValidateResult(BaseModel):
+    would_create: bool = Field(description="True: a real request with this body would create the run.")
+    task_name: str
+    version: int | None = None
+    params: dict[str, Any] | None = Field(default=None, description="The params the run would get.")
+
+
+class EventResult(BaseModel):
+    event: str
+    id: str
+    runs: list[RunOut] = Field(description="One run per task listening to the event.")

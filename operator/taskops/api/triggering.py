@@ -1,0 +1,123 @@
+"""The one path every trigger shape takes: validate, (dry-)create the Run, replay or wait, answer.
+
+Idempotency: with an `Idempotency-Key`, the Run's name is a function of
+(namespace, caller, key), so the API server's own uniqueness decides a race
+between two requests; the loser reads the winner's Run and compares the
+request hash stored on it (same → replay, different → 422).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from taskops.api import schemas
+from taskops.api.context import Services, query_bool, query_int, reply, services
+from taskops.api.problems import Problem, invalid
+from taskops.api.triggers import Trigger, build_run, check, request_hash
+from taskops.clients.errors import AlreadyExists, NotFound
+from taskops.clients.resources import AGENTS, REVISIONS, RUNS
+from taskops.domain import apinames
+from taskops.domain.params import FieldError
+from taskops.domain.versions import Version, from_revision
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+Shape = Callable[[dict[str, Any], str | None, bool | None], BaseModel]
+
+
+async def _versions(svc: Services, trigger: Trigger) -> list[Version]:
+    if (trigger.version or "current").strip() == "current":
+        # "current" is the Task's spec as it is now; no need to read the history.
+        return []
+    task = trigger.task.metadata
+    items = await svc.client.list(REVISIONS, task.namespace, label_selector=f"taskops.dev/task={task.name}")
+    return [from_revision(obj) for obj in items]
+
+
+async def _check_agent(svc: Services, trigger: Trigger, ns: str) -> list[FieldError]:
+    agent = trigger.agent or trigger.task.spec.agent
+    if not agent:
+        return []
+    try:
+        await svc.client.get(AGENTS, ns, agent)
+    except NotFound:
+        return [FieldError("body.agent_id", f'agent "{agent}" not found in namespace "{ns}"', agent)]
+    return []
+
+
+def wait_options(request: web.Request, wait_default: bool | None = False) -> tuple[bool, int]:
+    wait = bool(query_bool(request, "wait", wait_default))
+    timeout = query_int(request, "wait_timeout", schemas.WAIT_TIMEOUT_DEFAULT, 1, schemas.WAIT_TIMEOUT_MAX)
+    return wait, timeout
+
+
+async def fire(
+    request: web.Request,
+    trigger: Trigger,
+    user: str,
+    kind: str,
+    raw: Any,
+    shape: Shape,
+    wait: bool,
+    wait_timeout: int,
+    task_name: str,
+) -> web.Response:
+    svc = services(request)
+    ns = trigger.task.metadata.namespace or ""
+    checked = check(trigger, await _versions(svc, trigger), svc.now())
+    errors = checked.errors + await _check_agent(svc, trigger, ns)
+    if errors:
+        raise invalid(errors)
+    key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
+    name = None
+    if key:
+        if len(key) > 255:
+            raise invalid([FieldError("header.Idempotency-Key", "at most 255 characters", key[:40] + "...")])
+        name = apinames.idempotent_run_name(ns, user, key)
+        digest = request_hash(kind, trigger.task.metadata.name, raw)
+        trigger.annotations[apinames.ANNOTATION_REQUEST_HASH] = digest
+        trigger.annotations[apinames.ANNOTATION_IDEMPOTENCY_KEY] = key[:253]
+    run = build_run(trigger, svc.now(), name)
+    if query_bool(request, "validate_only"):
+        await svc.client.create(RUNS, ns, run, dry_run=True)
+        version = checked.version.number if checked.version else trigger.task.status.active_version
+        result = schemas.ValidateResult(would_create=True, task_name=task_name, version=version, params=checked.params)
+        return reply(result)
+    replay = False
+    try:
+        created = await svc.client.create(RUNS, ns, run)
+    except AlreadyExists:
+        assert name is not None
+        created = await svc.client.get(RUNS, ns, name)
+        stored = (created["metadata"].get("annotations") or {}).get(apinames.ANNOTATION_REQUEST_HASH)
+        if stored != trigger.annotations[apinames.ANNOTATION_REQUEST_HASH]:
+            raise Problem(
+                422,
+                "Unprocessable Entity",
+                f'Idempotency-Key "{key}" was used before with a different request (run "{name}")',
+                [FieldError("header.Idempotency-Key", "reused with a different request body", key)],
+                "https://taskops.dev/problems/idempotency-mismatch",
+            ) from None
+        replay = True
+    svc.cache.runs.upsert(created)
+    return await respond(svc, created, shape, task_name, replay, wait, wait_timeout)
+
+
+async def respond(
+    svc: Services,
+    run: dict[str, Any],
+    shape: Shape,
+    task_name: str | None,
+    replay: bool | None,
+    wait: bool,
+    wait_timeout: int,
+) -> web.Response:
+    """The Run in the route's shape: 201 when just created, 200 for a replay or after waiting."""
+    if wait:
+        meta = run["metadata"]
+        run = await svc.cache.wait(meta["namespace"], meta["name"], wait_timeout) or run
+        return reply(shape(run, task_name, replay))
+    return reply(shape(run, task_name, replay), 200 if replay else 201)

@@ -1,0 +1,109 @@
+"""The REST API as a real process, and callers with real service-account tokens bound by real RBAC."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from devcluster.cluster import Cluster, free_port, spawn, stop_process
+
+
+class ApiProcess:
+    def __init__(self, kubeconfig: Path, logs: Path) -> None:
+        self.kubeconfig = kubeconfig
+        self.logs = logs
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = spawn(
+            "api",
+            [
+                sys.executable, "-m", "taskops.cli", "api",
+                "--host", "127.0.0.1", "--port", str(self.port), "--kubeconfig", str(kubeconfig),
+            ],
+            logs,
+            env={"PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            assert self.proc.poll() is None, (logs / "api.log").read_text()
+            time.sleep(0.1)
+        raise AssertionError("API not ready in 30s")
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+
+    def tail(self, lines: int = 60) -> str:
+        log = self.logs / "api.log"
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else ""
+
+
+@dataclass
+class Caller:
+    """An HTTP client for the API carrying one service account's token."""
+
+    base: str
+    namespace: str
+    token: str | None
+
+    def request(self, method: str, path: str, **kw: Any) -> requests.Response:
+        headers = dict(kw.pop("headers", {}) or {})
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        params = dict(kw.pop("params", {}) or {})
+        params.setdefault("namespace", self.namespace)
+        return requests.request(method, self.base + path, headers=headers, params=params, timeout=60, **kw)
+
+    def get(self, path: str, **kw: Any) -> requests.Response:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> requests.Response:
+        return self.request("POST", path, **kw)
+
+    def put(self, path: str, **kw: Any) -> requests.Response:
+        return self.request("PUT", path, **kw)
+
+    def delete(self, path: str, **kw: Any) -> requests.Response:
+        return self.request("DELETE", path, **kw)
+
+
+ALL_VERBS = ["get", "list", "watch", "create", "update", "patch", "delete"]
+
+
+def service_account(cluster: Cluster, ns: str, name: str, rules: list[dict[str, Any]] | None) -> str:
+    """A ServiceAccount in `ns`, bound to a Role with `rules` (none: no permissions); returns its token."""
+    cluster.kubectl("create", "serviceaccount", name, "-n", ns)
+    if rules is not None:
+        role = {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": name, "namespace": ns},
+            "rules": rules,
+        }
+        binding = {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": name, "namespace": ns},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": ns}],
+        }
+        items = {"apiVersion": "v1", "kind": "List", "items": [role, binding]}
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(items))
+    return cluster.kubectl("create", "token", name, "-n", ns, "--duration=1h").strip()
+
+
+def full_access() -> list[dict[str, Any]]:
+    return [
+        {"apiGroups": ["taskops.dev"], "resources": ["tasks", "runs"], "verbs": ALL_VERBS},
+        {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+    ]
