@@ -11,6 +11,7 @@ import argparse
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -18,7 +19,7 @@ import time
 from pathlib import Path
 
 from devcluster import build
-from devcluster.cluster import Cluster, spawn, stop_process
+from devcluster.cluster import Cluster, free_port, spawn, stop_process
 
 REPO = Path(__file__).resolve().parents[1]
 STATE = REPO / ".devcluster"
@@ -42,7 +43,7 @@ def serve() -> int:
     shutil.rmtree(workdir, ignore_errors=True)
     cluster = Cluster(workdir=workdir)
     cluster.start()
-    operator = None
+    operator = api = None
     try:
         cluster.kubectl("apply", "-f", str(REPO / "crds"))
         cluster.kubectl("wait", "--for=condition=Established", "crd/tasks.taskops.dev", "crd/runs.taskops.dev")
@@ -52,6 +53,18 @@ def serve() -> int:
             cluster.logs,
             env={"PYTHONUNBUFFERED": "1"},
         )
+        port = _api_port()
+        api = spawn(
+            "api",
+            [sys.executable, "-m", "taskops.cli", "api", "--host", "127.0.0.1", "--port", str(port),
+             "--kubeconfig", str(cluster.kubeconfig)],
+            cluster.logs,
+            env={"PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+        cluster.kubectl("apply", "-f", str(REPO / "examples" / "api-caller.yaml"))
+        token = cluster.kubectl("create", "token", "taskops-caller", "-n", "default", "--duration=24h").strip()
+        (STATE / "token").write_text(token)
+        (STATE / "api-url").write_text(f"http://127.0.0.1:{port}")
         cluster.kubectl("apply", "-f", str(REPO / "examples" / "hello-task.yaml"))
         cluster.kubectl("create", "-f", str(REPO / "examples" / "hello-run.yaml"))
         bindir = STATE / "bin"
@@ -63,16 +76,28 @@ def serve() -> int:
         (STATE / "ready").write_text(cluster.server)
         while not stop.wait(1.0):
             cluster.check_alive()
-            if operator.poll() is not None:
-                print(f"operator exited with {operator.returncode}; see {cluster.logs / 'operator.log'}", flush=True)
-                return 1
+            for name, proc in (("operator", operator), ("api", api)):
+                if proc.poll() is not None:
+                    print(f"{name} exited with {proc.returncode}; see {cluster.logs / (name + '.log')}", flush=True)
+                    return 1
         return 0
     finally:
-        if operator is not None:
-            stop_process(operator)
+        for child in (api, operator):
+            if child is not None:
+                stop_process(child)
         cluster.stop()
         for name in ("ready", "supervisor.pid"):
             (STATE / name).unlink(missing_ok=True)
+
+
+def _api_port(preferred: int = 8080) -> int:
+    """8080 when free (what the README's examples use), any free port otherwise."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))
+        except OSError:
+            return free_port()
+    return preferred
 
 
 def up(timeout: float) -> int:
@@ -131,12 +156,18 @@ def _print_usage() -> None:
     print(
         f"""
 taskops is running on a local control plane (etcd, kube-apiserver, controller-manager,
-scheduler, kwok fake nodes) with the operator and the example Task `hello`.
+scheduler, kwok fake nodes) with the operator, the REST API and the example Task `hello`.
 
 Point kubectl at it:
     export PATH="$PWD/{rel}/bin:$PATH" KUBECONFIG="$PWD/{rel}/kubeconfig"
     kubectl get tasks,runs,jobs
     kubectl create -f examples/hello-run.yaml     # another Run
+
+Call the REST API (as the service account in examples/api-caller.yaml):
+    API=$(cat {rel}/api-url) TOKEN=$(cat {rel}/token)
+    curl -s -H "Authorization: Bearer $TOKEN" "$API/api/v1/tasks/hello/run?wait=true" -X POST
+    curl -s -H "Authorization: Bearer $TOKEN" "$API/api/v1/runs?sort=-created_at"
+    open $API/api/v1/docs (with the bearer header) or fetch $API/api/v1/openapi.json
 
 Logs: {rel}/cluster/logs/   Stop it all: make down
 """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import resource
 
 from aiohttp import web
 
@@ -16,7 +17,15 @@ from taskops.clients.kube import KubeClient
 log = logging.getLogger(__name__)
 
 
+def _raise_fd_limit() -> None:
+    """Each waiting caller holds a socket: allow as many as the hard limit permits."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def serve(host: str, port: int, namespace: str | None, default_namespace: str, kubeconfig: str | None) -> None:
+    _raise_fd_limit()
     client = KubeClient(credentials.load(kubeconfig), user_agent="taskops-api")
     svc = Services(
         client=client,
