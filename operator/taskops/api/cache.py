@@ -23,6 +23,11 @@ def _terminal(run: dict[str, Any]) -> bool:
     return is_terminal((run.get("status") or {}).get("phase"))
 
 
+def _expire(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 class Cache:
     def __init__(self, client: KubeClient, namespace: str | None) -> None:
         self.tasks = Informer(client, TASKS, namespace, transform=slim)
@@ -98,13 +103,15 @@ class Cache:
         current = self.runs.items.get(key)
         if current is not None and _terminal(current):
             return current
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
         self._waiters[key].add(future)
+        # A bare timer, not asyncio.wait_for: ten thousand waiters should not mean ten thousand extra wrappers.
+        timer = loop.call_later(seconds, _expire, future)
         try:
-            await asyncio.wait_for(future, seconds)
-        except TimeoutError:
-            pass
+            await future
         finally:
+            timer.cancel()
             waiting = self._waiters.get(key)
             if waiting is not None:
                 waiting.discard(future)

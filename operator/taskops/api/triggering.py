@@ -119,5 +119,20 @@ async def respond(
     if wait:
         meta = run["metadata"]
         run = await svc.cache.wait(meta["namespace"], meta["name"], wait_timeout) or run
-        return reply(shape(run, task_name, replay))
+        return _shared_reply(run, shape, task_name, replay)
     return reply(shape(run, task_name, replay), 200 if replay else 201)
+
+
+_RENDERED: dict[tuple[str, str, Shape, str | None, bool | None], bytes] = {}
+
+
+def _shared_reply(run: dict[str, Any], shape: Shape, task_name: str | None, replay: bool | None) -> web.Response:
+    """One rendering per (Run version, shape): when a Run ends, its thousand waiters share one body."""
+    meta = run["metadata"]
+    key = (meta.get("uid") or meta["name"], meta.get("resourceVersion") or "", shape, task_name, replay)
+    text = _RENDERED.get(key)
+    if text is None:
+        if len(_RENDERED) > 1000:
+            _RENDERED.clear()
+        text = _RENDERED[key] = shape(run, task_name, replay).model_dump_json().encode()
+    return web.Response(body=text, content_type="application/json")
