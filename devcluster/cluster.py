@@ -27,6 +27,12 @@ from devcluster import build, pki
 
 _PR_SET_PDEATHSIG = 1
 STAGES = Path(__file__).with_name("stages.yaml")
+LOGS = Path(__file__).with_name("logs.yaml")
+# Every fake pod "logs" these lines (kwok serves them as the kubelet would), in the CRI log format.
+FAKE_LOG = "".join(
+    f"2026-01-01T00:00:0{i}.000000000Z stdout F taskops fake pod: {word}\n"
+    for i, word in enumerate(("started", "working", "done"))
+)
 FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 
 
@@ -185,6 +191,11 @@ class Cluster:
                 # Benchmarks push hundreds of writes per second through one client.
                 "--max-requests-inflight=1000",
                 "--max-mutating-requests-inflight=500",
+                # Pod logs come from kwok's kubelet endpoint on 127.0.0.1, served with the apiserver's own cert.
+                "--kubelet-preferred-address-types=InternalIP",
+                f"--kubelet-certificate-authority={p / 'ca.crt'}",
+                f"--kubelet-client-certificate={p / 'admin.crt'}",
+                f"--kubelet-client-key={p / 'admin.key'}",
                 "--v=1",
             ],
             self.logs,
@@ -236,16 +247,25 @@ class Cluster:
             ],
             self.logs,
         )
+        log_file = self.workdir / "fake-pod.log"
+        log_file.write_text(FAKE_LOG)
+        logs_config = self.workdir / "kwok-logs.yaml"
+        logs_config.write_text(LOGS.read_text().replace("{LOGS_FILE}", str(log_file)))
+        kubelet_port = free_port()
         self.procs["kwok"] = spawn(
             "kwok",
             [
                 str(build.binary("kwok")),
                 f"--kubeconfig={kc}",
                 f"--config={STAGES}",
+                f"--config={logs_config}",
                 f"--manage-nodes-with-annotation-selector={FAKE_NODE_ANNOTATION}=fake",
-                f"--server-address=127.0.0.1:{free_port()}",
+                f"--server-address=127.0.0.1:{kubelet_port}",
+                f"--tls-cert-file={self.workdir / 'pki' / 'apiserver.crt'}",
+                f"--tls-private-key-file={self.workdir / 'pki' / 'apiserver.key'}",
                 "--cidr=10.244.0.0/16",
-                "--node-ip=10.1.0.1",
+                "--node-ip=127.0.0.1",
+                f"--node-port={kubelet_port}",
                 # kwok renews each node's Lease, so the node lifecycle controller keeps the nodes Ready.
                 "--node-lease-duration-seconds=40",
             ],

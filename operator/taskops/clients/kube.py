@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import ssl
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -168,7 +168,7 @@ class KubeClient:
                         event = json.loads(line)
                         yield event["type"], event["object"]
 
-    async def stream(self, path: str, params: dict[str, str]) -> AsyncIterator[bytes]:
+    async def stream(self, path: str, params: dict[str, str]) -> AsyncGenerator[bytes, None]:
         """The raw body of a GET, chunk by chunk (pod logs)."""
         headers = {}
         token = self.creds.bearer()
