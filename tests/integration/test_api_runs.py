@@ -207,7 +207,15 @@ def test_cancel_and_resume(api: Caller, kube: Kube, ns: str) -> None:
     assert again.status_code == 200 and again.json()["id"] == new["id"] and again.json()["idempotent_replay"]
     kube.wait_run_phase(ns, new["id"], {"RUNNING"})
     assert_problem(api.post(f"/api/v1/runs/{new['id']}/resume"), 409)
-    # Logs of a run whose pod is running come from the pod; a run with no pod yet gets a clear 409.
+
+    # Logs come from the current attempt's pod (kwok serves devcluster/logs.yaml's lines as the kubelet would).
+    logs = wait_for(lambda: (r := api.get(f"/api/v1/runs/{new['id']}/logs")).status_code == 200 and r, what="logs")
+    assert logs.headers["Content-Type"].startswith("text/plain")
+    assert "taskops fake pod: working" in logs.text
+    with api.get(f"/api/v1/runs/{new['id']}/logs", params={"follow": "true"}, stream=True) as followed:
+        assert followed.status_code == 200
+        assert b"taskops fake pod" in next(followed.iter_content(chunk_size=None))
+    # A run without a pod (its Job was deleted when it stopped) gets a clear 409.
     assert_problem(api.get(f"/api/v1/runs/{run['id']}/logs"), 409)
 
 

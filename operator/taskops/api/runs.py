@@ -316,7 +316,7 @@ async def run_logs(request: web.Request) -> web.StreamResponse:
     job = (run.get("status") or {}).get("jobName")
     pods = await svc.client.list(PODS, ns, label_selector=f"batch.kubernetes.io/job-name={job}") if job else []
     if not pods:
-        raise Problem(409, "Conflict", f'run "{run["metadata"]["name"]}" has no pod yet (phase {_phase(run)})')
+        raise Problem(409, "Conflict", f'run "{run["metadata"]["name"]}" has no pod (phase {_phase(run)})')
     pod = max(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "")
     params = {"follow": "true" if query_bool(request, "follow") else "false"}
     if request.query.get("container"):
@@ -325,10 +325,15 @@ async def run_logs(request: web.Request) -> web.StreamResponse:
     first = await anext(chunks, b"")  # an error (no such container, kubelet unreachable) still becomes a problem
     response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
     await response.prepare(request)
-    await response.write(first)
-    async for chunk in chunks:
-        await response.write(chunk)
-    await response.write_eof()
+    try:
+        await response.write(first)
+        async for chunk in chunks:
+            await response.write(chunk)
+        await response.write_eof()
+    except ConnectionResetError:
+        pass  # the caller stopped following
+    finally:
+        await chunks.aclose()
     return response
 
 
