@@ -16,6 +16,9 @@ from pydantic.fields import FieldInfo
 
 from taskops.domain.apinames import API_NAME_MAX, API_NAME_PATTERN
 from taskops.domain.models.task import TaskSpec
+from taskops.domain.runview import Attempt, RunOut, Step
+
+__all__ = ["Attempt", "RunOut", "Step"]
 
 WAIT_TIMEOUT_DEFAULT = 300
 WAIT_TIMEOUT_MAX = 3600
@@ -201,66 +204,6 @@ class TaskList(BaseModel):
     total: int
     limit: int
     offset: int
-
-
-class Attempt(BaseModel):
-    number: int
-    job_name: str
-    start_at: dt.datetime | None = None
-    end_at: dt.datetime | None = None
-    exit_code: int | None = None
-    end_reason: str | None = None
-    message: str | None = None
-
-
-class Step(BaseModel):
-    time: dt.datetime
-    step: str
-    message: str | None = None
-
-
-class RunOut(BaseModel):
-    """A run in taskops' own terms; `status` is seed 004's lifecycle."""
-
-    uid: str = Field(description="The Run's uid (seed 004 run_uid).")
-    id: str = Field(description="The Run object's name.")
-    namespace: str = Field(description="The Run's namespace (seed 004 workspace).")
-    workspace_uid: str
-    task_name: str
-    action_name: str = Field(description="Seed 004's name for the task.")
-    task_id: str | None = Field(default=None, description="The Task's uid.")
-    status: str = Field(description="CREATED, INVALID, QUEUED, SCHEDULED, BLOCKED, STOPPED, RUNNING, FAILED, ...")
-    end_reason: str | None = None
-    message: str | None = None
-    exit_code: int | None = None
-    execution_mode: str = Field(description="LIVE, ASYNC or SCHEDULE.")
-    triggered_by: str
-    user_uid: str | None = Field(default=None, description="Who triggered the run.")
-    reference: str | None = None
-    metadata: dict[str, Any] | None = None
-    callback_url: str | None = None
-    params: dict[str, Any] | None = None
-    overrides: dict[str, Any] | None = None
-    result: Any = None
-    error: str | None = None
-    priority: int | None = None
-    agent_id: str | None = None
-    concurrency_key: str | None = None
-    queue_position: int | None = None
-    version: int | None = None
-    task_version_id: str | None = None
-    retry_attempt: int = Field(description="Retries so far (0 on the first attempt).")
-    retry_of_run_id: str | None = None
-    attempts: list[Attempt] = Field(default_factory=list)
-    history: list[Step] = Field(default_factory=list)
-    scheduled_at: dt.datetime | None = None
-    created_at: dt.datetime | None = None
-    updated_at: dt.datetime | None = None
-    start_at: dt.datetime | None = None
-    end_at: dt.datetime | None = None
-    is_done: bool
-    is_successful: bool | None = None
-    idempotent_replay: bool | None = None
 
 
 class RunList(BaseModel):

@@ -11,29 +11,13 @@ import datetime as dt
 import json
 from typing import Any
 
-from pydantic.alias_generators import to_snake
-
 from taskops.api import schemas
-from taskops.domain.apinames import ANNOTATION_CREATED_AT, task_api_name
+from taskops.domain.apinames import task_api_name
 from taskops.domain.models.task import TaskSpec
-from taskops.domain.phases import (
-    EndReason,
-    Phase,
-    is_terminal,
-    seed000_status,
-    seed002_status,
-    seed003_status,
-)
+from taskops.domain.phases import Phase, seed000_status, seed002_status, seed003_status
+from taskops.domain.runview import UPDATED_AT, phase_and_reason, run_out, timestamp
 
-UPDATED_AT = "taskops.dev/updated-at"
-
-
-def _ts(value: Any) -> dt.datetime | None:
-    if not value:
-        return None
-    if isinstance(value, dt.datetime):
-        return value
-    return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+__all__ = ["phase_and_reason", "run_out"]
 
 
 def slim(obj: dict[str, Any]) -> dict[str, Any]:
@@ -45,87 +29,6 @@ def slim(obj: dict[str, Any]) -> dict[str, Any]:
         meta.setdefault("annotations", {})
         meta["annotations"] = {**(meta["annotations"] or {}), UPDATED_AT: max(times)}
     return obj
-
-
-def _owner_uid(obj: dict[str, Any], kind: str) -> str | None:
-    for ref in obj["metadata"].get("ownerReferences") or []:
-        if ref.get("kind") == kind:
-            return str(ref.get("uid"))
-    return None
-
-
-def _snake_keys(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {to_snake(k): _snake_keys(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_snake_keys(v) for v in value]
-    return value
-
-
-def phase_and_reason(run: dict[str, Any]) -> tuple[Phase, EndReason | None]:
-    status = run.get("status") or {}
-    phase = Phase(status.get("phase") or Phase.CREATED)
-    reason = status.get("endReason")
-    return phase, EndReason(reason) if reason else None
-
-
-def run_out(run: dict[str, Any], task_name: str | None = None, replay: bool | None = None) -> schemas.RunOut:
-    """`task_name`: the task's API name when it differs from the Task object's name (see apinames)."""
-    meta, spec, status = run["metadata"], run.get("spec") or {}, run.get("status") or {}
-    phase, reason = phase_and_reason(run)
-    version = status.get("version") or {}
-    attempt = int(status.get("attempt") or 1)
-    ended = is_terminal(phase)
-    task_name = task_name or spec["taskRef"]["name"]
-    message = status.get("message")
-    return schemas.RunOut(
-        uid=meta.get("uid") or "",
-        id=meta["name"],
-        namespace=meta.get("namespace") or "",
-        workspace_uid=meta.get("namespace") or "",
-        task_name=task_name,
-        action_name=task_name,
-        task_id=_owner_uid(run, "Task"),
-        status=phase.value,
-        end_reason=reason.value if reason else None,
-        message=message,
-        exit_code=status.get("exitCode"),
-        execution_mode=spec.get("executionMode") or ("SCHEDULE" if spec.get("scheduledTime") else "ASYNC"),
-        triggered_by=spec.get("triggeredBy") or "manual",
-        user_uid=spec.get("user"),
-        reference=spec.get("reference"),
-        metadata=spec.get("metadata"),
-        callback_url=spec.get("callbackUrl"),
-        params=status.get("params") if status.get("params") is not None else spec.get("params"),
-        overrides=status.get("overrides") if status.get("overrides") is not None else spec.get("overrides"),
-        result=status.get("result"),
-        error=message if ended and phase != Phase.SUCCEEDED else None,
-        priority=status.get("priority", spec.get("priority")),
-        agent_id=status.get("agent") or spec.get("agent"),
-        concurrency_key=status.get("concurrencyKey"),
-        queue_position=status.get("queuePosition"),
-        version=version.get("number"),
-        task_version_id=version.get("id"),
-        retry_attempt=attempt - 1,
-        retry_of_run_id=status.get("retryOf"),
-        attempts=[schemas.Attempt.model_validate(_attempt(a)) for a in status.get("attempts") or []],
-        history=[schemas.Step.model_validate(s) for s in status.get("history") or []],
-        scheduled_at=_ts(spec.get("scheduledAt") or spec.get("scheduledTime")),
-        created_at=_ts((meta.get("annotations") or {}).get(ANNOTATION_CREATED_AT) or meta.get("creationTimestamp")),
-        updated_at=_ts((meta.get("annotations") or {}).get(UPDATED_AT) or meta.get("creationTimestamp")),
-        start_at=_ts(status.get("startTime")),
-        end_at=_ts(status.get("endTime")),
-        is_done=ended,
-        is_successful=(phase == Phase.SUCCEEDED) if ended else None,
-        idempotent_replay=replay,
-    )
-
-
-def _attempt(raw: dict[str, Any]) -> dict[str, Any]:
-    snake: dict[str, Any] = _snake_keys(raw)
-    snake["start_at"] = snake.pop("start_time", None)
-    snake["end_at"] = snake.pop("end_time", None)
-    return snake
 
 
 def execution(run: dict[str, Any], task_name: str | None = None, replay: bool | None = None) -> schemas.Execution:
@@ -145,7 +48,7 @@ def execution(run: dict[str, Any], task_name: str | None = None, replay: bool | 
         metadata=out.metadata,
         callback_url=out.callback_url,
         priority=out.priority or 0,
-        scheduled_at=_ts(spec.get("scheduledAt")),
+        scheduled_at=timestamp(spec.get("scheduledAt")),
         created_at=out.created_at,
         started_at=out.start_at,
         finished_at=out.end_at,
@@ -230,10 +133,10 @@ def task_out(task: dict[str, Any]) -> schemas.TaskOut:
         spec=TaskSpec.model_validate(spec).model_dump(mode="json", exclude_none=True),
         version=status.get("activeVersion"),
         version_id=status.get("activeVersionId"),
-        next_run_at=_ts(status.get("nextRunAt")),
-        last_schedule_time=_ts(status.get("lastScheduleTime")),
-        snoozed_until=_ts(status.get("snoozedUntil")),
+        next_run_at=timestamp(status.get("nextRunAt")),
+        last_schedule_time=timestamp(status.get("lastScheduleTime")),
+        snoozed_until=timestamp(status.get("snoozedUntil")),
         snooze_reason=status.get("snoozeReason"),
-        created_at=_ts(meta.get("creationTimestamp")),
+        created_at=timestamp(meta.get("creationTimestamp")),
         conditions=status.get("conditions") or [],
     )
