@@ -7,6 +7,8 @@ import asyncio
 import logging
 import sys
 
+from taskops.domain.webhooks import DEFAULT_DENY
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="taskops", description="Tasks as Kubernetes custom resources.")
@@ -17,6 +19,21 @@ def main(argv: list[str] | None = None) -> int:
     op.add_argument("--namespace", help="watch only this namespace (default: all namespaces)")
     op.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
     op.add_argument("--workers", type=int, default=4, help="concurrent reconciles (default 4)")
+    hooks = op.add_argument_group("completion webhooks (docs/webhooks.md)")
+    hooks.add_argument("--webhook-secret", metavar="NAMESPACE/NAME", help="Secret whose `secret` key signs webhooks")
+    hooks.add_argument(
+        "--webhook-allow", default="", metavar="LIST", help="comma-separated hosts (.suffix) and CIDRs; default: any"
+    )
+    hooks.add_argument(
+        "--webhook-deny",
+        default=",".join(DEFAULT_DENY),
+        metavar="LIST",
+        help="comma-separated hosts and CIDRs never called (default: loopback, link-local, metadata)",
+    )
+    hooks.add_argument("--webhook-backoff-seconds", type=float, default=2.0, help="first retry delay (default 2)")
+    hooks.add_argument("--webhook-max-backoff-seconds", type=float, default=300.0, help="retry delay cap (300)")
+    hooks.add_argument("--webhook-deadline-seconds", type=float, default=86400.0, help="give up after (86400)")
+    hooks.add_argument("--webhook-timeout-seconds", type=float, default=15.0, help="read timeout (connect: 5)")
 
     api = sub.add_parser("api", help="serve the REST API (every write is a Task or Run write)")
     api.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
@@ -31,9 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "operator":
-        from taskops.operator.main import run
+        from taskops.operator.main import run, webhook_options
 
-        asyncio.run(run(namespace=args.namespace, kubeconfig=args.kubeconfig, workers=args.workers))
+        options = webhook_options(args)
+        asyncio.run(run(namespace=args.namespace, kubeconfig=args.kubeconfig, workers=args.workers, webhook=options))
         return 0
     if args.command == "api":
         from taskops.api.main import serve

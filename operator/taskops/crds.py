@@ -171,6 +171,7 @@ def build_crds() -> dict[str, dict[str, Any]]:
             {"name": "Exit", "type": "integer", "jsonPath": ".status.exitCode"},
             {"name": "Attempt", "type": "integer", "jsonPath": ".status.attempt", "priority": 1},
             {"name": "Job", "type": "string", "jsonPath": ".status.jobName", "priority": 1},
+            {"name": "Webhook", "type": "string", "jsonPath": ".status.webhook.state", "priority": 1},
             {"name": "Message", "type": "string", "jsonPath": ".status.message"},
             age,
         ],

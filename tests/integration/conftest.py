@@ -16,6 +16,16 @@ from tests.integration.processes import OperatorProcess
 
 pytestmark = pytest.mark.integration
 
+# The operator signs webhooks with this secret; loopback receivers are allowed, link-local is not.
+WEBHOOK_SECRET = ("taskops-system", "taskops-webhook")
+WEBHOOK_KEY = b"test-signing-key"
+OPERATOR_ARGS = (
+    f"--webhook-secret={WEBHOOK_SECRET[0]}/{WEBHOOK_SECRET[1]}",
+    "--webhook-deny=169.254.0.0/16",
+    "--webhook-backoff-seconds=0.5",
+    "--webhook-max-backoff-seconds=4",
+)
+
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
@@ -30,6 +40,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             "crd/runs.taskops.dev",
             "crd/agents.taskops.dev",
         )
+        c.kubectl("create", "namespace", WEBHOOK_SECRET[0])
+        c.kubectl("create", "secret", "generic", WEBHOOK_SECRET[1], "-n", WEBHOOK_SECRET[0],
+                  f"--from-literal=secret={WEBHOOK_KEY.decode()}")  # fmt: skip
         yield c
     finally:
         c.stop()
@@ -42,7 +55,7 @@ def kube(cluster: Cluster) -> Kube:
 
 @pytest.fixture(scope="session")
 def operator_process(cluster: Cluster) -> Iterator[OperatorProcess]:
-    proc = OperatorProcess(cluster.kubeconfig, OUTPUT / "logs")
+    proc = OperatorProcess(cluster.kubeconfig, OUTPUT / "logs", args=OPERATOR_ARGS)
     proc.start()
     try:
         yield proc

@@ -13,8 +13,9 @@ from devcluster.cluster import spawn, stop_process
 
 
 class OperatorProcess:
-    def __init__(self, kubeconfig: Path, logs: Path, name: str = "operator") -> None:
+    def __init__(self, kubeconfig: Path, logs: Path, name: str = "operator", args: tuple[str, ...] = ()) -> None:
         self.kubeconfig = kubeconfig
+        self.args = args
         self.logs = logs
         self.name = name
         self.proc: subprocess.Popen[bytes] | None = None
@@ -29,7 +30,7 @@ class OperatorProcess:
         self.starts += 1
         self.proc = spawn(
             self.name,
-            [sys.executable, "-m", "taskops.cli", "operator", "--kubeconfig", str(self.kubeconfig), *args],
+            [sys.executable, "-m", "taskops.cli", "operator", "--kubeconfig", str(self.kubeconfig), *self.args, *args],
             self.logs,
             env={"PYTHONUNBUFFERED": "1", **(env or {})},
         )

@@ -70,6 +70,7 @@ def build_registry(
     sync_queue: WorkQueue,
     creds: Credentials,
     queue_changed: Callable[[], None] = lambda: None,
+    webhook_queue: WorkQueue | None = None,
 ) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     _register_framework(registry, creds)
@@ -108,6 +109,8 @@ def build_registry(
             task = ((obj.get("spec") or {}).get("taskRef") or {}).get("name")
             if task:
                 sync_queue.add((key_of(obj)[0], task))
+            if webhook_queue is not None and (obj.get("spec") or {}).get("callbackUrl"):
+                webhook_queue.add(key_of(obj))
 
     @kopf.on.event(GROUP, VERSION, "agents", registry=registry)
     async def on_agent(event: kopf.RawEvent, **_: Any) -> None:

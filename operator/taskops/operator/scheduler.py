@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from taskops.clients import errors
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import REVISIONS, RUNS, TASKS
-from taskops.domain import names
+from taskops.domain import names, webhooks
 from taskops.domain.firing import FirePlan, plan
 from taskops.domain.history import Finished, prune
 from taskops.domain.models import Run, Task
@@ -258,7 +258,8 @@ class TaskController:
         finished = [
             Finished(r.name, r.status.phase, r.status.end_time)
             for r in runs
-            if is_terminal(r.status.phase) and r.status.end_time is not None
+            # A Run whose webhook is still due is kept until it is delivered or given up.
+            if is_terminal(r.status.phase) and r.status.end_time is not None and not webhooks.undelivered(r)
         ]
         delete, next_ttl = prune(task.spec, finished, now)
         for name in delete:

@@ -119,6 +119,21 @@ class Step(CamelModel):
     message: str | None = Field(default=None, description="Details.")
 
 
+class WebhookStatus(CamelModel):
+    """Delivery state of a Run's completion webhook."""
+
+    state: Literal["pending", "delivered", "failed"] = Field(
+        description="pending (not yet delivered; retrying), delivered, or failed (given up)."
+    )
+    url: str = Field(description="Where it is sent (the Run's callbackUrl).")
+    delivery_id: str = Field(description="The same on every attempt: receivers deduplicate by it.")
+    attempts: int = Field(default=0, description="Attempts made so far.")
+    next_attempt_at: dt.datetime | None = Field(default=None, description="When the next attempt is due.")
+    status_code: int | None = Field(default=None, description="HTTP status of the last response.")
+    last_error: str | None = Field(default=None, description="Why the last attempt did not deliver.")
+    delivered_at: dt.datetime | None = Field(default=None, description="When a 2xx answer came.")
+
+
 class RunStatus(CamelModel):
     """The observed state of a Run, written only by the operator."""
 
@@ -172,6 +187,9 @@ class RunStatus(CamelModel):
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
     history: list[Step] | None = Field(default=None, description="What happened, in order (at most 50 steps).")
+    webhook: WebhookStatus | None = Field(
+        default=None, description="Delivery state of the completion webhook (set when spec.callbackUrl is)."
+    )
     conditions: list[Condition] | None = Field(
         default=None,
         description="Standard conditions: Valid, Ended, Succeeded.",

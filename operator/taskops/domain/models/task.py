@@ -218,6 +218,14 @@ class TaskSpec(CamelModel):
     dedupe_window_seconds: int = Field(
         default=3600, ge=1, le=31536000, description="How long a dedupe key holds (seed 001)."
     )
+    webhook_secret: str | None = Field(
+        default=None,
+        max_length=253,
+        description=(
+            "A Secret in the task's namespace whose `secret` key signs the completion webhooks of this task's "
+            "Runs (HMAC-SHA256); default: the operator's --webhook-secret."
+        ),
+    )
     successful_runs_history_limit: int = Field(
         default=50, ge=0, description="Finished successful Runs kept per task; older ones are deleted."
     )

@@ -1,0 +1,193 @@
+"""Completion webhooks: when to send, how to sign, what a response means, which hosts may be called.
+
+Delivery is at-least-once. Each Run has one delivery id (its uid), the same on
+every attempt, so a receiver deduplicates by it. The state lives in the Run's
+`status.webhook`: the operator writes the outcome of each attempt and the time
+of the next, so a restart resumes the schedule instead of starting it over.
+
+Signature (like Stripe's): `X-Taskops-Signature: v1=<hex HMAC-SHA256(secret,
+"<timestamp>.<body>")>` with `X-Taskops-Timestamp: <unix seconds>`. A receiver
+recomputes it over the raw body, compares in constant time, and rejects
+timestamps more than 5 minutes old (replays).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from taskops.domain import backoff
+from taskops.domain.models.run import Run, WebhookStatus
+from taskops.domain.phases import is_terminal
+from taskops.domain.runview import timestamp
+
+HEADER_DELIVERY = "X-Taskops-Delivery"
+HEADER_TIMESTAMP = "X-Taskops-Timestamp"
+HEADER_SIGNATURE = "X-Taskops-Signature"
+HEADER_EVENT = "X-Taskops-Event"
+EVENT = "run.ended"
+# Instance metadata and loopback: what a caller must never make the operator fetch.
+DEFAULT_DENY = ("127.0.0.0/8", "::1/128", "169.254.0.0/16", "fe80::/10", "0.0.0.0/8", "::/128")
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Policy:
+    backoff_seconds: float = 2.0
+    backoff_max_seconds: float = 300.0
+    # Counted from the Run's end; past it, a pending delivery fails.
+    deadline_seconds: float = 24 * 3600.0
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = DEFAULT_DENY
+    _allow_nets: tuple[Network, ...] = field(init=False, repr=False, default=())
+    _deny_nets: tuple[Network, ...] = field(init=False, repr=False, default=())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_allow_nets", tuple(_nets(self.allow)))
+        object.__setattr__(self, "_deny_nets", tuple(_nets(self.deny)))
+
+    def check(self, host: str, addresses: list[str]) -> str | None:
+        """Why `host`, resolved to `addresses`, may not be called; None when it may.
+
+        Deny wins: a denied name or any denied address refuses the call. With an allow
+        list, the host must match an allowed name, or every address an allowed network.
+        """
+        host = host.lower().rstrip(".")
+        if any(_name_match(host, d) for d in self.deny if not _is_net(d)):
+            return f"host {host} is denied by the operator's webhook deny list"
+        ips = [ipaddress.ip_address(a) for a in addresses]
+        for ip in ips:
+            if any(ip in net for net in self._deny_nets):
+                return f"address {ip} of {host} is denied by the operator's webhook deny list"
+        if not self.allow or any(_name_match(host, a) for a in self.allow if not _is_net(a)):
+            return None
+        if ips and all(any(ip in net for net in self._allow_nets) for ip in ips):
+            return None
+        return f"host {host} is not in the operator's webhook allow list"
+
+
+def _is_net(entry: str) -> bool:
+    try:
+        ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+def _nets(entries: tuple[str, ...]) -> list[Network]:
+    return [ipaddress.ip_network(e, strict=False) for e in entries if _is_net(e)]
+
+
+def _name_match(host: str, entry: str) -> bool:
+    entry = entry.lower().lstrip("*").rstrip(".")
+    return host == entry.lstrip(".") or (entry.startswith(".") and host.endswith(entry))
+
+
+def url_error(url: str) -> str | None:
+    """Only absolute http(s) URLs with a host."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        return f"invalid URL: {exc}"
+    if parts.scheme not in ("http", "https"):
+        return f"only http and https URLs are called, not {parts.scheme or 'a relative URL'}"
+    if not parts.hostname:
+        return "the URL has no host"
+    return None
+
+
+def current(status: dict[str, Any]) -> WebhookStatus | None:
+    raw = status.get("webhook")
+    return WebhookStatus.model_validate(raw) if raw else None
+
+
+@dataclass(frozen=True)
+class Step:
+    """What to do now: send, wait `seconds`, or nothing (`done`)."""
+
+    send: bool = False
+    seconds: float | None = None
+    done: bool = False
+
+
+def plan(run: dict[str, Any], now: dt.datetime) -> Step:
+    spec, status = run.get("spec") or {}, run.get("status") or {}
+    if not spec.get("callbackUrl") or not is_terminal(status.get("phase")):
+        return Step(done=True)
+    state = current(status)
+    if state is None:
+        return Step(send=True)
+    if state.state != "pending":
+        return Step(done=True)
+    if state.next_attempt_at is not None and state.next_attempt_at > now:
+        return Step(seconds=(state.next_attempt_at - now).total_seconds())
+    return Step(send=True)
+
+
+def undelivered(run: Run) -> bool:
+    """The Run has a webhook still to deliver (history pruning must keep it)."""
+    return bool(run.spec.callback_url) and (run.status.webhook is None or run.status.webhook.state == "pending")
+
+
+def retryable(status_code: int) -> bool:
+    return status_code >= 500 or status_code in (408, 429)
+
+
+def after_attempt(
+    run: dict[str, Any],
+    now: dt.datetime,
+    policy: Policy,
+    status_code: int | None = None,
+    error: str | None = None,
+    final: bool = False,
+) -> WebhookStatus:
+    """The state after one attempt that got `status_code` (or failed with `error`; `final`: never retry it)."""
+    spec, status = run.get("spec") or {}, run.get("status") or {}
+    before = current(status)
+    attempts = (before.attempts if before else 0) + 1
+    state = WebhookStatus(
+        state="pending",
+        url=spec["callbackUrl"],
+        delivery_id=run["metadata"].get("uid") or run["metadata"]["name"],
+        attempts=attempts,
+        status_code=status_code,
+        last_error=error,
+    )
+    if status_code is not None and 200 <= status_code < 300:
+        return state.model_copy(update={"state": "delivered", "delivered_at": now, "last_error": None})
+    if status_code is not None and not retryable(status_code):
+        final = True
+        state.last_error = error or f"the receiver answered {status_code}; a 4xx other than 408/429 is not retried"
+    ended = timestamp(status.get("endTime")) or now
+    due = now + dt.timedelta(seconds=_delay(policy, attempts, state.delivery_id))
+    if final or due > ended + dt.timedelta(seconds=policy.deadline_seconds):
+        if not final:
+            state.last_error = f"{state.last_error or 'not delivered'}; gave up after {attempts} attempts (deadline)"
+        return state.model_copy(update={"state": "failed"})
+    return state.model_copy(update={"next_attempt_at": due})
+
+
+def _delay(policy: Policy, attempts: int, seed: str) -> float:
+    return backoff.delay("exponential_jitter", attempts, policy.backoff_seconds, policy.backoff_max_seconds, seed)
+
+
+def sign(secret: bytes, stamp: int, body: bytes) -> str:
+    mac = hmac.new(secret, str(stamp).encode() + b"." + body, hashlib.sha256)
+    return "v1=" + mac.hexdigest()
+
+
+def verify(secret: bytes, stamp: str, body: bytes, signature: str, now: float, tolerance: float = 300.0) -> bool:
+    """What a receiver does (a reference implementation; the tests use it too)."""
+    try:
+        when = int(stamp)
+    except ValueError:
+        return False
+    if abs(now - when) > tolerance:
+        return False
+    return hmac.compare_digest(sign(secret, when, body), signature)

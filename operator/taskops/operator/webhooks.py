@@ -1,0 +1,157 @@
+"""Deliver completion webhooks: one queue of ended Runs with a callbackUrl, state kept in the Run's status."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from taskops.clients import errors
+from taskops.clients.kube import KubeClient
+from taskops.clients.resources import RUNS, SECRETS
+from taskops.clients.webhook import Outcome, WebhookSender
+from taskops.domain import webhooks
+from taskops.domain.apinames import task_api_name
+from taskops.domain.models.run import WebhookStatus
+from taskops.domain.runview import run_out
+from taskops.operator.store import Key, Store
+from taskops.operator.workqueue import WorkQueue
+
+log = logging.getLogger("taskops.webhooks")
+COMPONENT = "taskops-operator"
+SECRET_KEY = "secret"
+SECRET_TTL = 30.0
+
+
+class WebhookController:
+    def __init__(
+        self,
+        store: Store,
+        client: KubeClient,
+        sender: WebhookSender,
+        default_secret: tuple[str, str] | None,
+        clock: Callable[[], dt.datetime],
+        workers: int = 16,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.sender = sender
+        self.policy = sender.policy
+        self.default_secret = default_secret
+        self.clock = clock
+        self.workers = workers
+        self.queue = WorkQueue()
+        self._secrets: dict[tuple[str, str], tuple[float, bytes | None]] = {}
+
+    async def run_workers(self) -> None:
+        try:
+            await asyncio.gather(*(self._worker() for _ in range(self.workers)))
+        finally:
+            await self.sender.close()
+
+    async def _worker(self) -> None:
+        while True:
+            key = await self.queue.get()
+            assert isinstance(key, tuple)
+            try:
+                again = await self.deliver(key)
+                if again is not None:
+                    self.queue.add_after(key, again)
+            except errors.ApiError as exc:
+                if not exc.gone:
+                    log.warning("webhook state of run %s/%s not written (%s); retrying", *key, exc)
+                    self.queue.add_after(key, 2.0)
+            except Exception:
+                log.exception("webhook of run %s/%s failed unexpectedly; retrying", *key)
+                self.queue.add_after(key, 5.0)
+            finally:
+                self.queue.done(key)
+
+    async def deliver(self, key: Key) -> float | None:
+        """One attempt if one is due; the seconds until the next look, or None when there is nothing left to do."""
+        raw = self.store.runs.get(key)
+        if raw is None:
+            return None
+        now = self.clock()
+        step = webhooks.plan(raw, now)
+        if step.done:
+            return None
+        if step.seconds is not None:
+            return step.seconds
+        outcome = await self._attempt(raw)
+        state = webhooks.after_attempt(
+            raw, self.clock(), self.policy, outcome.status_code, outcome.error, outcome.final
+        )
+        # Every field, nulls included: merge-patch semantics remove what the new state no longer has.
+        body = {"status": {"webhook": state.model_dump(by_alias=True, mode="json")}}
+        patched = await self.client.patch(RUNS, key[0], key[1], body, "status")
+        # Until the watch brings this write back, a stale copy must not make us send again.
+        self.store.runs.put(patched)
+        await self._announce(patched, state)
+        if state.state == "pending" and state.next_attempt_at is not None:
+            return max(0.0, (state.next_attempt_at - self.clock()).total_seconds())
+        return None
+
+    async def _attempt(self, raw: dict[str, Any]) -> Outcome:
+        url = raw["spec"]["callbackUrl"]
+        problem = webhooks.url_error(url)
+        if problem:
+            return Outcome(error=problem, final=True)
+        secret = await self._secret(raw)
+        if secret is None:
+            return Outcome(
+                error="no signing secret: set spec.webhookSecret on the Task or --webhook-secret on the operator",
+                final=True,
+            )
+        body = run_out(raw, self._task_name(raw)).model_dump_json().encode()
+        stamp = int(time.time())
+        headers = {
+            webhooks.HEADER_DELIVERY: raw["metadata"].get("uid") or raw["metadata"]["name"],
+            webhooks.HEADER_EVENT: webhooks.EVENT,
+            webhooks.HEADER_TIMESTAMP: str(stamp),
+            webhooks.HEADER_SIGNATURE: webhooks.sign(secret, stamp, body),
+            "User-Agent": "taskops-webhook/1",
+        }
+        return await self.sender.post(url, body, headers)
+
+    def _task_name(self, raw: dict[str, Any]) -> str:
+        name: str = raw["spec"]["taskRef"]["name"]
+        task = self.store.tasks.get((raw["metadata"]["namespace"], name))
+        return task_api_name(name, (task or {}).get("metadata", {}).get("annotations"))
+
+    async def _secret(self, raw: dict[str, Any]) -> bytes | None:
+        namespace = raw["metadata"]["namespace"]
+        task = self.store.tasks.get((namespace, raw["spec"]["taskRef"]["name"])) or {}
+        named = (task.get("spec") or {}).get("webhookSecret")
+        where = (namespace, named) if named else self.default_secret
+        if where is None:
+            return None
+        hit = self._secrets.get(where)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        try:
+            secret = await self.client.get(SECRETS, *where)
+            value = (secret.get("data") or {}).get(SECRET_KEY)
+            data = base64.b64decode(value) if value else None
+        except errors.NotFound:
+            data = None
+        self._secrets[where] = (time.monotonic() + SECRET_TTL, data)
+        return data
+
+    async def _announce(self, raw: dict[str, Any], state: WebhookStatus) -> None:
+        if state.state == "pending":
+            return
+        if state.state == "delivered":
+            kind, reason = "Normal", "WebhookDelivered"
+            message = f"delivered to {state.url} ({state.status_code}) after {state.attempts} attempt(s)"
+        else:
+            kind, reason = "Warning", "WebhookFailed"
+            message = f"not delivered to {state.url}: {state.last_error}"
+        try:
+            await self.client.post_event(raw, kind, reason, message, COMPONENT, self.clock())
+        except errors.ApiError as exc:
+            log.warning("could not post event %s on run %s: %s", reason, raw["metadata"]["name"], exc)
