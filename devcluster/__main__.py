@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -47,9 +48,15 @@ def serve() -> int:
     try:
         cluster.kubectl("apply", "-f", str(REPO / "crds"))
         cluster.kubectl("wait", "--for=condition=Established", "crd/tasks.taskops.dev", "crd/runs.taskops.dev")
+        # Completion webhooks are signed with this key (docs/webhooks.md).
+        cluster.kubectl("create", "secret", "generic", "taskops-webhook", "-n", "default",
+                        f"--from-literal=secret={secrets.token_hex(32)}")  # fmt: skip
         operator = spawn(
             "operator",
-            [sys.executable, "-m", "taskops.cli", "operator", "--kubeconfig", str(cluster.kubeconfig)],
+            [
+                *(sys.executable, "-m", "taskops.cli", "operator", "--kubeconfig", str(cluster.kubeconfig)),
+                "--webhook-secret=default/taskops-webhook",
+            ],
             cluster.logs,
             env={"PYTHONUNBUFFERED": "1"},
         )
