@@ -7,18 +7,46 @@ import asyncio
 import logging
 import sys
 
+from taskops import logs
 from taskops.domain.webhooks import DEFAULT_DENY
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="taskops", description="Tasks as Kubernetes custom resources.")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text", help="text (default) or json lines")
+    # The same two flags also after the subcommand (`taskops operator --log-format json`), as charts write them.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--log-level", default=argparse.SUPPRESS, help="as above")
+    common.add_argument("--log-format", choices=("text", "json"), default=argparse.SUPPRESS, help="as above")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    op = sub.add_parser("operator", help="run the operator (watches Tasks and Runs, makes Jobs)")
+    _operator_flags(sub.add_parser("operator", parents=[common], help="run the operator (makes Jobs of Runs)"))
+
+    api = sub.add_parser("api", parents=[common], help="serve the REST API (every write is a Task or Run write)")
+    api.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
+    api.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    api.add_argument("--namespace", help="serve only this namespace (default: all, chosen per request)")
+    api.add_argument("--default-namespace", default="default", help="namespace when a request names none")
+    api.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
+
+    crds = sub.add_parser("crds", help="write or check the CRD YAML generated from the models")
+    crds.add_argument("--check", action="store_true")
+    return parser
+
+
+def _operator_flags(op: argparse.ArgumentParser) -> None:
     op.add_argument("--namespace", help="watch only this namespace (default: all namespaces)")
     op.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
     op.add_argument("--workers", type=int, default=4, help="concurrent reconciles (default 4)")
+    op.add_argument("--metrics-port", type=int, help="serve /metrics, /healthz and /readyz on this port")
+    election = op.add_argument_group("leader election (run several replicas; one acts)")
+    election.add_argument("--leader-elect", action="store_true", help="hold a Lease before acting")
+    election.add_argument("--lease-namespace", default="default", help="namespace of the Lease (default: default)")
+    election.add_argument("--lease-name", default="taskops-operator", help="name of the Lease")
+    election.add_argument(
+        "--lease-duration-seconds", type=int, default=15, help="a silent leader is replaced after this (15)"
+    )
     hooks = op.add_argument_group("completion webhooks (docs/webhooks.md)")
     hooks.add_argument("--webhook-secret", metavar="NAMESPACE/NAME", help="Secret whose `secret` key signs webhooks")
     hooks.add_argument(
@@ -35,24 +63,36 @@ def main(argv: list[str] | None = None) -> int:
     hooks.add_argument("--webhook-deadline-seconds", type=float, default=86400.0, help="give up after (86400)")
     hooks.add_argument("--webhook-timeout-seconds", type=float, default=15.0, help="read timeout (connect: 5)")
 
-    api = sub.add_parser("api", help="serve the REST API (every write is a Task or Run write)")
-    api.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
-    api.add_argument("--port", type=int, default=8080, help="port (default 8080)")
-    api.add_argument("--namespace", help="serve only this namespace (default: all, chosen per request)")
-    api.add_argument("--default-namespace", default="default", help="namespace when a request names none")
-    api.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
 
-    crds = sub.add_parser("crds", help="write or check the CRD YAML generated from the models")
-    crds.add_argument("--check", action="store_true")
+def _run_operator(args: argparse.Namespace) -> int:
+    from taskops.operator.leader import LostLeadership
+    from taskops.operator.main import LeaderOptions, Options, run, webhook_options
 
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    leader = None
+    if args.leader_elect:
+        leader = LeaderOptions(args.lease_namespace, args.lease_name, duration=args.lease_duration_seconds)
+    options = Options(
+        namespace=args.namespace,
+        kubeconfig=args.kubeconfig,
+        workers=args.workers,
+        webhook=webhook_options(args),
+        leader=leader,
+        metrics_port=args.metrics_port,
+    )
+    try:
+        asyncio.run(run(options))
+    except LostLeadership as exc:
+        # Exit and let Kubernetes restart us as a follower: never two leaders at once.
+        logging.getLogger("taskops.operator").error("%s; exiting", exc)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logs.configure(args.log_level, args.log_format)
     if args.command == "operator":
-        from taskops.operator.main import run, webhook_options
-
-        options = webhook_options(args)
-        asyncio.run(run(namespace=args.namespace, kubeconfig=args.kubeconfig, workers=args.workers, webhook=options))
-        return 0
+        return _run_operator(args)
     if args.command == "api":
         from taskops.api.main import serve
 

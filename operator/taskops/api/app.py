@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
+from taskops import logs
 from taskops.api import openapi, runs, tasks
 from taskops.api.context import SERVICES, Services, services
 from taskops.api.problems import Handler, Problem, problem_middleware
@@ -22,18 +24,25 @@ LATENCY = Histogram(
     ["route", "method"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 300, 3600),
 )
-UNAUTHENTICATED = {"/healthz", "/readyz", "/metrics"}
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 @web.middleware
 async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Latency and status per route; a trace id (the caller's X-Request-Id, or a new one) on every log line."""
     started = time.perf_counter()
     status = 500
+    given = request.headers.get("X-Request-Id", "")
+    trace_id = given if _REQUEST_ID.match(given) else logs.new_trace_id()
+    context = logs.bind(trace_id=trace_id)
     try:
         response = await handler(request)
         status = response.status
+        if not response.prepared:
+            response.headers["X-Request-Id"] = trace_id
         return response
     finally:
+        logs.CONTEXT.reset(context)
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "unmatched"
         REQUESTS.labels(route, request.method, str(status)).inc()

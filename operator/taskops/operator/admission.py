@@ -19,6 +19,7 @@ from taskops.clients.kube import KubeClient
 from taskops.clients.resources import RUNS
 from taskops.domain.admission import Capacity, Pending, Verdict, Wait, admit
 from taskops.domain.phases import Phase, is_terminal
+from taskops.operator import metrics
 from taskops.operator.store import Key, Store
 from taskops.operator.workqueue import WorkQueue
 
@@ -35,6 +36,7 @@ class AdmissionController:
         self._verdict = Verdict()
         self._reserved: set[Key] = set()
         self._dirty = asyncio.Event()
+        self._exported: set[tuple[str, str, str]] = set()
 
     def trigger(self) -> None:
         self._dirty.set()
@@ -88,6 +90,19 @@ class AdmissionController:
             old = before.waits.get(key)
             if old is None or old[:3] != wait[:3]:
                 self.runs.add(key)
+        self._export_depth()
+
+    def _export_depth(self) -> None:
+        depth: dict[tuple[str, str, str], int] = {}
+        for _, kind, scoped, *_ in self._verdict.waits.values():
+            ns, _, name = scoped.partition("/")
+            labels = ("key" if kind == "concurrency key" else "agent", ns, name)
+            depth[labels] = depth.get(labels, 0) + 1
+        for labels in self._exported - depth.keys():
+            metrics.QUEUE_DEPTH.remove(*labels)
+        for labels, n in depth.items():
+            metrics.QUEUE_DEPTH.labels(*labels).set(n)
+        self._exported = set(depth)
 
     def _snapshot(self) -> tuple[list[Pending], Capacity]:
         cap = Capacity()

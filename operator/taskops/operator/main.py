@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import socket
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +19,8 @@ from taskops.clients.webhook import WebhookSender
 from taskops.domain.webhooks import Policy
 from taskops.operator.admission import AdmissionController
 from taskops.operator.handlers import build_registry
+from taskops.operator.health import serve as serve_health
+from taskops.operator.leader import LeaderElector
 from taskops.operator.reconciler import Reconciler, utcnow
 from taskops.operator.scheduler import TaskController
 from taskops.operator.store import Store
@@ -38,54 +42,105 @@ class WebhookOptions:
     read_timeout: float = 15.0
 
 
-async def run(
-    namespace: str | None = None,
-    kubeconfig: str | None = None,
-    workers: int = 4,
-    webhook: WebhookOptions | None = None,
-) -> None:
-    webhook = webhook or WebhookOptions()
+@dataclass(frozen=True)
+class LeaderOptions:
+    namespace: str
+    name: str = "taskops-operator"
+    identity: str = field(default_factory=lambda: os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}")
+    duration: int = 15
+
+
+@dataclass(frozen=True)
+class Options:
+    namespace: str | None = None
+    kubeconfig: str | None = None
+    workers: int = 4
+    webhook: WebhookOptions = field(default_factory=WebhookOptions)
+    # None: no election (one replica, or local development).
+    leader: LeaderOptions | None = None
+    metrics_port: int | None = None
+
+
+async def run(opts: Options) -> None:
     # kopf logs every handled watch event at INFO; only its problems are worth a line.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    creds = credentials.load(kubeconfig)
+    creds = credentials.load(opts.kubeconfig)
+    async with KubeClient(creds, user_agent="taskops-operator") as client:
+        elector = None
+        if opts.leader is not None:
+            lead = opts.leader
+            renew = max(1.0, lead.duration * 2 / 3)
+            retry = max(0.5, lead.duration / 7.5)
+            elector = LeaderElector(client, lead.namespace, lead.name, lead.identity, lead.duration, renew, retry)
+        admission_ready: list[bool] = []
+
+        def ready() -> bool:
+            # A standby replica is ready (it serves and waits); the leader once its first LIST is in.
+            return (elector is not None and not elector.leading) or bool(admission_ready and admission_ready[0])
+
+        health = await serve_health(opts.metrics_port, ready) if opts.metrics_port else None
+        try:
+            if elector is not None:
+                await elector.acquire()
+            await _operate(opts, client, creds, elector, admission_ready)
+        finally:
+            if elector is not None:
+                await elector.release()
+            if health is not None:
+                await health.cleanup()
+
+
+async def _operate(
+    opts: Options,
+    client: KubeClient,
+    creds: credentials.Credentials,
+    elector: LeaderElector | None,
+    admission_ready: list[bool],
+) -> None:
     store = Store()
     queue = WorkQueue()
-    async with KubeClient(creds, user_agent="taskops-operator") as client:
-        tasks = TaskController(store, client)
-        admission = AdmissionController(store, queue)
-        reconciler = Reconciler(store, client, queue, workers=workers, yield_to=tasks.firing, admission=admission)
-        sender = WebhookSender(webhook.policy, webhook.connect_timeout, webhook.read_timeout)
-        webhooks = WebhookController(store, client, sender, webhook.secret, utcnow)
-        registry = build_registry(
-            store, queue, tasks.queue, tasks.sync_queue, creds, admission.trigger, webhook_queue=webhooks.queue
+    tasks = TaskController(store, client)
+    admission = AdmissionController(store, queue)
+    reconciler = Reconciler(store, client, queue, workers=opts.workers, yield_to=tasks.firing, admission=admission)
+    sender = WebhookSender(opts.webhook.policy, opts.webhook.connect_timeout, opts.webhook.read_timeout)
+    webhooks = WebhookController(store, client, sender, opts.webhook.secret, utcnow)
+    registry = build_registry(
+        store, queue, tasks.queue, tasks.sync_queue, creds, admission.trigger, webhook_queue=webhooks.queue
+    )
+    namespace = opts.namespace
+    log.info("taskops operator starting (%s)", f"namespace {namespace}" if namespace else "all namespaces")
+
+    async def sync_admission() -> None:
+        await admission.sync(client)
+        admission_ready.append(True)
+
+    operator = asyncio.create_task(
+        kopf.operator(
+            registry=registry,
+            standalone=True,
+            clusterwide=namespace is None,
+            namespaces=[namespace] if namespace else (),
         )
-        log.info("taskops operator starting (%s)", f"namespace {namespace}" if namespace else "all namespaces")
-        operator = asyncio.create_task(
-            kopf.operator(
-                registry=registry,
-                standalone=True,
-                clusterwide=namespace is None,
-                namespaces=[namespace] if namespace else (),
-            )
-        )
-        workers_task = asyncio.create_task(
-            _gather(
-                reconciler.run_workers(),
-                tasks.run_workers(),
-                admission.sync(client),
-                admission.run(),
-                webhooks.run_workers(),
-            )
-        )
-        done, _ = await asyncio.wait({operator, workers_task}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (operator, workers_task):
-            if task not in done:
-                task.cancel()
-        await asyncio.gather(operator, workers_task, return_exceptions=True)
-        # kopf handles SIGTERM/SIGINT itself and returns; a crash of either side is re-raised.
-        for task in done:
-            if not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+    )
+    parts: list[Coroutine[Any, Any, None]] = [
+        reconciler.run_workers(),
+        tasks.run_workers(),
+        sync_admission(),
+        admission.run(),
+        webhooks.run_workers(),
+    ]
+    if elector is not None:
+        parts.append(elector.keep())
+    workers_task = asyncio.create_task(_gather(*parts))
+    done, _ = await asyncio.wait({operator, workers_task}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (operator, workers_task):
+        if task not in done:
+            task.cancel()
+    await asyncio.gather(operator, workers_task, return_exceptions=True)
+    # kopf handles SIGTERM/SIGINT itself and returns; a crash of either side, or a lost lease, is re-raised.
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
 
 
 def webhook_options(args: argparse.Namespace) -> WebhookOptions:

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from taskops import logs
 from taskops.clients import errors
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import JOBS, RUNS, TASKS
@@ -19,6 +20,7 @@ from taskops.domain.models.agent import AgentSpec
 from taskops.domain.phases import EndReason
 from taskops.domain.reconcile import Context, Decision, EventSpec, decide, end_status
 from taskops.domain.versions import Version, from_revision
+from taskops.operator import metrics
 from taskops.operator.admission import AdmissionController
 from taskops.operator.failpoints import failpoint
 from taskops.operator.store import Key, Store
@@ -62,6 +64,7 @@ class Reconciler:
         while True:
             key = await self.queue.get()
             assert isinstance(key, tuple)
+            context = logs.bind(namespace=key[0], run=key[1], trace_id=logs.new_trace_id())
             try:
                 await self.yield_to.wait_open()
                 requeue = await self.reconcile(key)
@@ -80,9 +83,11 @@ class Reconciler:
             except Exception as exc:
                 self._retry(key, exc)
             finally:
+                logs.CONTEXT.reset(context)
                 self.queue.done(key)
 
     def _retry(self, key: Key, exc: Exception) -> None:
+        metrics.RECONCILE_ERRORS.labels("run").inc()
         n = self._failures.get(key, 0) + 1
         self._failures[key] = n
         delay = min(0.5 * 2 ** (n - 1), 60.0)
@@ -219,6 +224,7 @@ class Reconciler:
             subresource="status",
         )
         self.store.runs.put(patched)
+        metrics.observe_status(raw, old, status)
         return patched
 
     async def _event(self, raw: dict[str, Any], event: EventSpec) -> None:

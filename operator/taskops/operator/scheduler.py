@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from taskops import logs
 from taskops.clients import errors
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import REVISIONS, RUNS, TASKS
@@ -31,6 +32,7 @@ from taskops.domain.runs import build_scheduled_run
 from taskops.domain.schedule import DstPolicy, Schedule, ScheduleError, jitter_offset, parse
 from taskops.domain.taskstatus import task_status
 from taskops.domain.versions import Version, from_revision, next_revision
+from taskops.operator import metrics
 from taskops.operator.reconciler import COMPONENT, Clock, utcnow
 from taskops.operator.store import Key, Store
 from taskops.operator.workqueue import Gate, WorkQueue
@@ -86,15 +88,18 @@ class TaskController:
         while True:
             key = await queue.get()
             assert isinstance(key, tuple)
+            context = logs.bind(namespace=key[0], task=key[1], trace_id=logs.new_trace_id())
             try:
                 await fn(key)
             except errors.ApiError as exc:
                 if exc.gone:
                     log.debug("task %s/%s or its namespace is gone: %s", *key, exc)
                 else:
+                    metrics.RECONCILE_ERRORS.labels("task").inc()
                     log.warning("%s of task %s/%s failed (%s); retrying in 2s", fn.__name__, *key, exc)
                     queue.add_after(key, 2.0)
             except Exception as exc:
+                metrics.RECONCILE_ERRORS.labels("task").inc()
                 log.warning(
                     "%s of task %s/%s failed (%s); retrying in 2s",
                     fn.__name__,
@@ -104,6 +109,7 @@ class TaskController:
                 )
                 queue.add_after(key, 2.0)
             finally:
+                logs.CONTEXT.reset(context)
                 queue.done(key)
 
     def _wake_at(self, queue: WorkQueue, key: Key, when: dt.datetime | None) -> None:
@@ -223,8 +229,10 @@ class TaskController:
                 self.store.runs.put(await self.client.patch(RUNS, ns, name, patch))
         for planned in fire_plan.runs:
             body = build_scheduled_run(task, planned.scheduled_time, planned.disposition, planned.message)
-            created, _ = await self.client.create_or_get(RUNS, ns or "", body)
+            created, made = await self.client.create_or_get(RUNS, ns or "", body)
             self.store.runs.put(created)
+            if made and planned.disposition is None:
+                metrics.SCHEDULE_LAG.observe(max(0.0, (self.clock() - planned.scheduled_time).total_seconds()))
         if fire_plan.dropped != 0:
             count = "many" if fire_plan.dropped is None else str(fire_plan.dropped)
             await self._event(

@@ -18,6 +18,7 @@ from taskops.domain import webhooks
 from taskops.domain.apinames import task_api_name
 from taskops.domain.models.run import WebhookStatus
 from taskops.domain.runview import run_out
+from taskops.operator import metrics
 from taskops.operator.store import Key, Store
 from taskops.operator.workqueue import WorkQueue
 
@@ -89,6 +90,7 @@ class WebhookController:
         # Every field, nulls included: merge-patch semantics remove what the new state no longer has.
         body = {"status": {"webhook": state.model_dump(by_alias=True, mode="json")}}
         patched = await self.client.patch(RUNS, key[0], key[1], body, "status")
+        metrics.WEBHOOKS.labels("retry" if state.state == "pending" else state.state).inc()
         # Until the watch brings this write back, a stale copy must not make us send again.
         self.store.runs.put(patched)
         await self._announce(patched, state)
