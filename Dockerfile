@@ -1,0 +1,57 @@
+# The taskops image: `taskops operator` by default, `taskops api` for the REST API.
+#
+#   docker build -t taskops:dev .
+#   docker run --rm --read-only --tmpfs /tmp taskops:dev --help
+#
+# Both stages use the same pinned base (exact patch version and Debian release, never a
+# floating tag); bump it in both FROM lines at once. tests/unit/test_dockerfile.py checks the
+# rules below, and tests/integration/test_packaging.py runs the same pip steps outside Docker.
+# Needs BuildKit (the default builder since Docker 23) for the bind mount in the final stage.
+
+# --- Stage 1: wheels for taskops and every runtime dependency -----------------------------
+FROM python:3.11.14-slim-bookworm AS builder
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+WORKDIR /src
+# Only what the wheel is built from: the package metadata (README.md is its long description)
+# and the package itself. Tests, benchmarks, docs and the dev cluster stay out of the image.
+COPY pyproject.toml README.md ./
+COPY operator/ operator/
+RUN python -m pip wheel --wheel-dir /wheels .
+
+# --- Stage 2: the runtime, wheels only: no compilers, no sources, no build tools -----------
+FROM python:3.11.14-slim-bookworm
+
+LABEL org.opencontainers.image.title="taskops" \
+      org.opencontainers.image.description="A Kubernetes operator that manages tasks as custom resources, and its REST API." \
+      org.opencontainers.image.licenses="Apache-2.0"
+
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+
+# A system user with no login shell and no home directory: nothing is written outside /tmp,
+# so the image runs with a read-only root filesystem (mount an emptyDir or tmpfs at /tmp).
+RUN groupadd --system --gid 10001 taskops \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin taskops
+
+# The wheels are bind-mounted from the builder, so they never become a layer of this image.
+# pip compiles the bytecode here, as root, so nothing needs writing at run time.
+RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
+    python -m pip install --no-cache-dir --no-index --find-links /wheels taskops \
+    && rm -rf /root/.cache/pip \
+    && taskops --help > /dev/null
+
+WORKDIR /tmp
+USER 10001:10001
+
+# 8080: the REST API (`taskops api`); 8081: the operator's health and metrics endpoint.
+EXPOSE 8080 8081
+
+ENTRYPOINT ["taskops"]
+CMD ["operator"]
