@@ -1,4 +1,4 @@
-"""The `taskops` command: `taskops operator`, `taskops api`, `taskops crds`."""
+"""The `taskops` command: `taskops operator`, `taskops api`, `taskops crds` (print the CRDs)."""
 
 from __future__ import annotations
 
@@ -30,8 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     api.add_argument("--default-namespace", default="default", help="namespace when a request names none")
     api.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
 
-    crds = sub.add_parser("crds", help="write or check the CRD YAML generated from the models")
-    crds.add_argument("--check", action="store_true")
+    sub.add_parser("crds", help="print the CRDs (generated from the models): taskops crds | kubectl apply -f -")
     return parser
 
 
@@ -99,9 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         serve(args.host, args.port, args.namespace, args.default_namespace, args.kubeconfig)
         return 0
     if args.command == "crds":
-        from taskops.crds import main as crds_main
+        from taskops.crds import build_crds, render
 
-        return crds_main(["--check"] if args.check else [])
+        # Developers regenerate the repository's copies with `make crds`; this works from any install.
+        print("---\n".join(render(crd) for crd in build_crds().values()), end="")
+        return 0
     return 2
 
 
