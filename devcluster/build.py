@@ -3,7 +3,7 @@
 `k8s.io/kubernetes` and `go.etcd.io/etcd/server/v3` cannot be `go install`ed:
 their go.mod files replace sibling modules with local paths. A small wrapper
 module requires them and points each replaced module at its published
-release instead. kwok has no replace lines and installs directly.
+release instead. kwok and helm have no replace lines and install directly.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ KUBERNETES = Component(
 )
 ETCD = Component(f"etcd-{versions.ETCD}", ("etcd",))
 KWOK = Component(f"kwok-{versions.KWOK}", ("kwok",))
-COMPONENTS = (ETCD, KWOK, KUBERNETES)
+HELM = Component(f"helm-{versions.HELM}", ("helm",))
+COMPONENTS = (ETCD, KWOK, KUBERNETES, HELM)
 
 
 def binary(name: str) -> Path:
@@ -127,21 +128,43 @@ def build_etcd() -> None:
     _finish(ETCD, staging)
 
 
-def build_kwok() -> None:
-    workdir = cache_root() / "work" / KWOK.key
+def _install(component: Component, package: str, ldflags: list[str]) -> None:
+    """`go install package@version` with GOBIN in a staging directory, then moved into the cache."""
+    workdir = cache_root() / "work" / component.key
     staging = workdir / "bin"
     if workdir.exists():
         shutil.rmtree(workdir)
     staging.mkdir(parents=True)
     _go(
-        ["install", "-trimpath", "-ldflags", "-s -w", f"sigs.k8s.io/kwok/cmd/kwok@v{versions.KWOK}"],
+        ["install", "-trimpath", "-ldflags", " ".join(["-s", "-w", *ldflags]), package],
         workdir,
         {"GOBIN": str(staging), "GOFLAGS": ""},
     )
-    _finish(KWOK, staging)
+    _finish(component, staging)
 
 
-BUILDERS = {ETCD.key: build_etcd, KWOK.key: build_kwok, KUBERNETES.key: build_kubernetes}
+def build_kwok() -> None:
+    _install(KWOK, f"sigs.k8s.io/kwok/cmd/kwok@v{versions.KWOK}", [])
+
+
+def build_helm() -> None:
+    v = versions.HELM
+    # What helm's own Makefile stamps: without it `helm version` says v3.19 without the patch, and
+    # `helm lint` / `helm template` assume Kubernetes 1.20. Helm 3.19 links client-go 0.34, the
+    # same minor as the dev cluster, so the cluster's version is the one its Makefile would stamp.
+    k8s_major, k8s_minor, _ = versions.KUBERNETES.split(".")
+    stamp = {
+        "helm.sh/helm/v3/internal/version.version": f"v{v}",
+        "helm.sh/helm/v3/internal/version.gitTreeState": "clean",
+        "helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor": k8s_major,
+        "helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor": k8s_minor,
+        "helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor": k8s_major,
+        "helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor": k8s_minor,
+    }
+    _install(HELM, f"helm.sh/helm/v3/cmd/helm@v{v}", [f"-X {k}={val}" for k, val in stamp.items()])
+
+
+BUILDERS = {ETCD.key: build_etcd, KWOK.key: build_kwok, KUBERNETES.key: build_kubernetes, HELM.key: build_helm}
 
 
 def ensure_built(quiet: bool = False) -> None:

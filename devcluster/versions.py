@@ -9,6 +9,8 @@ KUBERNETES = "1.34.4"
 KUBERNETES_STAGING = "0.34.4"
 ETCD = "3.6.5"
 KWOK = "0.8.0"
+# helm.sh/helm/v3: the newest v3 release whose go.mod still asks only for Go 1.24 (the project's floor).
+HELM = "3.19.5"
 
 # Staging modules replaced by local paths in k8s.io/kubernetes' go.mod; the
 # wrapper module points each at its published release instead.

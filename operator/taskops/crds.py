@@ -1,7 +1,8 @@
 """Generate the CustomResourceDefinitions from the pydantic models (the single schema source).
 
-`python -m taskops.crds` writes `crds/*.yaml`; `python -m taskops.crds --check`
-exits non-zero when a file on disk differs from what the models generate.
+`python -m taskops.crds` writes `crds/*.yaml` and the chart's copy in
+`charts/taskops/crds/*.yaml`; `python -m taskops.crds --check` exits non-zero
+when a file in either differs from what the models generate.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from taskops.domain.models.agent import AgentSpec, AgentStatus
 from taskops.domain.models.task import TaskStatus
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# Every place a copy of the CRDs lives; the chart's copy joins this list with the chart.
-OUTPUT_DIRS = [REPO_ROOT / "crds"]
+# Every place a copy of the CRDs lives: `kubectl apply -f crds/`, and the Helm chart's crds/
+# (Helm installs those before the templates and never upgrades or deletes them).
+OUTPUT_DIRS = [REPO_ROOT / "crds", REPO_ROOT / "charts" / "taskops" / "crds"]
 
 _DROP_KEYS = {"title", "$defs"}
 
