@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from devcluster.cluster import Cluster
 from tests.conftest import OUTPUT, REPO
 from tests.integration.api import ApiProcess, Caller, full_access, service_account
+from tests.integration.identities import chart_identities
 from tests.integration.kube import Kube
 from tests.integration.processes import OperatorProcess
 
@@ -54,8 +56,14 @@ def kube(cluster: Cluster) -> Kube:
 
 
 @pytest.fixture(scope="session")
-def operator_process(cluster: Cluster) -> Iterator[OperatorProcess]:
-    proc = OperatorProcess(cluster.kubeconfig, OUTPUT / "logs", args=OPERATOR_ARGS)
+def identities(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Kubeconfigs of the chart's operator and API service accounts: the processes run with its RBAC, no more."""
+    return chart_identities(cluster, tmp_path_factory.mktemp("identities"))
+
+
+@pytest.fixture(scope="session")
+def operator_process(identities: dict[str, Path]) -> Iterator[OperatorProcess]:
+    proc = OperatorProcess(identities["operator"], OUTPUT / "logs", args=OPERATOR_ARGS)
     proc.start()
     try:
         yield proc
@@ -86,8 +94,8 @@ def ns(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def api_process(cluster: Cluster) -> Iterator[ApiProcess]:
-    proc = ApiProcess(cluster.kubeconfig, OUTPUT / "logs")
+def api_process(identities: dict[str, Path]) -> Iterator[ApiProcess]:
+    proc = ApiProcess(identities["api"], OUTPUT / "logs")
     try:
         yield proc
     finally:

@@ -53,7 +53,7 @@ def contenders(cluster: Cluster, operator: OperatorProcess) -> Iterator[Contende
     for name in ("alpha", "beta"):
         out.ports[name] = free_port()
         out.procs[name] = OperatorProcess(
-            cluster.kubeconfig,
+            operator.kubeconfig,
             OUTPUT / "logs",
             name=f"operator-{name}",
             args=(

@@ -67,13 +67,18 @@ def build_context(dest: Path) -> Path:
     return dest
 
 
+def clean_environ() -> dict[str, str]:
+    """Without the Makefile's PYTHONPATH: through it the work tree's taskops would look installed already."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
 @pytest.fixture(scope="module")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`pip wheel --wheel-dir /wheels .` in the builder stage."""
     root = tmp_path_factory.mktemp("packaging")
     context = build_context(root / "src")
     wheels = root / "wheels"
-    env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_PROGRESS_BAR": "off"}
+    env = {**clean_environ(), "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_PROGRESS_BAR": "off"}
     started = time.monotonic()
     run(sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", wheels, context, env=env)
     print(f"pip wheel: {time.monotonic() - started:.1f} s")
@@ -85,7 +90,7 @@ def venv(wheelhouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh environment with only the wheels installed: `pip install --no-index --find-links /wheels taskops`."""
     target = tmp_path_factory.mktemp("venv") / "venv"
     run(sys.executable, "-m", "venv", "--without-pip", target)
-    env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    env = {**clean_environ(), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     run(sys.executable, "-m", "pip", "--python", target / "bin" / "python", "install", "--quiet",
         "--no-index", "--find-links", wheelhouse, "taskops", env=env)  # fmt: skip
     return target

@@ -253,8 +253,8 @@ def test_invalid_schedule_is_reported_and_never_fires(
         )
 
 
-def test_two_operators_never_duplicate_a_run(cluster: Cluster, kube: Kube, operator: OperatorProcess, ns: str) -> None:
-    second = OperatorProcess(cluster.kubeconfig, OUTPUT / "logs", name="operator-second")
+def test_two_operators_never_duplicate_a_run(kube: Kube, operator: OperatorProcess, ns: str) -> None:
+    second = OperatorProcess(operator.kubeconfig, OUTPUT / "logs", name="operator-second", args=operator.args)
     second.start()
     try:
         kube.create(
