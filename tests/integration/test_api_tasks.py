@@ -44,7 +44,9 @@ def test_401_without_or_with_a_bad_token_403_without_rbac_2xx_with_it(api: Calle
     assert api.post("/api/v1/tasks", json=task_body("t")).status_code == 201
     # Health and metrics need no token; the OpenAPI document does.
     assert anonymous.get("/healthz").status_code == 200
-    assert anonymous.get("/metrics").status_code == 200
+    metrics = anonymous.get("/metrics").text
+    assert 'taskops_api_requests_total{method="GET",route="/api/v1/tasks",status="403"}' in metrics
+    assert 'taskops_api_request_seconds_count{method="POST",route="/api/v1/tasks"}' in metrics
     assert_problem(anonymous.get("/api/v1/openapi.json"), 401)
 
 
