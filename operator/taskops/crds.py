@@ -80,6 +80,14 @@ def _strip_defaults(schema: Any) -> Any:
     return schema
 
 
+def _name_rule(kind: str) -> dict[str, Any]:
+    """Task and Run names are also label values on the Runs, Jobs and pods made for them: 63 characters at most."""
+    if kind not in ("Task", "Run"):
+        return {}
+    rule = {"rule": "self.metadata.name.size() <= 63", "message": f"a {kind}'s name is at most 63 characters"}
+    return {"x-kubernetes-validations": [rule]}
+
+
 def structural(model: type[BaseModel], *, defaults: bool = True) -> dict[str, Any]:
     raw = model.model_json_schema(by_alias=True, mode="validation")
     schema = _resolve(raw, raw.get("$defs", {}))
@@ -124,6 +132,7 @@ def _crd(
                             "type": "object",
                             "description": description,
                             "required": ["spec"],
+                            **_name_rule(kind),
                             "properties": {
                                 "apiVersion": {"type": "string", "description": "API version: taskops.dev/v1alpha1."},
                                 "kind": {"type": "string", "description": f"Kind: {kind}."},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from devcluster.cluster import Cluster
@@ -121,3 +122,12 @@ def test_kubectl_explain_reads_every_field(cluster: Cluster) -> None:
     out = cluster.kubectl("explain", "run.status.endReason")
     assert "Why the run ended" in out
     assert "tsk" in cluster.kubectl("api-resources", "--api-group=taskops.dev")
+
+
+def test_names_longer_than_a_label_value_are_refused(kube: Kube, ns: str) -> None:
+    from kubernetes.client.rest import ApiException
+
+    for obj in (builders.task("t" * 64), builders.run("r" * 64, "t")):
+        with pytest.raises(ApiException) as caught:
+            kube.create(ns, obj)
+        assert caught.value.status == 422 and "at most 63 characters" in str(caught.value.body)

@@ -61,3 +61,15 @@ def test_seed_vocabularies() -> None:
     assert seed003_status(Phase.BLOCKED) == "in_progress"
     for phase in Phase:
         assert seed004_status(phase) == phase.value
+
+
+def test_scheduled_run_names_fit_in_a_label_value() -> None:
+    import datetime as dt
+
+    from taskops.domain import names
+
+    at = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+    assert names.scheduled_run_name("nightly", at) == "nightly-20261125-120000"
+    long = names.scheduled_run_name("t" * 63, at)
+    assert len(long) <= 63 and long.endswith("-20261125-120000")
+    assert long != names.scheduled_run_name("t" * 62 + "u", at)

@@ -38,8 +38,8 @@ LABEL_SCHEDULED = "taskops.dev/scheduled"
 ANNOTATION_DISPOSITION = "taskops.dev/disposition"
 ANNOTATION_DISPOSITION_MESSAGE = "taskops.dev/disposition-message"
 ANNOTATION_STOP_MESSAGE = "taskops.dev/stop-message"
-# A Run name is a DNS subdomain: 253 characters at most.
-RUN_NAME_MAX = 253
+# A Run's name is also the `taskops.dev/run` label value of its Jobs and pods: 63 characters at most.
+RUN_NAME_MAX = 63
 
 
 def scheduled_run_name(task_name: str, at: dt.datetime) -> str:
