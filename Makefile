@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 export PYTHONPATH := $(CURDIR):$(CURDIR)/operator
 
-.PHONY: help venv controlplane up down lint unit integration test crds bench clean
+.PHONY: help venv controlplane browser up down lint unit integration test crds bench clean
 
 help:
 	@echo "make up      - local control plane + operator + example task (make down stops it)"
@@ -25,6 +25,13 @@ venv: $(STAMP)
 
 controlplane: venv
 	$(PY) -m devcluster build
+
+# Headless Chromium and its driver for the web page's browser tests (tests/integration/test_ui.py).
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		$(SUDO) apt-get update && $(SUDO) apt-get install -y chromium chromium-driver; \
+	fi
 
 up: venv controlplane
 	$(PY) -m devcluster up
@@ -46,7 +53,7 @@ unit: venv
 	$(PY) -m pytest tests/unit -q
 
 # pytest exits 5 when it collected nothing: that is a failure here, never a pass.
-test: lint controlplane
+test: lint controlplane browser
 	$(PY) -m pytest tests -q --durations=10; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 

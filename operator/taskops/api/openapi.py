@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from pydantic.json_schema import models_json_schema
 
 from taskops.api import schemas
@@ -68,6 +68,20 @@ TRIGGER = (
     ),
 )
 TASKS = "/api/v1/tasks"
+
+
+class TaskVersion(BaseModel):
+    """One version of a task: a ControllerRevision the operator wrote when the spec changed."""
+
+    number: int = Field(description="1, 2, ...: the version a Run can pin.")
+    id: str = Field(description="The ControllerRevision's name (task_version_id).")
+    created_at: str | None = Field(default=None, description="When the version was written.")
+
+
+class TaskVersionList(BaseModel):
+    items: list[TaskVersion] = Field(description="Newest first.")
+    total: int
+
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("post", TASKS, "Create a task (seed 001)", "create tasks", 201, schemas.TaskOut, schemas.TaskCreate),
@@ -255,6 +269,9 @@ OPERATIONS: tuple[Operation, ...] = (
         schemas.EventRequest,
         False,
         (Param("name", "path", {"type": "string"}, "Event name.", required=True),),
+    ),
+    Operation(
+        "get", TASKS + "/{id}/versions", "List a task's versions", "get tasks", response=TaskVersionList, params=(ID,)
     ),
 )
 

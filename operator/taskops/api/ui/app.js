@@ -1,0 +1,505 @@
+// taskops manual-runs page: vanilla JS, no build step. Every piece of data comes from the JSON API with the
+// signed-in user's own Kubernetes bearer token (kept in sessionStorage only).
+"use strict";
+
+const TOKEN = "taskops.token";
+const NAMESPACE = "taskops.namespace";
+const ABORTABLE = new Set(["CREATED", "SCHEDULED", "QUEUED", "BLOCKED", "RUNNING"]);
+const main = document.getElementById("main");
+
+// --- helpers -------------------------------------------------------------------------------------
+
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
+    else if (key === "text") el.textContent = value;
+    else if (value === true) el.setAttribute(key, "");
+    else el.setAttribute(key, value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+function when(value) {
+  if (!value) return "–";
+  const d = new Date(value);
+  return isNaN(d) ? String(value) : d.toLocaleString();
+}
+
+function badge(value) {
+  return h("span", { class: "badge " + (value || "") }, value || "–");
+}
+
+function show(title, ...content) {
+  main.replaceChildren(h("h1", { id: "page-title" }, title), ...content);
+  document.title = title + " – taskops";
+  main.focus();
+}
+
+class ApiError extends Error {
+  constructor(status, problem) {
+    super((problem && (problem.detail || problem.title)) || "HTTP " + status);
+    this.status = status;
+    this.problem = problem || {};
+  }
+}
+
+function session() {
+  return { token: sessionStorage.getItem(TOKEN), namespace: sessionStorage.getItem(NAMESPACE) };
+}
+
+async function api(method, path, { query = {}, body, text = false } = {}) {
+  const { token, namespace } = session();
+  const url = new URL(path, location.origin);
+  url.searchParams.set("namespace", namespace || "");
+  for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
+  const headers = { Authorization: "Bearer " + token, Accept: text ? "text/plain" : "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const resp = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (!resp.ok) {
+    let problem = null;
+    try { problem = await resp.json(); } catch (_) { problem = { title: resp.statusText }; }
+    throw new ApiError(resp.status, problem);
+  }
+  if (resp.status === 204) return null;
+  return text ? resp.text() : resp.json();
+}
+
+// An error from the API: 401 sends the user back to sign-in with the problem's detail.
+function failed(err, where) {
+  if (err instanceof ApiError && err.status === 401) {
+    signOut(err.message);
+    return;
+  }
+  const box = where || h("p", { class: "alert", role: "alert" });
+  box.textContent = err.message;
+  if (!where) main.append(box);
+}
+
+// --- the live Run stream (server-sent events) ----------------------------------------------------
+
+const live = { source: null, listeners: new Set() };
+
+function connectEvents() {
+  disconnectEvents();
+  const { token, namespace } = session();
+  const url = new URL("/api/v1/runs/events", location.origin);
+  url.searchParams.set("namespace", namespace);
+  url.searchParams.set("access_token", token); // EventSource cannot send an Authorization header
+  const source = new EventSource(url);
+  const status = document.getElementById("live");
+  source.addEventListener("open", () => { status.textContent = "● live"; });
+  source.addEventListener("error", () => {
+    status.textContent = source.readyState === EventSource.CLOSED ? "updates stopped" : "reconnecting…";
+  });
+  source.addEventListener("run", (event) => {
+    const run = JSON.parse(event.data);
+    for (const listener of live.listeners) listener(run);
+  });
+  live.source = source;
+}
+
+function disconnectEvents() {
+  if (live.source) live.source.close();
+  live.source = null;
+  live.listeners.clear();
+}
+
+function onRun(listener) {
+  live.listeners.clear(); // one view at a time
+  live.listeners.add(listener);
+}
+
+// --- sign-in -------------------------------------------------------------------------------------
+
+function signOut(message) {
+  sessionStorage.removeItem(TOKEN);
+  disconnectEvents();
+  renderSignIn(message);
+}
+
+function renderSignIn(message) {
+  document.getElementById("nav").hidden = true;
+  document.getElementById("who").hidden = true;
+  const alert = h("p", { class: "alert", role: "alert", id: "signin-error" }, message || "");
+  const token = h("input", { id: "token", name: "token", type: "password", required: true, autocomplete: "off",
+    "aria-describedby": "token-help" });
+  const ns = h("input", { id: "namespace", name: "namespace", type: "text", required: true, autocomplete: "on",
+    value: sessionStorage.getItem(NAMESPACE) || "default" });
+  const form = h("form", { class: "stack", id: "signin", novalidate: true },
+    alert,
+    h("div", { class: "field" }, h("label", { for: "token" }, "Kubernetes bearer token"), token,
+      h("span", { class: "help", id: "token-help" },
+        "For example from: kubectl create token <service-account>. Kept in this tab only.")),
+    h("div", { class: "field" }, h("label", { for: "namespace" }, "Namespace"), ns),
+    h("div", { class: "actions" }, h("button", { type: "submit", id: "signin-submit" }, "Sign in")));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!token.value.trim() || !ns.value.trim()) {
+      alert.textContent = "Enter a token and a namespace.";
+      return;
+    }
+    sessionStorage.setItem(TOKEN, token.value.trim());
+    sessionStorage.setItem(NAMESPACE, ns.value.trim());
+    try {
+      await api("GET", "/api/v1/tasks", { query: { limit: 1 } });
+    } catch (err) {
+      sessionStorage.removeItem(TOKEN);
+      alert.textContent = err.message;
+      return;
+    }
+    if (!location.hash.startsWith("#/") || location.hash === "#/signin") history.replaceState(null, "", "#/tasks");
+    route();
+  });
+  main.replaceChildren(h("div", { class: "signin" }, h("h1", { id: "page-title" }, "Sign in"), form));
+  document.title = "Sign in – taskops";
+  token.focus();
+}
+
+// --- tasks ---------------------------------------------------------------------------------------
+
+function schedule(task) {
+  if (!task.schedule_kind) return "manual";
+  return task.schedule_kind + (task.schedule_expr ? " " + task.schedule_expr : "");
+}
+
+async function renderTasks() {
+  const state = new URLSearchParams(location.hash.split("?")[1] || "").get("state") || "";
+  const filter = h("select", { id: "state-filter" },
+    ["", "active", "paused", "canceled"].map((s) => h("option", { value: s, selected: s === state }, s || "all")));
+  filter.addEventListener("change", () => { location.hash = "#/tasks" + (filter.value ? "?state=" + filter.value : ""); });
+  const body = h("tbody");
+  const table = h("table", { id: "tasks" },
+    h("caption", { class: "help" }, "Tasks in this namespace"),
+    h("thead", {}, h("tr", {}, ["Name", "Schedule", "State", "Last run", "Next run"].map((c) => h("th", { scope: "col" }, c)))),
+    body);
+  show("Tasks", h("div", { class: "toolbar" },
+    h("div", { class: "field" }, h("label", { for: "state-filter" }, "State"), filter)), table);
+  try {
+    const [tasks, runs] = await Promise.all([
+      api("GET", "/api/v1/tasks", { query: { status: state, limit: 1000 } }),
+      api("GET", "/api/v1/runs", { query: { sort: "-created_at", limit: 100 } }).catch(() => ({ items: [] })),
+    ]);
+    const lastRun = {};
+    for (const run of runs.items) if (!lastRun[run.task_name]) lastRun[run.task_name] = run.created_at;
+    if (!tasks.items.length) body.append(h("tr", {}, h("td", { colspan: 5, class: "notice" }, "No tasks.")));
+    for (const task of tasks.items) {
+      body.append(h("tr", {},
+        h("td", {}, h("a", { href: "#/tasks/" + encodeURIComponent(task.name) }, task.name),
+          task.title ? h("div", { class: "help" }, task.title) : null),
+        h("td", {}, h("code", {}, schedule(task))),
+        h("td", {}, badge(task.status)),
+        h("td", {}, when(lastRun[task.name] || task.last_schedule_time)),
+        h("td", {}, when(task.next_run_at))));
+    }
+  } catch (err) { failed(err); }
+}
+
+function runsTable(id, runs, withTask) {
+  const body = h("tbody");
+  const cols = ["Execution", ...(withTask ? ["Task"] : []), "Status", "Created", "Ended", "Exit code"];
+  const rows = new Map();
+  function row(run) {
+    return h("tr", { "data-run": run.id },
+      h("td", {}, h("a", { href: "#/executions/" + encodeURIComponent(run.id) }, run.id)),
+      withTask ? h("td", {}, run.task_name) : null,
+      h("td", { class: "status" }, badge(run.status)),
+      h("td", {}, when(run.created_at)),
+      h("td", {}, when(run.end_at)),
+      h("td", {}, run.exit_code ?? "–"));
+  }
+  function upsert(run, atTop) {
+    const fresh = row(run);
+    const old = rows.get(run.id);
+    if (run.event_type === "DELETED") { if (old) old.remove(); rows.delete(run.id); return; }
+    if (old) old.replaceWith(fresh);
+    else if (atTop) body.prepend(fresh);
+    else body.append(fresh);
+    rows.set(run.id, fresh);
+  }
+  runs.forEach((r) => upsert(r, false));
+  const table = h("table", { id },
+    h("thead", {}, h("tr", {}, cols.map((c) => h("th", { scope: "col" }, c)))), body);
+  return { table, upsert, has: (runId) => rows.has(runId) };
+}
+
+async function renderTask(name) {
+  show("Task " + name);
+  let task;
+  try {
+    task = await api("GET", "/api/v1/tasks/" + encodeURIComponent(name));
+  } catch (err) { failed(err); return; }
+  const spec = task.spec || {};
+  const runButton = h("button", { type: "button", id: "run-task", "aria-expanded": "false",
+    "aria-controls": "run-panel" }, "Run…");
+  const panel = h("section", { id: "run-panel", class: "panel", hidden: true, "aria-labelledby": "run-title" });
+  runButton.addEventListener("click", () => {
+    const open = panel.hidden;
+    panel.hidden = !open;
+    runButton.setAttribute("aria-expanded", String(open));
+    if (open) { panel.replaceChildren(...runForm(task)); panel.querySelector("input, select, textarea, button").focus(); }
+  });
+  const facts = h("dl", { class: "facts", id: "task-facts" },
+    h("dt", {}, "Name"), h("dd", {}, task.name),
+    h("dt", {}, "Title"), h("dd", {}, task.title || "–"),
+    h("dt", {}, "Description"), h("dd", {}, task.description || "–"),
+    h("dt", {}, "State"), h("dd", {}, badge(task.status)),
+    h("dt", {}, "Schedule"), h("dd", {}, h("code", {}, schedule(task)), " (" + task.timezone + ")"),
+    h("dt", {}, "Next run"), h("dd", {}, when(task.next_run_at)),
+    h("dt", {}, "Default agent"), h("dd", {}, spec.agent || "–"),
+    h("dt", {}, "Version"), h("dd", {}, task.version ?? "–"),
+    h("dt", {}, "Params"), h("dd", {}, (spec.params || []).map((p) => p.name + ": " + p.type).join(", ") || "none"));
+  const versions = h("tbody");
+  const recent = h("div", { id: "recent-runs" });
+  main.append(facts, h("div", { class: "actions", style: null }, runButton), panel,
+    h("h2", {}, "Recent executions"), recent,
+    h("h2", {}, "Versions"),
+    h("table", { id: "versions" }, h("thead", {}, h("tr", {}, ["Version", "Id", "Created"].map((c) => h("th", { scope: "col" }, c)))), versions));
+  if (task.status === "canceled") { runButton.disabled = true; runButton.title = "A canceled task runs no more"; }
+  try {
+    const [vs, runs] = await Promise.all([
+      api("GET", "/api/v1/tasks/" + encodeURIComponent(name) + "/versions"),
+      api("GET", "/api/v1/runs", { query: { task_name: task.name, sort: "-created_at", limit: 10 } }),
+    ]);
+    for (const v of vs.items) versions.append(h("tr", {}, h("td", {}, v.number), h("td", {}, h("code", {}, v.id)), h("td", {}, when(v.created_at))));
+    if (!vs.items.length) versions.append(h("tr", {}, h("td", { colspan: 3, class: "notice" }, "No version written yet.")));
+    const t = runsTable("task-runs", runs.items, false);
+    recent.replaceChildren(t.table);
+    onRun((run) => { if (run.task_name === task.name) t.upsert(run, true); });
+  } catch (err) { failed(err); }
+}
+
+// --- the run form --------------------------------------------------------------------------------
+
+function paramField(p) {
+  const id = "param-" + p.name;
+  const errId = id + "-error";
+  const helpId = id + "-help";
+  const described = [p.description || p.type === "json" ? helpId : null, errId].filter(Boolean).join(" ");
+  const common = { id, name: p.name, "aria-describedby": described, required: !!p.required, "data-type": p.type };
+  let input;
+  if (p.enum && p.type !== "json") {
+    input = h("select", common,
+      p.required ? null : h("option", { value: "" }, "(default)"),
+      p.enum.map((v) => h("option", { value: JSON.stringify(v), selected: JSON.stringify(v) === JSON.stringify(p.default) }, String(v))));
+  } else if (p.type === "boolean") {
+    input = h("input", { ...common, type: "checkbox", checked: p.default === true });
+  } else if (p.type === "integer" || p.type === "number") {
+    input = h("input", { ...common, type: "number", step: p.type === "integer" ? "1" : "any", inputmode: p.type === "integer" ? "numeric" : "decimal",
+      value: p.default ?? "" });
+  } else if (p.type === "json") {
+    input = h("textarea", { ...common, spellcheck: "false" });
+    input.value = p.default === null || p.default === undefined ? "" : JSON.stringify(p.default);
+  } else {
+    input = h("input", { ...common, type: "text", value: p.default ?? "" });
+  }
+  const help = [p.description, p.type === "json" ? "JSON value" + (p.enum ? "; one of " + p.enum.map((v) => JSON.stringify(v)).join(", ") : "") : null]
+    .filter(Boolean).join(". ");
+  return h("div", { class: "field" + (p.type === "boolean" && !p.enum ? " check" : "") },
+    h("label", { for: id }, p.name, p.required ? h("span", { class: "req", "aria-hidden": "true" }, " *") : null,
+      p.required ? h("span", { class: "skip" }, " (required)") : null),
+    input,
+    help ? h("span", { class: "help", id: helpId }, help) : null,
+    h("span", { class: "error", id: errId, "aria-live": "polite" }));
+}
+
+function setError(form, fieldId, message) {
+  const input = form.querySelector("#" + CSS.escape(fieldId));
+  const box = form.querySelector("#" + CSS.escape(fieldId + "-error"));
+  if (input) input.setAttribute("aria-invalid", message ? "true" : "false");
+  if (box) box.textContent = message || "";
+}
+
+// The params as JSON values, and the client-side errors (required, numbers, JSON syntax).
+function collect(form, params) {
+  const values = {};
+  const errors = {};
+  for (const p of params) {
+    const input = form.querySelector("#" + CSS.escape("param-" + p.name));
+    if (input.type === "checkbox") { values[p.name] = input.checked; continue; }
+    const raw = input.value.trim();
+    if (raw === "") {
+      if (p.required) errors[p.name] = "required";
+      continue;
+    }
+    if (input.tagName === "SELECT") { values[p.name] = JSON.parse(raw); continue; }
+    if (p.type === "integer") {
+      if (!/^-?\d+$/.test(raw)) errors[p.name] = "must be a whole number";
+      else values[p.name] = Number(raw);
+    } else if (p.type === "number") {
+      if (raw === "" || isNaN(Number(raw))) errors[p.name] = "must be a number";
+      else values[p.name] = Number(raw);
+    } else if (p.type === "json") {
+      try { values[p.name] = JSON.parse(raw); } catch (_) { errors[p.name] = "must be valid JSON"; }
+    } else {
+      values[p.name] = input.value;
+    }
+  }
+  return { values, errors };
+}
+
+function runForm(task) {
+  const spec = task.spec || {};
+  const params = spec.params || [];
+  const alert = h("p", { class: "alert", role: "alert", id: "run-error" });
+  const agent = h("input", { id: "agent", name: "agent", type: "text", value: spec.agent || "", "aria-describedby": "agent-help agent-error" });
+  const submit = h("button", { type: "submit", id: "run-submit" }, "Queue execution");
+  const cancel = h("button", { type: "button", class: "secondary", id: "run-cancel" }, "Cancel");
+  const form = h("form", { class: "stack", id: "run-form", novalidate: true },
+    alert,
+    h("div", { class: "field" }, h("label", { for: "agent" }, "Agent"), agent,
+      h("span", { class: "help", id: "agent-help" }, "The agent that should execute the run (default: the task's agent)."),
+      h("span", { class: "error", id: "agent-error" })),
+    params.length ? params.map(paramField) : h("p", { class: "notice" }, "This task takes no params."),
+    h("div", { class: "actions" }, submit, cancel));
+  cancel.addEventListener("click", () => { document.getElementById("run-task").click(); });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    alert.textContent = "";
+    setError(form, "agent", "");
+    params.forEach((p) => setError(form, "param-" + p.name, ""));
+    const { values, errors } = collect(form, params);
+    const names = Object.keys(errors);
+    if (names.length) {
+      names.forEach((n) => setError(form, "param-" + n, errors[n]));
+      alert.textContent = "Please correct the marked fields.";
+      form.querySelector("#" + CSS.escape("param-" + names[0])).focus();
+      return;
+    }
+    const body = { task_id: task.name, params: values };
+    if (agent.value.trim()) body.agent_id = agent.value.trim();
+    submit.disabled = true;
+    try {
+      const execution = await api("POST", "/api/v1/integrations/executions", { body });
+      location.hash = "#/executions/" + encodeURIComponent(execution.id);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) { failed(err); return; }
+      let first = null;
+      const other = [];
+      for (const e of err.problem.errors || []) {
+        const loc = e.location || "";
+        let fieldId = null;
+        if (loc.startsWith("body.params.")) fieldId = "param-" + loc.slice("body.params.".length);
+        else if (loc === "body.agent_id") fieldId = "agent";
+        if (fieldId && form.querySelector("#" + CSS.escape(fieldId))) {
+          setError(form, fieldId, e.message);
+          first = first || fieldId;
+        } else {
+          other.push((loc ? loc + ": " : "") + e.message);
+        }
+      }
+      alert.textContent = [err.message, ...other].join(" — ");
+      if (first) form.querySelector("#" + CSS.escape(first)).focus();
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return [h("h2", { id: "run-title" }, "Run " + task.name), form];
+}
+
+// --- executions ----------------------------------------------------------------------------------
+
+async function renderExecutions() {
+  show("Executions", h("p", { class: "help" }, "Status changes appear as they happen."));
+  try {
+    const runs = await api("GET", "/api/v1/runs", { query: { sort: "-created_at", limit: 50 } });
+    const t = runsTable("executions", runs.items, true);
+    main.append(t.table);
+    onRun((run) => t.upsert(run, true));
+  } catch (err) { failed(err); }
+}
+
+async function renderExecution(id) {
+  show("Execution " + id);
+  const facts = h("dl", { class: "facts", id: "execution-facts" });
+  const history = h("tbody");
+  const result = h("pre", { id: "execution-result" });
+  const log = h("pre", { id: "execution-log", tabindex: "0", "aria-label": "Log" });
+  const alert = h("p", { class: "alert", role: "alert", id: "execution-error" });
+  const abort = h("button", { type: "button", class: "danger", id: "abort", hidden: true }, "Abort");
+  const refreshLog = h("button", { type: "button", class: "secondary", id: "refresh-log" }, "Refresh log");
+  main.append(alert, facts, h("div", { class: "actions" }, abort),
+    h("h2", {}, "Step history"),
+    h("table", { id: "history" }, h("thead", {}, h("tr", {}, ["Time", "Step", "Message"].map((c) => h("th", { scope: "col" }, c)))), history),
+    h("h2", {}, "Result"), result,
+    h("h2", {}, "Log"), h("div", { class: "actions" }, refreshLog), log);
+  let current = null;
+  async function loadLog() {
+    try {
+      log.textContent = (await api("GET", "/api/v1/runs/" + encodeURIComponent(id) + "/logs", { text: true })) || "(empty)";
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) { failed(err); return; }
+      log.textContent = err.message;
+    }
+  }
+  function draw(run) {
+    // The log is fetched when a pod can have one: once started, and again when it ended.
+    const fetchLog = (run.start_at && !(current && current.start_at)) || (current && !current.is_done && run.is_done);
+    current = run;
+    facts.replaceChildren(
+      h("dt", {}, "Status"), h("dd", { id: "execution-status" }, badge(run.status)),
+      h("dt", {}, "End reason"), h("dd", {}, run.end_reason || "–"),
+      h("dt", {}, "Message"), h("dd", {}, run.message || run.error || "–"),
+      h("dt", {}, "Task"), h("dd", {}, h("a", { href: "#/tasks/" + encodeURIComponent(run.task_name) }, run.task_name)),
+      h("dt", {}, "Agent"), h("dd", {}, run.agent_id || "–"),
+      h("dt", {}, "Params"), h("dd", {}, h("code", {}, JSON.stringify(run.params || {}))),
+      h("dt", {}, "Created"), h("dd", {}, when(run.created_at)),
+      h("dt", {}, "Started"), h("dd", {}, when(run.start_at)),
+      h("dt", {}, "Ended"), h("dd", {}, when(run.end_at)),
+      h("dt", {}, "Exit code"), h("dd", { id: "execution-exit-code" }, run.exit_code ?? "–"),
+      h("dt", {}, "Attempt"), h("dd", {}, String((run.retry_attempt || 0) + 1)));
+    history.replaceChildren(...(run.history || []).map((s) =>
+      h("tr", {}, h("td", {}, when(s.time)), h("td", {}, s.step), h("td", {}, s.message || ""))));
+    result.textContent = run.result === null || run.result === undefined ? "–" : JSON.stringify(run.result, null, 2);
+    abort.hidden = !ABORTABLE.has(run.status);
+    if (fetchLog) loadLog();
+    else if (!run.start_at && !run.is_done) log.textContent = "No log yet: the execution has not started.";
+  }
+  abort.addEventListener("click", async () => {
+    abort.disabled = true;
+    alert.textContent = "";
+    try {
+      draw(await api("POST", "/api/v1/runs/" + encodeURIComponent(id) + "/cancel"));
+    } catch (err) {
+      failed(err, alert);
+    } finally {
+      abort.disabled = false;
+    }
+  });
+  refreshLog.addEventListener("click", loadLog);
+  try {
+    draw(await api("GET", "/api/v1/runs/" + encodeURIComponent(id)));
+    onRun((run) => { if (run.id === id && run.event_type !== "DELETED") draw(run); });
+  } catch (err) { failed(err, alert); }
+}
+
+// --- routing -------------------------------------------------------------------------------------
+
+function route() {
+  const { token, namespace } = session();
+  if (!token || !namespace) { renderSignIn(); return; }
+  document.getElementById("nav").hidden = false;
+  document.getElementById("who").hidden = false;
+  document.getElementById("who-namespace").textContent = namespace;
+  if (!live.source) connectEvents();
+  const path = location.hash.replace(/^#/, "").split("?")[0];
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  for (const link of document.querySelectorAll("#nav a")) {
+    if (link.getAttribute("href") === "#/" + (parts[0] || "tasks")) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  live.listeners.clear();
+  if (parts[0] === "executions" && parts[1]) renderExecution(parts[1]);
+  else if (parts[0] === "executions") renderExecutions();
+  else if (parts[0] === "tasks" && parts[1]) renderTask(parts[1]);
+  else renderTasks();
+}
+
+document.getElementById("sign-out").addEventListener("click", () => { signOut(""); location.hash = "#/signin"; });
+window.addEventListener("hashchange", route);
+route();

@@ -1,0 +1,236 @@
+"""The manual-runs web page (/ui) in headless Chromium: sign-in, tasks, the params form, live executions, abort."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from tests import builders
+from tests.conftest import OUTPUT
+from tests.integration.api import Caller
+from tests.integration.kube import Kube
+from tests.integration.test_api_runs import make_task
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+SCREENSHOTS = OUTPUT / "screenshots"
+PARAMS = [
+    {"name": "order_id", "type": "string", "required": True, "description": "The order to process."},
+    {"name": "limit", "type": "integer", "default": 10},
+    {"name": "region", "type": "string", "enum": ["eu", "us"], "default": "eu"},
+    {"name": "dry_run", "type": "boolean", "description": "Only report what would change."},
+    {
+        "name": "profile",
+        "type": "json",
+        "enum": [{"mode": "fast"}, {"mode": "safe"}],
+        "default": {"mode": "safe"},
+        "description": "Processing profile.",
+    },
+]
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[WebDriver]:
+    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
+        pytest.fail("Chromium is not installed: run `make browser`")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1366,900"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    browser.implicitly_wait(0)
+    try:
+        yield browser
+    finally:
+        browser.quit()
+
+
+def wait(driver: WebDriver, seconds: float = 15) -> WebDriverWait[WebDriver]:
+    return WebDriverWait(driver, seconds, poll_frequency=0.1)
+
+
+def find(driver: WebDriver, css: str, seconds: float = 15) -> WebElement:
+    return wait(driver, seconds).until(lambda d: d.find_element(By.CSS_SELECTOR, css), f"no {css}")
+
+
+def text_of(driver: WebDriver, css: str) -> str:
+    try:
+        return str(driver.find_element(By.CSS_SELECTOR, css).text)
+    except Exception:
+        return ""
+
+
+def sign_in(driver: WebDriver, api: Caller, token: str | None = None) -> None:
+    driver.get(api.base + "/ui/")
+    driver.execute_script("sessionStorage.clear()")
+    driver.get(api.base + "/ui/#/tasks")
+    find(driver, "#token").send_keys(token or api.token or "")
+    ns = find(driver, "#namespace")
+    ns.clear()
+    ns.send_keys(api.namespace)
+    find(driver, "#signin-submit").click()
+
+
+def console_errors(driver: WebDriver, expected: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """SEVERE browser-log entries, except the failed requests a test provoked on purpose (Chromium logs every 4xx)."""
+    entries = driver.get_log("browser")  # type: ignore[no-untyped-call]
+    return [
+        e
+        for e in entries
+        if e["level"] == "SEVERE" and not any(re.search(pattern, e["message"]) for pattern in expected)
+    ]
+
+
+def statuses_until(driver: WebDriver, wanted: str, seconds: float) -> list[str]:
+    """Every status the execution page showed until `wanted` (polling the DOM, never reloading)."""
+    seen: list[str] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        status = text_of(driver, "#execution-status")
+        if status and (not seen or seen[-1] != status):
+            seen.append(status)
+        if status == wanted:
+            return seen
+        time.sleep(0.1)
+    raise AssertionError(f"never {wanted}; saw {seen}")
+
+
+def test_static_files_are_served_without_auth_and_nothing_else(api: Caller) -> None:
+    for path in ("/ui", "/ui/"):
+        page = requests.get(api.base + path, timeout=10)
+        assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+        assert "/ui/app.js" in page.text and "Content-Security-Policy" in page.headers
+    assert requests.get(api.base + "/ui/app.js", timeout=10).headers["Content-Type"].startswith("text/javascript")
+    assert requests.get(api.base + "/ui/style.css", timeout=10).headers["Content-Type"].startswith("text/css")
+    for bad in ("/ui/..%2Fapp.py", "/ui/%2e%2e%2fui.py", "/ui/.hidden", "/ui/nope.js", "/ui/ui.py"):
+        assert requests.get(api.base + bad, timeout=10).status_code == 404, bad
+    # The data is not: the versions endpoint and the event stream want a token.
+    anonymous = requests.get(api.base + "/api/v1/runs/events", params={"namespace": api.namespace}, timeout=10)
+    assert anonymous.status_code == 401
+    stream = requests.get(
+        api.base + "/api/v1/runs/events",
+        params={"namespace": api.namespace, "access_token": api.token},
+        stream=True,
+        timeout=10,
+    )
+    assert stream.status_code == 200 and stream.headers["Content-Type"].startswith("text/event-stream")
+    stream.close()
+
+
+def test_sign_in_list_run_with_params_watch_and_abort(driver: WebDriver, api: Caller, kube: Kube, ns: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    make_task(api, "orders", pods=builders.pod_behaviour(duration="3s"), params=PARAMS, agent="agent-1",
+              schedule_kind="cron", schedule_expr="0 3 * * *")  # fmt: skip
+    make_task(api, "long", pods=builders.pod_behaviour(duration="120s"), max_retries=0)
+    kube.create(ns, {"apiVersion": "taskops.dev/v1alpha1", "kind": "Agent", "metadata": {"name": "agent-1"},
+                     "spec": {"capacity": 2}})  # fmt: skip
+    driver.get_log("browser")  # type: ignore[no-untyped-call]  # start with a clean console
+
+    # A token the API server does not accept: the problem's detail, and no way in.
+    sign_in(driver, api, token="not-a-token")
+    wait(driver).until(lambda d: "TokenReview" in text_of(d, "#signin-error"))
+    sign_in(driver, api)
+
+    # The task list, its schedule and the state filter.
+    rows = wait(driver).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#tasks tbody tr a")) == 2 or None)
+    assert rows
+    table = text_of(driver, "#tasks")
+    assert "orders" in table and "cron 0 3 * * *" in table and "active" in table
+    driver.save_screenshot(str(SCREENSHOTS / "ui-tasks.png"))
+    Select(find(driver, "#state-filter")).select_by_value("paused")
+    wait(driver).until(lambda d: "No tasks." in text_of(d, "#tasks"))
+    Select(find(driver, "#state-filter")).select_by_value("")
+    wait(driver).until(lambda d: "orders" in text_of(d, "#tasks"))
+
+    # The task page: details, versions, and the form generated from the params schema.
+    driver.find_element(By.LINK_TEXT, "orders").click()
+    wait(driver).until(lambda d: "agent-1" in text_of(d, "#task-facts"))
+    wait(driver).until(lambda d: "1" in text_of(d, "#versions tbody"), "no version 1")
+    find(driver, "#run-task").click()
+    form = find(driver, "#run-form")
+    assert find(driver, "#agent").get_attribute("value") == "agent-1"
+    assert find(driver, "#param-limit").get_attribute("type") == "number"
+    assert find(driver, "#param-limit").get_attribute("value") == "10"
+    assert find(driver, "#param-region").tag_name == "select"
+    assert find(driver, "#param-dry_run").get_attribute("type") == "checkbox"
+    assert find(driver, "#param-order_id").get_attribute("required") is not None
+    assert "The order to process." in form.text and "order_id *" in form.text
+    for field in form.find_elements(By.CSS_SELECTOR, "input, select, textarea"):
+        assert form.find_elements(By.CSS_SELECTOR, f"label[for='{field.get_attribute('id')}']"), field
+
+    # Client-side: the required param is missing and the limit is not a whole number; nothing is sent.
+    find(driver, "#param-limit").clear()
+    find(driver, "#param-limit").send_keys("2.5")
+    find(driver, "#run-submit").click()
+    wait(driver).until(lambda d: text_of(d, "#param-order_id-error") == "required")
+    assert text_of(driver, "#param-limit-error") == "must be a whole number"
+    assert find(driver, "#param-order_id").get_attribute("aria-invalid") == "true"
+    assert not kube.runs(ns)
+
+    # Server-side: a profile that is valid JSON but not one of the allowed values.
+    find(driver, "#param-order_id").send_keys("ORD-1")
+    find(driver, "#param-limit").clear()
+    find(driver, "#param-limit").send_keys("3")
+    profile = find(driver, "#param-profile")
+    profile.clear()
+    profile.send_keys('{"mode": "turbo"}')
+    find(driver, "#run-submit").click()
+    wait(driver).until(lambda d: "must be one of" in text_of(d, "#param-profile-error"))
+    assert text_of(driver, "#param-order_id-error") == "" and "must be one of" in text_of(driver, "#run-error")
+    assert not kube.runs(ns)
+
+    # Corrected: queued, and the page follows the execution to SUCCEEDED without a reload.
+    profile.clear()
+    profile.send_keys('{"mode": "fast"}')
+    Select(find(driver, "#param-region")).select_by_visible_text("us")
+    find(driver, "#param-dry_run").click()
+    find(driver, "#run-submit").click()
+    wait(driver).until(lambda d: "#/executions/orders" in d.current_url)
+    driver.execute_script("window.__noReload = true")
+    seen = statuses_until(driver, "SUCCEEDED", 45)
+    assert len(seen) >= 2 and set(seen[:-1]) & {"CREATED", "QUEUED", "RUNNING"}, seen
+    assert driver.execute_script("return window.__noReload") is True
+    assert text_of(driver, "#execution-exit-code") == "0"
+    assert find(driver, "#abort").is_displayed() is False
+    run = kube.runs(ns)[0]
+    assert run["spec"]["params"] == {"order_id": "ORD-1", "limit": 3, "region": "us", "dry_run": True,
+                                     "profile": {"mode": "fast"}}  # fmt: skip
+    assert "callbackUrl" not in run["spec"], "manual runs send no webhook"
+    wait(driver).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#history tbody tr")) >= 2)
+    driver.save_screenshot(str(SCREENSHOTS / "ui-execution.png"))
+
+    # The executions list shows it; then a long run is aborted from its page.
+    driver.find_element(By.ID, "nav-executions").click()
+    wait(driver).until(lambda d: "SUCCEEDED" in text_of(d, "#executions"))
+    driver.get(api.base + "/ui/#/tasks/long")
+    find(driver, "#run-task").click()
+    find(driver, "#run-submit").click()
+    wait(driver).until(lambda d: "#/executions/long" in d.current_url)
+    driver.execute_script("window.__noReload = true")
+    statuses_until(driver, "RUNNING", 30)
+    wait(driver).until(lambda d: d.find_element(By.ID, "abort").is_displayed())
+    driver.find_element(By.ID, "abort").click()
+    statuses_until(driver, "STOPPED", 45)
+    assert driver.execute_script("return window.__noReload") is True
+    assert not driver.find_element(By.ID, "abort").is_displayed()
+    driver.save_screenshot(str(SCREENSHOTS / "ui-execution-stopped.png"))
+
+    # The page went back to its list: the live row of the stopped run.
+    driver.find_element(By.ID, "nav-executions").click()
+    wait(driver).until(lambda d: "STOPPED" in text_of(d, "#executions"))
+
+    # Failed requests the page handled: the bad token, the rejected params, and logs of kwok's fake pods (no kubelet).
+    expected = (r"/api/v1/tasks\?.* 401", r"/api/v1/integrations/executions\?.* 422", r"/logs\?.* (404|409)")
+    assert console_errors(driver, expected) == []
