@@ -11,7 +11,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 from taskops import logs
-from taskops.api import openapi, runs, tasks, ui
+from taskops.api import openapi, runs, tasks, trigger_routes, ui
 from taskops.api.context import SERVICES, Services, services
 from taskops.api.problems import Handler, Problem, problem_middleware
 
@@ -91,6 +91,7 @@ def make_app(svc: Services, max_body: int = MAX_BODY) -> web.Application:
     app.router.add_get("/api/v1/docs", docs)
     ui.setup(app)
     app.add_routes(tasks.routes)
+    app.add_routes(trigger_routes.routes)
     app.add_routes(runs.routes)
 
     async def caches(_: web.Application) -> AsyncIterator[None]:

@@ -1,8 +1,7 @@
-"""Triggering runs in every seed's shape, and the Runs API (seed 004): list, get, cancel, resume, logs, events."""
+"""The Runs API (seed 004 and 000): list, get, cancel, resume, logs."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from aiohttp import web
@@ -10,7 +9,6 @@ from aiohttp import web
 from taskops.api import schemas, views
 from taskops.api.context import (
     Services,
-    body,
     caller,
     namespace,
     not_found,
@@ -21,10 +19,10 @@ from taskops.api.context import (
 )
 from taskops.api.problems import Problem, invalid
 from taskops.api.tasks import find_task
-from taskops.api.triggering import fire, respond, wait_options
-from taskops.api.triggers import Trigger, build_run, check, resume_of
+from taskops.api.triggering import respond, wait_options
+from taskops.api.triggers import resume_of
 from taskops.clients.errors import AlreadyExists, NotFound
-from taskops.clients.resources import PODS, REVISIONS, RUNS
+from taskops.clients.resources import PODS, RUNS
 from taskops.clients.reviews import Access
 from taskops.domain import apinames
 from taskops.domain.models import Task
@@ -38,159 +36,6 @@ RESUMABLE = {Phase.STOPPED.value, Phase.FAILED.value, Phase.PARTIAL_SUCCEEDED.va
 def _task(obj: dict[str, Any]) -> Task:
     return Task.model_validate(obj)
 
-
-async def _start(request: web.Request, ns: str, ident: str) -> tuple[Services, Task, str, str]:
-    svc = services(request)
-    user = await caller(request, "create", "runs", ns)
-    raw = await find_task(svc, ns, ident)
-    api_name = apinames.task_api_name(raw["metadata"]["name"], raw["metadata"].get("annotations"))
-    return svc, _task(raw), user.name, api_name
-
-
-# --- triggering ------------------------------------------------------------------------------------
-
-
-@routes.post("/api/v1/tasks/{id}/run_now")
-async def run_now(request: web.Request) -> web.Response:
-    """Seed 001: one run now, outside the schedule."""
-    ns = namespace(request)
-    _, task, user, api_name = await _start(request, ns, request.match_info["id"])
-    data, raw = await body(request, schemas.RunNowRequest, optional=True)
-    wait, timeout = wait_options(request)
-    trigger = Trigger(task, "api", params=data.params, reference=data.reference, user=user)
-    return await fire(request, trigger, user, "run_now", raw, views.run_out, wait, timeout, api_name)
-
-
-@routes.post("/api/v1/tasks/{id}/run")
-async def run_002(request: web.Request) -> web.Response:
-    """Seed 002: trigger, optionally wait."""
-    ns = namespace(request)
-    _, task, user, api_name = await _start(request, ns, request.match_info["id"])
-    data, raw = await body(request, schemas.TaskRunRequest, optional=True)
-    wait, timeout = wait_options(request)
-    trigger = Trigger(task, "api", params=data.params, user=user)
-    return await fire(request, trigger, user, "run", raw, views.run002, wait, timeout, api_name)
-
-
-@routes.post("/api/v1/tasks/{id}/runs")
-async def run_003(request: web.Request) -> web.Response:
-    """Seed 003: per-run overrides; `wait_for_completion` in the body."""
-    ns = namespace(request)
-    _, task, user, api_name = await _start(request, ns, request.match_info["id"])
-    data, raw = await body(request, schemas.TaskRunsRequest, optional=True)
-    wait, timeout = wait_options(request, wait_default=data.wait_for_completion)
-    overrides = data.model_dump(exclude_none=True, exclude={"wait_for_completion", "webhook_url", "params"})
-    trigger = Trigger(task, "api", params=data.params, overrides=overrides, callback_url=data.webhook_url, user=user)
-    return await fire(request, trigger, user, "runs", raw, views.task_run003, wait, timeout, api_name)
-
-
-@routes.post("/api/v1/integrations/executions")
-async def create_execution(request: web.Request) -> web.Response:
-    """Seed 000: queue an execution for an agent."""
-    svc, ns = services(request), namespace(request)
-    await caller(request, "create", "runs", ns)
-    data, raw = await body(request, schemas.ExecutionRequest)
-    ident, version = data.task_id, data.version
-    if data.task_version_id:
-        try:
-            revision = await svc.client.get(REVISIONS, ns, data.task_version_id)
-        except NotFound:
-            raise invalid([FieldError("body.task_version_id", "no such task version", data.task_version_id)]) from None
-        owner = (revision["metadata"].get("labels") or {}).get("taskops.dev/task")
-        if not owner or (ident and ident != owner):
-            raise invalid([FieldError("body.task_version_id", "not a version of this task", data.task_version_id)])
-        ident, version = owner, data.task_version_id
-    if not ident:
-        raise invalid([FieldError("body.task_id", "task_id or task_version_id is required", None)])
-    _, task, user, api_name = await _start(request, ns, ident)
-    wait, timeout = wait_options(request)
-    trigger = Trigger(
-        task,
-        "api",
-        params=data.params,
-        version=version,
-        reference=data.reference,
-        metadata=data.metadata,
-        callback_url=data.callback_url,
-        priority=data.priority,
-        agent=data.agent_id,
-        scheduled_at=data.scheduled_at,
-        user=user,
-    )
-    return await fire(request, trigger, user, "execution", raw, views.execution, wait, timeout, api_name)
-
-
-@routes.post("/api/v1/actions/{name}/{mode}")
-async def run_action(request: web.Request) -> web.Response:
-    """Seed 004: live (wait), async, or schedule (at `scheduled_at`)."""
-    ns = namespace(request)
-    mode = request.match_info["mode"].upper()
-    if mode not in ("LIVE", "ASYNC", "SCHEDULE"):
-        raise invalid([FieldError("path.mode", "must be live, async or schedule", request.match_info["mode"])])
-    _, task, user, api_name = await _start(request, ns, request.match_info["name"])
-    data, raw = await body(request, schemas.ActionRunRequest, optional=True)
-    errors = []
-    if data.input is not None and data.inputs is not None:
-        errors.append(FieldError("body.inputs", "send input or inputs, not both", None))
-    if data.inputs is not None and len(data.inputs) > 1:
-        errors.append(
-            FieldError(
-                "body.inputs", "several inputs make a batch run (Indexed Job), not supported yet", len(data.inputs)
-            )
-        )
-    if mode == "SCHEDULE" and data.scheduled_at is None:
-        errors.append(FieldError("body.scheduled_at", "schedule mode needs scheduled_at", None))
-    if errors:
-        raise invalid(errors)
-    params = data.input if data.input is not None else (data.inputs[0] if data.inputs else None)
-    wait, timeout = wait_options(request, wait_default=mode == "LIVE")
-    trigger = Trigger(
-        task,
-        "api",
-        params=params,
-        params_location="body.input",
-        callback_url=data.callback_url,
-        scheduled_at=data.scheduled_at,
-        execution_mode=mode,
-        user=user,
-    )
-    return await fire(request, trigger, user, f"action-{mode}", raw, views.run_out, wait, timeout, api_name)
-
-
-@routes.post("/api/v1/events/{name}")
-async def post_event(request: web.Request) -> web.Response:
-    """Fire every event Task listening to `name`, once per event id."""
-    svc, ns = services(request), namespace(request)
-    user = await caller(request, "create", "runs", ns)
-    event = request.match_info["name"]
-    data, _ = await body(request, schemas.EventRequest, optional=True)
-    event_id = data.id or uuid.uuid4().hex
-    listening = [
-        _task(obj)
-        for obj in svc.cache.tasks_in(ns)
-        if (obj.get("spec") or {}).get("scheduleKind") == "event"
-        and ((obj["spec"].get("scheduleExpr") or "").strip() or obj["metadata"]["name"]) == event
-        and (obj["spec"].get("state") or "active") == "active"
-    ]
-    triggers = [Trigger(t, "event", params=data.params, user=user.name) for t in listening]
-    errors = [e for t in triggers for e in check(t, [], svc.now()).errors]
-    if errors:
-        raise invalid(errors)
-    runs = []
-    for trigger in triggers:
-        trigger.annotations[apinames.ANNOTATION_EVENT_ID] = event_id[:253]
-        trigger.labels[apinames.LABEL_EVENT] = apinames.task_object_name(event)
-        run = build_run(trigger, svc.now(), apinames.event_run_name(trigger.task.metadata.name, event, event_id))
-        try:
-            run = await svc.client.create(RUNS, ns, run)
-        except AlreadyExists:
-            run = await svc.client.get(RUNS, ns, run["metadata"]["name"])
-        svc.cache.runs.upsert(run)
-        runs.append(views.run_out(run, svc.cache.task_name(ns, trigger.task.metadata.name)))
-    return reply(schemas.EventResult(event=event, id=event_id, runs=runs), 202)
-
-
-# --- the Runs API ----------------------------------------------------------------------------------
 
 _SORT_KEYS = {"created_at", "status", "updated_at"}
 _FILTERS = ("status", "action_name", "task_name", "execution_mode", "uid", "user_uid", "workspace_uid")
