@@ -52,6 +52,11 @@ def _parse_time(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
+def finished(job: dict[str, Any]) -> dict[str, Any] | None:
+    """The condition that ended the Job (Complete or Failed), or None while it runs."""
+    return _condition(job, "Complete") or _condition(job, "Failed")
+
+
 def terminated_container(pods: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The terminated state that decides the attempt: the first non-zero one, else the first."""
     states = []

@@ -7,9 +7,10 @@ import json
 from typing import Any
 
 from taskops import API_VERSION
-from taskops.domain import names
+from taskops.domain import batch, names
 from taskops.domain.models import Run, Task
 from taskops.domain.models.agent import AgentSpec
+from taskops.domain.models.task import BatchSpec
 from taskops.domain.params import env_name, env_value
 
 
@@ -48,6 +49,7 @@ def build_job(
     params: dict[str, Any] | None = None,
     overrides: dict[str, Any] | None = None,
     agent: AgentSpec | None = None,
+    indexes: list[int] | None = None,
 ) -> dict[str, Any]:
     """The Job for `attempt` of `run`: the Task's template, owned by the Run, retries left to taskops.
 
@@ -108,6 +110,8 @@ def build_job(
     timeout = run.spec.timeout_seconds or task.spec.timeout_seconds
     if timeout:
         spec["activeDeadlineSeconds"] = timeout
+    if run.spec.inputs is not None:
+        _make_indexed(spec, task, run, attempt, indexes)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -120,3 +124,47 @@ def build_job(
         },
         "spec": spec,
     }
+
+
+def _make_indexed(spec: dict[str, Any], task: Task, run: Run, attempt: int, indexes: list[int] | None) -> None:
+    """A batch run's attempt: an Indexed Job over all inputs, or (a resume) over `indexes` via an index map."""
+    inputs = run.spec.inputs
+    assert inputs is not None
+    settings = task.spec.batch or BatchSpec()
+    completions = inputs.count if indexes is None else len(indexes)
+    # Per-index retries replace the Job-level limit (which then defaults to "unlimited").
+    spec.pop("backoffLimit", None)
+    spec["completionMode"] = "Indexed"
+    spec["completions"] = completions
+    spec["parallelism"] = min(settings.parallelism, completions)
+    spec["backoffLimitPerIndex"] = settings.backoff_limit_per_index
+    if settings.max_failed_indexes is not None:
+        spec["maxFailedIndexes"] = settings.max_failed_indexes
+    else:
+        spec.pop("maxFailedIndexes", None)
+    sources: list[dict[str, Any]] = [
+        {"configMap": {"name": name, "items": [{"key": batch.INPUTS_KEY, "path": batch.chunk_file(k)}]}}
+        for k, name in enumerate(inputs.config_maps)
+    ]
+    env = [
+        {"name": "TASKOPS_INPUTS_DIR", "value": batch.INPUTS_DIR},
+        {"name": "TASKOPS_CHUNK_SIZE", "value": str(inputs.chunk_size)},
+        {"name": "TASKOPS_INPUT_COUNT", "value": str(inputs.count)},
+    ]
+    if indexes is not None:
+        name = batch.index_map_name(run.name, attempt)
+        sources.append(
+            {"configMap": {"name": name, "items": [{"key": batch.INDEX_MAP_KEY, "path": batch.INDEX_MAP_KEY}]}}
+        )
+        env.append({"name": "TASKOPS_INDEX_MAP", "value": batch.INDEX_MAP_PATH})
+    pod_spec = spec["template"]["spec"]
+    pod_spec["volumes"] = [
+        *(pod_spec.get("volumes") or []),
+        {"name": batch.INPUTS_VOLUME, "projected": {"sources": sources}},
+    ]
+    for container in pod_spec.get("containers") or []:
+        container["env"] = [*(container.get("env") or []), *env]
+        container["volumeMounts"] = [
+            *(container.get("volumeMounts") or []),
+            {"name": batch.INPUTS_VOLUME, "mountPath": batch.INPUTS_DIR, "readOnly": True},
+        ]

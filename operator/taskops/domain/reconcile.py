@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from taskops import API_VERSION
-from taskops.domain import attempts, backoff, names
+from taskops.domain import attempts, backoff, batch, names
 from taskops.domain.admission import Wait
 from taskops.domain.conditions import set_condition
 from taskops.domain.jobs import build_job, owner_reference
 from taskops.domain.models import Run, RunStatus, Task
 from taskops.domain.models.agent import AgentSpec
-from taskops.domain.models.run import Attempt, PinnedVersion, Step
+from taskops.domain.models.run import Attempt, BatchStatus, PinnedVersion, Step
 from taskops.domain.params import validate_params
 from taskops.domain.phases import EndReason, Phase, is_terminal, phase_of
 from taskops.domain.results import check_result
@@ -57,6 +57,8 @@ class Context:
     duplicate_of: str | None = None
     # The admission verdict for a Run that waits on a key or agent: "admit", a Wait, or None (none yet).
     admission: Literal["admit"] | Wait | None = None
+    # A batch run's input ConfigMaps that exist (with their `inputs.jsonl` key).
+    chunks: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -65,6 +67,8 @@ class Decision:
     # Deleted before the status write: a Run ended STOPPED is never looked at again.
     delete_job: str | None = None
     create_job: dict[str, Any] | None = None
+    # Created (create-or-get) after the status write and before the Job: a resume attempt's index map.
+    create_config_maps: list[dict[str, Any]] = field(default_factory=list)
     owner: dict[str, Any] | None = None
     events: list[EventSpec] = field(default_factory=list)
     requeue_after: float | None = None
@@ -72,7 +76,13 @@ class Decision:
     @property
     def empty(self) -> bool:
         return not (
-            self.status or self.delete_job or self.create_job or self.owner or self.events or self.requeue_after
+            self.status
+            or self.delete_job
+            or self.create_job
+            or self.create_config_maps
+            or self.owner
+            or self.events
+            or self.requeue_after
         )
 
 
@@ -116,9 +126,12 @@ def decide(
     now: dt.datetime,
     ctx: Context,
 ) -> Decision:
-    if is_terminal(run.status.phase) or run.metadata.deletion_timestamp:
+    resuming = resume_requested(run)
+    if (is_terminal(run.status.phase) and not resuming) or run.metadata.deletion_timestamp:
         return Decision()
     if task is None:
+        if resuming:
+            return Decision()
         message = f'Task "{run.spec.task_ref.name}" not found in namespace "{run.namespace}"'
         return _invalid(run, "TaskNotFound", message, now)
 
@@ -164,6 +177,8 @@ def decide(
             )
             return decision
         task = _at_version(task, version)
+    if resuming:
+        return _resume(run, task, now, decision, ctx.agent)
     if run.status.phase == Phase.SCHEDULED:
         if run.status.next_attempt_at is not None and now < run.status.next_attempt_at:
             decision.requeue_after = (run.status.next_attempt_at - now).total_seconds()
@@ -213,6 +228,10 @@ def _admit(run: Run, task: Task, version: Version, now: dt.datetime, decision: D
         decision.status = end_status(validated, EndReason.SKIPPED, message, now)
         decision.events.append(EventSpec("Normal", "Deduplicated", message))
         return decision
+    if run.spec.inputs is not None:
+        waiting = _wait_for_chunks(run, validated, now, decision, ctx)
+        if waiting is not None:
+            return waiting
     if run.spec.scheduled_at is not None and now < run.spec.scheduled_at:
         decision.requeue_after = (run.spec.scheduled_at - now).total_seconds()
         return _wait(
@@ -258,8 +277,10 @@ def _start_attempt(
     agent: AgentSpec | None,
     admitted: bool = False,
 ) -> Decision:
-    job = build_job(task, run, attempt, run.status.params, run.status.overrides, agent)
+    job, config_maps = _attempt_job(task, run, attempt, agent)
     status = run.status.model_copy(deep=True)
+    if run.spec.inputs is not None and status.batch is None:
+        status.batch = BatchStatus(total=run.spec.inputs.count)
     gen = run.metadata.generation
     previous = status.job_name
     status.phase = Phase.RUNNING
@@ -282,6 +303,7 @@ def _start_attempt(
     _step(status, now, "job_created", f"attempt {attempt}: Job {status.job_name}")
     decision.status = status
     decision.create_job = job
+    decision.create_config_maps = config_maps
     decision.events.append(EventSpec("Normal", "Started", f"Created Job {status.job_name} (attempt {attempt})"))
     return decision
 
@@ -298,8 +320,10 @@ def _follow_attempt(
     attempt = run.status.attempt or 1
     if job is None:
         # Written to status but not (yet) seen in the cache: recreate; AlreadyExists means it is there.
-        decision.create_job = build_job(task, run, attempt, run.status.params, run.status.overrides, agent)
+        decision.create_job, decision.create_config_maps = _attempt_job(task, run, attempt, agent)
         return decision
+    if run.spec.inputs is not None:
+        return _follow_batch(run, job, now, decision)
     outcome = attempts.observe(job, pods)
     if outcome is None:
         stuck = attempts.start_failure(pods)
@@ -396,3 +420,185 @@ def _follow_attempt(
 
 def _attempt_start(status: RunStatus, number: int) -> dt.datetime | None:
     return next((a.start_time for a in status.attempts or [] if a.number == number), None)
+
+
+# --- batch runs (spec.inputs; docs/batch.md) ---------------------------------------
+
+RESUMABLE = frozenset({Phase.PARTIAL_SUCCEEDED, Phase.FAILED, Phase.STOPPED})
+
+
+def resume_requested(run: Run) -> bool:
+    """A batch run that ended unfinished and whose spec.resume is above the resumes done."""
+    done = run.status.batch.resumes if run.status.batch else 0
+    return (
+        run.spec.inputs is not None
+        and not run.spec.stop
+        and run.status.attempt is not None
+        and run.status.phase in RESUMABLE
+        and run.spec.resume > done
+    )
+
+
+def _attempt_indexes(run: Run) -> list[int] | None:
+    """The original input indexes the current attempt runs; None: all of them, in order."""
+    b = run.status.batch
+    if run.spec.inputs is None or b is None or b.attempt_indexes is None:
+        return None
+    return batch.parse_ranges(b.attempt_indexes)
+
+
+def _attempt_job(
+    task: Task, run: Run, attempt: int, agent: AgentSpec | None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The attempt's Job and the ConfigMaps it needs first (a resume attempt's index map)."""
+    indexes = _attempt_indexes(run)
+    job = build_job(task, run, attempt, run.status.params, run.status.overrides, agent, indexes=indexes)
+    if indexes is None:
+        return job, []
+    cm = batch.config_map(
+        batch.index_map_name(run.name, attempt),
+        run.namespace,
+        run.name,
+        run.metadata.uid or "",
+        batch.INDEX_MAP_KEY,
+        batch.index_map_text(indexes),
+    )
+    return job, [cm]
+
+
+def _wait_for_chunks(run: Run, validated: Run, now: dt.datetime, decision: Decision, ctx: Context) -> Decision | None:
+    """Hold a batch run until all its input ConfigMaps exist; INVALID if they do not in time."""
+    inputs = run.spec.inputs
+    assert inputs is not None
+    needed = -(-inputs.count // inputs.chunk_size)
+    if len(inputs.config_maps) != needed:
+        message = (
+            f"spec.inputs.configMaps names {len(inputs.config_maps)} ConfigMaps; {inputs.count} inputs in chunks "
+            f"of {inputs.chunk_size} need {needed}"
+        )
+        return _invalid(run, "InvalidInputs", message, now, decision.owner)
+    missing = [name for name in inputs.config_maps if name not in ctx.chunks]
+    if not missing:
+        return None
+    created = run.metadata.creation_timestamp or now
+    deadline = created + dt.timedelta(seconds=batch.CHUNK_TIMEOUT_SECONDS)
+    if now >= deadline:
+        shown = ", ".join(missing[:20]) + (f" and {len(missing) - 20} more" if len(missing) > 20 else "")
+        message = (
+            f"{len(missing)} of {len(inputs.config_maps)} input chunks still missing "
+            f"{batch.CHUNK_TIMEOUT_SECONDS}s after the run was created: {shown}"
+        )
+        return _invalid(run, "InputsMissing", message, now, decision.owner)
+    decision.requeue_after = (deadline - now).total_seconds()
+    status = validated.status
+    phase = Phase.QUEUED if (status.concurrency_key or status.agent) else Phase.CREATED
+    return _wait(run, validated, phase, f"waiting for {len(missing)} input chunks", None, now, decision)
+
+
+def _resume(run: Run, task: Task, now: dt.datetime, decision: Decision, agent: AgentSpec | None) -> Decision:
+    """A new attempt over the inputs that did not succeed, its outcomes merged into status.batch."""
+    inputs = run.spec.inputs
+    assert inputs is not None and run.status.attempt is not None
+    status = run.status.model_copy(deep=True)
+    b = status.batch or BatchStatus(total=inputs.count)
+    done = set(batch.parse_ranges(b.completed_indexes))
+    remaining = [i for i in range(inputs.count) if i not in done]
+    b.resumes = run.spec.resume
+    b.running = 0
+    status.batch = b
+    if not remaining:
+        decision.status = end_status(
+            run.model_copy(update={"status": status}), EndReason.SUCCESS, "all inputs had already succeeded", now
+        )
+        return decision
+    b.attempt_indexes = batch.format_ranges(remaining)
+    status.end_reason, status.end_time, status.exit_code = None, None, None
+    attempt = run.status.attempt + 1
+    _step(status, now, "resumed", f"resume {run.spec.resume}: attempt {attempt} runs {len(remaining)} inputs")
+    decision = _start_attempt(run.model_copy(update={"status": status}), task, attempt, now, decision, agent)
+    assert decision.status is not None
+    decision.status.message = (
+        f"resume {run.spec.resume}: attempt {attempt} runs the {len(remaining)} inputs that did not succeed "
+        f"as Job {decision.status.job_name}"
+    )
+    decision.status.retry_of = run.status.job_name
+    return decision
+
+
+def batch_progress(run: Run, job: dict[str, Any]) -> BatchStatus:
+    """status.batch from the current attempt's Job, in original input indexes, merged with earlier attempts."""
+    inputs = run.spec.inputs
+    assert inputs is not None
+    old = run.status.batch or BatchStatus(total=inputs.count)
+    own = _attempt_indexes(run)
+    job_status = job.get("status") or {}
+
+    def original(text: str | None) -> set[int]:
+        found = batch.parse_ranges(text)
+        if own is None:
+            return {i for i in found if i < inputs.count}
+        return {own[i] for i in found if i < len(own)}
+
+    scope = set(own) if own is not None else set(range(inputs.count))
+    completed = set(batch.parse_ranges(old.completed_indexes)) | original(job_status.get("completedIndexes"))
+    failed = (set(batch.parse_ranges(old.failed_indexes)) - scope) | original(job_status.get("failedIndexes"))
+    failed -= completed
+    return BatchStatus(
+        total=inputs.count,
+        succeeded=len(completed),
+        failed=len(failed),
+        running=int(job_status.get("active") or 0),
+        completed_indexes=batch.format_ranges(completed),
+        failed_indexes=batch.format_ranges(failed),
+        attempt_indexes=old.attempt_indexes,
+        resumes=old.resumes,
+    )
+
+
+def _follow_batch(run: Run, job: dict[str, Any], now: dt.datetime, decision: Decision) -> Decision:
+    """Mirror the Indexed Job's progress into status.batch; end the Run when the Job ends (no Run retries)."""
+    attempt = run.status.attempt or 1
+    progress = batch_progress(run, job)
+    ended = attempts.finished(job)
+    summary = f"{progress.succeeded} of {progress.total} inputs succeeded, {progress.failed} failed"
+    if ended is None:
+        if progress == run.status.batch:
+            return decision
+        status = run.status.model_copy(deep=True)
+        status.batch = progress
+        status.message = f"attempt {attempt}: {summary}, {progress.running} running"
+        status.observed_generation = run.metadata.generation
+        decision.status = status
+        return decision
+    progress.running = 0
+    if progress.succeeded == progress.total:
+        reason, message = EndReason.SUCCESS, f"all {progress.total} inputs succeeded"
+    elif progress.succeeded > 0:
+        reason, message = EndReason.PARTIAL_SUCCESS, f"{summary}; failed: {progress.failed_indexes or 'none'}"
+    elif ended.get("reason") == "DeadlineExceeded":
+        reason, message = EndReason.TIMEOUT, f"no input succeeded: {ended.get('message') or 'the attempt timed out'}"
+    else:
+        reason, message = EndReason.FAILED, f"no input succeeded ({progress.failed} failed)"
+    if ended.get("type") == "Failed" and ended.get("reason") not in (None, "", "FailedIndexes"):
+        message += f" (Job: {ended.get('reason')}: {ended.get('message') or ''})".replace(": )", ")")
+    status = run.status.model_copy(deep=True)
+    status.batch = progress
+    record = Attempt(
+        number=attempt,
+        job_name=run.status.job_name or "",
+        start_time=_attempt_start(status, attempt),
+        end_time=now,
+        end_reason=reason,
+        message=message,
+    )
+    status.attempts = [a for a in status.attempts or [] if a.number != attempt] + [record]
+    _step(status, now, "attempt_ended", f"attempt {attempt}: {reason.value}: {message}")
+    decision.status = end_status(
+        run.model_copy(update={"status": status}), reason, f"attempt {attempt}: {message}", now
+    )
+    job_name = run.status.job_name
+    if reason == EndReason.SUCCESS:
+        decision.events.append(EventSpec("Normal", "Succeeded", f"Job {job_name}: {message}"))
+    else:
+        decision.events.append(EventSpec("Warning", _camel(reason), f"Job {job_name}: {message}"))
+    return decision

@@ -14,8 +14,9 @@ import kopf
 from taskops import GROUP, VERSION
 from taskops.clients.credentials import Credentials
 from taskops.domain import names
+from taskops.domain.batch import resume_wanted
 from taskops.domain.phases import is_terminal
-from taskops.operator.store import Kind, Store, key_of
+from taskops.operator.store import Kind, Store, key_of, run_owner, without_data
 from taskops.operator.workqueue import WorkQueue
 
 
@@ -102,9 +103,9 @@ def build_registry(
             queue_changed()
         if obj is None:
             return
-        if not is_terminal(_phase(obj)):
+        if not is_terminal(_phase(obj)) or resume_wanted(obj):
             queue.add(key_of(obj))
-        else:
+        if is_terminal(_phase(obj)):
             # An ended Run may push its Task over a history limit.
             task = ((obj.get("spec") or {}).get("taskRef") or {}).get("name")
             if task:
@@ -138,4 +139,21 @@ def build_registry(
         apply(event, store.pods)
         queue.add((key_of(obj)[0], obj["metadata"]["labels"][names.LABEL_RUN]))
 
+    _register_batch(registry, store, queue)
     return registry
+
+
+def _register_batch(registry: kopf.OperatorRegistry, store: Store, queue: WorkQueue) -> None:
+    """ConfigMaps owned by a Run (batch input chunks, index maps): a new one may let its Run start."""
+
+    @kopf.on.event("", "v1", "configmaps", registry=registry)
+    async def on_configmap(event: kopf.RawEvent, **_: Any) -> None:
+        obj: dict[str, Any] = dict(event["object"])
+        owner = run_owner(obj)
+        if owner is None:
+            return
+        if event.get("type") == "DELETED":
+            store.configmaps.remove(obj)
+        else:
+            store.configmaps.put(without_data(obj))
+        queue.add((key_of(obj)[0], owner))

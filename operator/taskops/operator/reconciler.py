@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from taskops import logs
 from taskops.clients import errors
 from taskops.clients.kube import KubeClient
-from taskops.clients.resources import JOBS, RUNS, TASKS
+from taskops.clients.resources import CONFIGMAPS, JOBS, RUNS, TASKS
+from taskops.domain import batch
 from taskops.domain.models import Run, Task
 from taskops.domain.models.agent import AgentSpec
 from taskops.domain.phases import EndReason
@@ -117,7 +118,8 @@ class Reconciler:
         pods: list[dict[str, Any]] = []
         if run.status.job_name:
             job = self.store.jobs.get((run.namespace, run.status.job_name))
-            if job is not None:
+            # A batch run reads only its Job's status: its thousands of pods are not looked at.
+            if job is not None and run.spec.inputs is None:
                 pods = self.store.pods_of_job(run.namespace, run.status.job_name)
         decision = decide(run, task, job, pods, self.clock(), self._context(run, task))
         if decision.empty:
@@ -132,6 +134,12 @@ class Reconciler:
             raw = self.store.agents.get((run.namespace, agent))
             ctx.agent_missing = raw is None
             ctx.agent = AgentSpec.model_validate(raw.get("spec") or {}) if raw else None
+        if run.spec.inputs is not None and run.status.attempt is None:
+            ctx.chunks = frozenset(
+                name
+                for name in run.spec.inputs.config_maps
+                if batch.INPUTS_KEY in ((self.store.configmaps.get((run.namespace, name)) or {}).get("data") or {})
+            )
         if task is not None and run.status.attempt is None:
             ctx.duplicate_of = self._duplicate_of(run, task)
             ctx.admission = self.admission.verdict_for((run.namespace, run.name)) if self.admission else None
@@ -195,6 +203,8 @@ class Reconciler:
                 await self.client.delete(JOBS, ns, decision.delete_job, propagation="Background")
         if decision.status is not None:
             raw = await self._write_status(raw, decision.status.to_k8s())
+        for config_map in decision.create_config_maps:
+            await self.client.create_or_get(CONFIGMAPS, ns, config_map)
         if decision.create_job is not None:
             try:
                 job, _ = await self.client.create_or_get(JOBS, ns, decision.create_job)

@@ -81,6 +81,20 @@ def _label(name: str) -> Callable[[Obj], str | None]:
     return lambda obj: (obj["metadata"].get("labels") or {}).get(name)
 
 
+def run_owner(obj: Obj) -> str | None:
+    """The name of the Run that owns this object, if one does."""
+    for ref in obj["metadata"].get("ownerReferences") or []:
+        if ref.get("kind") == "Run" and str(ref.get("apiVersion", "")).startswith("taskops.dev/"):
+            name = ref.get("name")
+            return str(name) if name else None
+    return None
+
+
+def without_data(obj: Obj) -> Obj:
+    """A ConfigMap's metadata and data keys: input chunks can be large, the cache needs only their names."""
+    return {**obj, "data": dict.fromkeys(obj.get("data") or {}, ""), "binaryData": None}
+
+
 def _task_of_run(obj: Obj) -> str | None:
     return ((obj.get("spec") or {}).get("taskRef") or {}).get("name")
 
@@ -93,6 +107,8 @@ class Store:
         self.pods = Kind(index=_label(JOB_NAME_LABEL))
         self.revisions = Kind(index=_label(names.LABEL_TASK))
         self.agents = Kind()
+        # Only ConfigMaps owned by a Run (batch inputs, index maps), without their data values.
+        self.configmaps = Kind()
 
     def runs_of_task(self, namespace: str, task_name: str) -> list[Obj]:
         return self.runs.by_label(namespace, task_name)

@@ -19,6 +19,24 @@ class TaskRef(CamelModel):
     name: str = Field(min_length=1, max_length=253, description="The Task's name, in the Run's namespace.")
 
 
+class RunInputs(CamelModel):
+    """A batch run's inputs: `count` JSON values in ConfigMaps of `chunkSize` lines each (docs/batch.md)."""
+
+    count: int = Field(ge=1, le=100000, description="How many inputs: the Indexed Job's completions.")
+    chunk_size: int = Field(
+        ge=1, le=100000, description="Lines per chunk: input i is line i % chunkSize + 1 of chunk i // chunkSize."
+    )
+    config_maps: list[str] = Field(
+        min_length=1,
+        max_length=1000,
+        description=(
+            "The chunks, in order: ConfigMap k (in the Run's namespace, owned by the Run, written after it) "
+            "holds inputs k*chunkSize ... in its `inputs.jsonl` key, one JSON value per line."
+        ),
+        json_schema_extra={"items": {"type": "string", "maxLength": 253}},
+    )
+
+
 class RunSpec(CamelModel):
     """The desired state of a Run."""
 
@@ -82,6 +100,16 @@ class RunSpec(CamelModel):
         max_length=253,
         description="Who triggered the run: the authenticated user of the API request (seed 004 user_uid).",
     )
+    inputs: RunInputs | None = Field(
+        default=None,
+        description="Makes this a batch run: one Indexed Job per attempt, one index per input (docs/batch.md).",
+    )
+    resume: int = Field(
+        default=0,
+        ge=0,
+        description="Bump by 1 to resume a PARTIAL_SUCCEEDED, FAILED or STOPPED batch run: a new attempt runs "
+        "only the inputs that did not succeed.",
+    )
     stop: bool = Field(
         default=False,
         description="Set to true to stop the run (seed 000 abort, seed 002 stopped): its Job is deleted and it "
@@ -134,6 +162,23 @@ class WebhookStatus(CamelModel):
     delivered_at: dt.datetime | None = Field(default=None, description="When a 2xx answer came.")
 
 
+class BatchStatus(CamelModel):
+    """Progress of a batch run's inputs, by original input index (ranges like "3,17-20")."""
+
+    total: int = Field(description="Inputs in the run.")
+    succeeded: int = Field(default=0, description="Inputs that succeeded (in any attempt).")
+    failed: int = Field(default=0, description="Inputs whose last try failed.")
+    running: int = Field(default=0, description="Pods of the current attempt running now.")
+    completed_indexes: str = Field(default="", description="Indexes of the inputs that succeeded, as ranges.")
+    failed_indexes: str = Field(default="", description="Indexes of the inputs whose last try failed, as ranges.")
+    attempt_indexes: str | None = Field(
+        default=None,
+        description="The indexes the current attempt's Job runs, as ranges (unset: all); Job index i runs the "
+        "i-th of them.",
+    )
+    resumes: int = Field(default=0, description="Resumes done: spec.resume above this starts another.")
+
+
 class RunStatus(CamelModel):
     """The observed state of a Run, written only by the operator."""
 
@@ -181,6 +226,7 @@ class RunStatus(CamelModel):
     next_attempt_at: dt.datetime | None = Field(
         default=None, description="When the next attempt starts (during a retry backoff)."
     )
+    batch: BatchStatus | None = Field(default=None, description="A batch run's progress (spec.inputs).")
     result: Any = Field(
         default=None,
         description="The JSON the container wrote to /dev/termination-log (seed 003 `result`).",

@@ -58,6 +58,20 @@ class Snooze(CamelModel):
     reason: str | None = Field(default=None, max_length=500, description="Why the task is snoozed (seed 001).")
 
 
+class BatchSpec(CamelModel):
+    """How a batch run's Indexed Job runs its inputs (a Run with spec.inputs; docs/batch.md)."""
+
+    parallelism: int = Field(default=10, ge=1, le=1000, description="Inputs processed at once (pods running).")
+    backoff_limit_per_index: int = Field(
+        default=0, ge=0, le=100, description="Retries of one input's pod before that input counts as failed."
+    )
+    max_failed_indexes: int | None = Field(
+        default=None,
+        ge=0,
+        description="The attempt stops early once more inputs than this failed (unset: every input runs).",
+    )
+
+
 class TaskSpec(CamelModel):
     """The desired state of a Task."""
 
@@ -160,6 +174,11 @@ class TaskSpec(CamelModel):
             "response_format, json_schema, use_cached_workflow, ...); validated like params."
         ),
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    batch: BatchSpec | None = Field(
+        default=None,
+        description="Settings for batch runs of this task (Runs with spec.inputs); unset: parallelism 10, "
+        "no per-input retries.",
     )
     result_schema: dict[str, Any] | None = Field(
         default=None,

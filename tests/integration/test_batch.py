@@ -1,0 +1,99 @@
+"""Batch runs on the real control plane: inputs in ConfigMaps, one Indexed Job per attempt, resume."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from devcluster.cluster import Cluster
+from taskops.domain import batch
+from tests import builders
+from tests.integration.kube import Kube, wait_for
+from tests.integration.processes import OperatorProcess
+
+ENDED = {"SUCCEEDED", "FAILED", "STOPPED", "INVALID", "PARTIAL_SUCCEEDED"}
+COUNT = 1000
+FAILING = [3, 17, 18, 19, 20, 500, 999]
+
+
+def status_of(kube: Kube, ns: str, name: str) -> dict[str, Any]:
+    return kube.run(ns, name).get("status") or {}
+
+
+def test_batch_partial_success_then_resume_only_the_failed(
+    kube: Kube, operator: OperatorProcess, ns: str, cluster: Cluster
+) -> None:
+    kube.create(
+        ns,
+        builders.task(
+            "b",
+            batch={"parallelism": 100},
+            pod_annotations={
+                "kwok.taskops.dev/fail-indexes": ",".join(map(str, FAILING)),
+                "kwok.taskops.dev/fail-attempts": "1",
+                "kwok.taskops.dev/duration": "100ms",
+            },
+        ),
+    )
+    # Small chunks, so that the Job mounts several ConfigMaps.
+    size, texts = batch.plan_chunks([{"n": i} for i in range(COUNT)], max_bytes=4000)
+    assert len(texts) == 3
+    names = batch.chunk_names("b-1", len(texts))
+    created = kube.create(ns, builders.run("b-1", "b", inputs={"count": COUNT, "chunkSize": size, "configMaps": names}))
+
+    # No chunk yet: the Run waits (and makes no Job).
+    waiting = wait_for(
+        lambda: (s := status_of(kube, ns, "b-1")).get("message") == "waiting for 3 input chunks" and s,
+        what="the run to wait for its chunks",
+    )
+    assert waiting["phase"] == "CREATED"
+    assert kube.jobs(ns) == []
+
+    for cm in batch.chunk_config_maps("b-1", created["metadata"]["uid"], ns, texts):
+        kube.core.create_namespaced_config_map(ns, cm)
+
+    run = kube.wait_run_phase(ns, "b-1", ENDED, timeout=150)
+    status = run["status"]
+    assert (status["phase"], status["endReason"]) == ("PARTIAL_SUCCEEDED", "partial_success"), status.get("message")
+    assert status["batch"]["failedIndexes"] == "3,17-20,500,999"
+    assert (status["batch"]["succeeded"], status["batch"]["failed"], status["batch"]["total"]) == (993, 7, COUNT)
+
+    job = kube.batch.read_namespaced_job("b-1-1", ns)
+    assert job.spec.completion_mode == "Indexed"
+    assert (job.spec.completions, job.spec.parallelism, job.spec.backoff_limit_per_index) == (COUNT, 100, 0)
+    volume = next(v for v in job.spec.template.spec.volumes if v.name == batch.INPUTS_VOLUME)
+    assert [s.config_map.name for s in volume.projected.sources] == names
+    env = {e.name: e.value for e in job.spec.template.spec.containers[0].env}
+    assert env["TASKOPS_INPUTS_DIR"] == "/etc/taskops-inputs"
+    assert (env["TASKOPS_CHUNK_SIZE"], env["TASKOPS_INPUT_COUNT"]) == (str(size), str(COUNT))
+    assert "TASKOPS_INDEX_MAP" not in env
+
+    # Resume: only the 7 failed inputs run again, as attempt 2.
+    cluster.kubectl("patch", "run", "b-1", "-n", ns, "--type=merge", "-p", json.dumps({"spec": {"resume": 1}}))
+    run = kube.wait_run_phase(ns, "b-1", {"SUCCEEDED"}, timeout=60)
+    status = run["status"]
+    assert status["attempt"] == 2 and status["jobName"] == "b-1-2"
+    assert status["batch"]["succeeded"] == COUNT and status["batch"]["failed"] == 0
+    assert status["batch"]["failedIndexes"] == "" or "failedIndexes" not in status["batch"]
+    assert status["batch"]["resumes"] == 1
+    job2 = kube.batch.read_namespaced_job("b-1-2", ns)
+    assert job2.spec.completions == len(FAILING)
+    env = {e.name: e.value for e in job2.spec.template.spec.containers[0].env}
+    assert env["TASKOPS_INDEX_MAP"] == "/etc/taskops-inputs/index-map.txt"
+    index_map = kube.core.read_namespaced_config_map("b-1-index-map-2", ns)
+    assert index_map.data["index-map.txt"].split() == [str(i) for i in FAILING]
+    assert index_map.metadata.owner_references[0].name == "b-1"
+
+
+def test_a_run_without_its_chunks_waits(kube: Kube, operator: OperatorProcess, ns: str) -> None:
+    kube.create(ns, builders.task("w"))
+    kube.create(
+        ns,
+        builders.run("w-1", "w", inputs={"count": 5, "chunkSize": 3, "configMaps": ["w-1-inputs-0", "w-1-inputs-1"]}),
+    )
+    status = wait_for(
+        lambda: (s := status_of(kube, ns, "w-1")).get("message") == "waiting for 2 input chunks" and s,
+        what="the run to wait for its chunks",
+    )
+    assert status["phase"] == "CREATED"
+    assert kube.jobs(ns) == []
