@@ -62,6 +62,7 @@ bench: venv controlplane
 	$(PY) -m bench.admission
 	$(PY) -m bench.schedule_lag --tasks 1000 --minutes 2
 	$(PY) -m bench.api
+	$(PY) -m bench.batch
 
 clean:
 	rm -rf $(VENV) .devcluster test-output .pytest_cache .mypy_cache .ruff_cache

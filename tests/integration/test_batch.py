@@ -8,8 +8,10 @@ from typing import Any
 from devcluster.cluster import Cluster
 from taskops.domain import batch
 from tests import builders
+from tests.integration.api import Caller
 from tests.integration.kube import Kube, wait_for
 from tests.integration.processes import OperatorProcess
+from tests.integration.test_api_runs import make_task
 
 ENDED = {"SUCCEEDED", "FAILED", "STOPPED", "INVALID", "PARTIAL_SUCCEEDED"}
 COUNT = 1000
@@ -97,3 +99,41 @@ def test_a_run_without_its_chunks_waits(kube: Kube, operator: OperatorProcess, n
     )
     assert status["phase"] == "CREATED"
     assert kube.jobs(ns) == []
+
+
+def test_the_api_accepts_a_batch_and_resumes_it(kube: Kube, api: Caller, ns: str) -> None:
+    make_task(
+        api,
+        "api-batch",
+        pods={
+            "kwok.taskops.dev/fail-indexes": "2,40",
+            "kwok.taskops.dev/fail-attempts": "1",
+            "kwok.taskops.dev/duration": "100ms",
+        },
+        batch={"parallelism": 20},
+    )
+    inputs = [{"order": f"ORD-{i}"} for i in range(60)]
+    resp = api.post("/api/v1/actions/api-batch/async", json={"inputs": inputs})
+    assert resp.status_code == 201, resp.text
+    run = resp.json()
+    spec = kube.run(ns, run["id"])["spec"]
+    assert spec["inputs"]["count"] == 60 and "params" not in spec
+    # The inputs are in ConfigMaps owned by the Run, never in the Run itself.
+    for name in spec["inputs"]["configMaps"]:
+        cm = kube.core.read_namespaced_config_map(name, ns)
+        assert cm.metadata.owner_references[0].uid == run["uid"]
+    ended = kube.wait_run_phase(ns, run["id"], ENDED, timeout=120)
+    assert ended["status"]["phase"] == "PARTIAL_SUCCEEDED" and ended["status"]["batch"]["failedIndexes"] == "2,40"
+    assert api.get(f"/api/v1/runs/{run['id']}").json()["batch"]["succeeded"] == 58
+
+    resumed = api.post(f"/api/v1/runs/{run['id']}/resume")
+    assert resumed.status_code == 202, resumed.text
+    assert api.post(f"/api/v1/runs/{run['id']}/resume").status_code == 202  # asked once, not twice
+    wait_for(lambda: status_of(kube, ns, run["id"]).get("phase") == "SUCCEEDED", 120, what="the resumed batch")
+    assert status_of(kube, ns, run["id"])["batch"]["succeeded"] == 60
+    assert sorted(j.metadata.name for j in kube.jobs(ns)) == [f"{run['id']}-1", f"{run['id']}-2"]
+
+    live = api.post("/api/v1/actions/api-batch/live", json={"inputs": inputs})
+    assert live.status_code == 422 and live.json()["errors"][0]["location"] == "body.inputs"
+    too_big = api.post("/api/v1/actions/api-batch/async", json={"inputs": ["x" * 950_000]})
+    assert too_big.status_code == 422 and "fit in a chunk" in too_big.json()["detail"]

@@ -301,6 +301,11 @@ def _operation(op: Operation) -> dict[str, Any]:
     if op.ok == 201 and op.response is not None:
         # A replay, a wait or validate_only answers 200.
         responses["200"] = {**ok, "description": "Replay, waited result, or validate_only"}
+    if op.path.endswith("/resume"):
+        responses["202"] = {
+            **ok,
+            "description": "A batch run resumes in place: a new attempt over what did not succeed",
+        }
     for code, text in _ERRORS.items():
         responses[code] = {"description": text, "content": problem}
     out: dict[str, Any] = {

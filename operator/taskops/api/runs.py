@@ -139,6 +139,8 @@ async def resume_run(request: web.Request) -> web.Response:
     phase = (run.get("status") or {}).get("phase") or Phase.CREATED.value
     if phase not in RESUMABLE:
         raise Problem(409, "Conflict", f"only a STOPPED, FAILED or PARTIAL_SUCCEEDED run can be resumed; it is {phase}")
+    if run["spec"].get("inputs"):
+        return await _resume_batch(svc, ns, run)
     task = _task(await find_task(svc, ns, run["spec"]["taskRef"]["name"]))
     body_ = resume_of(run, task, user.name, svc.now())
     replay = False
@@ -149,6 +151,17 @@ async def resume_run(request: web.Request) -> web.Response:
     svc.cache.runs.upsert(created)
     task_name = svc.cache.task_name(ns, task.metadata.name)
     return reply(views.run_out(created, task_name, replay), 200 if replay else 201)
+
+
+async def _resume_batch(svc: Services, ns: str, run: dict[str, Any]) -> web.Response:
+    """A batch Run resumes in place: a new attempt over only the indexes that did not succeed (docs/batch.md)."""
+    done = int(((run.get("status") or {}).get("batch") or {}).get("resumes") or 0)
+    patched = run
+    if int(run["spec"].get("resume") or 0) <= done:  # otherwise a resume is already asked for: idempotent
+        patched = await svc.client.patch(RUNS, ns, run["metadata"]["name"], {"spec": {"resume": done + 1}})
+        svc.cache.runs.upsert(patched)
+    task_name = svc.cache.task_name(ns, run["spec"]["taskRef"]["name"])
+    return reply(views.run_out(patched, task_name), 202)
 
 
 @routes.get("/api/v1/runs/{id}/logs")

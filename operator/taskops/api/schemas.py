@@ -140,8 +140,11 @@ class ActionRunRequest(ApiModel):
     """POST /actions/{action_name}/{live|async|schedule} (seed 004)."""
 
     input: dict[str, Any] | None = Field(default=None, description="One input: the run's params (live mode).")
-    inputs: list[dict[str, Any]] | None = Field(
-        default=None, max_length=100000, description="Several inputs (async and schedule modes)."
+    inputs: list[Any] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100000,
+        description="A batch: up to 100,000 JSON values, one Indexed Job over all of them (async and schedule).",
     )
     scheduled_at: dt.datetime | None = Field(default=None, description="schedule mode: when the run starts.")
     callback_url: str | None = Field(default=None, max_length=2048, description="Webhook called when it ends.")

@@ -126,29 +126,26 @@ async def run_action(request: web.Request) -> web.Response:
     errors = []
     if data.input is not None and data.inputs is not None:
         errors.append(FieldError("body.inputs", "send input or inputs, not both", None))
-    if data.inputs is not None and len(data.inputs) > 1:
-        errors.append(
-            FieldError(
-                "body.inputs", "several inputs make a batch run (Indexed Job), not supported yet", len(data.inputs)
-            )
-        )
+    if mode == "LIVE" and data.inputs is not None:
+        errors.append(FieldError("body.inputs", "live mode runs one input: send input", len(data.inputs)))
     if mode == "SCHEDULE" and data.scheduled_at is None:
         errors.append(FieldError("body.scheduled_at", "schedule mode needs scheduled_at", None))
     if errors:
         raise invalid(errors)
-    params = data.input if data.input is not None else (data.inputs[0] if data.inputs else None)
     wait, timeout = wait_options(request, wait_default=mode == "LIVE")
+    # `inputs` is a batch run: one Indexed Job over all of them (docs/batch.md); `input` is the params of one run.
     trigger = Trigger(
         task,
         "api",
-        params=params,
+        params=data.input,
         params_location="body.input",
         callback_url=data.callback_url,
         scheduled_at=data.scheduled_at,
         execution_mode=mode,
         user=user,
     )
-    return await fire(request, trigger, user, f"action-{mode}", raw, views.run_out, wait, timeout, api_name)
+    kind = f"action-{mode}"
+    return await fire(request, trigger, user, kind, raw, views.run_out, wait, timeout, api_name, data.inputs)
 
 
 @routes.post("/api/v1/events/{name}")

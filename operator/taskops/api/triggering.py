@@ -8,6 +8,9 @@ request hash stored on it (same → replay, different → 422).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -18,9 +21,9 @@ from taskops.api import schemas
 from taskops.api.context import Services, query_bool, query_int, reply, services
 from taskops.api.problems import Problem, invalid
 from taskops.api.triggers import Trigger, build_run, check, request_hash
-from taskops.clients.errors import AlreadyExists, NotFound
-from taskops.clients.resources import AGENTS, REVISIONS, RUNS
-from taskops.domain import apinames
+from taskops.clients.errors import AlreadyExists, ApiError, NotFound
+from taskops.clients.resources import AGENTS, CONFIGMAPS, REVISIONS, RUNS
+from taskops.domain import apinames, batch
 from taskops.domain.params import FieldError
 from taskops.domain.versions import Version, from_revision
 
@@ -64,11 +67,20 @@ async def fire(
     wait: bool,
     wait_timeout: int,
     task_name: str,
+    inputs: list[Any] | None = None,
 ) -> web.Response:
+    """Validate, create the Run (and, for a batch, its input chunks), then answer or wait."""
     svc = services(request)
     ns = trigger.task.metadata.namespace or ""
     checked = check(trigger, await _versions(svc, trigger), svc.now())
     errors = checked.errors + await _check_agent(svc, trigger, ns)
+    chunks: list[str] = []
+    chunk_size = 0
+    if inputs is not None:
+        try:
+            chunk_size, chunks = batch.plan_chunks(inputs)
+        except ValueError as exc:
+            errors.append(FieldError("body.inputs", str(exc), len(inputs)))
     if errors:
         raise invalid(errors)
     key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
@@ -80,7 +92,17 @@ async def fire(
         digest = request_hash(kind, trigger.task.metadata.name, raw)
         trigger.annotations[apinames.ANNOTATION_REQUEST_HASH] = digest
         trigger.annotations[apinames.ANNOTATION_IDEMPOTENCY_KEY] = key[:253]
+    if chunks and name is None:
+        # The chunks' names derive from the Run's, so a batch Run is named here rather than by generateName.
+        name = apinames.run_name_prefix(trigger.task.metadata.name) + secrets.token_hex(3)[:5]
     run = build_run(trigger, svc.now(), name)
+    if chunks:
+        assert name is not None
+        run["spec"]["inputs"] = {
+            "count": len(inputs or []),
+            "chunkSize": chunk_size,
+            "configMaps": batch.chunk_names(name, len(chunks)),
+        }
     if query_bool(request, "validate_only"):
         await svc.client.create(RUNS, ns, run, dry_run=True)
         version = checked.version.number if checked.version else trigger.task.status.active_version
@@ -102,8 +124,36 @@ async def fire(
                 "https://taskops.dev/problems/idempotency-mismatch",
             ) from None
         replay = True
+    if chunks:
+        await _write_chunks(svc, created, chunks)
     svc.cache.runs.upsert(created)
     return await respond(svc, created, shape, task_name, replay, wait, wait_timeout)
+
+
+async def _write_chunks(svc: Services, run: dict[str, Any], chunks: list[str]) -> None:
+    """Write a batch Run's input chunks, owned by it; on failure delete the Run (and so what was written).
+
+    A replay writes them again: chunks that exist are kept, so a request that died half-way completes.
+    """
+    meta = run["metadata"]
+    maps = batch.chunk_config_maps(meta["name"], meta["uid"], meta["namespace"], chunks)
+    limit = asyncio.Semaphore(8)
+
+    async def write(obj: dict[str, Any]) -> None:
+        async with limit:
+            with contextlib.suppress(AlreadyExists):
+                await svc.client.create(CONFIGMAPS, meta["namespace"], obj)
+
+    try:
+        await asyncio.gather(*(write(obj) for obj in maps))
+    except ApiError as exc:
+        with contextlib.suppress(ApiError):
+            await svc.client.delete(RUNS, meta["namespace"], meta["name"])
+        raise Problem(
+            502,
+            "Bad Gateway",
+            f"writing the inputs failed ({exc.status}: {exc.message}); the run was deleted, nothing was queued",
+        ) from exc
 
 
 async def respond(

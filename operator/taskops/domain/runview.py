@@ -66,6 +66,9 @@ class RunOut(BaseModel):
     task_version_id: str | None = None
     retry_attempt: int = Field(description="Retries so far (0 on the first attempt).")
     retry_of_run_id: str | None = None
+    batch: dict[str, Any] | None = Field(
+        default=None, description="A batch run's progress: total, succeeded, failed, running, failedIndexes, ..."
+    )
     attempts: list[Attempt] = Field(default_factory=list)
     history: list[Step] = Field(default_factory=list)
     scheduled_at: dt.datetime | None = None
@@ -148,6 +151,7 @@ def run_out(run: dict[str, Any], task_name: str | None = None, replay: bool | No
         retry_attempt=attempt - 1,
         retry_of_run_id=status.get("retryOf"),
         attempts=[Attempt.model_validate(_attempt(a)) for a in status.get("attempts") or []],
+        batch=status.get("batch"),
         history=[Step.model_validate(s) for s in status.get("history") or []],
         scheduled_at=timestamp(spec.get("scheduledAt") or spec.get("scheduledTime")),
         created_at=timestamp(
