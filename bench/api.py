@@ -27,14 +27,14 @@ from typing import Any
 
 import aiohttp
 
-from bench.common import client, cluster_with_operator, save, summary
+from bench.common import client, cluster_with_api, save, summary
 from devcluster.cluster import Cluster
 from taskops import API_VERSION
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import RUNS, TASKS
 from taskops.domain import names
 from taskops.domain.jobs import owner_reference
-from tests.integration.api import ApiProcess, full_access, service_account
+from tests.integration.api import ApiProcess
 
 NS = "bench-api"
 TASK = "later"
@@ -259,16 +259,11 @@ def main() -> None:
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     started = time.monotonic()
-    with cluster_with_operator() as cluster:
-        cluster.kubectl("create", "namespace", NS)
-        cluster.wait_namespace_ready(NS)
-        token = service_account(cluster, NS, "bench", full_access())
-        api_proc = ApiProcess(cluster.kubeconfig, cluster.logs)
+    with cluster_with_api(NS) as (cluster, api_proc, token):
         try:
             results = asyncio.run(bench(cluster, api_proc, token, args))
         finally:
             problems = [line for line in api_proc.tail(400).splitlines() if "ERROR" in line or "Traceback" in line]
-            api_proc.stop()
         if problems:
             print("API log problems:\n" + "\n".join(problems[-20:]))
     results["p50_ratio"] = results["rest"]["p50"] / results["raw"]["p50"]

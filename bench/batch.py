@@ -23,10 +23,10 @@ from typing import Any
 import aiohttp
 
 from bench.api import rss_mb
-from bench.common import client, cluster_with_operator, save
+from bench.common import client, cluster_with_api, save
 from taskops.clients.resources import CONFIGMAPS
 from taskops.domain import batch
-from tests.integration.api import ApiProcess, full_access, service_account
+from tests.integration.api import ApiProcess
 
 NS = "bench-batch"
 TASK = "batch"
@@ -89,15 +89,8 @@ def main() -> None:
     parser.add_argument("--inputs", type=int, default=100_000)
     args = parser.parse_args()
     started = time.monotonic()
-    with cluster_with_operator() as cluster:
-        cluster.kubectl("create", "namespace", NS)
-        cluster.wait_namespace_ready(NS)
-        token = service_account(cluster, NS, "bench", full_access())
-        api_proc = ApiProcess(cluster.kubeconfig, cluster.logs)
-        try:
-            r = asyncio.run(bench(cluster, api_proc, token, args.inputs))
-        finally:
-            api_proc.stop()
+    with cluster_with_api(NS) as (cluster, api_proc, token):
+        r = asyncio.run(bench(cluster, api_proc, token, args.inputs))
     r["runtime_s"] = time.monotonic() - started
     print(f"\n{r['inputs']} inputs ({r['payload_mb']:.1f} MB as JSON lines) in {r['chunks']} chunks")
     print(f"raw ConfigMap writes of the same chunks: {r['raw_configmaps_s']:.2f} s")

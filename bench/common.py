@@ -15,6 +15,7 @@ from typing import Any
 from devcluster.cluster import Cluster, spawn, stop_process
 from taskops.clients import credentials
 from taskops.clients.kube import KubeClient
+from tests.integration.api import ApiProcess, full_access, service_account
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -36,6 +37,20 @@ def cluster_with_operator(operator: bool = True, workers: int = 4) -> Iterator[C
             if proc is not None:
                 stop_process(proc)
             cluster.stop()
+
+
+@contextlib.contextmanager
+def cluster_with_api(namespace: str) -> Iterator[tuple[Cluster, ApiProcess, str]]:
+    """A fresh cluster with the operator and the API, a namespace, and a token with full rights in it."""
+    with cluster_with_operator() as cluster:
+        cluster.kubectl("create", "namespace", namespace)
+        cluster.wait_namespace_ready(namespace)
+        token = service_account(cluster, namespace, "bench", full_access())
+        api_proc = ApiProcess(cluster.kubeconfig, cluster.logs)
+        try:
+            yield cluster, api_proc, token
+        finally:
+            api_proc.stop()
 
 
 def start_operator(cluster: Cluster, workers: int = 4) -> subprocess.Popen[bytes]:
