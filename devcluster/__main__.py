@@ -174,7 +174,8 @@ Call the REST API (as the service account in examples/api-caller.yaml):
     API=$(cat {rel}/api-url) TOKEN=$(cat {rel}/token)
     curl -s -H "Authorization: Bearer $TOKEN" "$API/api/v1/tasks/hello/run?wait=true" -X POST
     curl -s -H "Authorization: Bearer $TOKEN" "$API/api/v1/runs?sort=-created_at"
-    open $API/api/v1/docs (with the bearer header) or fetch $API/api/v1/openapi.json
+    $API/ui/ is the manual-runs page (sign in with $TOKEN, namespace default)
+    $API/api/v1/openapi.json describes every operation (send the bearer header)
 
 Logs: {rel}/cluster/logs/   Stop it all: make down
 """
