@@ -11,6 +11,7 @@ from tests import builders
 from tests.integration.api import Caller
 from tests.integration.kube import Kube, wait_for
 from tests.integration.processes import OperatorProcess
+from tests.integration.receiver import Receiver
 from tests.integration.test_api_runs import make_task
 
 ENDED = {"SUCCEEDED", "FAILED", "STOPPED", "INVALID", "PARTIAL_SUCCEEDED"}
@@ -113,7 +114,9 @@ def test_the_api_accepts_a_batch_and_resumes_it(kube: Kube, api: Caller, ns: str
         batch={"parallelism": 20},
     )
     inputs = [{"order": f"ORD-{i}"} for i in range(60)]
-    resp = api.post("/api/v1/actions/api-batch/async", json={"inputs": inputs})
+    receiver = Receiver()
+    hook = {"callback_url": receiver.url("/batch")}
+    resp = api.post("/api/v1/actions/api-batch/async", json={"inputs": inputs, **hook})
     assert resp.status_code == 201, resp.text
     run = resp.json()
     spec = kube.run(ns, run["id"])["spec"]
@@ -125,6 +128,7 @@ def test_the_api_accepts_a_batch_and_resumes_it(kube: Kube, api: Caller, ns: str
     ended = kube.wait_run_phase(ns, run["id"], ENDED, timeout=120)
     assert ended["status"]["phase"] == "PARTIAL_SUCCEEDED" and ended["status"]["batch"]["failedIndexes"] == "2,40"
     assert api.get(f"/api/v1/runs/{run['id']}").json()["batch"]["succeeded"] == 58
+    wait_for(lambda: receiver.to("/batch"), what="the webhook of the first end")
 
     resumed = api.post(f"/api/v1/runs/{run['id']}/resume")
     assert resumed.status_code == 202, resumed.text
@@ -132,6 +136,10 @@ def test_the_api_accepts_a_batch_and_resumes_it(kube: Kube, api: Caller, ns: str
     wait_for(lambda: status_of(kube, ns, run["id"]).get("phase") == "SUCCEEDED", 120, what="the resumed batch")
     assert status_of(kube, ns, run["id"])["batch"]["succeeded"] == 60
     assert sorted(j.metadata.name for j in kube.jobs(ns)) == [f"{run['id']}-1", f"{run['id']}-2"]
+    # The resumed run's end is news of its own: a second delivery, under its own delivery id.
+    wait_for(lambda: len({r.headers["X-Taskops-Delivery"] for r in receiver.to("/batch")}) == 2, what="2nd webhook")
+    assert {r.headers["X-Taskops-Delivery"] for r in receiver.to("/batch")} == {run["uid"], f"{run['uid']}.1"}
+    receiver.stop()
 
     live = api.post("/api/v1/actions/api-batch/live", json={"inputs": inputs})
     assert live.status_code == 422 and live.json()["errors"][0]["location"] == "body.inputs"

@@ -265,9 +265,11 @@ def partial_status() -> dict[str, Any]:
 
 def test_resume_runs_only_what_did_not_succeed() -> None:
     ended = partial_status()
+    ended["webhook"] = {"state": "delivered", "url": "https://h/x", "deliveryId": "run-uid", "attempts": 1}
     assert run_decide(make_run(ended), make_task()).empty, "resume 0: nothing to do"
     d = run_decide(make_run(ended, resume=1), make_task(batch={"parallelism": 100}))
     assert d.status is not None and d.create_job is not None
+    assert d.status.webhook is None, "the resumed run's end is announced again"
     assert (d.status.phase, d.status.attempt, d.status.job_name) == (Phase.RUNNING, 2, "r-2")
     assert d.status.end_reason is None and d.status.end_time is None
     assert d.status.batch is not None

@@ -107,3 +107,12 @@ def test_host_policy(allow: tuple[str, ...], deny: tuple[str, ...], host: str, a
 )
 def test_only_http_urls(url: str, ok: bool) -> None:
     assert (webhooks.url_error(url) is None) == ok
+
+
+def test_a_resumed_batch_ends_news_of_its_own() -> None:
+    first = run()
+    assert webhooks.delivery_id(first) == "u-1"
+    resumed = run()
+    resumed["status"]["batch"] = {"total": 10, "resumes": 2}
+    assert webhooks.delivery_id(resumed) == "u-1.2"
+    assert webhooks.after_attempt(resumed, NOW, POLICY, 200).delivery_id == "u-1.2"

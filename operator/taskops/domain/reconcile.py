@@ -500,6 +500,8 @@ def _resume(run: Run, task: Task, now: dt.datetime, decision: Decision, agent: A
     inputs = run.spec.inputs
     assert inputs is not None and run.status.attempt is not None
     status = run.status.model_copy(deep=True)
+    # The run will end again: its webhook is due again, under a new delivery id (webhooks.delivery_id).
+    status.webhook = None
     b = status.batch or BatchStatus(total=inputs.count)
     done = set(batch.parse_ranges(b.completed_indexes))
     remaining = [i for i in range(inputs.count) if i not in done]

@@ -102,6 +102,14 @@ def url_error(url: str) -> str | None:
     return None
 
 
+def delivery_id(run: dict[str, Any]) -> str:
+    """The Run's uid; after a batch resume `<uid>.<resumes>`, as the resumed run's end is news of its own."""
+    meta = run["metadata"]
+    base = str(meta.get("uid") or meta["name"])
+    resumes = int((((run.get("status") or {}).get("batch")) or {}).get("resumes") or 0)
+    return f"{base}.{resumes}" if resumes else base
+
+
 def current(status: dict[str, Any]) -> WebhookStatus | None:
     raw = status.get("webhook")
     return WebhookStatus.model_validate(raw) if raw else None
@@ -154,7 +162,7 @@ def after_attempt(
     state = WebhookStatus(
         state="pending",
         url=spec["callbackUrl"],
-        delivery_id=run["metadata"].get("uid") or run["metadata"]["name"],
+        delivery_id=delivery_id(run),
         attempts=attempts,
         status_code=status_code,
         last_error=error,

@@ -112,7 +112,7 @@ class WebhookController:
         body = run_out(raw, self._task_name(raw)).model_dump_json().encode()
         stamp = int(time.time())
         headers = {
-            webhooks.HEADER_DELIVERY: raw["metadata"].get("uid") or raw["metadata"]["name"],
+            webhooks.HEADER_DELIVERY: webhooks.delivery_id(raw),
             webhooks.HEADER_EVENT: webhooks.EVENT,
             webhooks.HEADER_TIMESTAMP: str(stamp),
             webhooks.HEADER_SIGNATURE: webhooks.sign(secret, stamp, body),
