@@ -201,3 +201,25 @@ def test_openapi_document_is_complete_and_every_ref_resolves() -> None:
     ids = [op["operationId"] for ms in doc["paths"].values() for op in ms.values()]
     assert len(ids) == len(set(ids))
     assert "<table>" in openapi.docs_page(doc)
+
+
+def test_select_runs_filters_and_sorts() -> None:
+    a = views.run_out(_run("SUCCEEDED", "success"))
+    b = views.run_out(_run("RUNNING", None)).model_copy(update={"id": "r2", "execution_mode": "LIVE"})
+    assert [r.id for r in views.select_runs([a, b], {"status": "running"}, "-created_at")] == ["r2"]
+    assert [r.id for r in views.select_runs([a, b], {"execution_mode": "live"}, "status")] == ["r2"]
+    assert [r.id for r in views.select_runs([b, a], {}, "status")] == ["r2", "r1"]
+    assert [r.id for r in views.select_runs([a, b], {}, "-status")] == ["r1", "r2"]
+
+
+def test_events_fire_only_active_tasks_listening_to_them() -> None:
+    from taskops.api.triggers import listens
+
+    def task(**spec: Any) -> dict[str, Any]:
+        return {"metadata": {"name": "t"}, "spec": {"scheduleKind": "event", **spec}}
+
+    assert listens(task(scheduleExpr="deployed"), "deployed")
+    assert listens(task(), "t"), "an empty expression names the task itself"
+    assert not listens(task(scheduleExpr="deployed", state="paused"), "deployed")
+    assert not listens(task(scheduleExpr="other"), "deployed")
+    assert not listens({"metadata": {"name": "t"}, "spec": {"scheduleKind": "cron"}}, "t")

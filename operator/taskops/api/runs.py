@@ -56,16 +56,8 @@ async def list_runs(request: web.Request) -> web.Response:
     if "execution_mode" in wanted and wanted["execution_mode"].upper() not in ("LIVE", "ASYNC", "SCHEDULE"):
         raise invalid([FieldError("query.execution_mode", "must be LIVE, ASYNC or SCHEDULE", wanted["execution_mode"])])
     out = [views.run_out(r, svc.cache.task_name(ns, r["spec"]["taskRef"]["name"])) for r in svc.cache.runs_in(ns)]
-    out = [r for r in out if all(_matches(r, k, v) for k, v in wanted.items())]
-    field = sort.lstrip("-")
-    out.sort(key=lambda r: (getattr(r, field) is not None, getattr(r, field) or "", r.id), reverse=sort.startswith("-"))
+    out = views.select_runs(out, wanted, sort)
     return reply(schemas.RunList(items=out[offset : offset + limit], total=len(out), limit=limit, offset=offset))
-
-
-def _matches(run: schemas.RunOut, name: str, value: str) -> bool:
-    if name in ("status", "execution_mode"):
-        return str(getattr(run, name)).upper() == value.upper()
-    return str(getattr(run, name) or "") == value
 
 
 async def _find_run(svc: Services, ns: str, ident: str) -> dict[str, Any]:

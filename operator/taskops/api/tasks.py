@@ -124,9 +124,7 @@ async def list_tasks(request: web.Request) -> web.Response:
     if wanted.get("schedule_kind") not in (None, "cron", "rrule", "once", "event"):
         kind = wanted["schedule_kind"]
         raise invalid([FieldError("query.schedule_kind", "must be cron, rrule, once or event", kind)])
-    out = [views.task_out(t) for t in svc.cache.tasks_in(ns)]
-    out = [t for t in out if all(str(getattr(t, k) or "") == v for k, v in wanted.items())]
-    out.sort(key=lambda t: (t.created_at is None, t.created_at, t.name))
+    out = views.select_tasks([views.task_out(t) for t in svc.cache.tasks_in(ns)], wanted)
     page = out[offset : offset + limit]
     return reply(schemas.TaskList(items=page, total=len(out), limit=limit, offset=offset))
 

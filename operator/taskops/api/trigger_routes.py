@@ -19,7 +19,7 @@ from taskops.api.context import (
 from taskops.api.problems import invalid
 from taskops.api.tasks import find_task
 from taskops.api.triggering import fire, wait_options
-from taskops.api.triggers import Trigger, build_run, check
+from taskops.api.triggers import Trigger, build_run, check, listens
 from taskops.clients.errors import AlreadyExists, NotFound
 from taskops.clients.resources import REVISIONS, RUNS
 from taskops.domain import apinames
@@ -156,13 +156,7 @@ async def post_event(request: web.Request) -> web.Response:
     event = request.match_info["name"]
     data, _ = await body(request, schemas.EventRequest, optional=True)
     event_id = data.id or uuid.uuid4().hex
-    listening = [
-        _task(obj)
-        for obj in svc.cache.tasks_in(ns)
-        if (obj.get("spec") or {}).get("scheduleKind") == "event"
-        and ((obj["spec"].get("scheduleExpr") or "").strip() or obj["metadata"]["name"]) == event
-        and (obj["spec"].get("state") or "active") == "active"
-    ]
+    listening = [_task(obj) for obj in svc.cache.tasks_in(ns) if listens(obj, event)]
     triggers = [Trigger(t, "event", params=data.params, user=user.name) for t in listening]
     errors = [e for t in triggers for e in check(t, [], svc.now()).errors]
     if errors:

@@ -71,6 +71,13 @@ def check(trigger: Trigger, versions: list[Version], now: dt.datetime) -> Checke
     return Checked(found, params, errors)
 
 
+def listens(task: dict[str, Any], event: str) -> bool:
+    """An active event Task whose schedule names `event` (an empty expression names the Task itself)."""
+    spec = task.get("spec") or {}
+    name = (spec.get("scheduleExpr") or "").strip() or task["metadata"]["name"]
+    return spec.get("scheduleKind") == "event" and name == event and (spec.get("state") or "active") == "active"
+
+
 def request_hash(kind: str, target: str, body: Any) -> str:
     """What an Idempotency-Key replay must match: the route, its target and the body."""
     text = json.dumps([kind, target, body], sort_keys=True, separators=(",", ":"), default=str)

@@ -140,3 +140,24 @@ def task_out(task: dict[str, Any]) -> schemas.TaskOut:
         created_at=timestamp(meta.get("creationTimestamp")),
         conditions=status.get("conditions") or [],
     )
+
+
+def _matches(run: schemas.RunOut, name: str, value: str) -> bool:
+    if name in ("status", "execution_mode"):
+        return str(getattr(run, name)).upper() == value.upper()
+    return str(getattr(run, name) or "") == value
+
+
+def select_runs(runs: list[schemas.RunOut], wanted: dict[str, str], sort: str) -> list[schemas.RunOut]:
+    """The runs matching every filter, sorted by `sort` (`-` for descending); unset values sort first."""
+    field = sort.lstrip("-")
+    out = [r for r in runs if all(_matches(r, k, v) for k, v in wanted.items())]
+    out.sort(key=lambda r: (getattr(r, field) is not None, getattr(r, field) or "", r.id), reverse=sort.startswith("-"))
+    return out
+
+
+def select_tasks(tasks: list[schemas.TaskOut], wanted: dict[str, str]) -> list[schemas.TaskOut]:
+    """The tasks matching every filter, oldest first."""
+    out = [t for t in tasks if all(str(getattr(t, k) or "") == v for k, v in wanted.items())]
+    out.sort(key=lambda t: (t.created_at is None, t.created_at, t.name))
+    return out
