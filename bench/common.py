@@ -28,8 +28,7 @@ def cluster_with_operator(operator: bool = True, workers: int = 4) -> Iterator[C
         cluster.start()
         proc = None
         try:
-            cluster.kubectl("apply", "-f", str(REPO / "crds"))
-            cluster.kubectl("wait", "--for=condition=Established", "crd/tasks.taskops.dev", "crd/runs.taskops.dev")
+            cluster.install_crds(REPO / "crds")
             if operator:
                 proc = start_operator(cluster, workers)
             yield cluster

@@ -46,8 +46,7 @@ def serve() -> int:
     cluster.start()
     operator = api = None
     try:
-        cluster.kubectl("apply", "-f", str(REPO / "crds"))
-        cluster.kubectl("wait", "--for=condition=Established", "crd/tasks.taskops.dev", "crd/runs.taskops.dev")
+        cluster.install_crds(REPO / "crds")
         # Completion webhooks are signed with this key (docs/webhooks.md).
         cluster.kubectl("create", "secret", "generic", "taskops-webhook", "-n", "default",
                         f"--from-literal=secret={secrets.token_hex(32)}")  # fmt: skip

@@ -139,6 +139,24 @@ class Cluster:
         self._start_apiserver()
         self._wait_ready("/readyz", time.monotonic() + 60)
 
+    def install_crds(self, path: Path, timeout: float = 60.0) -> None:
+        """Apply the CRDs in `path` and wait until the API server serves them all."""
+        self.kubectl("apply", "-f", str(path))
+        names = self.kubectl("get", "-f", str(path), "-o", "name").split()
+        deadline = time.monotonic() + timeout
+        while True:
+            # Right after the apply a CRD may have no status yet, and `kubectl wait` fails on that instead of waiting.
+            out = subprocess.run(
+                [str(build.binary("kubectl")), "--kubeconfig", str(self.kubeconfig), "wait",
+                 "--for=condition=Established", "--timeout=10s", *names],
+                capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            if out.returncode == 0:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"CRDs not established: {out.stderr.strip()}")
+            time.sleep(0.2)
+
     def check_alive(self) -> None:
         dead = {n: p.returncode for n, p in self.procs.items() if p.poll() is not None}
         if dead:

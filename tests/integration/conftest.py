@@ -34,14 +34,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     c = Cluster(workdir=tmp_path_factory.mktemp("cluster"))
     c.start()
     try:
-        c.kubectl("apply", "-f", str(REPO / "crds"))
-        c.kubectl(
-            "wait",
-            "--for=condition=Established",
-            "crd/tasks.taskops.dev",
-            "crd/runs.taskops.dev",
-            "crd/agents.taskops.dev",
-        )
+        c.install_crds(REPO / "crds")
         c.kubectl("create", "namespace", WEBHOOK_SECRET[0])
         c.kubectl("create", "secret", "generic", WEBHOOK_SECRET[1], "-n", WEBHOOK_SECRET[0],
                   f"--from-literal=secret={WEBHOOK_KEY.decode()}")  # fmt: skip
