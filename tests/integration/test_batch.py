@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from devcluster.cluster import Cluster
-from taskops.domain import batch
+from taskops.domain import batch, batchresults
 from tests import builders
 from tests.integration.api import Caller
 from tests.integration.kube import Kube, wait_for
@@ -60,6 +60,11 @@ def test_batch_partial_success_then_resume_only_the_failed(
     assert (status["phase"], status["endReason"]) == ("PARTIAL_SUCCEEDED", "partial_success"), status.get("message")
     assert status["batch"]["failedIndexes"] == "3,17-20,500,999"
     assert (status["batch"]["succeeded"], status["batch"]["failed"], status["batch"]["total"]) == (993, 7, COUNT)
+    assert status["batch"]["results"]["recorded"] == f"0-{COUNT - 1}"
+    chunks = kube.core.list_namespaced_config_map(ns, label_selector="taskops.dev/run=b-1,taskops.dev/contents=results")
+    entries = batchresults.merge(c.data for c in chunks.items)
+    assert sorted(i for i, e in entries.items() if e["status"] == "failed") == FAILING
+    assert len(entries) == COUNT and len(chunks.items) == status["batch"]["results"]["configMaps"]
 
     job = kube.batch.read_namespaced_job("b-1-1", ns)
     assert job.spec.completion_mode == "Indexed"
@@ -110,6 +115,7 @@ def test_the_api_accepts_a_batch_and_resumes_it(kube: Kube, api: Caller, ns: str
             "kwok.taskops.dev/fail-indexes": "2,40",
             "kwok.taskops.dev/fail-attempts": "1",
             "kwok.taskops.dev/duration": "100ms",
+            "kwok.taskops.dev/index-message": "true",
         },
         batch={"parallelism": 20},
     )
@@ -129,6 +135,11 @@ def test_the_api_accepts_a_batch_and_resumes_it(kube: Kube, api: Caller, ns: str
     assert ended["status"]["phase"] == "PARTIAL_SUCCEEDED" and ended["status"]["batch"]["failedIndexes"] == "2,40"
     assert api.get(f"/api/v1/runs/{run['id']}").json()["batch"]["succeeded"] == 58
     wait_for(lambda: receiver.to("/batch"), what="the webhook of the first end")
+    # Every input's outcome and termination message is recorded by the time the run ends.
+    failed = api.get(f"/api/v1/runs/{run['id']}/results", params={"status": "failed"}).json()
+    assert [(e["index"], e["attempt"], e["exit_code"]) for e in failed["items"]] == [(2, 1, 1), (40, 1, 1)]
+    assert failed["items"][0]["result"] == {"error": "input at completion index 2 failed"}
+    assert (failed["total"], failed["inputs"]) == (2, 60)
 
     resumed = api.post(f"/api/v1/runs/{run['id']}/resume")
     assert resumed.status_code == 202, resumed.text
@@ -136,12 +147,44 @@ def test_the_api_accepts_a_batch_and_resumes_it(kube: Kube, api: Caller, ns: str
     wait_for(lambda: status_of(kube, ns, run["id"]).get("phase") == "SUCCEEDED", 120, what="the resumed batch")
     assert status_of(kube, ns, run["id"])["batch"]["succeeded"] == 60
     assert sorted(j.metadata.name for j in kube.jobs(ns)) == [f"{run['id']}-1", f"{run['id']}-2"]
+    # The results after the resume, read a page at a time: the two rerun inputs have attempt 2's outcome
+    # (the resume's Job ran them as its completion indexes 0 and 1).
+    items: list[dict[str, Any]] = []
+    for offset in range(0, 60, 25):
+        page = api.get(f"/api/v1/runs/{run['id']}/results", params={"limit": 25, "offset": offset}).json()
+        assert page["total"] == 60 and page["offset"] == offset
+        items += page["items"]
+    assert [e["index"] for e in items] == list(range(60)) and {e["status"] for e in items} == {"succeeded"}
+    assert items[2]["result"] == {"completionIndex": 0, "attempt": 2} and items[2]["attempt"] == 2
+    assert items[40]["result"] == {"completionIndex": 1, "attempt": 2}
+    assert items[7]["result"] == {"completionIndex": 7, "attempt": 1} and items[7]["attempt"] == 1
+    chunks = kube.core.list_namespaced_config_map(ns, label_selector="taskops.dev/contents=results").items
+    assert [c.metadata.name for c in chunks] == [f"{run['id']}-results-0"]
+    assert chunks[0].metadata.owner_references[0].uid == run["uid"]
     # The resumed run's end is news of its own: a second delivery, under its own delivery id.
     wait_for(lambda: len({r.headers["X-Taskops-Delivery"] for r in receiver.to("/batch")}) == 2, what="2nd webhook")
     assert {r.headers["X-Taskops-Delivery"] for r in receiver.to("/batch")} == {run["uid"], f"{run['uid']}.1"}
     receiver.stop()
 
+    single = api.post("/api/v1/actions/api-batch/async", json={"input": {}}).json()
+    assert api.get(f"/api/v1/runs/{single['id']}/results").status_code == 409
+    assert api.get(f"/api/v1/runs/{run['id']}/results", params={"status": "odd"}).status_code == 422
+
     live = api.post("/api/v1/actions/api-batch/live", json={"inputs": inputs})
     assert live.status_code == 422 and live.json()["errors"][0]["location"] == "body.inputs"
     too_big = api.post("/api/v1/actions/api-batch/async", json={"inputs": ["x" * 950_000]})
     assert too_big.status_code == 422 and "fit in a chunk" in too_big.json()["detail"]
+
+
+def test_a_batch_that_cannot_start_fails_at_once(kube: Kube, operator: OperatorProcess, ns: str) -> None:
+    kube.create(ns, builders.task("bad", pod_annotations={"kwok.taskops.dev/waiting-reason": "ErrImagePull"}))
+    size, texts = batch.plan_chunks(list(range(5)))
+    created = kube.create(
+        ns, builders.run("bad-1", "bad", inputs={"count": 5, "chunkSize": size, "configMaps": ["bad-1-inputs-0"]})
+    )
+    for cm in batch.chunk_config_maps("bad-1", created["metadata"]["uid"], ns, texts):
+        kube.core.create_namespaced_config_map(ns, cm)
+    run = kube.wait_run_phase(ns, "bad-1", ENDED, timeout=60)
+    assert (run["status"]["phase"], run["status"]["endReason"]) == ("FAILED", "start_failed")
+    assert "ErrImagePull" in run["status"]["message"]
+    wait_for(lambda: not kube.jobs(ns), what="the stuck Job to be deleted")

@@ -45,7 +45,7 @@ OPERATOR_RULES = {
     ("", "events"): {"create"},
     ("apps", "controllerrevisions"): {"get", "list", "watch", "create"},
     ("", "secrets"): {"get"},
-    ("", "configmaps"): {"get", "list", "watch", "create", "delete"},
+    ("", "configmaps"): {"get", "list", "watch", "create", "patch", "delete"},
 }
 OPERATOR_CLUSTER_ONLY = {("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"}}
 OPERATOR_LOCAL_RULES = {("coordination.k8s.io", "leases"): {"get", "create", "update"}, ("", "secrets"): {"get"}}
@@ -56,7 +56,7 @@ API_RULES = {
     ("apps", "controllerrevisions"): {"get", "list"},
     ("", "pods"): {"list"},
     ("", "pods/log"): {"get"},
-    ("", "configmaps"): {"create"},
+    ("", "configmaps"): {"create", "get"},
 }
 API_AUTH_RULES = {
     ("authentication.k8s.io", "tokenreviews"): {"create"},

@@ -11,9 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from taskops.domain import batch
+from taskops.domain.batchrun import RESULT_GRACE
+from taskops.domain.decision import Context, Decision
 from taskops.domain.models import Run, Task
 from taskops.domain.phases import EndReason, Phase
-from taskops.domain.reconcile import Context, Decision, decide
+from taskops.domain.reconcile import decide
 from tests import builders
 from tests.unit.k8s_builders import T0, stamp
 from tests.unit.test_reconcile import version_of
@@ -132,11 +134,20 @@ def make_run(status: dict[str, Any] | None = None, resume: int = 0, count: int =
     return Run.model_validate(obj)
 
 
+# Past the time a run waits for the pods of inputs its ended Job counted (their results are then "missing").
+LATER = T0 + RESULT_GRACE
+
+
 def run_decide(
-    run: Run, task: Task, job: dict[str, Any] | None = None, now: dt.datetime = T0, chunks: list[str] | None = None
+    run: Run,
+    task: Task,
+    job: dict[str, Any] | None = None,
+    now: dt.datetime = T0,
+    chunks: list[str] | None = None,
+    pods: list[dict[str, Any]] | None = None,
 ) -> Decision:
     ctx = Context(versions=[version_of(task)], chunks=frozenset(CHUNKS if chunks is None else chunks))
-    return decide(run, task, job, [], now, ctx)
+    return decide(run, task, job, pods or [], now, ctx)
 
 
 def indexed_job(
@@ -247,7 +258,9 @@ def test_progress_is_mirrored_in_range_form_and_only_written_when_it_changes() -
     ],
 )
 def test_end_phases(completed: str, failed: str, ended: str, phase: Phase, reason: EndReason) -> None:
-    d = run_decide(make_run(RUNNING), make_task(), indexed_job(completed=completed, failed=failed, ended=ended))
+    d = run_decide(
+        make_run(RUNNING), make_task(), indexed_job(completed=completed, failed=failed, ended=ended), now=LATER
+    )
     assert d.status is not None
     assert (d.status.phase, d.status.end_reason) == (phase, reason)
     # Never retried by the Run-level loop (maxRetries is 3 here).
@@ -257,7 +270,10 @@ def test_end_phases(completed: str, failed: str, ended: str, phase: Phase, reaso
 
 def partial_status() -> dict[str, Any]:
     d = run_decide(
-        make_run(RUNNING), make_task(), indexed_job(completed="0-2,4-16,21-24", failed="3,17-20", ended="Failed")
+        make_run(RUNNING),
+        make_task(),
+        indexed_job(completed="0-2,4-16,21-24", failed="3,17-20", ended="Failed"),
+        now=LATER,
     )
     assert d.status is not None and d.status.phase == Phase.PARTIAL_SUCCEEDED
     return d.status.to_k8s()
@@ -291,7 +307,7 @@ def test_resume_runs_only_what_did_not_succeed() -> None:
     assert progress.status is not None and progress.status.batch is not None
     assert progress.status.batch.completed_indexes == "0-19,21-24"
     assert progress.status.batch.failed_indexes == "20"
-    done = run_decide(resumed, make_task(), indexed_job("r-2", completed="0-4", ended="Complete"))
+    done = run_decide(resumed, make_task(), indexed_job("r-2", completed="0-4", ended="Complete"), now=LATER)
     assert done.status is not None and done.status.batch is not None
     assert (done.status.phase, done.status.batch.succeeded, done.status.batch.failed) == (Phase.SUCCEEDED, 25, 0)
     # A recreated Job (not yet in the cache) brings its index map again.
@@ -302,7 +318,7 @@ def test_resume_runs_only_what_did_not_succeed() -> None:
 
 
 def test_no_resume_of_a_succeeded_or_stopped_on_request_run() -> None:
-    d = run_decide(make_run(RUNNING), make_task(), indexed_job(completed="0-24", ended="Complete"))
+    d = run_decide(make_run(RUNNING), make_task(), indexed_job(completed="0-24", ended="Complete"), now=LATER)
     assert d.status is not None
     assert run_decide(make_run(d.status.to_k8s(), resume=1), make_task()).empty
     stopped = run_decide(make_run(RUNNING, stop=True), make_task())

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from taskops.domain.decision import Context, Decision
 from taskops.domain.models import Run, Task
 from taskops.domain.phases import EndReason, Phase
-from taskops.domain.reconcile import POD_GRACE, Context, Decision
+from taskops.domain.reconcile import POD_GRACE
 from taskops.domain.reconcile import decide as decide_at
 from taskops.domain.versions import Version, content_hash, versioned_content
 from tests import builders

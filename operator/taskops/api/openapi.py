@@ -260,6 +260,19 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
     ),
     Operation(
+        "get",
+        "/api/v1/runs/{id}/results",
+        "A batch run's per-input results, by ascending index",
+        "get runs",
+        response=schemas.InputResultList,
+        params=(
+            ID,
+            Param("status", "query", {"enum": ["succeeded", "failed"]}, "Only inputs that ended so."),
+            Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}, "Page size."),
+            Param("offset", "query", {"type": "integer", "minimum": 0, "default": 0}, "Entries to skip."),
+        ),
+    ),
+    Operation(
         "post",
         "/api/v1/events/{name}",
         "Post an event: fires every task listening to it",

@@ -1,4 +1,4 @@
-"""The Runs API (seed 004 and 000): list, get, cancel, resume, logs."""
+"""The Runs API (seed 004 and 000): list, get, cancel, resume, logs, a batch run's per-input results."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ from taskops.api.tasks import find_task
 from taskops.api.triggering import respond, wait_options
 from taskops.api.triggers import resume_of
 from taskops.clients.errors import AlreadyExists, NotFound
-from taskops.clients.resources import PODS, RUNS
+from taskops.clients.resources import CONFIGMAPS, PODS, RUNS
 from taskops.clients.reviews import Access
-from taskops.domain import apinames
+from taskops.domain import apinames, batchresults
 from taskops.domain.models import Task
 from taskops.domain.params import FieldError
 from taskops.domain.phases import Phase, is_terminal
@@ -185,6 +185,31 @@ async def run_logs(request: web.Request) -> web.StreamResponse:
     finally:
         await chunks.aclose()
     return response
+
+
+@routes.get("/api/v1/runs/{id}/results")
+async def run_results(request: web.Request) -> web.Response:
+    """A batch run's per-input results, a page at a time, read from its result chunks (docs/batch.md)."""
+    svc, ns = services(request), namespace(request)
+    await caller(request, "get", "runs", ns)
+    status = request.query.get("status") or None
+    if status not in (None, "succeeded", "failed"):
+        raise invalid([FieldError("query.status", "must be succeeded or failed", status)])
+    limit = query_int(request, "limit", 100, 1, 1000)
+    offset = query_int(request, "offset", 0, 0, 10**9)
+    run = await _find_run(svc, ns, request.match_info["id"])
+    name, inputs = run["metadata"]["name"], run["spec"].get("inputs")
+    if not inputs:
+        raise Problem(409, "Conflict", f'run "{name}" is not a batch run: its result is the run\'s own "result"')
+    results = ((run.get("status") or {}).get("batch") or {}).get("results") or {}
+    chunks = []
+    for k in range(int(results.get("configMaps") or 0)):
+        try:
+            chunks.append((await svc.client.get(CONFIGMAPS, ns, batchresults.results_name(name, k))).get("data") or {})
+        except NotFound:
+            continue  # the run is being deleted with its chunks
+    items, total = views.input_results(batchresults.merge(chunks), status, offset, limit)
+    return reply(schemas.InputResultList(items=items, total=total, inputs=inputs["count"], limit=limit, offset=offset))
 
 
 def _phase(run: dict[str, Any]) -> str:

@@ -216,6 +216,28 @@ class RunList(BaseModel):
     offset: int
 
 
+class InputResult(BaseModel):
+    """One input's recorded outcome in a batch run (docs/batch.md)."""
+
+    index: int = Field(description="The input's index in the run's inputs (the same across resumes).")
+    status: Literal["succeeded", "failed"]
+    attempt: int = Field(description="The run attempt whose pod decided it (a resume is a later attempt).")
+    exit_code: int | None = None
+    result: Any = Field(default=None, description="The pod's termination message: JSON when it parses, else text.")
+    reason: str | None = Field(default=None, description="Why the pod failed (Error, OOMKilled, ...).")
+    missing: bool = Field(default=False, description="The pod was gone before its result could be read.")
+
+
+class InputResultList(BaseModel):
+    """A page of a batch run's per-input results, by ascending index."""
+
+    items: list[InputResult]
+    total: int = Field(description="Recorded results matching the filter.")
+    inputs: int = Field(description="Inputs in the run.")
+    limit: int
+    offset: int
+
+
 class Execution(BaseModel):
     """Seed 000's execution."""
 

@@ -161,3 +161,28 @@ def select_tasks(tasks: list[schemas.TaskOut], wanted: dict[str, str]) -> list[s
     out = [t for t in tasks if all(str(getattr(t, k) or "") == v for k, v in wanted.items())]
     out.sort(key=lambda t: (t.created_at is None, t.created_at, t.name))
     return out
+
+
+def input_results(
+    entries: dict[int, dict[str, Any]], status: str | None, offset: int, limit: int
+) -> tuple[list[schemas.InputResult], int]:
+    """(a page of the entries by ascending index, the number matching `status`); unreadable entries skipped."""
+    chosen = [i for i in sorted(entries) if status is None or entries[i].get("status") == status]
+    page: list[schemas.InputResult] = []
+    for i in chosen[offset : offset + limit]:
+        e = entries[i]
+        try:
+            page.append(
+                schemas.InputResult(
+                    index=i,
+                    status=e.get("status"),
+                    attempt=e.get("attempt") or 0,
+                    exit_code=e.get("exitCode"),
+                    result=e.get("result"),
+                    reason=e.get("reason"),
+                    missing=bool(e.get("missing")),
+                )
+            )
+        except ValueError:
+            continue
+    return page, len(chosen)

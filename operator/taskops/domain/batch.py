@@ -74,7 +74,8 @@ def chunk_inputs(values: Sequence[Any], max_bytes: int = MAX_CHUNK_BYTES) -> lis
     return plan_chunks(values, max_bytes)[1]
 
 
-def _suffixed(base: str, suffix: str) -> str:
+def suffixed(base: str, suffix: str) -> str:
+    """`base + suffix`, the base shortened with a hash of itself when the whole exceeds 253 characters."""
     if len(base) + len(suffix) <= NAME_MAX:
         return f"{base}{suffix}"
     digest = hashlib.sha256(base.encode()).hexdigest()[:8]
@@ -84,16 +85,16 @@ def _suffixed(base: str, suffix: str) -> str:
 
 def chunk_names(run_name: str, n: int) -> list[str]:
     """`<run>-inputs-<k>` for k in 0..n-1 (shortened with a hash of the run name beyond 253 characters)."""
-    return [_suffixed(run_name, f"-inputs-{k}") for k in range(n)]
+    return [suffixed(run_name, f"-inputs-{k}") for k in range(n)]
 
 
 def index_map_name(run_name: str, attempt: int) -> str:
     """`<run>-index-map-<attempt>`: the ConfigMap of a resume attempt's original indexes."""
-    return _suffixed(run_name, f"-index-map-{attempt}")
+    return suffixed(run_name, f"-index-map-{attempt}")
 
 
 def config_map(
-    name: str, namespace: str, run_name: str, run_uid: str, key: str, text: str, controller: bool = False
+    name: str, namespace: str, run_name: str, run_uid: str, data: dict[str, str], controller: bool = False
 ) -> dict[str, Any]:
     """A ConfigMap owned by the Run (deleted with it), labelled with its name."""
     return {
@@ -114,14 +115,14 @@ def config_map(
                 }
             ],
         },
-        "data": {key: text},
+        "data": data,
     }
 
 
 def chunk_config_maps(run_name: str, run_uid: str, namespace: str, texts: Sequence[str]) -> list[dict[str, Any]]:
     """The input ConfigMaps of a Run, for the writer (the API) to create after the Run."""
     return [
-        config_map(name, namespace, run_name, run_uid, INPUTS_KEY, text)
+        config_map(name, namespace, run_name, run_uid, {INPUTS_KEY: text})
         for name, text in zip(chunk_names(run_name, len(texts)), texts, strict=True)
     ]
 

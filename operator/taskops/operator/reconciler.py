@@ -16,10 +16,11 @@ from taskops.clients import errors
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import CONFIGMAPS, JOBS, RUNS, TASKS
 from taskops.domain import batch
+from taskops.domain.decision import Context, Decision, EventSpec, end_status
 from taskops.domain.models import Run, Task
 from taskops.domain.models.agent import AgentSpec
 from taskops.domain.phases import EndReason
-from taskops.domain.reconcile import Context, Decision, EventSpec, decide, end_status
+from taskops.domain.reconcile import decide
 from taskops.domain.versions import Version, from_revision
 from taskops.operator import metrics
 from taskops.operator.admission import AdmissionController
@@ -118,8 +119,7 @@ class Reconciler:
         pods: list[dict[str, Any]] = []
         if run.status.job_name:
             job = self.store.jobs.get((run.namespace, run.status.job_name))
-            # A batch run reads only its Job's status: its thousands of pods are not looked at.
-            if job is not None and run.spec.inputs is None:
+            if job is not None:
                 pods = self.store.pods_of_job(run.namespace, run.status.job_name)
         decision = decide(run, task, job, pods, self.clock(), self._context(run, task))
         if decision.empty:
@@ -201,6 +201,8 @@ class Reconciler:
         if decision.delete_job is not None:
             with contextlib.suppress(errors.NotFound):
                 await self.client.delete(JOBS, ns, decision.delete_job, propagation="Background")
+        for config_map, new in decision.write_results:
+            await self._write_results(config_map, new)
         if decision.status is not None:
             raw = await self._write_status(raw, decision.status.to_k8s())
         for config_map in decision.create_config_maps:
@@ -220,6 +222,21 @@ class Reconciler:
                 decision.events.append(EventSpec("Warning", "StartFailed", message))
         for event in decision.events:
             await self._event(raw, event)
+
+    async def _write_results(self, config_map: dict[str, Any], new: bool) -> None:
+        """Create a result chunk, or merge entries into it; either way round when the guess was wrong
+        (a crash between this write and the status write that records it)."""
+        ns, name = config_map["metadata"]["namespace"], config_map["metadata"]["name"]
+        if new:
+            try:
+                await self.client.create(CONFIGMAPS, ns, config_map)
+                return
+            except errors.AlreadyExists:
+                pass
+        try:
+            await self.client.patch(CONFIGMAPS, ns, name, {"data": config_map["data"]})
+        except errors.NotFound:
+            await self.client.create(CONFIGMAPS, ns, config_map)
 
     async def _write_status(self, raw: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
         ns, name = raw["metadata"]["namespace"], raw["metadata"]["name"]

@@ -162,6 +162,14 @@ class WebhookStatus(CamelModel):
     delivered_at: dt.datetime | None = Field(default=None, description="When a 2xx answer came.")
 
 
+class BatchResults(CamelModel):
+    """Where a batch run's per-input results are (docs/batch.md): ConfigMaps `<run>-results-<k>`."""
+
+    config_maps: int = Field(default=0, description="Result chunks written: <run>-results-0 … -<configMaps-1>.")
+    open_bytes: int = Field(default=0, description="Bytes used in the last chunk (new entries go there until full).")
+    recorded: str = Field(default="", description="Indexes of the inputs whose outcome is recorded, as ranges.")
+
+
 class BatchStatus(CamelModel):
     """Progress of a batch run's inputs, by original input index (ranges like "3,17-20")."""
 
@@ -177,6 +185,7 @@ class BatchStatus(CamelModel):
         "i-th of them.",
     )
     resumes: int = Field(default=0, description="Resumes done: spec.resume above this starts another.")
+    results: BatchResults | None = Field(default=None, description="Where the per-input results are recorded.")
 
 
 class RunStatus(CamelModel):
