@@ -191,12 +191,17 @@ def follow_batch(
         return _end(run, progress, attempt, EndReason.START_FAILED, stuck, now, decision)
     ended_at = _time(ended.get("lastTransitionTime")) if ended else None
     give_up = ended is not None and (ended_at is None or now - ended_at >= RESULT_GRACE)
+    completed, failed = batch.parse_ranges(progress.completed_indexes), batch.parse_ranges(progress.failed_indexes)
+    recorded = set(batch.parse_ranges(progress.results.recorded if progress.results else ""))
+    # Reading every pod of a large batch on each reconcile is the costly part: only when there is news.
+    news = not (recorded.issuperset(completed) and recorded.issuperset(failed))
+    entries = batchresults.pod_entries(pods, attempt_indexes(run), attempt) if news else {}
     recording = batchresults.record(
         batchresults.RunRef(run.name, run.namespace, run.metadata.uid or ""),
         progress.results,
-        batch.parse_ranges(progress.completed_indexes),
-        batch.parse_ranges(progress.failed_indexes),
-        batchresults.pod_entries(pods, attempt_indexes(run), attempt),
+        completed,
+        failed,
+        entries,
         attempt,
         missing_ok=give_up,
     )
