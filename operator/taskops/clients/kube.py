@@ -95,10 +95,13 @@ class KubeClient:
         params = {"labelSelector": label_selector} if label_selector else None
         return list((await self.request("GET", res.path(namespace), params=params)).get("items") or [])
 
-    async def list_all(self, res: Resource, namespace: str | None = None, page: int = 500) -> tuple[Objects, str]:
+    async def list_all(
+        self, res: Resource, namespace: str | None = None, page: int = 500, label_selector: str | None = None
+    ) -> tuple[Objects, str]:
         """Every object, fetched in pages, and the list's resourceVersion (where a watch starts)."""
         items: Objects = []
-        params = {"limit": str(page)}
+        selector = {"labelSelector": label_selector} if label_selector else {}
+        params = {"limit": str(page), **selector}
         while True:
             body = await self.request("GET", res.path(namespace), params=params)
             kind = body.get("kind", "").removesuffix("List")
@@ -110,7 +113,7 @@ class KubeClient:
             meta = body.get("metadata") or {}
             if not meta.get("continue"):
                 return items, str(meta.get("resourceVersion") or "")
-            params = {"limit": str(page), "continue": meta["continue"]}
+            params = {"limit": str(page), "continue": meta["continue"], **selector}
 
     async def create(
         self, res: Resource, namespace: str | None, body: dict[str, Any], dry_run: bool = False

@@ -14,9 +14,6 @@ import asyncio
 import logging
 from typing import Any, Literal
 
-from taskops.clients import errors
-from taskops.clients.kube import KubeClient
-from taskops.clients.resources import RUNS
 from taskops.domain.admission import Capacity, Pending, Verdict, Wait, admit
 from taskops.domain.phases import Phase, is_terminal
 from taskops.operator import metrics
@@ -48,22 +45,9 @@ class AdmissionController:
             return "admit"
         return self._verdict.wait(key)
 
-    async def sync(self, client: KubeClient) -> None:
-        """Read every Run once, authoritatively, before the first decision (limits survive restarts)."""
-        delay = 0.5
-        while True:
-            try:
-                listing = await client.list(RUNS)
-                break
-            except (TimeoutError, errors.ApiError, OSError) as exc:
-                # An API server that is starting answers 429 or refuses connections for a while.
-                log.warning("listing runs failed (%s); admission waits and retries in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
-        for obj in listing:
-            obj.setdefault("apiVersion", "taskops.dev/v1alpha1")
-            obj.setdefault("kind", "Run")
-            self.store.runs.put(obj)
+    async def sync(self, runs_listed: asyncio.Event) -> None:
+        """Decide nothing until every Run is in the store from an authoritative LIST (limits survive restarts)."""
+        await runs_listed.wait()
         self.ready = True
         self.trigger()
 

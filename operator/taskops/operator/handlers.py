@@ -1,4 +1,5 @@
-"""kopf handlers: thin adapters from watch events to the store and the work queues.
+"""kopf handlers: thin adapters from watch events of Tasks, Agents and Task versions to the store and the
+work queues (Runs, Jobs, pods and ConfigMaps are followed by lean informers: watches.py).
 
 The event handlers are coroutines on purpose: kopf runs plain functions in a
 thread pool, and the store and queues belong to the event loop.
@@ -14,9 +15,8 @@ import kopf
 from taskops import GROUP, VERSION
 from taskops.clients.credentials import Credentials
 from taskops.domain import names
-from taskops.domain.batch import resume_wanted
 from taskops.domain.phases import is_terminal
-from taskops.operator.store import Kind, Store, key_of, run_owner, without_data
+from taskops.operator.store import Kind, Store, key_of
 from taskops.operator.workqueue import WorkQueue
 
 
@@ -68,10 +68,8 @@ def build_registry(
     store: Store,
     queue: WorkQueue,
     task_queue: WorkQueue,
-    sync_queue: WorkQueue,
     creds: Credentials,
     queue_changed: Callable[[], None] = lambda: None,
-    webhook_queue: WorkQueue | None = None,
 ) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     _register_framework(registry, creds)
@@ -95,24 +93,6 @@ def build_registry(
             if not is_terminal(_phase(run)):
                 queue.add(key_of(run))
 
-    @kopf.on.event(GROUP, VERSION, "runs", registry=registry)
-    async def on_run(event: kopf.RawEvent, **_: Any) -> None:
-        obj = apply(event, store.runs)
-        status: dict[str, Any] = dict(event["object"]).get("status") or {}  # type: ignore[assignment]
-        if status.get("concurrencyKey") or status.get("agent"):
-            queue_changed()
-        if obj is None:
-            return
-        if not is_terminal(_phase(obj)) or resume_wanted(obj):
-            queue.add(key_of(obj))
-        if is_terminal(_phase(obj)):
-            # An ended Run may push its Task over a history limit.
-            task = ((obj.get("spec") or {}).get("taskRef") or {}).get("name")
-            if task:
-                sync_queue.add((key_of(obj)[0], task))
-            if webhook_queue is not None and (obj.get("spec") or {}).get("callbackUrl"):
-                webhook_queue.add(key_of(obj))
-
     @kopf.on.event(GROUP, VERSION, "agents", registry=registry)
     async def on_agent(event: kopf.RawEvent, **_: Any) -> None:
         apply(event, store.agents)
@@ -127,33 +107,4 @@ def build_registry(
             if not is_terminal(_phase(run)):
                 queue.add(key_of(run))
 
-    @kopf.on.event("batch", "v1", "jobs", labels={names.LABEL_RUN: kopf.PRESENT}, registry=registry)
-    async def on_job(event: kopf.RawEvent, **_: Any) -> None:
-        obj: dict[str, Any] = dict(event["object"])
-        apply(event, store.jobs)
-        queue.add((key_of(obj)[0], obj["metadata"]["labels"][names.LABEL_RUN]))
-
-    @kopf.on.event("", "v1", "pods", labels={names.LABEL_RUN: kopf.PRESENT}, registry=registry)
-    async def on_pod(event: kopf.RawEvent, **_: Any) -> None:
-        obj: dict[str, Any] = dict(event["object"])
-        apply(event, store.pods)
-        queue.add((key_of(obj)[0], obj["metadata"]["labels"][names.LABEL_RUN]))
-
-    _register_batch(registry, store, queue)
     return registry
-
-
-def _register_batch(registry: kopf.OperatorRegistry, store: Store, queue: WorkQueue) -> None:
-    """ConfigMaps owned by a Run (batch input chunks, index maps): a new one may let its Run start."""
-
-    @kopf.on.event("", "v1", "configmaps", registry=registry)
-    async def on_configmap(event: kopf.RawEvent, **_: Any) -> None:
-        obj: dict[str, Any] = dict(event["object"])
-        owner = run_owner(obj)
-        if owner is None:
-            return
-        if event.get("type") == "DELETED":
-            store.configmaps.remove(obj)
-        else:
-            store.configmaps.put(without_data(obj))
-        queue.add((key_of(obj)[0], owner))

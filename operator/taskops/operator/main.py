@@ -1,4 +1,4 @@
-"""Run the operator: kopf's watches and the reconcile workers in one event loop."""
+"""Run the operator: kopf's watches, the informers (watches.py) and the reconcile workers in one event loop."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from taskops.operator.leader import LeaderElector
 from taskops.operator.reconciler import Reconciler, utcnow
 from taskops.operator.scheduler import TaskController
 from taskops.operator.store import Store
+from taskops.operator.watches import Watches
 from taskops.operator.webhooks import WebhookController
 from taskops.operator.workqueue import WorkQueue
 
@@ -104,14 +105,15 @@ async def _operate(
     reconciler = Reconciler(store, client, queue, workers=opts.workers, yield_to=tasks.firing, admission=admission)
     sender = WebhookSender(opts.webhook.policy, opts.webhook.connect_timeout, opts.webhook.read_timeout)
     webhooks = WebhookController(store, client, sender, opts.webhook.secret, utcnow)
-    registry = build_registry(
-        store, queue, tasks.queue, tasks.sync_queue, creds, admission.trigger, webhook_queue=webhooks.queue
+    registry = build_registry(store, queue, tasks.queue, creds, admission.trigger)
+    watches = Watches(
+        client, store, queue, tasks.sync_queue, opts.namespace, admission.trigger, webhook_queue=webhooks.queue
     )
     namespace = opts.namespace
     log.info("taskops operator starting (%s)", f"namespace {namespace}" if namespace else "all namespaces")
 
     async def sync_admission() -> None:
-        await admission.sync(client)
+        await admission.sync(watches.runs.synced)
         admission_ready.append(True)
 
     operator = asyncio.create_task(
@@ -123,6 +125,7 @@ async def _operate(
         )
     )
     parts: list[Coroutine[Any, Any, None]] = [
+        watches.run(),
         reconciler.run_workers(),
         tasks.run_workers(),
         sync_admission(),

@@ -1,0 +1,112 @@
+"""The operator's high-volume watches: Runs, their Jobs, pods and ConfigMaps, followed by lean informers.
+
+Every Run makes a dozen watch events (its own status writes, its Job's, its
+pod's); kopf's per-event machinery (causes, progress storage, handler
+invocation) was most of the operator's CPU at a thousand fires a minute, and
+fire lag is what a schedule promises. These kinds only feed the store and the
+work queues, so a plain LIST+WATCH (`clients.informer`) does it; kopf keeps
+Tasks, Agents and versions (handlers.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from taskops.clients.informer import Informer
+from taskops.clients.kube import KubeClient
+from taskops.clients.resources import CONFIGMAPS, JOBS, PODS, RUNS
+from taskops.domain import names
+from taskops.domain.batch import resume_wanted
+from taskops.domain.phases import is_terminal
+from taskops.operator.store import Kind, Store, key_of, run_owner, without_data
+from taskops.operator.workqueue import WorkQueue
+
+Obj = dict[str, Any]
+
+
+def lean(obj: Obj) -> Obj:
+    """What the operator keeps of an object: not managedFields, often half of it and never read."""
+    (obj.get("metadata") or {}).pop("managedFields", None)
+    return obj
+
+
+def _phase(obj: Obj) -> str | None:
+    return (obj.get("status") or {}).get("phase")
+
+
+def _apply(type_: str, obj: Obj, kind: Kind) -> bool:
+    """Put or remove `obj`; False when it was deleted."""
+    if type_ == "DELETED":
+        kind.remove(obj)
+        return False
+    kind.put(obj)
+    return True
+
+
+class Watches:
+    """Informers for Runs, Jobs, pods and ConfigMaps, each event put in the store and its Run queued."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        store: Store,
+        queue: WorkQueue,
+        sync_queue: WorkQueue,
+        namespace: str | None,
+        queue_changed: Callable[[], None] = lambda: None,
+        webhook_queue: WorkQueue | None = None,
+    ) -> None:
+        self.store, self.queue, self.sync_queue = store, queue, sync_queue
+        self.queue_changed, self.webhook_queue = queue_changed, webhook_queue
+        owned = names.LABEL_RUN  # a label selector: objects that carry the label
+        self.runs = Informer(client, RUNS, namespace, transform=lean)
+        self.informers = [
+            self.runs,
+            Informer(client, JOBS, namespace, transform=lean, label_selector=owned),
+            Informer(client, PODS, namespace, transform=lean, label_selector=owned),
+            # Input chunks can be large: the store needs their names and keys only.
+            Informer(client, CONFIGMAPS, namespace, transform=lambda o: without_data(lean(o)), label_selector=owned),
+        ]
+        listeners = (self.on_run, self.on_job, self.on_pod, self.on_configmap)
+        for informer, listener in zip(self.informers, listeners, strict=True):
+            informer.listen(listener)
+
+    async def run(self) -> None:
+        await asyncio.gather(*(informer.run() for informer in self.informers))
+
+    async def synced(self) -> None:
+        await asyncio.gather(*(informer.synced.wait() for informer in self.informers))
+
+    def on_run(self, type_: str, obj: Obj) -> None:
+        status: Obj = obj.get("status") or {}
+        if status.get("concurrencyKey") or status.get("agent"):
+            self.queue_changed()
+        if not _apply(type_, obj, self.store.runs):
+            return
+        if not is_terminal(_phase(obj)) or resume_wanted(obj):
+            self.queue.add(key_of(obj))
+        if is_terminal(_phase(obj)):
+            # An ended Run may push its Task over a history limit.
+            task = ((obj.get("spec") or {}).get("taskRef") or {}).get("name")
+            if task:
+                self.sync_queue.add((key_of(obj)[0], task))
+            if self.webhook_queue is not None and (obj.get("spec") or {}).get("callbackUrl"):
+                self.webhook_queue.add(key_of(obj))
+
+    def on_job(self, type_: str, obj: Obj) -> None:
+        _apply(type_, obj, self.store.jobs)
+        self.queue.add((key_of(obj)[0], obj["metadata"]["labels"][names.LABEL_RUN]))
+
+    def on_pod(self, type_: str, obj: Obj) -> None:
+        _apply(type_, obj, self.store.pods)
+        self.queue.add((key_of(obj)[0], obj["metadata"]["labels"][names.LABEL_RUN]))
+
+    def on_configmap(self, type_: str, obj: Obj) -> None:
+        """A Run's input chunk, index map or result chunk: a new chunk may let its Run start."""
+        owner = run_owner(obj)
+        if owner is None:
+            return
+        _apply(type_, obj, self.store.configmaps)
+        self.queue.add((key_of(obj)[0], owner))
