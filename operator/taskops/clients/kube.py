@@ -10,6 +10,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import aiohttp
+import orjson
 
 from taskops.clients.credentials import Credentials
 from taskops.clients.errors import AlreadyExists, api_error
@@ -73,13 +74,13 @@ class KubeClient:
         data = None
         if body is not None:
             headers["Content-Type"] = content_type
-            data = json.dumps(body)
+            data = orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
         async with self._http().request(method, path, data=data, params=params, headers=headers) as resp:
-            text = await resp.text()
+            raw = await resp.read()
             try:
-                payload = json.loads(text) if text else {}
-            except json.JSONDecodeError:
-                payload = text
+                payload = orjson.loads(raw) if raw else {}
+            except orjson.JSONDecodeError:
+                payload = raw.decode("utf-8", errors="replace")
             if resp.status >= 400:
                 raise api_error(resp.status, payload)
             return payload if isinstance(payload, dict) else {}
@@ -168,7 +169,7 @@ class KubeClient:
                 *lines, buffer = buffer.split(b"\n")
                 for line in lines:
                     if line.strip():
-                        event = json.loads(line)
+                        event = orjson.loads(line)
                         yield event["type"], event["object"]
 
     async def stream(self, path: str, params: dict[str, str]) -> AsyncGenerator[bytes, None]:
