@@ -82,14 +82,23 @@ def build_registry(
         kind_store.put(obj)
         return obj
 
+    generations: dict[tuple[str, str], int | None] = {}
+
     @kopf.on.event(GROUP, VERSION, "tasks", registry=registry)
     async def on_task(event: kopf.RawEvent, **_: Any) -> None:
-        obj = dict(event["object"])
+        obj: dict[str, Any] = dict(event["object"])
+        key = key_of(obj)
         if apply(event, store.tasks) is not None:
-            task_queue.add(key_of(obj))
+            task_queue.add(key)
+            generation = obj["metadata"].get("generation")
+            # Admission and Runs read the spec: a status write (each fire makes one) changes neither.
+            if generations.get(key, -1) == generation:
+                return
+            generations[key] = generation
+        else:
+            generations.pop(key, None)
         queue_changed()
-        namespace, name = key_of(obj)
-        for run in store.runs_of_task(namespace, name):
+        for run in store.runs_of_task(*key):
             if not is_terminal(_phase(run)):
                 queue.add(key_of(run))
 
