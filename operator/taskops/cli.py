@@ -37,7 +37,12 @@ def _parser() -> argparse.ArgumentParser:
 def _operator_flags(op: argparse.ArgumentParser) -> None:
     op.add_argument("--namespace", help="watch only this namespace (default: all namespaces)")
     op.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
-    op.add_argument("--workers", type=int, default=4, help="concurrent reconciles (default 4)")
+    op.add_argument(
+        "--workers",
+        type=int,
+        default=16,
+        help="concurrent Run reconciles (default 16): each waits on API round trips, so more overlap them",
+    )
     op.add_argument("--metrics-port", type=int, help="serve /metrics, /healthz and /readyz on this port")
     election = op.add_argument_group("leader election (run several replicas; one acts)")
     election.add_argument("--leader-elect", action="store_true", help="hold a Lease before acting")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from taskops.domain.models.task import TaskSpec
-from taskops.domain.phases import Phase
+from taskops.domain.phases import Phase, is_terminal
+from taskops.domain.webhooks import undelivered
 
 
 @dataclass(frozen=True)
@@ -14,6 +17,19 @@ class Finished:
     name: str
     phase: str
     end_time: dt.datetime
+
+
+def finished(run: Mapping[str, Any]) -> Finished | None:
+    """A raw Run as pruning sees it, or None while it may not be pruned (not ended, or a webhook due).
+
+    Raw, not validated: a Task's sync reads all its Runs on every Run end, and pydantic made that
+    the operator's hottest path with many Runs per Task.
+    """
+    status = run.get("status") or {}
+    phase, end = status.get("phase"), status.get("endTime")
+    if not is_terminal(phase) or not end or undelivered(run):
+        return None
+    return Finished(run["metadata"]["name"], str(phase), dt.datetime.fromisoformat(str(end).replace("Z", "+00:00")))
 
 
 def prune(spec: TaskSpec, finished: list[Finished], now: dt.datetime) -> tuple[list[str], dt.datetime | None]:

@@ -17,12 +17,13 @@ import datetime as dt
 import hashlib
 import hmac
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from taskops.domain import backoff
-from taskops.domain.models.run import Run, WebhookStatus
+from taskops.domain.models.run import WebhookStatus
 from taskops.domain.phases import is_terminal
 from taskops.domain.runview import timestamp
 
@@ -138,9 +139,10 @@ def plan(run: dict[str, Any], now: dt.datetime) -> Step:
     return Step(send=True)
 
 
-def undelivered(run: Run) -> bool:
-    """The Run has a webhook still to deliver (history pruning must keep it)."""
-    return bool(run.spec.callback_url) and (run.status.webhook is None or run.status.webhook.state == "pending")
+def undelivered(run: Mapping[str, Any]) -> bool:
+    """The raw Run has a webhook still to deliver (history pruning must keep it)."""
+    hook = (run.get("status") or {}).get("webhook")
+    return bool((run.get("spec") or {}).get("callbackUrl")) and (hook is None or hook.get("state") == "pending")
 
 
 def retryable(status_code: int) -> bool:

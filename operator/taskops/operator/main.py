@@ -55,7 +55,7 @@ class LeaderOptions:
 class Options:
     namespace: str | None = None
     kubeconfig: str | None = None
-    workers: int = 4
+    workers: int = 16
     webhook: WebhookOptions = field(default_factory=WebhookOptions)
     # None: no election (one replica, or local development).
     leader: LeaderOptions | None = None

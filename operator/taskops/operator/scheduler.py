@@ -22,10 +22,10 @@ from taskops import logs
 from taskops.clients import errors
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import REVISIONS, RUNS, TASKS
-from taskops.domain import names, webhooks
+from taskops.domain import names
 from taskops.domain.firing import FirePlan, plan
-from taskops.domain.history import Finished, prune
-from taskops.domain.models import Run, Task
+from taskops.domain.history import finished, prune
+from taskops.domain.models import Task
 from taskops.domain.models.task import DstPolicy as DstPolicyModel
 from taskops.domain.phases import Phase, is_terminal
 from taskops.domain.runs import build_scheduled_run
@@ -202,8 +202,7 @@ class TaskController:
         if loaded is None:
             return
         raw, task, now, mem = loaded
-        runs = [Run.model_validate(r) for r in self.store.runs_of_task(*key)]
-        next_ttl = await self._prune(task, runs, now)
+        next_ttl = await self._prune(task, self.store.runs_of_task(*key), now)
         view = FirePlan(last_schedule_time=mem.last_fire, next_fire=mem.next_fire)
         versions = [from_revision(r) for r in self.store.revisions_of_task(*key)]
         newest = max(versions, key=lambda v: v.number, default=None)
@@ -262,14 +261,9 @@ class TaskController:
                 ns, name = run["metadata"]["namespace"], run["metadata"]["name"]
                 self.store.runs.put(await self.client.patch(RUNS, ns, name, patch))
 
-    async def _prune(self, task: Task, runs: list[Run], now: dt.datetime) -> dt.datetime | None:
-        finished = [
-            Finished(r.name, r.status.phase, r.status.end_time)
-            for r in runs
-            # A Run whose webhook is still due is kept until it is delivered or given up.
-            if is_terminal(r.status.phase) and r.status.end_time is not None and not webhooks.undelivered(r)
-        ]
-        delete, next_ttl = prune(task.spec, finished, now)
+    async def _prune(self, task: Task, runs: list[dict[str, Any]], now: dt.datetime) -> dt.datetime | None:
+        ended = [f for r in runs if (f := finished(r)) is not None]
+        delete, next_ttl = prune(task.spec, ended, now)
         for name in delete:
             with contextlib.suppress(errors.NotFound):
                 await self.client.delete(RUNS, task.metadata.namespace, name)
