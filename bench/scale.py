@@ -125,7 +125,7 @@ async def until_settled(pid: int, limit: float, window: float = 2.0, share: floa
     return None
 
 
-async def measure_start(cluster: Cluster, kube: KubeClient, limit: float) -> dict[str, Any]:
+async def measure_start(cluster: Cluster, kube: KubeClient, limit: float, probe: str) -> dict[str, Any]:
     port = free_port()
     spawned = time.perf_counter()
     proc = start_operator(cluster, extra=("--metrics-port", str(port)))
@@ -150,8 +150,8 @@ async def measure_start(cluster: Cluster, kube: KubeClient, limit: float) -> dic
         out["ready_s"] = ready - spawned
         out["rss_at_ready_mb"] = rss_mb(proc.pid)
         task = await kube.get(TASKS, NS, "t-0")
-        await kube.create(RUNS, NS, run_body("t-0", task["metadata"]["uid"], "probe"))
-        while not await kube.list(JOBS, NS, label_selector=f"{names.LABEL_RUN}=probe"):
+        await kube.create(RUNS, NS, run_body("t-0", task["metadata"]["uid"], probe))
+        while not await kube.list(JOBS, NS, label_selector=f"{names.LABEL_RUN}={probe}"):
             peak_sampled = max(peak_sampled, rss_mb(proc.pid))
             if time.perf_counter() - ready > limit:
                 raise TimeoutError(f"probe Run got no Job in {limit} s")
@@ -169,7 +169,7 @@ async def measure_start(cluster: Cluster, kube: KubeClient, limit: float) -> dic
 
 LISTING = """
 import asyncio, json, resource, sys, time
-from taskops import GROUP
+from taskops.clients import credentials
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import RUNS, TASKS
 
@@ -202,8 +202,7 @@ async def bench(cluster: Cluster, tasks: int, runs: int, limit: float) -> dict[s
         uids = await fill_tasks(kube, tasks)
         out["fill_tasks_s"] = time.perf_counter() - started
         print(f"scale: {tasks} Tasks in {out['fill_tasks_s']:.0f} s; first operator start", flush=True)
-        out["first_start"] = await measure_start(cluster, kube, limit)
-        await kube.delete(RUNS, NS, "probe")
+        out["first_start"] = await measure_start(cluster, kube, limit, "probe-first")
         started = time.perf_counter()
         await fill_runs(cluster, uids, runs)
         for _ in range(120):  # the API server's watch cache follows etcd a moment later
@@ -215,7 +214,7 @@ async def bench(cluster: Cluster, tasks: int, runs: int, limit: float) -> dict[s
         out["fill_runs_s"] = time.perf_counter() - started
         print(f"scale: {runs} finished Runs in {out['fill_runs_s']:.0f} s; measured restart", flush=True)
         out["reference_listing"] = await asyncio.to_thread(listing_reference, cluster)
-        out["restart"] = await measure_start(cluster, kube, limit)
+        out["restart"] = await measure_start(cluster, kube, limit, "probe-restart")
     return out
 
 
