@@ -201,7 +201,11 @@ def main() -> None:
     report["table"] = [row.as_dict() for row in rows]
     RESULTS.mkdir(parents=True, exist_ok=True)
     latest.write_text(json.dumps(report, indent=2, default=str))
-    png = chart(report["results"], RESULTS / "latest.png")
+    try:
+        png = chart(report["results"], RESULTS / "latest.png")
+    except Exception as exc:  # a chart is a convenience: never lose the table to it
+        print(f"chart failed: {exc!r}")
+        png = None
     size = "quick sizes (smoke run, not the targets' sizes)" if args.quick else "full size"
     print(f"\ntaskops benchmarks, {size}; {report['machine'].get('cpus')} CPUs, git {report['git']['commit'][:10]}")
     print(table.render(rows))

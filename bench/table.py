@@ -97,11 +97,10 @@ def render(rows: list[Row]) -> str:
     """One table: metric | taskops | reference | ratio | target | met (the reference's name under its value)."""
     header = ("metric", "taskops", "reference", "ratio", "target", "met")
     lines: list[tuple[str, ...]] = []
-    group = None
+    groups: dict[int, str] = {}
     for row in rows:
-        if row.group != group:
-            group = row.group
-            lines.append((f"[{group}]", "", "", "", "", ""))
+        if not groups or row.group != list(groups.values())[-1]:
+            groups[len(lines)] = row.group
         ratio = "-" if row.ratio is None else f"{row.ratio:.2f}"
         reference = number(row.reference, row.unit)
         if row.reference_name and row.reference is not None:
@@ -113,7 +112,12 @@ def render(rows: list[Row]) -> str:
     def fmt(cells: tuple[str, ...]) -> str:
         return " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
-    return "\n".join([fmt(header), "-+-".join("-" * w for w in widths), *(fmt(line) for line in lines)])
+    out = [fmt(header), "-+-".join("-" * w for w in widths)]
+    for i, line in enumerate(lines):
+        if i in groups:
+            out.append(f"[{groups[i]}]")
+        out.append(fmt(line))
+    return "\n".join(out)
 
 
 # -- rows from each benchmark's results ----------------------------------------------------------------
@@ -160,7 +164,7 @@ class Rows:
 
 def admission_rows(d: dict[str, Any]) -> list[Row]:
     r = Rows(f"admission, {d.get('pending', '?')} pending Runs (pure decision)", d)
-    ten_x = Target(1.0, label="<< 10 ms (<= 1 ms)")
+    ten_x = Target(1.0, label="<< 10 ms (read: <= 1 ms)")
     r.add(
         "decision, queue kept in order, median",
         "ms",
@@ -175,7 +179,6 @@ def admission_rows(d: dict[str, Any]) -> list[Row]:
         ("presorted_ms", "max"),
         ("reference_copy_ms", "median"),
         "copy the list",
-        (Target(10.0),),
     )
     r.add(
         "decision, sorted from scratch, median",
