@@ -129,12 +129,12 @@ async def bench(cluster: Cluster, n: int, key: bool) -> dict[str, Any]:
     return {"runs": n, "raw": raw, "taskops": ours, "ratio": ours["jobs_per_s"] / raw["jobs_per_s"]}
 
 
-def run(n: int = 2000, key: bool = True) -> dict[str, Any]:
+def run(n: int = 2000, key: bool = True, workers: int = 4) -> dict[str, Any]:
     """Both phases on a fresh control plane (the operator runs throughout; it ignores the raw Jobs)."""
     started = time.monotonic()
-    with cluster_with_operator() as cluster:
+    with cluster_with_operator(workers=workers) as cluster:
         results = asyncio.run(bench(cluster, n, key))
-    results["concurrency_key"] = key
+    results.update(concurrency_key=key, operator_workers=workers)
     results["runtime_s"] = time.monotonic() - started
     return results
 
@@ -143,8 +143,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--no-key", action="store_true", help="a Task without a concurrency key (no admission)")
+    parser.add_argument("--workers", type=int, default=4, help="the operator's --workers (default 4, its default)")
     args = parser.parse_args()
-    r = run(args.runs, key=not args.no_key)
+    r = run(args.runs, key=not args.no_key, workers=args.workers)
     raw, ours = r["raw"], r["taskops"]
     print(f"\n{r['runs']} objects, {CONCURRENCY} creates in flight")
     print(f"reference, Jobs created directly: all seen after {raw['jobs_s']:.1f} s, {raw['jobs_per_s']:.0f} Jobs/s")
