@@ -8,6 +8,7 @@ commit, the time) and bench/results/latest.png (the latency distributions).
     python -m bench.report                       # everything, full size (about 30 minutes)
     python -m bench.report --quick               # smaller sizes: a smoke run of every benchmark
     python -m bench.report --only writes,scale   # some of them
+    python -m bench.report --only admission --merge   # rerun one, keep the others' saved results
     python -m bench.report --table-only          # the table again from the saved latest.json
 """
 
@@ -167,6 +168,9 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated: " + ",".join(b.name for b in BENCHES))
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     parser.add_argument("--table-only", action="store_true", help="print the table of the saved latest.json")
+    parser.add_argument(
+        "--merge", action="store_true", help="keep the saved latest.json's results of the benchmarks not run now"
+    )
     args = parser.parse_args()
     latest = RESULTS / "latest.json"
     if args.table_only:
@@ -187,6 +191,15 @@ def main() -> None:
         "durations_s": {},
         "errors": {},
     }
+    if args.merge and latest.exists():
+        saved = json.loads(latest.read_text())
+        report["results"] = {k: v for k, v in saved["results"].items() if k not in chosen}
+        report["durations_s"] = {k: v for k, v in saved["durations_s"].items() if k not in chosen and k != "total"}
+        report["merged_from"] = {
+            "timestamp": saved["timestamp"],
+            "git": saved["git"],
+            "kept": sorted(report["results"]),
+        }
     for bench in BENCHES:
         if bench.name not in chosen:
             continue
@@ -196,7 +209,7 @@ def main() -> None:
             report["results"][bench.name] = data
         if error is not None:
             report["errors"][bench.name] = error
-    report["durations_s"]["total"] = round(time.monotonic() - started, 1)
+    report["durations_s"]["total"] = round(time.monotonic() - started, 1)  # of this invocation
     rows = table.build(report["results"])
     report["table"] = [row.as_dict() for row in rows]
     RESULTS.mkdir(parents=True, exist_ok=True)
