@@ -49,7 +49,7 @@ BENCHES = (
     Bench("throughput", ("--runs", "2000"), ("--runs", "200")),
     Bench("writes", ("--runs", "50"), ("--runs", "5")),
     Bench("api", (), ("--seconds", "5", "--waiters", "1000", "--window", "5")),
-    Bench("scale", ("--tasks", "10000", "--runs", "100000"), ("--tasks", "500", "--runs", "5000")),
+    Bench("scale", ("--tasks", "10000", "--runs", "100000", "--limit", "240"), ("--tasks", "500", "--runs", "5000")),
     Bench("batch", (), ("--inputs", "10000")),
 )
 

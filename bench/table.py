@@ -266,7 +266,7 @@ def api_rows(d: dict[str, Any]) -> list[Row]:
 
 def scale_rows(d: dict[str, Any]) -> list[Row]:
     r = Rows(f"scale, operator restart with {d.get('tasks', '?')} Tasks and {d.get('runs', '?')} finished Runs", d)
-    ref = "one LIST of all"
+    ref = "plain client lists all"
     r.add(
         "start to ready (/readyz)", "s", ("restart", "ready_s"), ("reference_listing", "list_s"), ref, (Target(30.0),)
     )
