@@ -14,7 +14,7 @@ help:
 	@echo "make up      - local control plane + operator + example task (make down stops it)"
 	@echo "make test    - the whole suite: ruff, mypy, import contracts, CRD drift, unit and integration tests"
 	@echo "make crds    - regenerate crds/ from the models"
-	@echo "make bench   - every benchmark, one table + bench/results/latest.{json,png} (about 40 minutes)"
+	@echo "make bench   - every benchmark, one table + bench/results/latest.{json,png} (about 30 minutes)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
