@@ -103,7 +103,9 @@ def git() -> dict[str, Any]:
     def out(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False).stdout.strip()
 
-    return {"commit": out("rev-parse", "HEAD"), "dirty": bool(out("status", "--porcelain", "--untracked-files=no"))}
+    # Saved results are not code: a checkout differing only in bench/results is clean.
+    changes = out("status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results")
+    return {"commit": out("rev-parse", "HEAD"), "dirty": bool(changes)}
 
 
 def cdf(ax: Any, series: dict[str, list[float]], title: str, unit_scale: float = 1000.0) -> None:
@@ -163,6 +165,15 @@ def chart(results: dict[str, dict[str, Any]], path: Path) -> Path | None:
     return path
 
 
+def keep(report: dict[str, Any], saved: dict[str, Any], rerun: set[str]) -> None:
+    """Carry the saved results of the benchmarks not rerun into `report`, with when they were measured."""
+    report["results"] = {k: v for k, v in saved["results"].items() if k not in rerun}
+    report["durations_s"] = {k: v for k, v in saved["durations_s"].items() if k not in rerun and k != "total"}
+    when = saved.get("measured_at") or {}
+    report["measured_at"] = {k: when.get(k, saved["timestamp"]) for k in report["results"]}
+    report["merged_from"] = {"timestamp": saved["timestamp"], "git": saved["git"], "kept": sorted(report["results"])}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", help="comma-separated: " + ",".join(b.name for b in BENCHES))
@@ -189,12 +200,11 @@ def main() -> None:
         "machine": machine(),
         "results": {},
         "durations_s": {},
+        "measured_at": {},
         "errors": {},
     }
     if args.merge and latest.exists():
-        saved = json.loads(latest.read_text())
-        report["results"] = {k: v for k, v in saved["results"].items() if k not in chosen}
-        report["durations_s"] = {k: v for k, v in saved["durations_s"].items() if k not in chosen and k != "total"}
+        keep(report, json.loads(latest.read_text()), chosen)
         report["merged_from"] = {
             "timestamp": saved["timestamp"],
             "git": saved["git"],
@@ -203,6 +213,7 @@ def main() -> None:
     for bench in BENCHES:
         if bench.name not in chosen:
             continue
+        report["measured_at"][bench.name] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         data, took, error = run_one(bench, args.quick)
         report["durations_s"][bench.name] = round(took, 1)
         if data is not None:
