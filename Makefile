@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+BENCH_STAMP := $(VENV)/.bench-stamp
 export PYTHONPATH := $(CURDIR):$(CURDIR)/operator
 
 .PHONY: help venv controlplane browser up down lint unit integration test crds bench clean
@@ -13,7 +14,7 @@ help:
 	@echo "make up      - local control plane + operator + example task (make down stops it)"
 	@echo "make test    - the whole suite: ruff, mypy, import contracts, CRD drift, unit and integration tests"
 	@echo "make crds    - regenerate crds/ from the models"
-	@echo "make bench   - admission and schedule-lag benchmarks (about 10 minutes)"
+	@echo "make bench   - every benchmark, one table + bench/results/latest.{json,png} (about 30 minutes)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,12 +58,14 @@ test: lint controlplane browser
 	$(PY) -m pytest tests -q --durations=10; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
-# Benchmarks are not tests: they print numbers next to a reference measured in the same run.
-bench: venv controlplane
-	$(PY) -m bench.admission
-	$(PY) -m bench.schedule_lag --tasks 1000 --minutes 2
-	$(PY) -m bench.api
-	$(PY) -m bench.batch
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+# Benchmarks are not tests: they print numbers next to a reference measured in the same run (docs/benchmarks.md).
+# BENCH_ARGS=--quick for a smoke run; BENCH_ARGS=--only=writes,scale for some of them.
+bench: venv controlplane $(BENCH_STAMP)
+	$(PY) -m bench.report $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .devcluster test-output .pytest_cache .mypy_cache .ruff_cache

@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 import statistics
 import time
+from typing import Any
 
 from bench.common import save
 from taskops.domain.admission import Capacity, Pending, admit
@@ -58,7 +59,7 @@ def main() -> None:
     unsorted = timed(lambda: admit(pending, cap))
     copy = timed(lambda: list(pending))
     verdict = admit(ordered, cap, presorted=True)
-    results = {
+    results: dict[str, Any] = {
         "pending": N,
         "admitted": len(verdict.admit),
         "waiting": len(verdict.waits),

@@ -77,7 +77,8 @@ async def open_loop(rate: float, seconds: float, call: Callable[[], Awaitable[in
         tasks.append(asyncio.create_task(one(due)))
     await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - start
-    return {**summary(latencies), "rate": len(latencies) / elapsed, "outcomes": dict(outcomes)}
+    samples = [round(x, 5) for x in latencies]
+    return {**summary(latencies), "rate": len(latencies) / elapsed, "outcomes": dict(outcomes), "samples": samples}
 
 
 class Api:

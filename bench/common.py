@@ -2,29 +2,39 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import aiohttp
 
 from devcluster.cluster import Cluster, spawn, stop_process
+from taskops import API_VERSION
 from taskops.clients import credentials
 from taskops.clients.kube import KubeClient
+from taskops.clients.resources import Resource
+from taskops.domain import names
+from taskops.domain.jobs import owner_reference
 from tests.integration.api import ApiProcess, full_access, service_account
 
+T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 
 
 @contextlib.contextmanager
-def cluster_with_operator(operator: bool = True, workers: int = 4) -> Iterator[Cluster]:
+def cluster_with_operator(operator: bool = True, workers: int = 16, audit_writes: bool = False) -> Iterator[Cluster]:
     with tempfile.TemporaryDirectory(prefix="taskops-bench-") as tmp:
-        cluster = Cluster(workdir=Path(tmp), nodes=4)
+        cluster = Cluster(workdir=Path(tmp), nodes=4, audit_writes=audit_writes)
         cluster.start()
         proc = None
         try:
@@ -52,7 +62,7 @@ def cluster_with_api(namespace: str) -> Iterator[tuple[Cluster, ApiProcess, str]
             api_proc.stop()
 
 
-def start_operator(cluster: Cluster, workers: int = 4) -> subprocess.Popen[bytes]:
+def start_operator(cluster: Cluster, workers: int = 16, extra: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
     """The operator as a real process against `cluster`, logging warnings only."""
     args = [
         sys.executable,
@@ -65,6 +75,7 @@ def start_operator(cluster: Cluster, workers: int = 4) -> subprocess.Popen[bytes
         str(cluster.kubeconfig),
         "--workers",
         str(workers),
+        *extra,
     ]
     return spawn("operator", args, cluster.logs, env={"PYTHONUNBUFFERED": "1"})
 
@@ -96,3 +107,108 @@ def save(name: str, data: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(data, indent=2, default=str))
     return path
+
+
+# -- shared workload pieces ------------------------------------------------------------------------------------
+
+NAMESPACES = Resource("", "v1", "namespaces")
+
+
+def short_pod(duration: str = "1s") -> dict[str, Any]:
+    """A pod template kwok runs for `duration`, then marks Succeeded."""
+    return {
+        "metadata": {"annotations": {"kwok.taskops.dev/duration": duration}},
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox"}]},
+    }
+
+
+def task_body(name: str, pod: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    """A Task without a schedule (Runs come from outside) unless `spec` says otherwise."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Task",
+        "metadata": {"name": name},
+        "spec": {"payload": {"spec": {"template": pod}}, **spec},
+    }
+
+
+def run_body(task: str, uid: str, name: str | None = None) -> dict[str, Any]:
+    """A Run of `task` as the API writes one (label and owner reference included)."""
+    meta: dict[str, Any] = {
+        "labels": {names.LABEL_TASK: task},
+        "ownerReferences": [owner_reference(API_VERSION, "Task", task, uid)],
+    }
+    if name is None:
+        meta["generateName"] = f"{task}-"
+    else:
+        meta["name"] = name
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Run",
+        "metadata": meta,
+        "spec": {"taskRef": {"name": task}, "triggeredBy": "api"},
+    }
+
+
+async def make_namespace(kube: KubeClient, cluster: Cluster, ns: str) -> None:
+    await kube.create(NAMESPACES, None, {"metadata": {"name": ns}})
+    await asyncio.to_thread(cluster.wait_namespace_ready, ns)
+
+
+async def bounded(n: int, coros: Iterable[Awaitable[T]]) -> list[T]:
+    """Await `coros` with at most `n` in flight."""
+    sem = asyncio.Semaphore(n)
+
+    async def one(c: Awaitable[T]) -> T:
+        async with sem:
+            return await c
+
+    return await asyncio.gather(*(one(c) for c in coros))
+
+
+async def watch_events(
+    kube: KubeClient,
+    res: Resource,
+    ns: str | None,
+    on_event: Callable[[str, dict[str, Any], float], None],
+    stop: asyncio.Event,
+    resource_version: str | None = None,
+    label_selector: str | None = None,
+) -> None:
+    """Feed every watch event of `res` (from `resource_version`, default: now) to `on_event` until `stop` is set."""
+    if resource_version is None:
+        listing = await kube.request("GET", res.path(ns), params={"limit": "1"})
+        resource_version = listing["metadata"]["resourceVersion"]
+    rv = resource_version
+
+    async def loop() -> None:
+        nonlocal rv
+        while True:
+            try:
+                async for kind, obj in kube.watch(res, ns, resource_version=rv, label_selector=label_selector):
+                    rv = obj.get("metadata", {}).get("resourceVersion", rv)
+                    if kind != "BOOKMARK":
+                        on_event(kind, obj, time.perf_counter())
+            except (TimeoutError, OSError, aiohttp.ClientError):
+                await asyncio.sleep(0.1)
+
+    task = asyncio.create_task(loop())
+    try:
+        await stop.wait()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """A process's resident set (VmRSS) or its high-water mark (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

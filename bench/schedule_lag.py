@@ -105,7 +105,7 @@ async def cronjob_phase(cluster: Cluster, n: int, minutes: int) -> list[float]:
         ns = "bench-cronjob"
         await kube.create(NAMESPACES, None, {"metadata": {"name": ns}})
         cluster.wait_namespace_ready(ns)
-        bodies = [
+        bodies: list[dict[str, Any]] = [
             {
                 "metadata": {"name": f"cj-{i}"},
                 "spec": {
@@ -130,7 +130,7 @@ async def taskops_phase(cluster: Cluster, n: int, minutes: int, spread: bool) ->
         ns = "bench-taskops-spread" if spread else "bench-taskops"
         await kube.create(NAMESPACES, None, {"metadata": {"name": ns}})
         cluster.wait_namespace_ready(ns)
-        bodies = [
+        bodies: list[dict[str, Any]] = [
             {
                 "apiVersion": "taskops.dev/v1alpha1",
                 "kind": "Task",
@@ -153,6 +153,11 @@ async def taskops_phase(cluster: Cluster, n: int, minutes: int, spread: bool) ->
         return lags
 
 
+def with_samples(lags: list[float]) -> dict[str, Any]:
+    """The summary and every lag (seconds, rounded to 0.1 ms), for the report's distribution chart."""
+    return {**summary(lags), "samples": [round(x, 4) for x in lags]}
+
+
 def row(name: str, s: dict[str, float]) -> str:
     return f"{name:<28} {s['n']:>6.0f} {s['p50'] * 1000:>9.0f} {s['p99'] * 1000:>9.0f} {s['max'] * 1000:>9.0f}"
 
@@ -167,13 +172,14 @@ def main() -> None:
     results: dict[str, Any] = {"tasks": args.tasks, "minutes": args.minutes}
     with cluster_with_operator(operator=False) as cluster:
         if not args.skip_cronjob:
-            results["cronjob"] = summary(asyncio.run(cronjob_phase(cluster, args.tasks, args.minutes)))
+            results["cronjob"] = with_samples(asyncio.run(cronjob_phase(cluster, args.tasks, args.minutes)))
         operator = start_operator(cluster)
         try:
             time.sleep(2)
-            results["taskops"] = summary(asyncio.run(taskops_phase(cluster, args.tasks, args.minutes, spread=False)))
+            lags = asyncio.run(taskops_phase(cluster, args.tasks, args.minutes, spread=False))
+            results["taskops"] = with_samples(lags)
             if args.spread:
-                results["taskops_spread"] = summary(
+                results["taskops_spread"] = with_samples(
                     asyncio.run(taskops_phase(cluster, args.tasks, args.minutes, spread=True))
                 )
         finally:

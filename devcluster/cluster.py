@@ -34,6 +34,16 @@ FAKE_LOG = "".join(
     for i, word in enumerate(("started", "working", "done"))
 )
 FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+# One audit entry (metadata only, at ResponseComplete) per write request; reads and watches are not logged.
+AUDIT_WRITES_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived", "ResponseStarted"],
+    "rules": [
+        {"level": "Metadata", "verbs": ["create", "update", "patch", "delete", "deletecollection"]},
+        {"level": "None"},
+    ],
+}
 
 
 def free_port() -> int:
@@ -81,6 +91,8 @@ class Cluster:
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     apiserver_port: int = 0
     etcd_port: int = 0
+    # Log every write (create/update/patch/delete) to `audit_log`, one JSON line each (the benchmarks count them).
+    audit_writes: bool = False
 
     @property
     def kubeconfig(self) -> Path:
@@ -89,6 +101,10 @@ class Cluster:
     @property
     def logs(self) -> Path:
         return self.workdir / "logs"
+
+    @property
+    def audit_log(self) -> Path:
+        return self.workdir / "audit.log"
 
     @property
     def server(self) -> str:
@@ -186,6 +202,18 @@ class Cluster:
             self.logs,
         )
 
+    def _audit_args(self) -> list[str]:
+        if not self.audit_writes:
+            return []
+        policy = self.workdir / "audit-policy.yaml"
+        policy.write_text(yaml.safe_dump(AUDIT_WRITES_POLICY))
+        return [
+            f"--audit-policy-file={policy}",
+            f"--audit-log-path={self.audit_log}",
+            "--audit-log-format=json",
+            "--audit-log-maxsize=0",
+        ]
+
     def _start_apiserver(self) -> None:
         p = self.workdir / "pki"
         self.procs["kube-apiserver"] = spawn(
@@ -215,6 +243,7 @@ class Cluster:
                 f"--kubelet-client-certificate={p / 'admin.crt'}",
                 f"--kubelet-client-key={p / 'admin.key'}",
                 "--v=1",
+                *self._audit_args(),
             ],
             self.logs,
         )
