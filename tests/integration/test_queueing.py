@@ -14,21 +14,7 @@ from devcluster.cluster import Cluster
 from tests import builders
 from tests.integration.kube import Kube, wait_for
 from tests.integration.processes import OperatorProcess
-
-ENDED = {"SUCCEEDED", "FAILED", "STOPPED", "INVALID", "PARTIAL_SUCCEEDED"}
-
-
-def parse_time(s: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
-
-
-def max_overlap(intervals: list[tuple[dt.datetime, dt.datetime]]) -> int:
-    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals], key=lambda x: (x[0], x[1]))
-    best = cur = 0
-    for _, delta in events:
-        cur += delta
-        best = max(best, cur)
-    return best
+from tests.integration.timing import ENDED, max_overlap, parse_time
 
 
 def all_ended(kube: Kube, ns: str, names: list[str], timeout: float) -> list[dict[str, Any]]:
