@@ -195,3 +195,26 @@ def test_queue_full_dedupe_and_scheduled_at(kube: Kube, operator: OperatorProces
     run = kube.wait_run_phase(ns, "later-1", {"RUNNING", "SUCCEEDED"}, timeout=15)
     started = parse_time(run["status"]["startTime"])
     assert at <= started < at + dt.timedelta(seconds=1), (at, started)
+
+
+def test_runs_created_while_the_operator_starts_are_not_invalid_for_an_agent_it_has_not_listed_yet(
+    kube: Kube, operator: OperatorProcess, ns: str
+) -> None:
+    # Found by the chaos suite: after a restart the Run watch may deliver before the Agent watch has listed
+    # anything, and a new Run was then ended INVALID ("agent not found") for an Agent that exists.
+    for i in range(5):
+        kube.create(ns, {"apiVersion": builders.API, "kind": "Agent", "metadata": {"name": f"pool-{i}"},
+                         "spec": {"capacity": 2}})  # fmt: skip
+        kube.create(ns, builders.task(f"t{i}", pod_annotations=builders.pod_behaviour(duration="200ms"),
+                                      maxRetries=0, agent=f"pool-{i}"))  # fmt: skip
+    names = []
+    for restart in range(3):
+        operator.kill()
+        operator.start()
+        for j in range(15):
+            names.append(f"t{j % 5}-{restart}-{j}")
+            kube.create(ns, builders.run(names[-1], f"t{j % 5}"))
+            time.sleep(0.1)
+    runs = all_ended(kube, ns, names, 90)
+    wrong = [(r["metadata"]["name"], r["status"].get("message")) for r in runs if r["status"]["phase"] != "SUCCEEDED"]
+    assert not wrong

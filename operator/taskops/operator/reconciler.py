@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from taskops import logs
 from taskops.clients import errors
 from taskops.clients.kube import KubeClient
-from taskops.clients.resources import CONFIGMAPS, JOBS, RUNS, TASKS
+from taskops.clients.resources import AGENTS, CONFIGMAPS, JOBS, RUNS, TASKS
 from taskops.domain import batch
 from taskops.domain.models import Run, Task
 from taskops.domain.models.agent import AgentSpec
@@ -121,17 +121,17 @@ class Reconciler:
             # A batch run reads only its Job's status: its thousands of pods are not looked at.
             if job is not None and run.spec.inputs is None:
                 pods = self.store.pods_of_job(run.namespace, run.status.job_name)
-        decision = decide(run, task, job, pods, self.clock(), self._context(run, task))
+        agent = run.status.agent or run.spec.agent or (task.spec.agent if task else None)
+        agent_raw = await self._agent(run.namespace, agent) if agent else None
+        decision = decide(run, task, job, pods, self.clock(), self._context(run, task, agent, agent_raw))
         if decision.empty:
             return None
         await self.apply(raw, run, decision)
         return decision.requeue_after
 
-    def _context(self, run: Run, task: Task | None) -> Context:
+    def _context(self, run: Run, task: Task | None, agent: str | None, raw: dict[str, Any] | None) -> Context:
         ctx = Context(versions=self.versions(run.namespace, run.spec.task_ref.name))
-        agent = run.status.agent or run.spec.agent or (task.spec.agent if task else None)
         if agent:
-            raw = self.store.agents.get((run.namespace, agent))
             ctx.agent_missing = raw is None
             ctx.agent = AgentSpec.model_validate(raw.get("spec") or {}) if raw else None
         if run.spec.inputs is not None and run.status.attempt is None:
@@ -185,6 +185,18 @@ class Reconciler:
                 return None
             self.store.tasks.put(raw)
         return Task.model_validate(raw)
+
+    async def _agent(self, namespace: str, name: str) -> dict[str, Any] | None:
+        raw = self.store.agents.get((namespace, name))
+        if raw is None:
+            # Right after a restart the Run watch can deliver before the Agent watch has listed anything:
+            # as for Tasks, only the API server can say the Agent does not exist.
+            try:
+                raw = await self.client.get(AGENTS, namespace, name)
+            except errors.NotFound:
+                return None
+            self.store.agents.put(raw)
+        return raw
 
     async def apply(self, raw: dict[str, Any], run: Run, decision: Decision) -> None:
         ns, name = run.namespace, run.name
