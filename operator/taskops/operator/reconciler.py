@@ -14,8 +14,8 @@ from pydantic import ValidationError
 from taskops import logs
 from taskops.clients import errors
 from taskops.clients.kube import KubeClient
-from taskops.clients.resources import AGENTS, CONFIGMAPS, JOBS, RUNS, TASKS
-from taskops.domain import batch
+from taskops.clients.resources import AGENTS, CONFIGMAPS, JOBS, PODS, RUNS, TASKS
+from taskops.domain import attempts, batch
 from taskops.domain.models import Run, Task
 from taskops.domain.models.agent import AgentSpec
 from taskops.domain.phases import EndReason
@@ -24,7 +24,7 @@ from taskops.domain.versions import Version, from_revision
 from taskops.operator import metrics
 from taskops.operator.admission import AdmissionController
 from taskops.operator.failpoints import failpoint
-from taskops.operator.store import Key, Store
+from taskops.operator.store import JOB_NAME_LABEL, Key, Store
 from taskops.operator.workqueue import Gate, WorkQueue
 
 log = logging.getLogger("taskops.reconciler")
@@ -120,7 +120,7 @@ class Reconciler:
             job = self.store.jobs.get((run.namespace, run.status.job_name))
             # A batch run reads only its Job's status: its thousands of pods are not looked at.
             if job is not None and run.spec.inputs is None:
-                pods = self.store.pods_of_job(run.namespace, run.status.job_name)
+                pods = await self._pods(run.namespace, run.status.job_name, job)
         agent = run.status.agent or run.spec.agent or (task.spec.agent if task else None)
         agent_raw = await self._agent(run.namespace, agent) if agent else None
         decision = decide(run, task, job, pods, self.clock(), self._context(run, task, agent, agent_raw))
@@ -185,6 +185,21 @@ class Reconciler:
                 return None
             self.store.tasks.put(raw)
         return Task.model_validate(raw)
+
+    async def _pods(self, namespace: str, job_name: str, job: dict[str, Any]) -> list[dict[str, Any]]:
+        pods = self.store.pods_of_job(namespace, job_name)
+        failed = attempts.finished(job) or {}
+        if failed.get("type") != "Failed" or attempts.terminated_container(pods) is not None:
+            return pods
+        # The Job and Pod watches are independent: right after a restart (or under load) the Job can be seen
+        # Failed before its pod's terminated state arrives, and the attempt would end "failed" without the
+        # exit code or an OOMKill. Ask the API server once for the pods as they are now.
+        listed = await self.client.list(PODS, namespace, label_selector=f"{JOB_NAME_LABEL}={job_name}")
+        for pod in listed:
+            pod.setdefault("apiVersion", "v1")
+            pod.setdefault("kind", "Pod")
+            self.store.pods.put(pod)
+        return listed or pods
 
     async def _agent(self, namespace: str, name: str) -> dict[str, Any] | None:
         raw = self.store.agents.get((namespace, name))
