@@ -12,7 +12,7 @@ export PYTHONPATH := $(CURDIR):$(CURDIR)/operator
 help:
 	@echo "make up      - local control plane + operator + example task (make down stops it)"
 	@echo "make test    - the whole suite: ruff, mypy, import contracts, CRD drift, unit and integration tests"
-	@echo "make chaos   - the full chaos suite: 1,000 runs under operator SIGKILLs, apiserver restart, etcd pause (15-25 min)"
+	@echo "make chaos   - the full chaos suite: 1,000 runs under operator SIGKILLs, apiserver restart, etcd pause (about 30 min)"
 	@echo "make crds    - regenerate crds/ from the models"
 	@echo "make bench   - admission and schedule-lag benchmarks (about 10 minutes)"
 
