@@ -173,6 +173,16 @@ class Cluster:
                 raise RuntimeError(f"CRDs not established: {out.stderr.strip()}")
             time.sleep(0.2)
 
+    @contextlib.contextmanager
+    def etcd_paused(self) -> Iterator[None]:
+        """SIGSTOP etcd until the block ends: a storage stall (disk, GC pause) that no process can see coming."""
+        etcd = self.procs["etcd"]
+        os.kill(etcd.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(etcd.pid, signal.SIGCONT)
+
     def check_alive(self) -> None:
         dead = {n: p.returncode for n, p in self.procs.items() if p.poll() is not None}
         if dead:

@@ -10,23 +10,14 @@ from pathlib import Path
 import pytest
 
 from devcluster.cluster import Cluster
-from tests.conftest import OUTPUT, REPO
+from tests.conftest import OUTPUT
 from tests.integration.api import ApiProcess, Caller, full_access, service_account
+from tests.integration.controlplane import OPERATOR_ARGS, prepare
 from tests.integration.identities import chart_identities
 from tests.integration.kube import Kube
 from tests.integration.processes import OperatorProcess
 
 pytestmark = pytest.mark.integration
-
-# The operator signs webhooks with this secret; loopback receivers are allowed, link-local is not.
-WEBHOOK_SECRET = ("taskops-system", "taskops-webhook")
-WEBHOOK_KEY = b"test-signing-key"
-OPERATOR_ARGS = (
-    f"--webhook-secret={WEBHOOK_SECRET[0]}/{WEBHOOK_SECRET[1]}",
-    "--webhook-deny=169.254.0.0/16",
-    "--webhook-backoff-seconds=0.5",
-    "--webhook-max-backoff-seconds=4",
-)
 
 
 @pytest.fixture(scope="session")
@@ -34,10 +25,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     c = Cluster(workdir=tmp_path_factory.mktemp("cluster"))
     c.start()
     try:
-        c.install_crds(REPO / "crds")
-        c.kubectl("create", "namespace", WEBHOOK_SECRET[0])
-        c.kubectl("create", "secret", "generic", WEBHOOK_SECRET[1], "-n", WEBHOOK_SECRET[0],
-                  f"--from-literal=secret={WEBHOOK_KEY.decode()}")  # fmt: skip
+        prepare(c)
         yield c
     finally:
         c.stop()

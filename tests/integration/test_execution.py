@@ -225,3 +225,33 @@ def test_a_run_keeps_its_version_when_the_task_changes(
     assert kube.wait_run_phase(ns, "ver-3", ENDED, timeout=30)["status"]["version"]["number"] == 1
     bad = kube.wait_run_phase(ns, "ver-4", ENDED)
     assert bad["status"]["phase"] == "INVALID" and 'version "7"' in bad["status"]["message"]
+
+
+def test_an_oom_kill_is_crashed_even_when_the_job_is_seen_failed_before_its_pod(
+    kube: Kube, operator: OperatorProcess, ns: str
+) -> None:
+    # Found by the chaos suite: Jobs that failed while the operator was down come back through the Job watch,
+    # possibly before the Pod watch has listed their pods; the end reason must still come from the pod.
+    kube.create(
+        ns,
+        builders.task(
+            "oom",
+            pod_annotations=builders.pod_behaviour(duration="1s", exit_code=137, reason="OOMKilled"),
+            maxRetries=0,
+            failedRunsHistoryLimit=100,
+        ),
+    )
+    names = [f"oom-{i}" for i in range(80)]
+    for name in names:
+        kube.create(ns, builders.run(name, "oom"))
+    wait_for(lambda: len(kube.jobs(ns)) == len(names), 30, what="every Job")
+    operator.kill()
+    wait_for(
+        lambda: all(any(c.type == "Failed" for c in j.status.conditions or []) for j in kube.jobs(ns)),
+        30,
+        what="every Job to fail while the operator is down",
+    )
+    operator.start()
+    for name in names:
+        run = kube.wait_run_phase(ns, name, ENDED, timeout=60)
+        assert (run["status"]["phase"], run["status"]["endReason"]) == ("FAILED", "crashed"), run["status"]

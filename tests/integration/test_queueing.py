@@ -14,21 +14,7 @@ from devcluster.cluster import Cluster
 from tests import builders
 from tests.integration.kube import Kube, wait_for
 from tests.integration.processes import OperatorProcess
-
-ENDED = {"SUCCEEDED", "FAILED", "STOPPED", "INVALID", "PARTIAL_SUCCEEDED"}
-
-
-def parse_time(s: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
-
-
-def max_overlap(intervals: list[tuple[dt.datetime, dt.datetime]]) -> int:
-    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals], key=lambda x: (x[0], x[1]))
-    best = cur = 0
-    for _, delta in events:
-        cur += delta
-        best = max(best, cur)
-    return best
+from tests.integration.timing import ENDED, max_overlap, parse_time
 
 
 def all_ended(kube: Kube, ns: str, names: list[str], timeout: float) -> list[dict[str, Any]]:
@@ -209,3 +195,26 @@ def test_queue_full_dedupe_and_scheduled_at(kube: Kube, operator: OperatorProces
     run = kube.wait_run_phase(ns, "later-1", {"RUNNING", "SUCCEEDED"}, timeout=15)
     started = parse_time(run["status"]["startTime"])
     assert at <= started < at + dt.timedelta(seconds=1), (at, started)
+
+
+def test_runs_created_while_the_operator_starts_are_not_invalid_for_an_agent_it_has_not_listed_yet(
+    kube: Kube, operator: OperatorProcess, ns: str
+) -> None:
+    # Found by the chaos suite: after a restart the Run watch may deliver before the Agent watch has listed
+    # anything, and a new Run was then ended INVALID ("agent not found") for an Agent that exists.
+    for i in range(5):
+        kube.create(ns, {"apiVersion": builders.API, "kind": "Agent", "metadata": {"name": f"pool-{i}"},
+                         "spec": {"capacity": 2}})  # fmt: skip
+        kube.create(ns, builders.task(f"t{i}", pod_annotations=builders.pod_behaviour(duration="200ms"),
+                                      maxRetries=0, agent=f"pool-{i}"))  # fmt: skip
+    names = []
+    for restart in range(3):
+        operator.kill()
+        operator.start()
+        for j in range(15):
+            names.append(f"t{j % 5}-{restart}-{j}")
+            kube.create(ns, builders.run(names[-1], f"t{j % 5}"))
+            time.sleep(0.1)
+    runs = all_ended(kube, ns, names, 90)
+    wrong = [(r["metadata"]["name"], r["status"].get("message")) for r in runs if r["status"]["phase"] != "SUCCEEDED"]
+    assert not wrong

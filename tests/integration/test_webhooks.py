@@ -14,7 +14,7 @@ import pytest
 from devcluster.cluster import Cluster
 from taskops.domain import webhooks
 from tests import builders
-from tests.integration.conftest import WEBHOOK_KEY
+from tests.integration.controlplane import WEBHOOK_KEY
 from tests.integration.kube import Kube, wait_for
 from tests.integration.processes import OperatorProcess
 from tests.integration.receiver import Receiver

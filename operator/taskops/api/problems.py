@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from pydantic import ValidationError
 
@@ -87,7 +88,17 @@ def from_api_error(exc: ApiError) -> Problem:
         return Problem(exc.status, titles[exc.status], exc.message)
     if exc.status == 429:
         return Problem(503, "Service Unavailable", "the Kubernetes API is busy", headers={"Retry-After": "1"})
+    if exc.status in (503, 504):
+        # The API server is up but its storage is not (etcd stalled or unreachable): as transient as being down.
+        return unreachable(f"the Kubernetes API answered {exc.status}: {exc.message}")
     return Problem(502, "Bad Gateway", f"the Kubernetes API answered {exc.status}: {exc.message}")
+
+
+def unreachable(detail: str = "the Kubernetes API is unreachable; retry shortly") -> Problem:
+    """A Kubernetes API that is down or stalled: the caller may retry the same request, so 503, not 500."""
+    return Problem(
+        503, "Service Unavailable", detail, type_=DOCS + "kubernetes-unavailable", headers={"Retry-After": "1"}
+    )
 
 
 _STATUS_TITLES = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 413: "Content Too Large"}
@@ -101,6 +112,9 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return exc.response(request.path)
     except ApiError as exc:
         return from_api_error(exc).response(request.path)
+    except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+        log.warning("the Kubernetes API is unreachable on %s %s: %r", request.method, request.path, exc)
+        return unreachable().response(request.path)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -14,8 +14,8 @@ from pydantic import ValidationError
 from taskops import logs
 from taskops.clients import errors
 from taskops.clients.kube import KubeClient
-from taskops.clients.resources import CONFIGMAPS, JOBS, RUNS, TASKS
-from taskops.domain import batch
+from taskops.clients.resources import AGENTS, CONFIGMAPS, JOBS, PODS, RUNS, TASKS
+from taskops.domain import attempts, batch
 from taskops.domain.decision import Context, Decision, EventSpec, end_status
 from taskops.domain.models import Run, Task
 from taskops.domain.models.agent import AgentSpec
@@ -25,7 +25,7 @@ from taskops.domain.versions import Version, from_revision
 from taskops.operator import metrics
 from taskops.operator.admission import AdmissionController
 from taskops.operator.failpoints import failpoint
-from taskops.operator.store import Key, Store
+from taskops.operator.store import JOB_NAME_LABEL, Key, Store
 from taskops.operator.workqueue import Gate, WorkQueue
 
 log = logging.getLogger("taskops.reconciler")
@@ -119,19 +119,22 @@ class Reconciler:
         pods: list[dict[str, Any]] = []
         if run.status.job_name:
             job = self.store.jobs.get((run.namespace, run.status.job_name))
-            if job is not None:
+            if job is not None and run.spec.inputs is not None:
+                # A batch run's pods give its per-input results; one gone is recorded as such (batchresults).
                 pods = self.store.pods_of_job(run.namespace, run.status.job_name)
-        decision = decide(run, task, job, pods, self.clock(), self._context(run, task))
+            elif job is not None:
+                pods = await self._pods(run.namespace, run.status.job_name, job)
+        agent = run.status.agent or run.spec.agent or (task.spec.agent if task else None)
+        agent_raw = await self._agent(run.namespace, agent) if agent else None
+        decision = decide(run, task, job, pods, self.clock(), self._context(run, task, agent, agent_raw))
         if decision.empty:
             return None
         await self.apply(raw, run, decision)
         return decision.requeue_after
 
-    def _context(self, run: Run, task: Task | None) -> Context:
+    def _context(self, run: Run, task: Task | None, agent: str | None, raw: dict[str, Any] | None) -> Context:
         ctx = Context(versions=self.versions(run.namespace, run.spec.task_ref.name))
-        agent = run.status.agent or run.spec.agent or (task.spec.agent if task else None)
         if agent:
-            raw = self.store.agents.get((run.namespace, agent))
             ctx.agent_missing = raw is None
             ctx.agent = AgentSpec.model_validate(raw.get("spec") or {}) if raw else None
         if run.spec.inputs is not None and run.status.attempt is None:
@@ -185,6 +188,33 @@ class Reconciler:
                 return None
             self.store.tasks.put(raw)
         return Task.model_validate(raw)
+
+    async def _pods(self, namespace: str, job_name: str, job: dict[str, Any]) -> list[dict[str, Any]]:
+        pods = self.store.pods_of_job(namespace, job_name)
+        failed = attempts.finished(job) or {}
+        if failed.get("type") != "Failed" or attempts.terminated_container(pods) is not None:
+            return pods
+        # The Job and Pod watches are independent: right after a restart (or under load) the Job can be seen
+        # Failed before its pod's terminated state arrives, and the attempt would end "failed" without the
+        # exit code or an OOMKill. Ask the API server once for the pods as they are now.
+        listed = await self.client.list(PODS, namespace, label_selector=f"{JOB_NAME_LABEL}={job_name}")
+        for pod in listed:
+            pod.setdefault("apiVersion", "v1")
+            pod.setdefault("kind", "Pod")
+            self.store.pods.put(pod)
+        return listed or pods
+
+    async def _agent(self, namespace: str, name: str) -> dict[str, Any] | None:
+        raw = self.store.agents.get((namespace, name))
+        if raw is None:
+            # Right after a restart the Run watch can deliver before the Agent watch has listed anything:
+            # as for Tasks, only the API server can say the Agent does not exist.
+            try:
+                raw = await self.client.get(AGENTS, namespace, name)
+            except errors.NotFound:
+                return None
+            self.store.agents.put(raw)
+        return raw
 
     async def apply(self, raw: dict[str, Any], run: Run, decision: Decision) -> None:
         ns, name = run.namespace, run.name

@@ -1,0 +1,84 @@
+"""How big the chaos scenarios are, and where their counts go.
+
+`TASKOPS_CHAOS=full` gives the issue's numbers (`make chaos`); anything else the
+short version that `make test` runs in a couple of minutes. A seed makes a run's
+random choices repeatable: `TASKOPS_CHAOS_SEED=1234`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+
+from tests.conftest import REPO
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    runs: int
+    kill_every: tuple[float, float]
+    pod_duration: str
+    etcd_pause: float
+    control_runs: int
+    webhook_runs: int
+    webhook_outage: float
+    load_seconds: float
+    load_threads: int
+    # Share of the load's requests that trigger a run (the rest read): enough runs to keep the operator busy.
+    load_triggers: float
+    deadline: float
+
+    @property
+    def timeout(self) -> float:
+        """Of one test (pytest-timeout): the scenario's own deadline plus setup and checks."""
+        return self.deadline + self.load_seconds + 180
+
+
+SHORT = Scale(
+    name="short",
+    runs=60,
+    kill_every=(2.0, 4.0),
+    pod_duration="500ms",
+    etcd_pause=4.0,
+    control_runs=4,
+    webhook_runs=20,
+    webhook_outage=5.0,
+    load_seconds=12.0,
+    load_threads=3,
+    load_triggers=0.1,
+    deadline=150.0,
+)
+FULL = Scale(
+    name="full",
+    runs=1000,
+    kill_every=(2.0, 10.0),
+    pod_duration="1s",
+    etcd_pause=10.0,
+    control_runs=20,
+    webhook_runs=200,
+    webhook_outage=30.0,
+    load_seconds=120.0,
+    load_threads=6,
+    load_triggers=0.03,
+    deadline=1800.0,
+)
+SCALE = FULL if os.environ.get("TASKOPS_CHAOS") == "full" else SHORT
+SEED = int(os.environ.get("TASKOPS_CHAOS_SEED") or time.time_ns() % 1_000_000)
+RESULTS = REPO / "bench" / "results" / "chaos.json"
+# Shown again in pytest's terminal summary: without -s the live print is captured.
+SUMMARY: list[str] = []
+
+
+def report(scenario: str, counts: dict[str, int], seconds: float) -> None:
+    """One line of counts to quote, and the same counts under the scenario's key in bench/results/chaos.json."""
+    figures = " ".join(f"{k}={v}" for k, v in counts.items())
+    line = f"chaos {scenario}: {figures} in {seconds:.0f} s (scale={SCALE.name} seed={SEED})"
+    print(f"\n{line}")
+    SUMMARY.append(line)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    data[scenario] = {"scale": SCALE.name, "seed": SEED, "seconds": round(seconds, 1), **counts}
+    RESULTS.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
