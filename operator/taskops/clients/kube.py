@@ -29,6 +29,14 @@ def _ssl_context(creds: Credentials) -> ssl.SSLContext | bool:
     return ctx
 
 
+def _dumps(body: Any) -> bytes:
+    try:
+        return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        # orjson stops at 64-bit integers; JSON (and a user's params) has no such bound.
+        return json.dumps(body).encode()
+
+
 class KubeClient:
     def __init__(self, creds: Credentials, user_agent: str, timeout: float = 30.0) -> None:
         self.creds = creds
@@ -74,7 +82,7 @@ class KubeClient:
         data = None
         if body is not None:
             headers["Content-Type"] = content_type
-            data = orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
+            data = _dumps(body)
         async with self._http().request(method, path, data=data, params=params, headers=headers) as resp:
             raw = await resp.read()
             try:

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from taskops.domain.models.base import CamelModel, ObjectMeta
+from taskops.domain.models.base import INT32_MAX, CamelModel, ObjectMeta
 
 
 class JobDefaults(CamelModel):
@@ -27,7 +27,10 @@ class AgentSpec(CamelModel):
     description: str | None = Field(default=None, max_length=2000, description="What this executor is for.")
     capacity: int = Field(default=1, ge=1, le=100000, description="Runs of this agent running at once.")
     max_queued: int | None = Field(
-        default=None, ge=0, description="Runs waiting for this agent at most; beyond it a Run ends queue_full."
+        default=None,
+        ge=0,
+        le=INT32_MAX,
+        description="Runs waiting for this agent at most; beyond it a Run ends queue_full.",
     )
     job_defaults: JobDefaults | None = Field(default=None, description="Pod settings for this agent's Jobs.")
 

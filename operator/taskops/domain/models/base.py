@@ -8,6 +8,10 @@ from typing import Any, Literal
 from pydantic import AliasGenerator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+# Kubernetes' own counters and durations are int32; a larger value has no meaning here and overflows
+# Python's timedelta.
+INT32_MAX = 2**31 - 1
+
 
 class CamelModel(BaseModel):
     """Python names in code, camelCase in Kubernetes objects (the Kubernetes API convention)."""

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from taskops.domain.models.base import CamelModel, Condition, ObjectMeta
+from taskops.domain.models.base import INT32_MAX, CamelModel, Condition, ObjectMeta
 from taskops.domain.phases import EndReason, Phase
 
 TRIGGERS = ("manual", "api", "cron", "rrule", "once", "event", "retry", "resume", "startup")
@@ -71,7 +71,9 @@ class RunSpec(CamelModel):
         description="Per-run overrides of inputs the task allows (seed 003), validated like params.",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
-    timeout_seconds: int | None = Field(default=None, ge=1, description="Per-attempt deadline; overrides the task's.")
+    timeout_seconds: int | None = Field(
+        default=None, ge=1, le=INT32_MAX, description="Per-attempt deadline; overrides the task's."
+    )
     priority: int | None = Field(
         default=None, ge=-1000, le=1000, description="Queue order, higher first (seed 000); default: the task's."
     )
@@ -107,6 +109,7 @@ class RunSpec(CamelModel):
     resume: int = Field(
         default=0,
         ge=0,
+        le=INT32_MAX,
         description="Bump by 1 to resume a PARTIAL_SUCCEEDED, FAILED or STOPPED batch run: a new attempt runs "
         "only the inputs that did not succeed.",
     )

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from taskops.domain.models.base import CamelModel, Condition, ObjectMeta
+from taskops.domain.models.base import INT32_MAX, CamelModel, Condition, ObjectMeta
 from taskops.domain.params import ParamSpec
 
 RetryReason = Literal["failed", "crashed", "timeout", "start_failed"]
@@ -68,6 +68,7 @@ class BatchSpec(CamelModel):
     max_failed_indexes: int | None = Field(
         default=None,
         ge=0,
+        le=100_000,
         description="The attempt stops early once more inputs than this failed (unset: every input runs).",
     )
 
@@ -134,6 +135,7 @@ class TaskSpec(CamelModel):
     starting_deadline_seconds: int | None = Field(
         default=None,
         ge=1,
+        le=INT32_MAX,
         description="A missed fire older than this is recorded missed and never run (like CronJob's field).",
     )
     max_catch_up: int = Field(
@@ -205,6 +207,7 @@ class TaskSpec(CamelModel):
     timeout_seconds: int | None = Field(
         default=None,
         ge=1,
+        le=INT32_MAX,
         description="Per-attempt deadline (the Job's activeDeadlineSeconds); the attempt ends timeout.",
     )
     priority: int = Field(
@@ -224,6 +227,7 @@ class TaskSpec(CamelModel):
     max_queued: int | None = Field(
         default=None,
         ge=0,
+        le=INT32_MAX,
         description="Runs waiting on the key at most; beyond it a Run ends queue_full (the smallest bound wins).",
     )
     agent: str | None = Field(
@@ -246,13 +250,13 @@ class TaskSpec(CamelModel):
         ),
     )
     successful_runs_history_limit: int = Field(
-        default=50, ge=0, description="Finished successful Runs kept per task; older ones are deleted."
+        default=50, ge=0, le=INT32_MAX, description="Finished successful Runs kept per task; older ones are deleted."
     )
     failed_runs_history_limit: int = Field(
-        default=50, ge=0, description="Finished unsuccessful Runs kept per task; older ones are deleted."
+        default=50, ge=0, le=INT32_MAX, description="Finished unsuccessful Runs kept per task; older ones are deleted."
     )
     ttl_seconds_after_finished: int | None = Field(
-        default=None, ge=0, description="Delete a finished Run this many seconds after it ended."
+        default=None, ge=0, le=INT32_MAX, description="Delete a finished Run this many seconds after it ended."
     )
 
 
