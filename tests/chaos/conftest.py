@@ -3,8 +3,6 @@ its etcd. Package-scoped, so it is gone before the integration tests start their
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import pytest
 from devcluster.cluster import Cluster
 from tests.chaos.scale import SUMMARY
 from tests.conftest import OUTPUT
-from tests.integration.api import ApiProcess, Caller, full_access, service_account
+from tests.integration.api import ApiProcess
 from tests.integration.controlplane import OPERATOR_ARGS, prepare
 from tests.integration.identities import chart_identities
 from tests.integration.kube import Kube
@@ -60,27 +58,6 @@ def operator_process(identities: dict[str, Path]) -> Iterator[OperatorProcess]:
         proc.stop()
 
 
-@pytest.fixture
-def operator(operator_process: OperatorProcess, request: pytest.FixtureRequest) -> Iterator[OperatorProcess]:
-    if not operator_process.running():
-        operator_process.start()
-    yield operator_process
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        print(f"\n--- operator log (tail) ---\n{operator_process.tail()}")
-    if not operator_process.running():
-        operator_process.start()
-
-
-@pytest.fixture
-def ns(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
-    name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40].strip("-") + "-" + uuid.uuid4().hex[:5]
-    cluster.kubectl("create", "namespace", name)
-    cluster.wait_namespace_ready(name)
-    yield name
-    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
-
-
 @pytest.fixture(scope="package")
 def api_process(identities: dict[str, Path]) -> Iterator[ApiProcess]:
     proc = ApiProcess(identities["api"], LOGS)
@@ -88,13 +65,3 @@ def api_process(identities: dict[str, Path]) -> Iterator[ApiProcess]:
         yield proc
     finally:
         proc.stop()
-
-
-@pytest.fixture
-def api(
-    cluster: Cluster, api_process: ApiProcess, operator: OperatorProcess, ns: str, request: pytest.FixtureRequest
-) -> Iterator[Caller]:
-    yield Caller(api_process.url, ns, service_account(cluster, ns, "caller", full_access()))
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        print(f"\n--- API log (tail) ---\n{api_process.tail()}")
