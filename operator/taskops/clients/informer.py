@@ -73,8 +73,8 @@ class Informer:
         """Put an object this process just wrote, unless the watch already brought a newer one."""
         self._apply("MODIFIED", obj)
 
-    def _apply(self, type_: str, raw: dict[str, Any]) -> None:
-        obj = self._transform(raw)
+    def _apply(self, type_: str, raw: dict[str, Any], transformed: bool = False) -> None:
+        obj = raw if transformed else self._transform(raw)
         key = key_of(obj)
         old = self.items.get(key)
         if type_ == "DELETED":
@@ -105,12 +105,14 @@ class Informer:
                 await asyncio.sleep(delay)
 
     async def _relist(self) -> str:
-        items, version = await self.client.list_all(self.resource, self.namespace, label_selector=self.label_selector)
+        items, version = await self.client.list_all(
+            self.resource, self.namespace, label_selector=self.label_selector, transform=self._transform
+        )
         fresh = {key_of(obj): obj for obj in items}
         for key in [k for k in self.items if k not in fresh]:
-            self._apply("DELETED", self.items[key])
+            self._apply("DELETED", self.items[key], transformed=True)
         for obj in fresh.values():
-            self._apply("ADDED", obj)
+            self._apply("ADDED", obj, transformed=True)
         self.synced.set()
         return version
 

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import ssl
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -105,9 +105,18 @@ class KubeClient:
         return list((await self.request("GET", res.path(namespace), params=params)).get("items") or [])
 
     async def list_all(
-        self, res: Resource, namespace: str | None = None, page: int = 500, label_selector: str | None = None
+        self,
+        res: Resource,
+        namespace: str | None = None,
+        page: int = 500,
+        label_selector: str | None = None,
+        transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> tuple[Objects, str]:
-        """Every object, fetched in pages, and the list's resourceVersion (where a watch starts)."""
+        """Every object, fetched in pages, and the list's resourceVersion (where a watch starts).
+
+        `transform` is applied to each object as its page arrives: what a cache drops (managedFields,
+        data) is never held for the whole list at once, which sets a restarting operator's peak memory.
+        """
         items: Objects = []
         selector = {"labelSelector": label_selector} if label_selector else {}
         params = {"limit": str(page), **selector}
@@ -118,7 +127,7 @@ class KubeClient:
                 # LIST items carry no kind; watch events do. Make them alike for the caches.
                 obj.setdefault("kind", kind)
                 obj.setdefault("apiVersion", res.api_version)
-                items.append(obj)
+                items.append(transform(obj) if transform else obj)
             meta = body.get("metadata") or {}
             if not meta.get("continue"):
                 return items, str(meta.get("resourceVersion") or "")
