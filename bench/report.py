@@ -204,7 +204,8 @@ def main() -> None:
         "errors": {},
     }
     if args.merge and latest.exists():
-        keep(report, json.loads(latest.read_text()), chosen)
+        saved = json.loads(latest.read_text())
+        keep(report, saved, chosen)
         report["merged_from"] = {
             "timestamp": saved["timestamp"],
             "git": saved["git"],
