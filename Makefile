@@ -15,7 +15,7 @@ help:
 	@echo "make test    - the whole suite: ruff, mypy, import contracts, CRD drift, unit and integration tests"
 	@echo "make chaos   - the full chaos suite: 1,000 runs under operator SIGKILLs, apiserver restart, etcd pause (about 30 min)"
 	@echo "make crds    - regenerate crds/ from the models"
-	@echo "make bench   - every benchmark, one table + bench/results/latest.{json,png} (about 30 minutes)"
+	@echo "make bench   - every benchmark, one table + bench/results/latest.{json,png} (about 20 minutes)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
