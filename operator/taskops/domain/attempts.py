@@ -48,7 +48,7 @@ def _condition(job: dict[str, Any], ctype: str) -> dict[str, Any] | None:
     return None
 
 
-def _parse_time(value: str | None) -> dt.datetime | None:
+def parse_time(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
@@ -85,11 +85,11 @@ def observe(job: dict[str, Any], pods: list[dict[str, Any]]) -> Outcome | None:
             EndReason.SUCCESS,
             exit_code if exit_code is not None else 0,
             "completed successfully",
-            _parse_time(complete.get("lastTransitionTime")),
+            parse_time(complete.get("lastTransitionTime")),
             term_message,
         )
     assert failed is not None
-    finished = _parse_time(failed.get("lastTransitionTime"))
+    finished = parse_time(failed.get("lastTransitionTime"))
     if failed.get("reason") == "DeadlineExceeded":
         return Outcome(
             EndReason.TIMEOUT, exit_code, failed.get("message") or "the attempt timed out", finished, term_message
@@ -136,6 +136,6 @@ def start_failure(pods: list[dict[str, Any]]) -> Outcome | None:
 
 def pod_started(pods: list[dict[str, Any]]) -> dt.datetime | None:
     """When the attempt's first pod started running."""
-    times = [_parse_time((p.get("status") or {}).get("startTime")) for p in pods]
+    times = [parse_time((p.get("status") or {}).get("startTime")) for p in pods]
     known = [t for t in times if t is not None]
     return min(known) if known else None

@@ -34,10 +34,6 @@ RESULT_GRACE = dt.timedelta(seconds=3)
 RESULT_RECHECK_SECONDS = 0.5
 
 
-def _time(value: str | None) -> dt.datetime | None:
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
-
-
 RESUMABLE = frozenset({Phase.PARTIAL_SUCCEEDED, Phase.FAILED, Phase.STOPPED})
 
 
@@ -189,7 +185,7 @@ def follow_batch(
         # Secret): end now rather than at the Job's deadline, and remove the Job.
         decision.delete_job = run.status.job_name
         return _end(run, progress, attempt, EndReason.START_FAILED, stuck, now, decision)
-    ended_at = _time(ended.get("lastTransitionTime")) if ended else None
+    ended_at = attempts.parse_time(ended.get("lastTransitionTime")) if ended else None
     give_up = ended is not None and (ended_at is None or now - ended_at >= RESULT_GRACE)
     completed, failed = batch.parse_ranges(progress.completed_indexes), batch.parse_ranges(progress.failed_indexes)
     recorded = set(batch.parse_ranges(progress.results.recorded if progress.results else ""))
