@@ -17,17 +17,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import resource
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from bench.common import client, cluster_with_api, save, summary
+from bench.common import client, cluster_with_api, cpu_seconds, rss_mb, save, summary
 from devcluster.cluster import Cluster
 from taskops import API_VERSION
 from taskops.clients.kube import KubeClient
@@ -40,18 +38,6 @@ NS = "bench-api"
 TASK = "later"
 LATER = "2099-01-01T00:00:00Z"
 TARGET_RUNS = 100
-
-
-def rss_mb(pid: int, field: str = "VmRSS") -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def open_loop(rate: float, seconds: float, call: Callable[[], Awaitable[int]]) -> dict[str, Any]:

@@ -22,8 +22,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.api import rss_mb
-from bench.common import client, cluster_with_api, save
+from bench.common import client, cluster_with_api, rss_mb, save
 from taskops.clients.resources import CONFIGMAPS
 from taskops.domain import batch
 from tests.integration.api import ApiProcess
