@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from taskops.domain.schedule import (
+    Ahead,
     DstPolicy,
     Fire,
     ScheduleError,
@@ -163,6 +164,37 @@ def test_fires_are_strictly_increasing_and_after_start(
     fires = first(40, "cron", expr, tz, after, policy)
     assert all(f.at > after for f in fires)
     assert all(b.at > a.at for a, b in itertools.pairwise(fires))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.sampled_from(["UTC", "America/New_York", "Australia/Lord_Howe"]),
+    st.sampled_from(["*/7 * * * *", "0,30 1,2,3 * * *", "*/20 * * * * *", "@hourly"]),
+    st.datetimes(min_value=dt.datetime(2026, 1, 1), max_value=dt.datetime(2027, 1, 1)),
+    st.integers(-7200, 7200),
+    st.integers(1, 4),
+)
+def test_fires_computed_ahead_answer_as_the_schedule(
+    tz: str, expr: str, start: dt.datetime, shift: int, count: int
+) -> None:
+    """Whatever is asked of an Ahead (before its start, inside or past its fires), the schedule gives the same."""
+    schedule = parse("cron", expr, tz, DstPolicy("shift", "both"))
+    assert schedule is not None
+    begin = start.replace(tzinfo=UTC)
+    ahead = Ahead(schedule, begin, count)
+    after = begin + dt.timedelta(seconds=shift)
+    assert list(itertools.islice(ahead.fires_after(after), 6)) == list(itertools.islice(schedule.fires_after(after), 6))
+    assert ahead.next_fire(after) == schedule.next_fire(after)
+    assert ahead.kind == "cron"
+
+
+def test_fires_ahead_of_a_schedule_that_ends() -> None:
+    schedule = parse("once", "2026-03-01T10:00:00Z")
+    assert schedule is not None
+    ahead = Ahead(schedule, NEW_YEAR)
+    assert ahead.ended
+    assert [f.at for f in ahead.fires_after(NEW_YEAR)] == [utc(2026, 3, 1, 10)]
+    assert ahead.next_fire(utc(2026, 3, 1, 10)) is None
 
 
 # -- rrule, once, event -------------------------------------------------------------------------------

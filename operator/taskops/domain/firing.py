@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from taskops.domain.models.task import TaskSpec
 from taskops.domain.phases import EndReason
-from taskops.domain.schedule import Fire, Schedule
+from taskops.domain.schedule import Fire, FireSource
 
 # A fire this much older than `now` was missed (the operator was down or stalled), not merely processed late.
 LATE_AFTER = dt.timedelta(seconds=10)
@@ -44,7 +44,7 @@ class FirePlan:
 
 
 def _latest_fires(
-    schedule: Schedule, after: dt.datetime, until: dt.datetime, keep: int
+    schedule: FireSource, after: dt.datetime, until: dt.datetime, keep: int
 ) -> tuple[list[Fire], int | None]:
     """The latest `keep` fires in (after, until], and how many older ones there were (None: very many)."""
     window: collections.deque[Fire] = collections.deque(maxlen=keep)
@@ -70,7 +70,9 @@ def _latest_fires(
         lookback *= 2
 
 
-def plan(spec: TaskSpec, schedule: Schedule | None, last: dt.datetime, now: dt.datetime, active: list[str]) -> FirePlan:
+def plan(
+    spec: TaskSpec, schedule: FireSource | None, last: dt.datetime, now: dt.datetime, active: list[str]
+) -> FirePlan:
     """Decide the fires due in (last, now]. `active` names the Task's Runs that have not ended."""
     if schedule is None or schedule.kind == "event" or spec.state != "active":
         return FirePlan(last_schedule_time=None, next_fire=None)

@@ -19,7 +19,7 @@ import itertools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
@@ -157,6 +157,47 @@ class Schedule:
         if when.tzinfo is not None:
             return [Fire(when.astimezone(UTC))]
         return resolve(when, self.tz, self.policy)
+
+
+class FireSource(Protocol):
+    """What `firing.plan` needs of a schedule: a `Schedule`, or an `Ahead` of one."""
+
+    @property
+    def kind(self) -> ScheduleKind: ...
+
+    def fires_after(self, after: dt.datetime) -> Iterator[Fire]: ...
+
+    def next_fire(self, after: dt.datetime) -> Fire | None: ...
+
+
+class Ahead:
+    """The next `count` fires of `schedule` after `start`, computed before they are due.
+
+    A fire then costs no cron or RRULE arithmetic at its instant, when a thousand
+    Tasks may share it; asked about instants before `start` or past the computed
+    fires, it falls back to the schedule itself, so it always answers as the schedule does.
+    """
+
+    def __init__(self, schedule: Schedule, start: dt.datetime, count: int = 3) -> None:
+        self.schedule = schedule
+        self.start = start
+        self.fires = list(itertools.islice(schedule.fires_after(start), count))
+        self.ended = len(self.fires) < count
+
+    @property
+    def kind(self) -> ScheduleKind:
+        return self.schedule.kind
+
+    def fires_after(self, after: dt.datetime) -> Iterator[Fire]:
+        if after < self.start:
+            yield from self.schedule.fires_after(after)
+            return
+        yield from (fire for fire in self.fires if fire.at > after)
+        if not self.ended:
+            yield from self.schedule.fires_after(max(after, self.fires[-1].at))
+
+    def next_fire(self, after: dt.datetime) -> Fire | None:
+        return next(iter(self.fires_after(after)), None)
 
 
 def _cron_fields(expr: str) -> tuple[str, bool]:

@@ -29,7 +29,7 @@ from taskops.domain.models import Task
 from taskops.domain.models.task import DstPolicy as DstPolicyModel
 from taskops.domain.phases import Phase, is_terminal
 from taskops.domain.runs import build_scheduled_run
-from taskops.domain.schedule import DstPolicy, Schedule, ScheduleError, jitter_offset, parse
+from taskops.domain.schedule import Ahead, DstPolicy, FireSource, Schedule, ScheduleError, jitter_offset, parse
 from taskops.domain.taskstatus import task_status
 from taskops.domain.versions import Version, from_revision, next_revision
 from taskops.operator import metrics
@@ -62,6 +62,8 @@ class _Memory:
     versioned_generation: int | None = None
     last_fire: dt.datetime | None = None
     next_fire: dt.datetime | None = None
+    # The next fires, computed by `sync` after a fire so that the fire itself does no schedule arithmetic.
+    ahead: Ahead | None = None
 
 
 class TaskController:
@@ -136,7 +138,7 @@ class TaskController:
         mem = self._memory.setdefault(key, _Memory())
         if mem.generation != task.metadata.generation:
             spec = task.spec
-            mem.generation, mem.schedule, mem.error = task.metadata.generation, None, None
+            mem.generation, mem.schedule, mem.error, mem.ahead = task.metadata.generation, None, None, None
             try:
                 mem.schedule = parse(
                     spec.schedule_kind, spec.schedule_expr, spec.timezone, _policy(spec.dst_policy), now
@@ -175,9 +177,8 @@ class TaskController:
         if spec.state == "canceled":
             await self._abort_pending(list(active.values()))
 
-        stored = task.status.last_schedule_time
-        last = max(filter(None, (stored, mem.last_fire)), default=None) or task.metadata.creation_timestamp or now
-        fire_plan = plan(spec, mem.schedule, last, now, list(active)) if mem.schedule else None
+        last = self._last(task, mem, now)
+        fire_plan = plan(spec, self._source(mem, last), last, now, list(active)) if mem.schedule else None
         if fire_plan is not None:
             await self._apply_plan(raw, task, fire_plan, active)
             if fire_plan.runs:
@@ -196,8 +197,23 @@ class TaskController:
         wake = mem.next_fire + jitter_offset(key[0], key[1], spec.jitter_seconds) if mem.next_fire else None
         self._wake_at(self.queue, key, wake)
 
+    @staticmethod
+    def _last(task: Task, mem: _Memory, now: dt.datetime) -> dt.datetime:
+        """The last fire handled: ours if the status write has not happened yet, else the status's."""
+        stored = task.status.last_schedule_time
+        return max(filter(None, (stored, mem.last_fire)), default=None) or task.metadata.creation_timestamp or now
+
+    @staticmethod
+    def _source(mem: _Memory, last: dt.datetime) -> FireSource | None:
+        ahead = mem.ahead
+        if ahead is not None and ahead.schedule is mem.schedule and ahead.start <= last:
+            return ahead
+        return mem.schedule
+
     async def sync(self, key: Key) -> None:
-        """Write the Task's status and prune its finished Runs."""
+        """Write the Task's status and prune its finished Runs; then compute the next fires ahead."""
+        # Fires come first: a status write can wait for the burst of fires sharing an instant to be sent.
+        await self.firing.wait_open()
         loaded = self._load(key)
         if loaded is None:
             return
@@ -207,6 +223,12 @@ class TaskController:
         versions = [from_revision(r) for r in self.store.revisions_of_task(*key)]
         newest = max(versions, key=lambda v: v.number, default=None)
         await self._write_status(raw, task, view if mem.schedule else None, mem.error, now, newest)
+        # Parse the Task as written and compute its next fires now, while nothing is due.
+        reloaded = self._load(key)
+        if reloaded is not None and mem.schedule is not None:
+            last = self._last(reloaded[1], mem, now)
+            if mem.ahead is None or mem.ahead.schedule is not mem.schedule or mem.ahead.start != last:
+                mem.ahead = Ahead(mem.schedule, last)
         if next_ttl is not None:
             self._wake_at(self.sync_queue, key, next_ttl)
 
