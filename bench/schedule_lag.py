@@ -7,6 +7,11 @@ phase). CronJobs only have minute granularity, so the comparison uses
 `* * * * *` for both; `--spread` adds a taskops-only run whose Tasks fire at
 second (i mod 60) of each minute.
 
+A third phase measures the floor: with the operator stopped, a separate client
+process creates the very Runs the operator would (bodies built in advance) at
+each minute boundary, as fast as the API server takes them. Its lag is what the
+API server and the watch alone cost; no scheduler can be below it here.
+
     python -m bench.schedule_lag --tasks 1000 --minutes 2
     python -m bench.schedule_lag --tasks 5000 --minutes 2 --spread --skip-cronjob
 """
@@ -16,13 +21,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import multiprocessing
 import time
 from typing import Any
 
 from bench.common import client, cluster_with_operator, save, start_operator, summary
 from devcluster.cluster import Cluster, stop_process
+from taskops.clients import credentials
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import JOBS, TASKS, Resource
+from taskops.domain.models import Task
+from taskops.domain.runs import build_scheduled_run
 
 CRONJOBS = Resource("batch", "v1", "cronjobs")
 NAMESPACES = Resource("", "v1", "namespaces")
@@ -153,6 +162,43 @@ async def taskops_phase(cluster: Cluster, n: int, minutes: int, spread: bool) ->
         return lags
 
 
+def raw_creator(kubeconfig: str, tasks: list[dict[str, Any]], start: dt.datetime, minutes: int) -> None:
+    """In its own process: at each minute boundary, create every Task's Run for it at once."""
+
+    async def main() -> None:
+        models = [Task.model_validate(t) for t in tasks]
+        async with KubeClient(credentials.from_kubeconfig(kubeconfig), user_agent="taskops-bench-raw") as kube:
+            for k in range(minutes):
+                at = start + dt.timedelta(minutes=k)
+                bodies = [build_scheduled_run(task, at) for task in models]
+                await asyncio.sleep(max(0.0, (at - dt.datetime.now(dt.UTC)).total_seconds() - 2))
+                # Open the connections now, as a running operator has them open: no TLS handshakes at the fire.
+                path = TASKS.path(bodies[0]["metadata"]["namespace"])
+                await asyncio.gather(*(kube.request("GET", path, params={"limit": "1"}) for _ in range(32)))
+                await asyncio.sleep(max(0.0, (at - dt.datetime.now(dt.UTC)).total_seconds()))
+                await create_all(kube, RUNS, bodies[0]["metadata"]["namespace"], bodies)
+
+    asyncio.run(main())
+
+
+async def raw_phase(cluster: Cluster, minutes: int) -> list[float]:
+    """The floor: the taskops phase's Runs, created by a plain client at their times (the operator is stopped)."""
+    async with client(cluster) as kube:
+        ns = "bench-taskops"
+        tasks, _ = await kube.list_all(TASKS, ns)
+        start, end = window(minutes)
+        spawn = multiprocessing.get_context("spawn")
+        creator = spawn.Process(target=raw_creator, args=(str(cluster.kubeconfig), tasks, start, minutes))
+        creator.start()
+        print(f"raw: {len(tasks)} Runs per minute; measuring fires {start:%H:%M:%S}..{end:%H:%M:%S}", flush=True)
+        try:
+            return await measure(kube, RUNS, ns, run_scheduled, start, end)
+        finally:
+            creator.join(timeout=60)
+            if creator.is_alive():
+                creator.kill()
+
+
 def with_samples(lags: list[float]) -> dict[str, Any]:
     """The summary and every lag (seconds, rounded to 0.1 ms), for the report's distribution chart."""
     return {**summary(lags), "samples": [round(x, 4) for x in lags]}
@@ -168,6 +214,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=int, default=2, help="fire minutes measured per system")
     parser.add_argument("--spread", action="store_true", help="also measure Tasks spread over the minute")
     parser.add_argument("--skip-cronjob", action="store_true")
+    parser.add_argument("--skip-raw", action="store_true", help="skip the API-server floor phase")
     args = parser.parse_args()
     results: dict[str, Any] = {"tasks": args.tasks, "minutes": args.minutes}
     with cluster_with_operator(operator=False) as cluster:
@@ -184,17 +231,25 @@ def main() -> None:
                 )
         finally:
             stop_process(operator)
+        if not args.skip_raw:
+            results["raw"] = with_samples(asyncio.run(raw_phase(cluster, args.minutes)))
     print(f"\nfire lag, {args.tasks} schedules, {args.minutes} min each (ms)")
     print(f"{'system':<28} {'fires':>6} {'p50':>9} {'p99':>9} {'max':>9}")
     if "cronjob" in results:
         print(row("CronJob controller", results["cronjob"]))
     print(row("taskops (all at :00)", results["taskops"]))
+    if "raw" in results:
+        print(row("raw creates (API floor)", results["raw"]))
     if "taskops_spread" in results:
         print(row("taskops (spread over :00-:59)", results["taskops_spread"]))
     if "cronjob" in results:
         ratio = results["taskops"]["p99"] / results["cronjob"]["p99"]
         results["p99_ratio_taskops_to_cronjob"] = ratio
         print(f"\np99 ratio taskops / CronJob: {ratio:.3f} (target <= 0.25)")
+    if "raw" in results:
+        floor = results["taskops"]["p99"] / results["raw"]["p99"]
+        results["p99_ratio_taskops_to_raw"] = floor
+        print(f"p99 ratio taskops / raw creates: {floor:.3f}")
     print(f"saved {save(f'schedule_lag_{args.tasks}', results)}")
 
 

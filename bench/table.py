@@ -197,6 +197,8 @@ def schedule_rows(d: dict[str, Any]) -> list[Row]:
     r.add("fire lag p99", "s", ("taskops", "p99"), ("cronjob", "p99"), ref, (Target(0.25), Target(0.25, "ratio")))
     r.add("fire lag max", "s", ("taskops", "max"), ("cronjob", "max"), ref)
     r.add("fires seen", "", ("taskops", "n"), ("cronjob", "n"), ref)
+    # The same Runs created by a plain client at their times: what the API server and the watch alone cost.
+    r.add("fire lag p99, against the API-server floor", "s", ("taskops", "p99"), ("raw", "p99"), "raw creates")
     return r.out
 
 
