@@ -81,6 +81,7 @@ async def reference(cluster: Cluster, kube: KubeClient, n: int) -> dict[str, Any
     async def create(i: int) -> None:
         await kube.create(JOBS, ns, {"metadata": {"name": f"job-{i}"}, **job})
 
+    print(f"reference: creating {n} Jobs", flush=True)
     created, at = await timed_phase(kube, ns, n, create, [("jobs", (JOBS, lambda _: True))])
     # Delete between phases: the Job and pod controllers must not be busy with these during the next one.
     await kube.delete(NAMESPACES, None, ns)
@@ -112,6 +113,7 @@ async def taskops(cluster: Cluster, kube: KubeClient, n: int, key: bool = True) 
     def ours(obj: dict[str, Any]) -> bool:
         return names.LABEL_RUN in (obj["metadata"].get("labels") or {})
 
+    print(f"taskops: creating {n} Runs", flush=True)
     created, at = await timed_phase(kube, ns, n, create, [("admitted", (RUNS, admitted)), ("jobs", (JOBS, ours))])
     return {
         "create_s": created,
