@@ -10,10 +10,6 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-# Importing taskops.domain.params before the models is circular (params -> models -> task -> params).
-import taskops.domain.models  # noqa: F401
-
-# isort: split
 from taskops.api.problems import PROBLEM_JSON, problem_middleware
 from taskops.clients.errors import api_error
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field
 
 from taskops.domain.models.base import INT32_MAX, CamelModel, Condition, ObjectMeta
-from taskops.domain.params import ParamSpec
+from taskops.domain.models.params import ParamSpec
 
 RetryReason = Literal["failed", "crashed", "timeout", "start_failed"]
 
