@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from taskops.operator.store import Store
+from taskops.domain.history import finished
+from taskops.operator.store import Store, is_summary, summarize_ended, without_managed_fields
 from taskops.operator.workqueue import WorkQueue
 
 
@@ -64,3 +65,56 @@ def test_delayed_add_keeps_the_earliest_timer() -> None:
         assert await asyncio.wait_for(q.get(), 1) == "a"
 
     asyncio.run(scenario())
+
+
+def test_ended_runs_are_kept_as_summaries_unless_they_may_still_act() -> None:
+    run: dict[str, Any] = {
+        "apiVersion": "taskops.dev/v1alpha1",
+        "kind": "Run",
+        "metadata": {
+            "name": "r",
+            "namespace": "ns",
+            "uid": "u-1",
+            "resourceVersion": "5",
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+            "labels": {"taskops.dev/task": "t"},
+        },
+        "spec": {"taskRef": {"name": "t"}, "params": {"x": 1}, "dedupeKey": "k"},
+        "status": {
+            "phase": "SUCCEEDED",
+            "endTime": "2026-01-01T00:01:00Z",
+            "endReason": "success",
+            "agent": "gpu",
+            "result": {"rows": "x" * 1000},
+        },
+    }
+    summary = summarize_ended(run)
+    assert is_summary(summary) and not is_summary(run)
+    assert summary["spec"] == {"taskRef": {"name": "t"}, "dedupeKey": "k"}
+    assert summary["status"] == {
+        "phase": "SUCCEEDED",
+        "endTime": "2026-01-01T00:01:00Z",
+        "endReason": "success",
+        "agent": "gpu",
+    }
+    assert finished(summary) == finished(run)
+    store = Store()
+    store.runs.put(summary)
+    assert store.runs_of_task("ns", "t") == [summary]
+
+    # Runs that may still act are kept whole: not ended, a batch resume asked for, a webhook to deliver.
+    running = {**run, "status": {"phase": "RUNNING"}}
+    resume = {**run, "spec": {**run["spec"], "inputs": {"configMaps": ["c"]}, "resume": 1}}
+    hook = {**run, "spec": {**run["spec"], "callbackUrl": "https://example.test/done"}}
+    for whole in (running, resume, hook):
+        assert summarize_ended(whole) is whole
+    delivered = {**hook, "status": {**run["status"], "webhook": {"state": "delivered"}}}
+    assert is_summary(summarize_ended(delivered))
+    assert summarize_ended(delivered)["status"]["webhook"] == {"state": "delivered"}
+
+
+def test_without_managed_fields_copies_and_leaves_the_original() -> None:
+    original: dict[str, Any] = {"metadata": {"name": "t", "managedFields": [{"manager": "kubectl"}]}, "spec": {}}
+    lean = without_managed_fields(original)
+    assert lean == {"metadata": {"name": "t"}, "spec": {}}
+    assert original["metadata"]["managedFields"] == [{"manager": "kubectl"}]

@@ -16,7 +16,7 @@ from taskops import GROUP, VERSION
 from taskops.clients.credentials import Credentials
 from taskops.domain import names
 from taskops.domain.phases import is_terminal
-from taskops.operator.store import Kind, Store, key_of
+from taskops.operator.store import Kind, Store, key_of, without_managed_fields
 from taskops.operator.workqueue import WorkQueue
 
 
@@ -75,7 +75,8 @@ def build_registry(
     _register_framework(registry, creds)
 
     def apply(event: kopf.RawEvent, kind_store: Kind) -> dict[str, Any] | None:
-        obj: dict[str, Any] = dict(event["object"])
+        # A copy: kopf still holds the event's object.
+        obj = without_managed_fields(dict(event["object"]))
         if event.get("type") == "DELETED":
             kind_store.remove(obj)
             return None

@@ -25,7 +25,7 @@ from taskops.domain.versions import Version, from_revision
 from taskops.operator import metrics
 from taskops.operator.admission import AdmissionController
 from taskops.operator.failpoints import failpoint
-from taskops.operator.store import JOB_NAME_LABEL, Key, Store
+from taskops.operator.store import JOB_NAME_LABEL, Key, Store, is_summary
 from taskops.operator.workqueue import Gate, WorkQueue
 
 log = logging.getLogger("taskops.reconciler")
@@ -108,6 +108,9 @@ class Reconciler:
         raw = self.store.runs.get(key)
         if raw is None:
             return None
+        if is_summary(raw):
+            # An ended Run kept as a summary (a late Job or pod event): decide on the whole object.
+            raw = await self.client.get(RUNS, *key)
         try:
             run = Run.model_validate(raw)
         except ValidationError as exc:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
 from taskops.domain import names
+from taskops.domain.batch import resume_wanted
+from taskops.domain.phases import is_terminal
+from taskops.domain.webhooks import undelivered
 
 Key = tuple[str, str]  # (namespace, name)
 Obj = dict[str, Any]
@@ -90,9 +94,55 @@ def run_owner(obj: Obj) -> str | None:
     return None
 
 
+def without_managed_fields(obj: Obj) -> Obj:
+    """A shallow copy without managedFields (often half an object, never read), leaving `obj` as it was."""
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
+    return {**obj, "metadata": meta}
+
+
 def without_data(obj: Obj) -> Obj:
     """A ConfigMap's metadata and data keys: input chunks can be large, the cache needs only their names."""
     return {**obj, "data": dict.fromkeys(obj.get("data") or {}, ""), "binaryData": None}
+
+
+# Marks a Run the cache keeps as a summary; whoever needs the rest reads it from the API server.
+SUMMARY = "taskops.dev/summary"
+_SUMMARY_SPEC = ("taskRef", "dedupeKey", "callbackUrl")
+# concurrencyKey and agent: a Run's end frees a slot, and the watch listener wakes admission on them.
+_SUMMARY_STATUS = ("phase", "endTime", "endReason", "webhook", "concurrencyKey", "agent")
+
+
+def summarize_ended(run: Obj) -> Obj:
+    """An ended Run as the cache keeps it: what pruning, dedupe, admission and webhooks read of it.
+
+    Ended Runs are most of a long-lived cluster's Runs (100,000 of them held whole were most of a
+    restarting operator's memory). A Run that may still act (a batch resume asked for, a webhook
+    still to deliver) is kept whole.
+    """
+    status = run.get("status") or {}
+    if not is_terminal(status.get("phase")) or resume_wanted(run) or undelivered(run):
+        return run
+    meta, spec = run["metadata"], run.get("spec") or {}
+    ref = spec.get("taskRef") or {}
+    out: Obj = {
+        SUMMARY: True,
+        "metadata": {
+            "name": meta["name"],
+            "namespace": sys.intern(meta.get("namespace") or ""),
+            "resourceVersion": meta.get("resourceVersion"),
+            "creationTimestamp": meta.get("creationTimestamp"),
+        },
+        "spec": {k: spec[k] for k in _SUMMARY_SPEC if k in spec},
+        "status": {k: status[k] for k in _SUMMARY_STATUS if k in status},
+    }
+    if ref.get("name"):
+        out["spec"]["taskRef"] = {"name": sys.intern(ref["name"])}
+    out["status"]["phase"] = sys.intern(str(status["phase"]))
+    return out
+
+
+def is_summary(run: Obj) -> bool:
+    return bool(run.get(SUMMARY))
 
 
 def _task_of_run(obj: Obj) -> str | None:

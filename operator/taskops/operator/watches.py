@@ -20,16 +20,18 @@ from taskops.clients.resources import CONFIGMAPS, JOBS, PODS, RUNS
 from taskops.domain import names
 from taskops.domain.batch import resume_wanted
 from taskops.domain.phases import is_terminal
-from taskops.operator.store import Kind, Store, key_of, run_owner, without_data
+from taskops.operator.store import (
+    Kind,
+    Store,
+    key_of,
+    run_owner,
+    summarize_ended,
+    without_data,
+    without_managed_fields,
+)
 from taskops.operator.workqueue import WorkQueue
 
 Obj = dict[str, Any]
-
-
-def lean(obj: Obj) -> Obj:
-    """What the operator keeps of an object: not managedFields, often half of it and never read."""
-    (obj.get("metadata") or {}).pop("managedFields", None)
-    return obj
 
 
 def _phase(obj: Obj) -> str | None:
@@ -61,13 +63,19 @@ class Watches:
         self.store, self.queue, self.sync_queue = store, queue, sync_queue
         self.queue_changed, self.webhook_queue = queue_changed, webhook_queue
         owned = names.LABEL_RUN  # a label selector: objects that carry the label
-        self.runs = Informer(client, RUNS, namespace, transform=lean)
+        self.runs = Informer(client, RUNS, namespace, transform=lambda o: summarize_ended(without_managed_fields(o)))
         self.informers = [
             self.runs,
-            Informer(client, JOBS, namespace, transform=lean, label_selector=owned),
-            Informer(client, PODS, namespace, transform=lean, label_selector=owned),
+            Informer(client, JOBS, namespace, transform=without_managed_fields, label_selector=owned),
+            Informer(client, PODS, namespace, transform=without_managed_fields, label_selector=owned),
             # Input chunks can be large: the store needs their names and keys only.
-            Informer(client, CONFIGMAPS, namespace, transform=lambda o: without_data(lean(o)), label_selector=owned),
+            Informer(
+                client,
+                CONFIGMAPS,
+                namespace,
+                transform=lambda o: without_data(without_managed_fields(o)),
+                label_selector=owned,
+            ),
         ]
         listeners = (self.on_run, self.on_job, self.on_pod, self.on_configmap)
         for informer, listener in zip(self.informers, listeners, strict=True):
