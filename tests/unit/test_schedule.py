@@ -108,6 +108,32 @@ def test_nonexistent_local_time_is_dst_skipped_or_shifted(
 
 
 @pytest.mark.parametrize(
+    ("tz", "expr", "after", "gap", "real"),
+    [
+        # Issue 23: New York 2027-03-14 02:00 → 03:00. 02:00 does not exist, 03:00 EDT does and must run.
+        ("America/New_York", "0 * * * *", utc(2027, 3, 14, 5, 30), (2027, 3, 14, 2, 0), (2027, 3, 14, 3, 0)),
+        # croniter's DST vectors: Athens */30 (03:00 → 04:00 on 2027-03-28), Warsaw hourly (02:00 → 03:00).
+        ("Europe/Athens", "*/30 * * * *", utc(2027, 3, 28, 0, 0), (2027, 3, 28, 3, 0), (2027, 3, 28, 4, 0)),
+        ("Europe/Warsaw", "0 * * * *", utc(2027, 3, 28, 0, 30), (2027, 3, 28, 2, 0), (2027, 3, 28, 3, 0)),
+        # Lord Howe: 02:00 → 02:30, and */30 has 02:30 as a real time.
+        ("Australia/Lord_Howe", "*/30 * * * *", utc(2026, 10, 3, 15, 0), (2026, 10, 4, 2, 0), (2026, 10, 4, 2, 30)),
+    ],
+)
+@pytest.mark.parametrize("policy", ["skip", "shift"])
+def test_gap_ending_on_a_scheduled_time_keeps_the_real_fire(
+    tz: str, expr: str, after: dt.datetime, gap: tuple[int, ...], real: tuple[int, ...], policy: str
+) -> None:
+    """The skipped times are absorbed into the real fire at the gap's end: that fire runs, once."""
+    fires = first(6, "cron", expr, tz, after, DstPolicy(nonexistent=policy))  # type: ignore[arg-type]
+    at_real = [f for f in fires if f.at == local(tz, *real)]
+    assert at_real == [Fire(local(tz, *real), dst_skipped=False)]
+    assert not any(f.dst_skipped for f in fires)
+    assert len({f.at for f in fires}) == len(fires)
+    # The vector is what it says: `gap` is a local time that does not exist.
+    assert local(tz, *gap).astimezone(zone(tz)).replace(tzinfo=None) != dt.datetime(*gap)
+
+
+@pytest.mark.parametrize(
     ("tz", "expr", "after", "repeated_local"),
     [
         # New York falls back 2026-11-01 02:00 → 01:00: 01:30 happens twice.

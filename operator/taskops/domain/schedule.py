@@ -7,6 +7,9 @@ then mapped to instants:
 - a local time that does not exist (clocks spring forward over it) gives one
   fire at the first valid instant after it, marked `dst_skipped` under the
   `skip` policy (the Run records it and never runs) or a normal fire under `shift`;
+  when a local time that does exist maps to that same instant (the gap ends on a
+  scheduled time, as `0 * * * *` does at 03:00), the real fire wins and the
+  skipped times are absorbed into it: a Run name is one per instant;
 - a local time that occurs twice (clocks fall back over it) gives the `first`
   instant, the `last`, or `both`.
 """
@@ -116,24 +119,26 @@ class Schedule:
         start = _local(after, self.tz)
         if not self._offset_stable(after):
             start -= _DST_MARGIN
-        pending: list[tuple[dt.datetime, int, Fire]] = []
+        # Ordered by instant, then real fires before dst_skipped records: several fires at one
+        # instant make one, and it is a real fire if any of them is (the gap ends on a scheduled
+        # time, e.g. `0 * * * *` at 03:00 after 02:00 was skipped), so no time that exists is lost.
+        pending: list[tuple[dt.datetime, bool, int, Fire]] = []
         counter = itertools.count()
-        # Several local times inside one DST gap all map to its end: they make one fire there.
         previous: dt.datetime | None = None
         for naive in self._local_times(start):
             for fire in resolve(naive, self.tz, self.policy):
                 if fire.at > after:
-                    heapq.heappush(pending, (fire.at, next(counter), fire))
+                    heapq.heappush(pending, (fire.at, fire.dst_skipped, next(counter), fire))
             instant = naive.replace(tzinfo=self.tz).astimezone(UTC)
             # Later local times map past `bound`: what is below it can be yielded in order.
             bound = instant if self._offset_stable(instant) else instant - _DST_MARGIN
             while pending and pending[0][0] <= bound:
-                fire = heapq.heappop(pending)[2]
+                fire = heapq.heappop(pending)[3]
                 if fire.at != previous:
                     yield fire
                 previous = fire.at
         while pending:
-            fire = heapq.heappop(pending)[2]
+            fire = heapq.heappop(pending)[3]
             if fire.at != previous:
                 yield fire
             previous = fire.at
