@@ -1,10 +1,9 @@
-"""Shared pytest setup: test reports kept on the item, and the per-test fixtures of the integration and chaos
-suites. Those request `cluster`, `operator_process` and `api_process`, which each suite's conftest provides
-(one control plane per session for the integration tests, one of its own for the chaos suite)."""
+"""Shared pytest setup: test reports kept on the item; one control plane, operator and API per session for the
+integration and security suites; and the per-test fixtures (operator, ns, api) built on them. The chaos suite
+overrides the session ones with a control plane of its own."""
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -14,10 +13,11 @@ import pytest
 
 from devcluster.cluster import Cluster
 from tests.integration.api import ApiProcess, Caller, full_access, service_account
+from tests.integration.controlplane import OPERATOR_ARGS, prepare
+from tests.integration.identities import chart_identities
+from tests.integration.kube import Kube
 from tests.integration.processes import OperatorProcess
-
-REPO = Path(__file__).resolve().parents[1]
-OUTPUT = Path(os.environ.get("TASKOPS_TEST_OUTPUT", REPO / "test-output"))
+from tests.paths import OUTPUT
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -25,6 +25,51 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+# -- one control plane, operator and API per session, for tests/integration and tests/security -------------
+# (tests/chaos overrides each with a package-scoped one of its own)
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    c = Cluster(workdir=tmp_path_factory.mktemp("cluster"))
+    c.start()
+    try:
+        prepare(c)
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture(scope="session")
+def kube(cluster: Cluster) -> Kube:
+    return Kube(str(cluster.kubeconfig))
+
+
+@pytest.fixture(scope="session")
+def identities(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Kubeconfigs of the chart's operator and API service accounts: the processes run with its RBAC, no more."""
+    return chart_identities(cluster, tmp_path_factory.mktemp("identities"))
+
+
+@pytest.fixture(scope="session")
+def operator_process(identities: dict[str, Path]) -> Iterator[OperatorProcess]:
+    proc = OperatorProcess(identities["operator"], OUTPUT / "logs", args=OPERATOR_ARGS)
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def api_process(identities: dict[str, Path]) -> Iterator[ApiProcess]:
+    proc = ApiProcess(identities["api"], OUTPUT / "logs")
+    try:
+        yield proc
+    finally:
+        proc.stop()
 
 
 @pytest.fixture

@@ -10,12 +10,12 @@ import pytest
 
 from devcluster.cluster import Cluster
 from tests.chaos.scale import SUMMARY
-from tests.conftest import OUTPUT
 from tests.integration.api import ApiProcess
 from tests.integration.controlplane import OPERATOR_ARGS, prepare
 from tests.integration.identities import chart_identities
 from tests.integration.kube import Kube
 from tests.integration.processes import OperatorProcess
+from tests.paths import OUTPUT
 
 LOGS = OUTPUT / "logs" / "chaos"
 

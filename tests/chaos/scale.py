@@ -12,7 +12,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from tests.conftest import REPO
+from tests.paths import REPO
 
 
 @dataclass(frozen=True)

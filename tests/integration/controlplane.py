@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from devcluster.cluster import Cluster
-from tests.conftest import REPO
+from tests.paths import REPO
 
 # The operator signs webhooks with this secret; loopback receivers are allowed, link-local is not.
 WEBHOOK_SECRET = ("taskops-system", "taskops-webhook")

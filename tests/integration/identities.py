@@ -15,7 +15,7 @@ import yaml
 
 from devcluster import build
 from devcluster.cluster import Cluster
-from tests.conftest import REPO
+from tests.paths import REPO
 
 RELEASE = "taskops"
 NAMESPACE = "taskops-system"

@@ -20,7 +20,7 @@ import yaml
 
 from devcluster import build
 from devcluster.cluster import Cluster
-from tests.conftest import REPO
+from tests.paths import REPO
 
 CHART = REPO / "charts" / "taskops"
 # kwok's fake pods "run" for 1 s and then succeed unless told to hang (devcluster/stages.yaml);

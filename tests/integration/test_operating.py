@@ -12,10 +12,10 @@ import requests
 
 from devcluster.cluster import Cluster, free_port
 from tests import builders
-from tests.conftest import OUTPUT
 from tests.integration.controlplane import OPERATOR_ARGS
 from tests.integration.kube import Kube, wait_for
 from tests.integration.processes import OperatorProcess
+from tests.paths import OUTPUT
 
 LEASE_NS = "taskops-system"
 DURATION = 4

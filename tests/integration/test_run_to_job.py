@@ -7,9 +7,9 @@ import yaml
 
 from devcluster.cluster import Cluster
 from tests import builders
-from tests.conftest import REPO
 from tests.integration.kube import Kube, wait_for
 from tests.integration.processes import OperatorProcess
+from tests.paths import REPO
 
 
 def _owner(obj_meta: object, kind: str) -> dict[str, object]:

@@ -11,9 +11,9 @@ import pytest
 
 from devcluster.cluster import Cluster
 from tests import builders
-from tests.conftest import OUTPUT
 from tests.integration.kube import Kube, wait_for
 from tests.integration.processes import OperatorProcess
+from tests.paths import OUTPUT
 
 UTC = dt.UTC
 
