@@ -159,3 +159,17 @@ def test_fires_around_a_transition(transition: Transition, policy: DstPolicy) ->
         assert records == {"*/15 * * * *": False, "7-59/15 * * * *": True, schedules[2][1]: True}
     else:
         assert not any(records.values())
+
+
+@pytest.mark.parametrize("transition", ALL, ids=str)
+def test_fires_asked_for_from_the_transition_itself(transition: Transition) -> None:
+    """Asked from just before, at and just after the transition (where the look-back matters), the same fires."""
+    until = transition.at + WINDOW
+    walls = CRON["7-59/15 * * * *"]
+    for policy in (DstPolicy("skip", "both"), DstPolicy("shift", "first")):
+        schedule = parse("cron", "7-59/15 * * * *", transition.zone, policy)
+        assert schedule is not None
+        for offset in (-1, 0, 1):
+            after = transition.at + dt.timedelta(seconds=offset)
+            got = list(itertools.takewhile(lambda f: f.at <= until, schedule.fires_after(after)))
+            assert got == expected(walls(transition), transition, policy, after), f"{policy} after {after}"
