@@ -162,3 +162,37 @@ def test_next_schedule_time_duration(case: dict[str, Any]) -> None:
     assert fire_plan.next_fire is not None
     # Upstream expects `duration + nextScheduleDelta`; `duration` is transcribed without the delta.
     assert fire_plan.next_fire - now == dt.timedelta(seconds=case["duration"])
+
+
+ALLOW_CASES = [
+    p
+    for p in cases(FILE, "sync")
+    if p.values[0].get("policy") == "Allow"
+    and not p.values[0].get("suspend")
+    and "rejects" not in p.values[0].get("taskops", {})
+]
+
+
+@pytest.mark.parametrize("missed_policy", ["skip", "run_all"])
+@pytest.mark.parametrize("case", ALLOW_CASES)
+def test_sync_cronjob_under_the_other_missed_policies(case: dict[str, Any], missed_policy: str) -> None:
+    """The same syncs under `skip` and `run_all` (docs/schedules.md, "Missed fires"), from hourly arithmetic alone."""
+    spec = task_spec(case).model_copy(update={"missed_policy": missed_policy})
+    now = instant(case["now"])
+    last = instant(
+        case.get("lastScheduleTime", JUST_AFTER_THE_PRIOR_HOUR) if case.get("ranPreviously") else JUST_BEFORE_THE_HOUR
+    )
+    hour = dt.timedelta(hours=1)
+    first = last.replace(minute=0, second=0) + hour
+    fires = [first + hour * i for i in range(int((now - first) / hour) + 1) if first + hour * i <= now]
+    due = fires[-(spec.max_catch_up + 1) :]
+    on_time = [f for f in due if now - f <= dt.timedelta(seconds=10)]
+    late = [f for f in due if f not in on_time][-spec.max_catch_up :]
+    deadline = dt.timedelta(seconds=case["deadline"]) if case.get("deadline") else None
+    run_late = [f for f in late if missed_policy == "run_all" and (deadline is None or now - f <= deadline)]
+
+    fire_plan = plan(spec, parsed(spec, now), last, now, [STILL_GOING] if case.get("stillActive") else [])
+    assert executions(fire_plan) == sorted(on_time + run_late)
+    assert records(fire_plan) == [(f, EndReason.MISSED) for f in late if f not in run_late]
+    assert fire_plan.dropped == len(fires) - len(on_time) - len(late)
+    assert fire_plan.next_fire == (fires[-1] if fires else last.replace(minute=0, second=0)) + hour
