@@ -52,7 +52,7 @@ lint: venv
 	$(PY) -m taskops.crds --check
 
 unit: venv
-	$(PY) -m pytest tests/unit -q
+	$(PY) -m pytest tests/unit tests/conformance -q
 
 # pytest exits 5 when it collected nothing: that is a failure here, never a pass.
 test: lint controlplane browser

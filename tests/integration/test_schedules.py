@@ -10,7 +10,11 @@ from typing import Any
 import pytest
 
 from devcluster.cluster import Cluster
+from taskops.domain.models import Task
+from taskops.domain.phases import EndReason
+from taskops.domain.runs import build_scheduled_run
 from tests import builders
+from tests.integration.api import Caller
 from tests.integration.kube import Kube, wait_for
 from tests.integration.processes import OperatorProcess
 from tests.paths import OUTPUT
@@ -276,3 +280,29 @@ def test_two_operators_never_duplicate_a_run(kube: Kube, operator: OperatorProce
         if phase(run)[0]:
             jobs = [j for j in kube.jobs(ns) if j.metadata.labels.get("taskops.dev/run") == run["metadata"]["name"]]
             assert len(jobs) <= 1
+
+
+def test_a_dst_skipped_record_shows_its_end_reason_on_the_api(api: Caller, kube: Kube, ns: str) -> None:
+    """Issue 23: the record the scheduler makes for a skipped local time ends STOPPED / dst_skipped, on the API too.
+
+    The operator's clock cannot be moved to a DST change here, so the record is created as the scheduler
+    creates it (domain.runs.build_scheduled_run, the fire America/New_York skips on 2027-03-14 at 02:30).
+    """
+    kube.create(
+        ns, builders.task("nightly", scheduleKind="cron", scheduleExpr="30 2 * * *", timezone="America/New_York")
+    )
+    raw = wait_for(lambda: kube.get(ns, "tasks", "nightly"), 10, what="the task")
+    task = Task.model_validate(raw)
+    gap_end = dt.datetime(2027, 3, 14, 7, 0, tzinfo=UTC)  # 03:00 EDT, where the skipped 02:30 is recorded
+    record = build_scheduled_run(task, gap_end, EndReason.DST_SKIPPED, "the local time does not exist (DST)")
+    kube.create(ns, record)
+    name = record["metadata"]["name"]
+    run = kube.wait_run_phase(ns, name, {"STOPPED"}, timeout=20)
+    assert phase(run) == ("STOPPED", "dst_skipped")
+    got = api.get(f"/api/v1/runs/{run['metadata']['uid']}")
+    assert got.status_code == 200, got.text
+    body = got.json()
+    assert (body["id"], body["status"], body["end_reason"]) == (name, "STOPPED", "dst_skipped")
+    assert body["execution_mode"] == "SCHEDULE" and body["triggered_by"] == "cron"
+    listed = api.get("/api/v1/runs", params={"task_name": "nightly", "status": "STOPPED"}).json()["items"]
+    assert [(r["id"], r["end_reason"]) for r in listed] == [(name, "dst_skipped")]

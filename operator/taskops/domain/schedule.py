@@ -241,7 +241,30 @@ def _rrule_set(text: str) -> rrule.rruleset:
     except (ValueError, TypeError) as exc:
         raise ScheduleError("scheduleExpr", f"invalid RFC 5545 text: {exc}") from exc
     assert isinstance(parsed, rrule.rruleset)
+    _check_time_parts(parsed)
     return parsed
+
+
+_DATE_PARTS: dict[str, None] = dict.fromkeys(
+    ("bymonth", "bymonthday", "byyearday", "byweekno", "byweekday", "byeaster", "bysetpos")
+)
+
+
+def _check_time_parts(parsed: rrule.rruleset) -> None:
+    """Reject a rule whose INTERVAL never meets its BYHOUR/BYMINUTE/BYSECOND at parse time.
+
+    dateutil finds that out only on its first step (`FREQ=MINUTELY;INTERVAL=120;BYHOUR=10,12`
+    raises from the iterator, dateutil's testMinutelyBadComboRRule), which would be at the
+    first fire, after the Task was accepted. The check depends on the time parts alone, so each
+    rule is stepped twice without its date parts: a few steps, never a search for a date.
+    """
+    # The stubs do not declare the set's rules; dateutil has kept these names since 2.0.
+    rules: list[rrule.rrule] = [*getattr(parsed, "_rrule", ()), *getattr(parsed, "_exrule", ())]
+    for rule in rules:
+        try:
+            list(rule.replace(count=2, until=None, **_DATE_PARTS))  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise ScheduleError("scheduleExpr", f"invalid RFC 5545 text: {exc}") from exc
 
 
 def _parse_once(expr: str) -> dt.datetime:

@@ -1,0 +1,58 @@
+"""A fire skipped by DST, end to end in pure code: planned, created, ended, shown by the API, counted.
+
+Issue 23: the seed 002 end reason `dst_skipped` must be visible on the REST API for such a record,
+and the metrics must count it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from prometheus_client import REGISTRY
+
+from taskops.api import views
+from taskops.domain.decision import Context
+from taskops.domain.firing import plan
+from taskops.domain.models import Run, Task
+from taskops.domain.phases import EndReason, Phase
+from taskops.domain.reconcile import decide
+from taskops.domain.runs import build_scheduled_run
+from taskops.domain.schedule import parse
+from taskops.operator import metrics
+from tests import builders
+
+UTC = dt.UTC
+# America/New_York springs forward 2027-03-14 02:00 -> 03:00 EDT (07:00Z): 02:30 does not exist.
+GAP_END = dt.datetime(2027, 3, 14, 7, 0, tzinfo=UTC)
+
+
+def test_a_dst_skipped_fire_ends_dst_skipped_on_the_api_and_in_the_metrics() -> None:
+    obj = builders.task("nightly", scheduleKind="cron", scheduleExpr="30 2 * * *", timezone="America/New_York")
+    obj["metadata"].update(namespace="ns", uid="task-uid", creationTimestamp="2027-03-01T00:00:00Z")
+    task = Task.model_validate(obj)
+    schedule = parse("cron", "30 2 * * *", "America/New_York")
+    fire_plan = plan(
+        task.spec, schedule, dt.datetime(2027, 3, 13, 12, tzinfo=UTC), GAP_END + dt.timedelta(seconds=1), []
+    )
+    (planned,) = fire_plan.runs
+    assert (planned.scheduled_time, planned.disposition) == (GAP_END, EndReason.DST_SKIPPED)
+
+    body = build_scheduled_run(task, planned.scheduled_time, planned.disposition, planned.message)
+    body["metadata"].update(uid="run-uid", generation=1, resourceVersion="1", creationTimestamp="2027-03-14T07:00:01Z")
+    run = Run.model_validate(body)
+    decision = decide(run, task, None, [], GAP_END + dt.timedelta(seconds=2), Context(versions=[]))
+    assert decision.status is not None and decision.create_job is None
+    assert (decision.status.phase, decision.status.end_reason) == (Phase.STOPPED, EndReason.DST_SKIPPED)
+
+    ended = {**body, "status": decision.status.model_dump(mode="json", by_alias=True, exclude_none=True)}
+    seed002 = views.run002(ended)
+    assert (seed002.status, seed002.end_reason) == ("ended", "dst_skipped")
+    assert views.run_out(ended).status == "STOPPED"
+
+    def counted() -> float:
+        labels = {"phase": "STOPPED", "end_reason": "dst_skipped"}
+        return REGISTRY.get_sample_value("taskops_runs_ended_total", labels) or 0.0
+
+    before = counted()
+    metrics.observe_status(ended, {}, ended["status"])
+    assert counted() == before + 1
