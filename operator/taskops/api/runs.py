@@ -33,6 +33,8 @@ from taskops.domain.params import FieldError
 from taskops.domain.phases import Phase, is_terminal
 
 routes = web.RouteTableDef()
+# How long ending a stream may wait for a slow reader.
+EOF_SECONDS = 5.0
 RESUMABLE = {Phase.STOPPED.value, Phase.FAILED.value, Phase.PARTIAL_SUCCEEDED.value}
 
 
@@ -192,12 +194,15 @@ async def run_logs(request: web.Request) -> web.StreamResponse:
                 # An error (no such container, kubelet unreachable) still becomes a problem.
                 first = await anext(chunks, b"")
         await response.prepare(request)
-        await response.write(first)
+        # The deadline bounds writes too: a caller that stops reading cannot hold the stream open.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout_at(deadline):
+                await response.write(first)
                 async for chunk in chunks:
                     await response.write(chunk)
-        await response.write_eof()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(EOF_SECONDS):
+                await response.write_eof()
     except ConnectionResetError:
         pass  # the caller stopped following
     finally:

@@ -52,7 +52,7 @@ STATIC_HEADERS = {
 }
 HEARTBEAT_SECONDS = 15.0
 # How often an open stream checks its caller's access again (the review caches decide when that costs a review).
-RECHECK_SECONDS = 15.0
+RECHECK_SECONDS = 5.0
 QUEUE_MAX = 1000
 _CLOSE: tuple[str, dict[str, Any]] = ("CLOSE", {})
 
@@ -164,7 +164,7 @@ async def run_events(request: web.Request) -> web.StreamResponse:
     logs). The stream re-checks the caller's access as the review caches expire and ends, with an `end`
     event, once the token is refused or `watch runs` is denied, and after the maximum stream duration.
     """
-    svc, ns = services(request), namespace(request)
+    ns = namespace(request)
     if "access_token" in request.query:
         raise Problem(
             400,
@@ -188,37 +188,55 @@ async def run_events(request: web.Request) -> web.StreamResponse:
         }
     )
     try:
-        await response.prepare(request)
-        await response.write(b"retry: 3000\n: connected\n\n")
-        checked = loop.time()
-        while True:
-            now = loop.time()
-            if now >= deadline:
-                await response.write(_end(408, f"the stream reached its maximum of {int(max_seconds)} seconds"))
-                break
-            if now - checked >= RECHECK_SECONDS:
-                checked = now
-                ended = await _still_allowed(request, ns)
-                if ended is not None:
-                    await response.write(ended)
-                    break
-            try:
-                type_, obj = await asyncio.wait_for(queue.get(), min(HEARTBEAT_SECONDS, deadline - now))
-            except TimeoutError:
-                await response.write(b": heartbeat\n\n")
-                continue
-            if type_ == _CLOSE[0]:
-                break
-            task = ((obj.get("spec") or {}).get("taskRef") or {}).get("name") or ""
-            out = views.run_out(obj, svc.cache.task_name(ns, task))
-            data = out.model_dump(mode="json", by_alias=True)
-            data["event_type"] = type_
-            await response.write(f"event: run\ndata: {json.dumps(data)}\n\n".encode())
+        # The deadline bounds writes too (a reader that stops reading), with a moment to send the end event.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(deadline + 5):
+                await response.prepare(request)
+                await _send_events(request, response, ns, queue, deadline, max_seconds)
     except ConnectionResetError:
         pass  # the page went away
     finally:
         fanout.remove(ns, queue)
     return response
+
+
+async def _send_events(
+    request: web.Request,
+    response: web.StreamResponse,
+    ns: str,
+    queue: asyncio.Queue[tuple[str, dict[str, Any]]],
+    deadline: float,
+    max_seconds: float,
+) -> None:
+    svc, loop = services(request), asyncio.get_running_loop()
+    await response.write(b"retry: 3000\n: connected\n\n")
+    opened = loop.time()
+    next_check, next_beat = opened + RECHECK_SECONDS, opened + HEARTBEAT_SECONDS
+    while True:
+        now = loop.time()
+        if now >= deadline:
+            await response.write(_end(408, f"the stream reached its maximum of {int(max_seconds)} seconds"))
+            return
+        if now >= next_check:
+            next_check = now + RECHECK_SECONDS
+            ended = await _still_allowed(request, ns)
+            if ended is not None:
+                await response.write(ended)
+                return
+        if now >= next_beat:
+            next_beat = now + HEARTBEAT_SECONDS
+            await response.write(b": heartbeat\n\n")
+        try:
+            type_, obj = await asyncio.wait_for(queue.get(), max(0.0, min(deadline, next_check, next_beat) - now))
+        except TimeoutError:
+            continue
+        if type_ == _CLOSE[0]:
+            return
+        task = ((obj.get("spec") or {}).get("taskRef") or {}).get("name") or ""
+        out = views.run_out(obj, svc.cache.task_name(ns, task))
+        data = out.model_dump(mode="json", by_alias=True)
+        data["event_type"] = type_
+        await response.write(f"event: run\ndata: {json.dumps(data)}\n\n".encode())
 
 
 async def _still_allowed(request: web.Request, ns: str) -> bytes | None:
