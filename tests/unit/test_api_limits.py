@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import tracemalloc
 from collections.abc import Awaitable, Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from aiohttp import web
+from aiohttp import ClientTimeout, web
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import BaseModel
 
@@ -312,3 +313,70 @@ def test_a_caller_holding_its_share_of_the_body_budget_gets_429_while_others_are
         assert client.app is not None and client.app[HOLDS].bodies.held == 0
 
     with_client(serve(limits, check), scenario)
+
+
+# -- log streams ----------------------------------------------------------------------------------
+
+
+class EndlessLogs:
+    """A Kubernetes client whose pod log never ends (a container that logs forever)."""
+
+    def __init__(self) -> None:
+        self.open = 0
+
+    async def list(self, *_: Any, **__: Any) -> list[dict[str, Any]]:
+        return [{"metadata": {"name": "pod-1", "creationTimestamp": "2026-01-01T00:00:00Z"}}]
+
+    async def stream(self, path: str, params: dict[str, str]) -> Any:
+        self.open += 1
+        try:
+            while True:
+                yield b"still running\n"
+                await asyncio.sleep(0.05)
+        finally:
+            self.open -= 1
+
+
+class Everyone:
+    async def authenticate(self, request: web.Request) -> User:
+        request[USER_KEY] = request.headers.get("X-User", "alice")
+        return User(request[USER_KEY])
+
+    async def authorize(self, user: User, access: Any) -> None:
+        return None
+
+
+class OneRun:
+    def run(self, namespace: str, ident: str) -> dict[str, Any]:
+        return {"metadata": {"name": ident, "namespace": namespace}, "spec": {}, "status": {"jobName": "job-1"}}
+
+
+def test_a_followed_log_ends_at_the_maximum_duration_and_streams_are_capped_per_caller() -> None:
+    from taskops.api import runs
+    from taskops.api.context import SERVICES, Services
+
+    client = EndlessLogs()
+    limits = Limits(max_stream_seconds=1.0, max_streams_per_caller=1)
+    app = web.Application(middlewares=[problem_middleware, release_middleware])
+    app[SERVICES] = Services(client=client, cache=OneRun(), auth=Everyone(), default_namespace="ns")  # type: ignore[arg-type]
+    app[LIMITS] = limits
+    app[HOLDS] = Holds.of(limits)
+    app.router.add_get("/api/v1/runs/{id}/logs", runs.run_logs)
+
+    async def scenario(http: Client) -> None:
+        started = time.monotonic()
+        followed = asyncio.create_task(http.get("/api/v1/runs/r-1/logs", params={"follow": "true"}))
+        await asyncio.sleep(0.3)
+        over = await http.get("/api/v1/runs/r-1/logs")
+        assert over.status == 429 and over.headers["Retry-After"] == "1"
+        other = await http.get("/api/v1/runs/r-1/logs", headers={"X-User": "bob"}, timeout=ClientTimeout(total=5))
+        assert other.status == 200 and other.headers["Taskops-Stream-Max-Seconds"] == "1"
+        assert (await other.text()).startswith("still running\n")
+        resp = await followed
+        text = await resp.text()
+        assert resp.status == 200 and text.startswith("still running\n")
+        assert 0.9 <= time.monotonic() - started < 4
+        await asyncio.sleep(0.2)  # the handler closes its upstream stream just after the answer's end
+        assert client.open == 0 and app[HOLDS].streams.held == 0
+
+    with_client(app, scenario)
