@@ -26,7 +26,7 @@ from taskops.clients.reviews import User
 
 
 def test_a_pool_answers_429_for_a_full_caller_and_503_for_a_full_process() -> None:
-    pool = Pool("waiters", total=3, per_caller=2)
+    pool = Pool("waiters", "waiters", total=3, per_caller=2)
     a1, a2 = pool.take("alice"), pool.take("alice")
     with pytest.raises(Problem) as caller_full:
         pool.take("alice")
@@ -45,7 +45,7 @@ def test_a_pool_answers_429_for_a_full_caller_and_503_for_a_full_process() -> No
 
 
 def test_one_large_body_may_exceed_a_callers_share_but_never_the_total() -> None:
-    pool = Pool("body memory", total=100, per_caller=50)
+    pool = Pool("body_bytes", "body memory", total=100, per_caller=50)
     big = pool.take("alice", 90, alone_may_exceed_share=True)
     with pytest.raises(Problem) as second:
         pool.take("alice", 1, alone_may_exceed_share=True)

@@ -15,10 +15,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
+from prometheus_client import Counter as Total
+from prometheus_client import Gauge
 
 from taskops.api.problems import DOCS, Handler, Problem
 
 RETRY_AFTER_SECONDS = 1
+HELD = Gauge("taskops_api_held", "What requests hold now: body_bytes (parse-cost bound), waiters, streams", ["pool"])
+REFUSED = Total(
+    "taskops_api_refused_total", "Requests refused as a pool was full (429: the caller's share)", ["pool", "status"]
+)
 # On every log and event stream: the seconds after which the API ends it (the client reconnects or re-reads).
 STREAM_MAX_HEADER = "Taskops-Stream-Max-Seconds"
 _RELEASES = web.RequestKey("taskops_releases", list[Callable[[], None]])
@@ -48,7 +54,8 @@ class Limits:
 class Pool:
     """A count of held things, per process and per caller; `take` raises 429 / 503 when a share is full."""
 
-    def __init__(self, what: str, total: int, per_caller: int) -> None:
+    def __init__(self, name: str, what: str, total: int, per_caller: int) -> None:
+        self.name = name
         self.what = what
         self.total = total
         self.per_caller = per_caller
@@ -70,10 +77,13 @@ class Pool:
                 type_=DOCS + "too-large",
             )
         if mine + amount > self.per_caller and not (alone_may_exceed_share and mine == 0):
+            REFUSED.labels(self.name, "429").inc()
             raise busy(429, f"{self.what}: caller {caller!r} holds {mine} of its {self.per_caller}; retry later")
         if self.held + amount > self.total:
+            REFUSED.labels(self.name, "503").inc()
             raise busy(503, f"{self.what}: this API process holds {self.held} of {self.total}; retry later")
         self.held += amount
+        HELD.labels(self.name).set(self.held)
         self._by_caller[caller] = mine + amount
         released = False
 
@@ -83,6 +93,7 @@ class Pool:
                 return
             released = True
             self.held -= amount
+            HELD.labels(self.name).set(self.held)
             left = self._by_caller[caller] - amount
             if left > 0:
                 self._by_caller[caller] = left
@@ -107,9 +118,9 @@ class Holds:
     def of(cls, limits: Limits) -> Holds:
         return cls(
             # Half the body budget per caller: one caller's bodies (held through a wait) never take it all.
-            bodies=Pool("body memory in bytes", limits.body_memory_bytes, limits.body_memory_bytes // 2),
-            waiters=Pool("wait=true requests", limits.max_waiters, limits.max_waiters_per_caller),
-            streams=Pool("log and event streams", limits.max_streams, limits.max_streams_per_caller),
+            bodies=Pool("body_bytes", "body memory in bytes", limits.body_memory_bytes, limits.body_memory_bytes // 2),
+            waiters=Pool("waiters", "wait=true requests", limits.max_waiters, limits.max_waiters_per_caller),
+            streams=Pool("streams", "log and event streams", limits.max_streams, limits.max_streams_per_caller),
         )
 
 
