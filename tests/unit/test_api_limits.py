@@ -380,3 +380,25 @@ def test_a_followed_log_ends_at_the_maximum_duration_and_streams_are_capped_per_
         assert client.open == 0 and app[HOLDS].streams.held == 0
 
     with_client(app, scenario)
+
+
+def test_a_body_larger_than_a_callers_share_is_not_held_through_a_wait() -> None:
+    from taskops.api.triggering import wait_options
+
+    raw = json.dumps({"a": list(range(2000))}).encode()
+    cost = bodies.parse_cost(raw)
+    limits = Limits(body_memory_bytes=cost + cost // 2)  # the share (half) is under the body's cost
+
+    async def waits(request: web.Request) -> None:
+        wait_options(request)
+
+    async def scenario(client: Client) -> None:
+        assert (await client.post("/api/v1/tasks", data=raw)).status == 200
+        refused = await client.post("/api/v1/tasks", data=raw, params={"wait": "true"})
+        problem = await refused.json()
+        assert refused.status == 422 and problem["errors"][0]["location"] == "query.wait"
+        small = await client.post("/api/v1/tasks", data=b'{"a": 1}', params={"wait": "true"})
+        assert small.status == 200
+        assert client.app is not None and client.app[HOLDS].waiters.held == 0
+
+    with_client(serve(limits, waits), scenario)

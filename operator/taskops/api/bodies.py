@@ -27,6 +27,8 @@ _PER_VALUE_WIDE = 96  # a str holding a character beyond Latin-1 has a larger he
 # The route whose body carries a batch's `inputs` (docs/batch.md): its own, larger byte limit.
 BATCH_ROUTES = frozenset({"/api/v1/actions/{name}/{mode}"})
 _READ_CHUNK = 64 * 1024
+# The parse-cost bound of the request's body, once read.
+BODY_COST = web.RequestKey("taskops_body_cost", int)
 
 
 def parse_cost(raw: bytes) -> int:
@@ -83,6 +85,8 @@ async def read(request: web.Request) -> bytes:
             f"the {budget.total // 2**20} MiB this API process allows (many tiny values cost the most: "
             "send fewer, larger ones)"
         )
-    # One large body (a batch) at a time may exceed a caller's share; small ones add up to it.
+    # One large body (a batch) at a time may exceed a caller's share; small ones add up to it. A request
+    # that then waits may not hold more than the share (triggering.wait_options).
     on_finish(request, budget.take(caller_of(request), cost, alone_may_exceed_share=True))
+    request[BODY_COST] = cost
     return raw

@@ -18,6 +18,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from taskops.api import schemas
+from taskops.api.bodies import BODY_COST
 from taskops.api.context import Services, query_bool, query_int, reply, services
 from taskops.api.limits import HOLDS, hold
 from taskops.api.problems import Problem, invalid
@@ -58,7 +59,13 @@ def wait_options(request: web.Request, wait_default: bool | None = False) -> tup
     wait = bool(query_bool(request, "wait", wait_default))
     timeout = query_int(request, "wait_timeout", schemas.WAIT_TIMEOUT_DEFAULT, 1, schemas.WAIT_TIMEOUT_MAX)
     if wait:
-        hold(request, request.app[HOLDS].waiters)
+        holds = request.app[HOLDS]
+        cost = request.get(BODY_COST, 0)
+        if cost > holds.bodies.per_caller:
+            # Held for up to an hour, a body may not take more than a caller's share of the body budget.
+            detail = f"a body this costly to hold (~{cost // 2**20} MiB parsed) is not waited on; poll the run instead"
+            raise invalid([FieldError("query.wait", detail, True)])
+        hold(request, holds.waiters)
     return wait, timeout
 
 
