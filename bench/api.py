@@ -246,7 +246,13 @@ def main() -> None:
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     started = time.monotonic()
-    with cluster_with_api(NS) as (cluster, api_proc, token):
+    # The benchmark parks all its waiters with one token: its own share must hold them all.
+    waiters = str(max(args.waiters, 10_000))
+    with cluster_with_api(NS, ("--max-waiters", waiters, "--max-waiters-per-caller", waiters)) as (
+        cluster,
+        api_proc,
+        token,
+    ):
         try:
             results = asyncio.run(bench(cluster, api_proc, token, args))
         finally:

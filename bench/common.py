@@ -49,13 +49,14 @@ def cluster_with_operator(operator: bool = True, workers: int = 16, audit_writes
 
 
 @contextlib.contextmanager
-def cluster_with_api(namespace: str) -> Iterator[tuple[Cluster, ApiProcess, str]]:
-    """A fresh cluster with the operator and the API, a namespace, and a token with full rights in it."""
+def cluster_with_api(namespace: str, api_args: tuple[str, ...] = ()) -> Iterator[tuple[Cluster, ApiProcess, str]]:
+    """A fresh cluster with the operator and the API (`taskops api` flags: `api_args`), a namespace, and a token
+    with full rights in it."""
     with cluster_with_operator() as cluster:
         cluster.kubectl("create", "namespace", namespace)
         cluster.wait_namespace_ready(namespace)
         token = service_account(cluster, namespace, "bench", full_access())
-        api_proc = ApiProcess(cluster.kubeconfig, cluster.logs)
+        api_proc = ApiProcess(cluster.kubeconfig, cluster.logs, args=api_args)
         try:
             yield cluster, api_proc, token
         finally:

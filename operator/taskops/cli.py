@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from typing import Any
 
 from taskops import logs
 from taskops.domain.webhooks import DEFAULT_DENY
@@ -29,9 +30,63 @@ def _parser() -> argparse.ArgumentParser:
     api.add_argument("--namespace", help="serve only this namespace (default: all, chosen per request)")
     api.add_argument("--default-namespace", default="default", help="namespace when a request names none")
     api.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
+    _api_limit_flags(api)
 
     sub.add_parser("crds", help="print the CRDs (generated from the models): taskops crds | kubectl apply -f -")
     return parser
+
+
+def _api_limit_flags(api: argparse.ArgumentParser) -> None:
+    """What one caller may hold of an API process (docs/security.md §4); the defaults are taskops.api.Limits'."""
+    from taskops.api.limits import Limits
+
+    d = Limits()
+    g = api.add_argument_group("limits per API process and per caller (docs/security.md section 4)")
+    g.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes, help="request body bytes (1 MiB)")
+    g.add_argument(
+        "--max-batch-body-bytes", type=int, default=d.max_batch_body_bytes, help="body bytes with batch inputs (16 MiB)"
+    )
+    g.add_argument(
+        "--body-memory-bytes",
+        type=int,
+        default=d.body_memory_bytes,
+        help="parsed size of the bodies in flight, all callers (128 MiB; a caller holds half at most)",
+    )
+    g.add_argument("--max-waiters", type=int, default=d.max_waiters, help="wait=true requests (10000)")
+    g.add_argument(
+        "--max-waiters-per-caller", type=int, default=d.max_waiters_per_caller, help="wait=true per caller (1000)"
+    )
+    g.add_argument("--max-streams", type=int, default=d.max_streams, help="log and event streams (200)")
+    g.add_argument(
+        "--max-streams-per-caller", type=int, default=d.max_streams_per_caller, help="streams per caller (10)"
+    )
+    g.add_argument(
+        "--max-stream-seconds", type=float, default=d.max_stream_seconds, help="a stream ends after this (3600)"
+    )
+    g.add_argument(
+        "--token-reviews-per-second",
+        type=float,
+        default=d.token_reviews_per_second,
+        help="TokenReviews of tokens not seen recently (20/s)",
+    )
+    g.add_argument("--token-review-burst", type=int, default=d.token_review_burst, help="... in a burst (40)")
+
+
+def _api_limits(args: argparse.Namespace) -> Any:
+    from taskops.api.limits import Limits
+
+    return Limits(
+        max_body_bytes=args.max_body_bytes,
+        max_batch_body_bytes=args.max_batch_body_bytes,
+        body_memory_bytes=args.body_memory_bytes,
+        max_waiters=args.max_waiters,
+        max_waiters_per_caller=args.max_waiters_per_caller,
+        max_streams=args.max_streams,
+        max_streams_per_caller=args.max_streams_per_caller,
+        max_stream_seconds=args.max_stream_seconds,
+        token_reviews_per_second=args.token_reviews_per_second,
+        token_review_burst=args.token_review_burst,
+    )
 
 
 def _operator_flags(op: argparse.ArgumentParser) -> None:
@@ -100,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "api":
         from taskops.api.main import serve
 
-        serve(args.host, args.port, args.namespace, args.default_namespace, args.kubeconfig)
+        serve(args.host, args.port, args.namespace, args.default_namespace, args.kubeconfig, _api_limits(args))
         return 0
     if args.command == "crds":
         from taskops.crds import build_crds, render

@@ -15,16 +15,17 @@ from devcluster.cluster import Cluster, free_port, spawn, stop_process
 
 
 class ApiProcess:
-    def __init__(self, kubeconfig: Path, logs: Path) -> None:
+    def __init__(self, kubeconfig: Path, logs: Path, name: str = "api", args: tuple[str, ...] = ()) -> None:
         self.kubeconfig = kubeconfig
         self.logs = logs
+        self.name = name
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = spawn(
-            "api",
+            name,
             [
                 sys.executable, "-m", "taskops.cli", "api",
-                "--host", "127.0.0.1", "--port", str(self.port), "--kubeconfig", str(kubeconfig),
+                "--host", "127.0.0.1", "--port", str(self.port), "--kubeconfig", str(kubeconfig), *args,
             ],
             logs,
             env={"PYTHONUNBUFFERED": "1"},
@@ -36,7 +37,7 @@ class ApiProcess:
                     return
             except requests.ConnectionError:
                 pass
-            assert self.proc.poll() is None, (logs / "api.log").read_text()
+            assert self.proc.poll() is None, (logs / f"{name}.log").read_text()
             time.sleep(0.1)
         raise AssertionError("API not ready in 30s")
 
@@ -44,7 +45,7 @@ class ApiProcess:
         stop_process(self.proc)
 
     def tail(self, lines: int = 60) -> str:
-        log = self.logs / "api.log"
+        log = self.logs / f"{self.name}.log"
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else ""
 
 

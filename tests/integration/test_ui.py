@@ -119,12 +119,12 @@ def test_static_files_are_served_without_auth_and_nothing_else(api: Caller) -> N
     # The data is not: the versions endpoint and the event stream want a token.
     anonymous = requests.get(api.base + "/api/v1/runs/events", params={"namespace": api.namespace}, timeout=10)
     assert anonymous.status_code == 401
-    stream = requests.get(
-        api.base + "/api/v1/runs/events",
-        params={"namespace": api.namespace, "access_token": api.token},
-        stream=True,
-        timeout=10,
+    # The token goes in the Authorization header (the page reads the stream with fetch()), never in the URL.
+    in_url = requests.get(
+        api.base + "/api/v1/runs/events", params={"namespace": api.namespace, "access_token": api.token}, timeout=10
     )
+    assert in_url.status_code == 400
+    stream = api.get("/api/v1/runs/events", stream=True)
     assert stream.status_code == 200 and stream.headers["Content-Type"].startswith("text/event-stream")
     stream.close()
 

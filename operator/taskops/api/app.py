@@ -13,10 +13,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from taskops import logs
 from taskops.api import openapi, runs, tasks, trigger_routes, ui
 from taskops.api.context import SERVICES, Services, services
-from taskops.api.problems import Handler, Problem, problem_middleware
+from taskops.api.limits import HOLDS, LIMITS, Holds, Limits, release_middleware
+from taskops.api.problems import MAX_BODY, Handler, Problem, problem_middleware
 
-# Larger bodies get 413; 100,000 batch inputs of ~100 bytes fit.
-MAX_BODY = 16 * 1024 * 1024
 REQUESTS = Counter("taskops_api_requests_total", "API requests", ["route", "method", "status"])
 LATENCY = Histogram(
     "taskops_api_request_seconds",
@@ -77,10 +76,19 @@ async def not_found(request: web.Request) -> web.Response:
     raise Problem(404, "Not Found", f"no route {request.method} {request.path}; see /api/v1/openapi.json")
 
 
-def make_app(svc: Services, max_body: int = MAX_BODY) -> web.Application:
-    app = web.Application(middlewares=[metrics_middleware, problem_middleware], client_max_size=max_body)
+def make_app(svc: Services, limits: Limits | None = None) -> web.Application:
+    limits = limits or Limits()
+    # Bodies are read by api.bodies with each route's own limit; this is aiohttp's backstop for any other read.
+    max_body = max(limits.max_body_bytes, limits.max_batch_body_bytes)
+    # release_middleware inside problem_middleware: what a request held is given back before the next one
+    # is answered, and a Problem raised while taking a hold is still answered as problem+json.
+    app = web.Application(
+        middlewares=[metrics_middleware, problem_middleware, release_middleware], client_max_size=max_body
+    )
     app[SERVICES] = svc
-    app["max_body"] = max_body
+    app[LIMITS] = limits
+    app[HOLDS] = Holds.of(limits)
+    app[MAX_BODY] = max_body
     doc = openapi.document()
     app["openapi"] = json.dumps(doc)
     app["docs"] = openapi.docs_page(doc)

@@ -3,17 +3,26 @@
 A caller's token is reviewed once a minute at most, and each (user, verb,
 resource, namespace) decision once every 10 seconds, so a busy client costs
 the API server a review now and then rather than two per request.
+
+Tokens the API server accepted and tokens it refused live in separate caches,
+each dropping its least recently used entry when full: a flood of made-up
+tokens churns only the refused ones and never evicts a real caller. Reviews of
+tokens neither cache knows are rate-bounded (a token bucket); past it such a
+request gets 429 without a review, while known tokens keep being served.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
-from typing import Generic, TypeVar
 
 from aiohttp import web
+from prometheus_client import Counter
 
+from taskops.api.limits import USER_KEY, Limits, TokenBucket, busy
 from taskops.api.problems import Problem
+from taskops.api.ttlcache import TtlLru
 from taskops.clients.kube import KubeClient
 from taskops.clients.reviews import Access, User, review_access, review_token
 
@@ -21,36 +30,21 @@ TOKEN_TTL = 60.0
 DENIED_TOKEN_TTL = 5.0
 DECISION_TTL = 10.0
 CACHE_MAX = 10_000
-
-
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class _TtlCache(Generic[K, V]):
-    def __init__(self) -> None:
-        self._items: dict[K, tuple[float, V]] = {}
-
-    def get(self, key: K) -> tuple[bool, V | None]:
-        hit = self._items.get(key)
-        if hit is None or hit[0] < time.monotonic():
-            return False, None
-        return True, hit[1]
-
-    def put(self, key: K, value: V, ttl: float) -> None:
-        if len(self._items) >= CACHE_MAX:
-            now = time.monotonic()
-            self._items = {k: v for k, v in self._items.items() if v[0] >= now}
-            if len(self._items) >= CACHE_MAX:
-                self._items.clear()
-        self._items[key] = (time.monotonic() + ttl, value)
+# How long a token once accepted counts as known (re-reviewed every TOKEN_TTL, but outside the bucket).
+KNOWN_TOKEN_MEMORY = 3600.0
+REVIEWS = Counter("taskops_api_token_reviews_total", "TokenReviews by outcome (throttled: not sent)", ["result"])
 
 
 class Authorizer:
-    def __init__(self, client: KubeClient) -> None:
+    def __init__(self, client: KubeClient, limits: Limits | None = None) -> None:
+        limits = limits or Limits()
         self.client = client
-        self._users: _TtlCache[str, User | None] = _TtlCache()
-        self._decisions: _TtlCache[tuple[str, tuple[str, ...], Access], tuple[bool, str]] = _TtlCache()
+        # digest -> (user, reviewed until): remembered past the review's TTL, to re-review outside the bucket.
+        self._users: TtlLru[str, tuple[User, float]] = TtlLru(CACHE_MAX)
+        self._denied: TtlLru[str, None] = TtlLru(CACHE_MAX)
+        self._unknown_reviews = TokenBucket(limits.token_reviews_per_second, limits.token_review_burst)
+        self._decisions: TtlLru[tuple[str, tuple[str, ...], Access], tuple[bool, str]] = TtlLru(CACHE_MAX)
+        self._pending: dict[str, asyncio.Future[User | None]] = {}
 
     async def authenticate(self, request: web.Request) -> User:
         header = request.headers.get("Authorization", "")
@@ -59,13 +53,44 @@ class Authorizer:
             raise _unauthorized("send a Kubernetes bearer token: Authorization: Bearer <token>")
         # The token itself is never kept or logged, only its digest.
         digest = hashlib.sha256(token.strip().encode()).hexdigest()
-        hit, user = self._users.get(digest)
-        if not hit:
-            user = await review_token(self.client, token.strip())
-            self._users.put(digest, user, TOKEN_TTL if user else DENIED_TOKEN_TTL)
-        if user is None:
-            raise _unauthorized("the token was not accepted by the Kubernetes API (TokenReview)")
+        known, entry = self._users.get(digest)
+        if entry is not None and entry[1] >= time.monotonic():
+            user = entry[0]
+        else:
+            if not known and self._denied.get(digest)[0]:
+                raise _refused()
+            user = await self._review(digest, token.strip(), known)
+        request[USER_KEY] = user.name
         return user
+
+    async def _review(self, digest: str, token: str, known: bool) -> User:
+        """One TokenReview per token at a time, however many requests carry it; unknown tokens through the bucket.
+
+        A token accepted before is re-reviewed at its TTL outside the bucket: a flood never locks it out.
+        """
+        pending = self._pending.get(digest)
+        if pending is None:
+            if not known and not self._unknown_reviews.take():
+                REVIEWS.labels("throttled").inc()
+                raise busy(429, "too many requests with tokens this API has not seen recently; retry shortly")
+            # A task of its own: a caller that goes away does not cancel the review the others wait for.
+            pending = asyncio.ensure_future(self._review_and_remember(digest, token))
+            self._pending[digest] = pending
+            pending.add_done_callback(lambda _: self._pending.pop(digest, None))
+        reviewed = await asyncio.shield(pending)
+        if reviewed is None:
+            raise _refused()
+        return reviewed
+
+    async def _review_and_remember(self, digest: str, token: str) -> User | None:
+        reviewed = await review_token(self.client, token)
+        REVIEWS.labels("accepted" if reviewed else "refused").inc()
+        if reviewed is None:
+            self._users.pop(digest)
+            self._denied.put(digest, None, DENIED_TOKEN_TTL)
+        else:
+            self._users.put(digest, (reviewed, time.monotonic() + TOKEN_TTL), KNOWN_TOKEN_MEMORY)
+        return reviewed
 
     async def authorize(self, user: User, access: Access) -> None:
         key = (user.name, user.groups, access)
@@ -81,6 +106,10 @@ class Authorizer:
                 f": {reason}" if reason else ""
             )
             raise Problem(403, "Forbidden", detail, type_="https://taskops.dev/problems/forbidden")
+
+
+def _refused() -> Problem:
+    return _unauthorized("the token was not accepted by the Kubernetes API (TokenReview)")
 
 
 def _unauthorized(detail: str) -> Problem:

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from taskops.api import bodies
 from taskops.api.auth import Authorizer
 from taskops.api.cache import Cache
 from taskops.api.problems import Problem, from_validation, invalid
@@ -64,7 +65,7 @@ async def caller(request: web.Request, verb: str, resource: str, ns: str, group:
 async def body(request: web.Request, model: type[M], optional: bool = False) -> tuple[M, Any]:
     """The body validated by `model`, and the raw JSON (for the idempotency hash)."""
     try:
-        raw_text = (await request.read()).decode("utf-8")
+        raw_text = (await bodies.read(request)).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise Problem(400, "Bad Request", f"the body is not UTF-8: {exc}") from None
     if not raw_text.strip():

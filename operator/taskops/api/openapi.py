@@ -294,8 +294,10 @@ _ERRORS = {
     "403": "RBAC does not allow it",
     "404": "No such object",
     "409": "Conflict with the object's state",
-    "413": "Body larger than the limit",
+    "413": "Body larger than the route's limit, or too costly to parse",
     "422": "Invalid fields (see errors)",
+    "429": "The caller holds its share of waiters, streams or body memory, or sends too many new tokens (Retry-After)",
+    "503": "The API process is full, or the Kubernetes API is unreachable (Retry-After)",
 }
 
 

@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 DOCS = "https://taskops.dev/problems/"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# aiohttp's own body limit (its 413 for reads that do not go through api.bodies).
+MAX_BODY = web.AppKey("max_body", int)
 
 
 class Problem(Exception):
@@ -121,7 +123,7 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         title = _STATUS_TITLES.get(exc.status, exc.reason)
         detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else None
         if exc.status == 413:
-            detail = f"the body exceeds the limit of {request.app['max_body']} bytes"
+            detail = f"the body exceeds the limit of {request.app[MAX_BODY]} bytes"
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         return Problem(exc.status, title, detail, headers=headers).response(request.path)
     except Exception:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from aiohttp import web
@@ -17,6 +19,7 @@ from taskops.api.context import (
     reply,
     services,
 )
+from taskops.api.limits import HOLDS, LIMITS, STREAM_MAX_HEADER, hold
 from taskops.api.problems import Problem, invalid
 from taskops.api.tasks import find_task
 from taskops.api.triggering import respond, wait_options
@@ -30,6 +33,8 @@ from taskops.domain.params import FieldError
 from taskops.domain.phases import Phase, is_terminal
 
 routes = web.RouteTableDef()
+# How long ending a stream may wait for a slow reader.
+EOF_SECONDS = 5.0
 RESUMABLE = {Phase.STOPPED.value, Phase.FAILED.value, Phase.PARTIAL_SUCCEEDED.value}
 
 
@@ -158,10 +163,15 @@ async def _resume_batch(svc: Services, ns: str, run: dict[str, Any]) -> web.Resp
 
 @routes.get("/api/v1/runs/{id}/logs")
 async def run_logs(request: web.Request) -> web.StreamResponse:
-    """The current attempt's pod log as text/plain; `follow=true` streams it until the container ends."""
+    """The current attempt's pod log as text/plain; `follow=true` streams it until the container ends.
+
+    Every log read is a stream: it takes one of the caller's stream slots (429/503 when full) and ends after
+    the maximum stream duration at the latest (docs/security.md §4).
+    """
     svc, ns = services(request), namespace(request)
     user = await caller(request, "get", "runs", ns)
     await svc.auth.authorize(user, Access("get", "pods", ns, group="", subresource="log"))
+    hold(request, request.app[HOLDS].streams)
     run = await _find_run(svc, ns, request.match_info["id"])
     job = (run.get("status") or {}).get("jobName")
     pods = await svc.client.list(PODS, ns, label_selector=f"batch.kubernetes.io/job-name={job}") if job else []
@@ -171,15 +181,28 @@ async def run_logs(request: web.Request) -> web.StreamResponse:
     params = {"follow": "true" if query_bool(request, "follow") else "false"}
     if request.query.get("container"):
         params["container"] = request.query["container"]
+    max_seconds = request.app[LIMITS].max_stream_seconds
+    deadline = asyncio.get_running_loop().time() + max_seconds
     chunks = svc.client.stream(PODS.path(ns, pod["metadata"]["name"], "log"), params)
-    first = await anext(chunks, b"")  # an error (no such container, kubelet unreachable) still becomes a problem
-    response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
-    await response.prepare(request)
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/plain; charset=utf-8", STREAM_MAX_HEADER: str(int(max_seconds))}
+    )
     try:
-        await response.write(first)
-        async for chunk in chunks:
-            await response.write(chunk)
-        await response.write_eof()
+        first = b""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(deadline):
+                # An error (no such container, kubelet unreachable) still becomes a problem.
+                first = await anext(chunks, b"")
+        await response.prepare(request)
+        # The deadline bounds writes too: a caller that stops reading cannot hold the stream open.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(deadline):
+                await response.write(first)
+                async for chunk in chunks:
+                    await response.write(chunk)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(EOF_SECONDS):
+                await response.write_eof()
     except ConnectionResetError:
         pass  # the caller stopped following
     finally:

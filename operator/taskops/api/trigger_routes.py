@@ -130,9 +130,12 @@ async def run_action(request: web.Request) -> web.Response:
         errors.append(FieldError("body.inputs", "live mode runs one input: send input", len(data.inputs)))
     if mode == "SCHEDULE" and data.scheduled_at is None:
         errors.append(FieldError("body.scheduled_at", "schedule mode needs scheduled_at", None))
+    wait, timeout = wait_options(request, wait_default=mode == "LIVE")
+    if wait and data.inputs is not None and mode != "LIVE":
+        # A batch body is the largest there is: it is not held through a wait (docs/security.md §4).
+        errors.append(FieldError("query.wait", "a batch run is not waited on: GET /api/v1/runs/{id}?wait=true", True))
     if errors:
         raise invalid(errors)
-    wait, timeout = wait_options(request, wait_default=mode == "LIVE")
     # `inputs` is a batch run: one Indexed Job over all of them (docs/batch.md); `input` is the params of one run.
     trigger = Trigger(
         task,

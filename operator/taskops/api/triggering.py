@@ -18,7 +18,9 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from taskops.api import schemas
+from taskops.api.bodies import BODY_COST
 from taskops.api.context import Services, query_bool, query_int, reply, services
+from taskops.api.limits import HOLDS, hold
 from taskops.api.problems import Problem, invalid
 from taskops.api.triggers import Trigger, build_run, check, request_hash
 from taskops.clients.errors import AlreadyExists, ApiError, NotFound
@@ -52,8 +54,18 @@ async def _check_agent(svc: Services, trigger: Trigger, ns: str) -> list[FieldEr
 
 
 def wait_options(request: web.Request, wait_default: bool | None = False) -> tuple[bool, int]:
+    """`wait` and `wait_timeout`; a waiting request takes one of the caller's waiter slots (429/503 when full),
+    before anything is created, until it is answered."""
     wait = bool(query_bool(request, "wait", wait_default))
     timeout = query_int(request, "wait_timeout", schemas.WAIT_TIMEOUT_DEFAULT, 1, schemas.WAIT_TIMEOUT_MAX)
+    if wait:
+        holds = request.app[HOLDS]
+        cost = request.get(BODY_COST, 0)
+        if cost > holds.bodies.per_caller:
+            # Held for up to an hour, a body may not take more than a caller's share of the body budget.
+            detail = f"a body this costly to hold (~{cost // 2**20} MiB parsed) is not waited on; poll the run instead"
+            raise invalid([FieldError("query.wait", detail, True)])
+        hold(request, holds.waiters)
     return wait, timeout
 
 

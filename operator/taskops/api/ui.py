@@ -4,7 +4,8 @@ The page itself is static and served without authentication; every piece of
 data it shows comes from the authenticated JSON API with the caller's own
 bearer token. `GET /api/v1/runs/events` is a server-sent event stream fed by
 the API's shared Runs informer: one informer listener fans each change out to
-one bounded queue per open connection.
+one bounded queue per open connection. The page reads it with fetch() (so the
+token travels in the Authorization header, never in a URL).
 """
 
 from __future__ import annotations
@@ -17,12 +18,17 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from taskops.api import views
 from taskops.api.context import SERVICES, caller, namespace, reply, services
+from taskops.api.limits import HOLDS, LIMITS, STREAM_MAX_HEADER, hold
+from taskops.api.problems import Problem
 from taskops.api.tasks import find_task
+from taskops.clients.errors import ApiError
 from taskops.clients.resources import REVISIONS
+from taskops.domain.params import FieldError
 
 routes = web.RouteTableDef()
 UI_DIR = Path(__file__).resolve().parent / "ui"
@@ -45,6 +51,8 @@ STATIC_HEADERS = {
     ),
 }
 HEARTBEAT_SECONDS = 15.0
+# How often an open stream checks its caller's access again (the review caches decide when that costs a review).
+RECHECK_SECONDS = 5.0
 QUEUE_MAX = 1000
 _CLOSE: tuple[str, dict[str, Any]] = ("CLOSE", {})
 
@@ -110,7 +118,7 @@ class RunFanOut:
             try:
                 queue.put_nowait((type_, obj))
             except asyncio.QueueFull:
-                # A reader this far behind is dropped; EventSource reconnects and the page reloads its list.
+                # A reader this far behind is dropped; the page reconnects.
                 self.remove(ns, queue)
                 with contextlib.suppress(asyncio.QueueEmpty):
                     queue.get_nowait()
@@ -143,46 +151,105 @@ class RunFanOut:
 FANOUT = web.AppKey("run_fanout", RunFanOut)
 
 
-async def _stream_caller(request: web.Request, ns: str) -> None:
-    """`watch runs`, with the token from the Authorization header or (EventSource sends no headers) `access_token`."""
-    token = request.query.get("access_token", "")
-    if token and "Authorization" not in request.headers:
-        # The token is only handed on to the TokenReview (which keeps its digest), never logged or stored.
-        request = request.clone(headers={**request.headers, "Authorization": f"Bearer {token}"})
-    await caller(request, "watch", "runs", ns)
+def _end(status: int, detail: str) -> bytes:
+    """The last event of a stream: why it ends (401/403: the access is gone; 503/408: reconnect)."""
+    return f"event: end\ndata: {json.dumps({'status': status, 'detail': detail})}\n\n".encode()
 
 
 @routes.get("/api/v1/runs/events")
 async def run_events(request: web.Request) -> web.StreamResponse:
-    """Every ADDED/MODIFIED/DELETED Run in the namespace as `event: run` with the RunOut JSON; a heartbeat every 15s."""
-    svc, ns = services(request), namespace(request)
-    await _stream_caller(request, ns)
+    """Every ADDED/MODIFIED/DELETED Run in the namespace as `event: run` with the RunOut JSON; a heartbeat every 15s.
+
+    The token comes from the Authorization header only (a URL's query string ends up in proxy and browser
+    logs). The stream re-checks the caller's access as the review caches expire and ends, with an `end`
+    event, once the token is refused or `watch runs` is denied, and after the maximum stream duration.
+    """
+    ns = namespace(request)
+    if "access_token" in request.query:
+        raise Problem(
+            400,
+            "Bad Request",
+            "a token in the URL is refused (URLs are logged): send it as Authorization: Bearer <token>",
+            [FieldError("query.access_token", "not accepted; use the Authorization header", None)],
+        )
+    await caller(request, "watch", "runs", ns)
+    hold(request, request.app[HOLDS].streams)
+    max_seconds = request.app[LIMITS].max_stream_seconds
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max_seconds
     fanout = request.app[FANOUT]
     queue = fanout.add(ns)
     response = web.StreamResponse(
-        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+            STREAM_MAX_HEADER: str(int(max_seconds)),
+        }
     )
     try:
-        await response.prepare(request)
-        await response.write(b"retry: 3000\n: connected\n\n")
-        while True:
-            try:
-                type_, obj = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
-            except TimeoutError:
-                await response.write(b": heartbeat\n\n")
-                continue
-            if type_ == _CLOSE[0]:
-                break
-            task = ((obj.get("spec") or {}).get("taskRef") or {}).get("name") or ""
-            out = views.run_out(obj, svc.cache.task_name(ns, task))
-            data = out.model_dump(mode="json", by_alias=True)
-            data["event_type"] = type_
-            await response.write(f"event: run\ndata: {json.dumps(data)}\n\n".encode())
+        # The deadline bounds writes too (a reader that stops reading), with a moment to send the end event.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(deadline + 5):
+                await response.prepare(request)
+                await _send_events(request, response, ns, queue, deadline, max_seconds)
     except ConnectionResetError:
         pass  # the page went away
     finally:
         fanout.remove(ns, queue)
     return response
+
+
+async def _send_events(
+    request: web.Request,
+    response: web.StreamResponse,
+    ns: str,
+    queue: asyncio.Queue[tuple[str, dict[str, Any]]],
+    deadline: float,
+    max_seconds: float,
+) -> None:
+    svc, loop = services(request), asyncio.get_running_loop()
+    await response.write(b"retry: 3000\n: connected\n\n")
+    opened = loop.time()
+    next_check, next_beat = opened + RECHECK_SECONDS, opened + HEARTBEAT_SECONDS
+    while True:
+        now = loop.time()
+        if now >= deadline:
+            await response.write(_end(408, f"the stream reached its maximum of {int(max_seconds)} seconds"))
+            return
+        if now >= next_check:
+            next_check = now + RECHECK_SECONDS
+            ended = await _still_allowed(request, ns)
+            if ended is not None:
+                await response.write(ended)
+                return
+        if now >= next_beat:
+            next_beat = now + HEARTBEAT_SECONDS
+            await response.write(b": heartbeat\n\n")
+        try:
+            type_, obj = await asyncio.wait_for(queue.get(), max(0.0, min(deadline, next_check, next_beat) - now))
+        except TimeoutError:
+            continue
+        if type_ == _CLOSE[0]:
+            return
+        task = ((obj.get("spec") or {}).get("taskRef") or {}).get("name") or ""
+        out = views.run_out(obj, svc.cache.task_name(ns, task))
+        data = out.model_dump(mode="json", by_alias=True)
+        data["event_type"] = type_
+        await response.write(f"event: run\ndata: {json.dumps(data)}\n\n".encode())
+
+
+async def _still_allowed(request: web.Request, ns: str) -> bytes | None:
+    """None while the caller's token and `watch runs` still hold (from the caches, reviewed again as they
+    expire); otherwise the `end` event to send."""
+    try:
+        await caller(request, "watch", "runs", ns)
+    except Problem as exc:
+        return _end(exc.status, exc.detail or exc.title)
+    except (ApiError, aiohttp.ClientError, TimeoutError):
+        # Access cannot be checked now: end the stream; the page reconnects and is checked afresh.
+        return _end(503, "the Kubernetes API could not confirm access; reconnect")
+    return None
 
 
 def setup(app: web.Application) -> None:

@@ -38,11 +38,17 @@ def _dumps(body: Any) -> bytes:
 
 
 class KubeClient:
-    def __init__(self, creds: Credentials, user_agent: str, timeout: float = 30.0) -> None:
+    def __init__(
+        self, creds: Credentials, user_agent: str, timeout: float = 30.0, stream_connections: int = 100
+    ) -> None:
         self.creds = creds
         self.user_agent = user_agent
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
+        # Long streams (pod logs) get a pool of their own: however many are open, requests (token and access
+        # reviews, writes) never wait behind them for a connection.
+        self._stream_connections = stream_connections
+        self._streams: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> KubeClient:
         return self
@@ -51,21 +57,30 @@ class KubeClient:
         await self.close()
 
     async def close(self) -> None:
-        if self._session:
-            await self._session.close()
-            self._session = None
+        for session in (self._session, self._streams):
+            if session:
+                await session.close()
+        self._session = self._streams = None
+
+    def _new_session(self, connections: int) -> aiohttp.ClientSession:
+        # Keep connections across quiet minutes: a TLS handshake per request would cost a minutely burst dearly.
+        connector = aiohttp.TCPConnector(ssl=_ssl_context(self.creds), limit=connections, keepalive_timeout=300)
+        return aiohttp.ClientSession(
+            base_url=self.creds.server,
+            connector=connector,
+            timeout=self._timeout,
+            headers={"User-Agent": self.user_agent},
+        )
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            # Keep connections across quiet minutes: a TLS handshake per request would cost a minutely burst dearly.
-            connector = aiohttp.TCPConnector(ssl=_ssl_context(self.creds), limit=64, keepalive_timeout=300)
-            self._session = aiohttp.ClientSession(
-                base_url=self.creds.server,
-                connector=connector,
-                timeout=self._timeout,
-                headers={"User-Agent": self.user_agent},
-            )
+            self._session = self._new_session(64)
         return self._session
+
+    def _stream_http(self) -> aiohttp.ClientSession:
+        if self._streams is None or self._streams.closed:
+            self._streams = self._new_session(self._stream_connections)
+        return self._streams
 
     async def request(
         self,
@@ -190,13 +205,13 @@ class KubeClient:
                         yield event["type"], event["object"]
 
     async def stream(self, path: str, params: dict[str, str]) -> AsyncGenerator[bytes, None]:
-        """The raw body of a GET, chunk by chunk (pod logs)."""
+        """The raw body of a GET, chunk by chunk (pod logs), over the streams' own connection pool."""
         headers = {}
         token = self.creds.bearer()
         if token:
             headers["Authorization"] = f"Bearer {token}"
         timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
-        async with self._http().get(path, params=params, headers=headers, timeout=timeout) as resp:
+        async with self._stream_http().get(path, params=params, headers=headers, timeout=timeout) as resp:
             if resp.status >= 400:
                 text = await resp.text()
                 try:

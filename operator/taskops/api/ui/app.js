@@ -82,31 +82,102 @@ function failed(err, where) {
 }
 
 // --- the live Run stream (server-sent events) ----------------------------------------------------
+// Read with fetch(), not EventSource: EventSource cannot send the Authorization header, and a token in a
+// URL ends up in logs. The API ends a stream with an `end` event when the token or the access is gone
+// (401/403: stop) or after its maximum duration (reconnect).
 
-const live = { source: null, listeners: new Set() };
+const live = { controller: null, listeners: new Set() };
+const STREAM_BUFFER_MAX = 4 * 1024 * 1024;
+
+function sleep(ms, signal) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => { clearTimeout(timer); resolve(); }, { once: true });
+  });
+}
+
+// One SSE block ("event: x\ndata: ...") as { event, data }.
+function parseBlock(block) {
+  let event = "message";
+  const data = [];
+  for (const line of block.split("\n")) {
+    if (!line || line.startsWith(":")) continue;
+    const colon = line.indexOf(":");
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? "" : line.slice(colon + 1);
+    if (value.startsWith(" ")) value = value.slice(1);
+    if (field === "event") event = value;
+    else if (field === "data") data.push(value);
+  }
+  return { event, data: data.join("\n") };
+}
+
+// Reads the stream until it ends; returns the payload of its `end` event, if it sent one.
+async function readEvents(body) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return null;
+    buffer += value.replace(/\r\n?/g, "\n");
+    if (buffer.length > STREAM_BUFFER_MAX) throw new Error("event too large");
+    let cut;
+    while ((cut = buffer.indexOf("\n\n")) >= 0) {
+      const { event, data } = parseBlock(buffer.slice(0, cut));
+      buffer = buffer.slice(cut + 2);
+      if (event === "run") {
+        const run = JSON.parse(data);
+        for (const listener of live.listeners) listener(run);
+      } else if (event === "end") {
+        reader.cancel().catch(() => {});
+        return JSON.parse(data);
+      }
+    }
+  }
+}
 
 function connectEvents() {
   disconnectEvents();
   const { token, namespace } = session();
+  const controller = new AbortController();
+  live.controller = controller;
+  const status = document.getElementById("live");
   const url = new URL("/api/v1/runs/events", location.origin);
   url.searchParams.set("namespace", namespace);
-  url.searchParams.set("access_token", token); // EventSource cannot send an Authorization header
-  const source = new EventSource(url);
-  const status = document.getElementById("live");
-  source.addEventListener("open", () => { status.textContent = "● live"; });
-  source.addEventListener("error", () => {
-    status.textContent = source.readyState === EventSource.CLOSED ? "updates stopped" : "reconnecting…";
-  });
-  source.addEventListener("run", (event) => {
-    const run = JSON.parse(event.data);
-    for (const listener of live.listeners) listener(run);
-  });
-  live.source = source;
+  (async () => {
+    let delay = 3000;
+    while (!controller.signal.aborted) {
+      let ended = null;
+      try {
+        const resp = await fetch(url, {
+          headers: { Authorization: "Bearer " + token, Accept: "text/event-stream" },
+          cache: "no-store",
+          signal: controller.signal,
+        });
+        if (!resp.ok) {
+          let problem = null;
+          try { problem = await resp.json(); } catch (_) { problem = { title: resp.statusText }; }
+          ended = { status: resp.status, detail: new ApiError(resp.status, problem).message };
+        } else {
+          status.textContent = "● live";
+          delay = 3000;
+          ended = await readEvents(resp.body);
+        }
+      } catch (_) {
+        if (controller.signal.aborted) return;
+      }
+      if (ended && ended.status === 401) { signOut(ended.detail); return; }
+      if (ended && ended.status === 403) { status.textContent = "updates stopped: " + ended.detail; return; }
+      status.textContent = "reconnecting…";
+      await sleep(delay, controller.signal);
+      delay = Math.min(delay * 2, 60000);
+    }
+  })();
 }
 
 function disconnectEvents() {
-  if (live.source) live.source.close();
-  live.source = null;
+  if (live.controller) live.controller.abort();
+  live.controller = null;
   live.listeners.clear();
 }
 
@@ -486,7 +557,7 @@ function route() {
   document.getElementById("nav").hidden = false;
   document.getElementById("who").hidden = false;
   document.getElementById("who-namespace").textContent = namespace;
-  if (!live.source) connectEvents();
+  if (!live.controller) connectEvents();
   const path = location.hash.replace(/^#/, "").split("?")[0];
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
   for (const link of document.querySelectorAll("#nav a")) {
