@@ -172,6 +172,7 @@ def test_each_namespace_has_its_own_default_key() -> None:
     a, b = webhooks.namespace_key(b"release", "team-a"), webhooks.namespace_key(b"release", "team-b")
     assert a != b and len(a) == 64 and a == webhooks.namespace_key(b"release", "team-a")
     assert a != webhooks.namespace_key(b"other-release", "team-a")
+    assert a == webhooks.namespace_key(b"release\n", "team-a")
 
 
 @pytest.mark.parametrize(

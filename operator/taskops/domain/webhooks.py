@@ -198,7 +198,8 @@ KEY_CONTEXT = b"taskops.dev/webhook-key/v1/"
 def namespace_key(release_key: bytes, namespace: str) -> bytes:
     """The key a Task without spec.webhookSecret signs with: one per namespace, so a receiver of one tenant
     holds nothing that verifies (or forges) another tenant's webhooks. Hex, so it is typed like any secret."""
-    return hmac.new(release_key, KEY_CONTEXT + namespace.encode(), hashlib.sha256).hexdigest().encode()
+    # Surrounding whitespace is no part of it: a key file's newline must not make two different keys.
+    return hmac.new(release_key.strip(), KEY_CONTEXT + namespace.encode(), hashlib.sha256).hexdigest().encode()
 
 
 def sign(secret: bytes, stamp: int, body: bytes) -> str:
