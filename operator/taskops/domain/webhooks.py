@@ -99,8 +99,10 @@ def url_error(url: str) -> str | None:
     if not parts.hostname:
         return "the URL has no host"
     try:
-        parts.port  # noqa: B018 - it raises for a port out of range
+        port = parts.port  # it raises for a port out of range
     except ValueError:
+        port = 0
+    if port == 0:
         return "the URL's port is not a number from 1 to 65535"
     return None
 

@@ -100,7 +100,10 @@ class WebhookController:
             if not self._inflight[target]:
                 del self._inflight[target]
         if outcome.detail:
-            log.info("webhook of run %s/%s: %s (%s)", *key, outcome.error, outcome.detail)
+            # The details a tenant does not see (which address was denied, what the connector said): for the
+            # administrator; a refusal is final, so once per Run, while retried failures can be many.
+            level = logging.INFO if outcome.final else logging.DEBUG
+            log.log(level, "webhook of run %s/%s: %s (%s)", *key, outcome.error, outcome.detail)
         state = webhooks.after_attempt(
             raw, self.clock(), self.policy, outcome.status_code, outcome.error, outcome.final
         )
