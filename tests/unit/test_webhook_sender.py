@@ -104,6 +104,8 @@ def test_errors_are_categories_not_connector_text() -> None:
             refused = await sender.post(f"http://127.0.0.1:{port}/", b"{}", {})
             denied = await sender.post(f"http://[::ffff:127.0.0.2]:{port}/", b"{}", {})
             legacy = await sender.post(f"http://2130706434:{port}/", b"{}", {})
+            # Where URL parsers disagree (a backslash before "@"), aiohttp's parser decides, and it refuses.
+            split = await sender.post(f"http://127.0.0.2:{port}\\@hooks.example.com/", b"{}", {})
         finally:
             await sender.close()
         assert refused.error is not None and refused.error.startswith("refused: ") and str(port) not in refused.error
@@ -111,6 +113,7 @@ def test_errors_are_categories_not_connector_text() -> None:
         for outcome in (denied, legacy):
             assert outcome.error is not None and outcome.error.startswith("denied: ") and outcome.final
             assert "127.0.0.2" not in outcome.error and "127.0.0.2" in (outcome.detail or "")
+        assert split.error is not None and split.error.startswith("invalid-url: ") and split.final
 
     asyncio.run(main())
 

@@ -190,6 +190,8 @@ def test_a_webhook_secret_is_a_name(name: str, ok: bool) -> None:
         ("ftp://h/x", False),
         ("/relative", False),
         ("http://h:99999/", False),
+        ("http://127.0.0.1\\@h/", False),
+        ("http://h/a b", False),
     ],
 )
 def test_only_http_urls(url: str, ok: bool) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
 
 from taskops.domain import webhooks
 from taskops.domain.webhooks import Policy
@@ -94,15 +95,19 @@ class WebhookSender:
             await self._session.close()
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
-        host, port = webhooks.receiver(url)
+        # The URL as aiohttp itself parses it, so the host checked here is the host it connects to.
+        try:
+            target = URL(url)
+        except ValueError:
+            return Outcome(error=webhooks.error("invalid-url"), final=True)
         # aiohttp does not resolve IP literals (the resolver never sees them); other IPv4 forms
         # (2130706433, 127.1) it would hand to getaddrinfo, which reads them as addresses: refuse both here.
-        denied = self.policy.hosts.check_literal(host, port)
+        denied = self.policy.hosts.check_literal(target.raw_host or "", target.port or 0)
         if denied:
             return Outcome(error=webhooks.error("denied"), final=True, detail=denied)
         sent = {"Content-Type": "application/json", "Accept-Encoding": "identity", **headers}
         try:
-            async with self._http().post(url, data=body, headers=sent, allow_redirects=False) as resp:
+            async with self._http().post(target, data=body, headers=sent, allow_redirects=False) as resp:
                 await resp.content.read(BODY_LIMIT)
                 if not resp.content.at_eof():
                     resp.close()  # more than we read: drop the connection rather than drain it

@@ -89,7 +89,9 @@ def receiver(url: str) -> tuple[str, int]:
 
 
 def url_error(url: str) -> str | None:
-    """Only absolute http(s) URLs with a host."""
+    """Only absolute http(s) URLs with a host: nothing URL parsers read differently (a backslash, whitespace)."""
+    if any(c in url for c in "\\ \t\r\n"):
+        return "the URL contains a backslash or whitespace"
     try:
         parts = urlsplit(url)
     except ValueError as exc:
