@@ -96,6 +96,8 @@ def test_signature_verifies_and_rejects_tampering_and_replays() -> None:
         (("10.0.0.0/8",), (), "svc", ["10.1.2.3", "192.168.1.1"], False),
         ((".cluster.local",), (), "a.ns.svc.cluster.local", ["10.1.2.3"], True),
         ((".cluster.local",), (), "a.ns.svc.cluster.local", ["169.254.169.254"], False),
+        ((".cluster.local",), (), "a.ns.svc.cluster.local", ["::ffff:127.0.0.1"], False),
+        (("127.0.0.0/8",), (), "localhost", ["127.0.0.1"], True),
         (("10.0.0.0/8",), ("10.1.0.0/16",), "a", ["10.1.2.3"], True),
         ((), ("evil.example",), "evil.example", ["1.2.3.4"], False),
         ((), ("34.0.0.0/8",), "pods.example", ["34.1.2.3"], False),

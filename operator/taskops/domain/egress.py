@@ -56,9 +56,10 @@ DEFAULT_DENY: tuple[str, ...] = (
     "64:ff9b:1::/48",
 )
 # Even a host allowed by name may not resolve to these: only an address or CIDR entry in --webhook-allow
-# lifts them (a name's DNS answer is not the operator's to trust with the metadata service).
-NAME_NEVER: tuple[str, ...] = ("0.0.0.0/8", "::/128", "169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128",
-                               "100.100.100.200/32", "224.0.0.0/4", "ff00::/8")  # fmt: skip
+# lifts them. A name's DNS answer is not the operator's to trust with its own pod or the metadata service:
+# tenants can add names under a cluster domain (an ExternalName Service, a Service with Endpoints they write).
+NAME_NEVER: tuple[str, ...] = ("0.0.0.0/8", "::/128", "127.0.0.0/8", "::1/128", "169.254.0.0/16", "fe80::/10",
+                               "fd00:ec2::254/128", "100.100.100.200/32", "224.0.0.0/4", "ff00::/8")  # fmt: skip
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _COMPAT = ipaddress.ip_network("::/96")
 _NAME = re.compile(r"^\*?\.?[a-z0-9_]([a-z0-9_.-]{0,252})$")
