@@ -9,7 +9,6 @@ import sys
 from typing import Any
 
 from taskops import logs
-from taskops.domain.webhooks import DEFAULT_DENY
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,6 +30,13 @@ def _parser() -> argparse.ArgumentParser:
     api.add_argument("--default-namespace", default="default", help="namespace when a request names none")
     api.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
     _api_limit_flags(api)
+
+    key = sub.add_parser(
+        "webhook-key",
+        help="print the webhook signing key of a namespace whose Tasks name no webhookSecret; "
+        "the release key is read from stdin",
+    )
+    key.add_argument("--namespace", required=True, help="the Tasks' namespace")
 
     sub.add_parser("crds", help="print the CRDs (generated from the models): taskops crds | kubectl apply -f -")
     return parser
@@ -106,21 +112,46 @@ def _operator_flags(op: argparse.ArgumentParser) -> None:
     election.add_argument(
         "--lease-duration-seconds", type=int, default=15, help="a silent leader is replaced after this (15)"
     )
-    hooks = op.add_argument_group("completion webhooks (docs/webhooks.md)")
-    hooks.add_argument("--webhook-secret", metavar="NAMESPACE/NAME", help="Secret whose `secret` key signs webhooks")
+    hooks = op.add_argument_group("completion webhooks (docs/webhooks.md, docs/security.md section 3)")
     hooks.add_argument(
-        "--webhook-allow", default="", metavar="LIST", help="comma-separated hosts (.suffix) and CIDRs; default: any"
+        "--webhook-secret",
+        metavar="NAMESPACE/NAME",
+        help="Secret whose `secret` key is the release key: each namespace signs with a key derived from it",
+    )
+    hooks.add_argument(
+        "--webhook-allow",
+        default="",
+        metavar="LIST",
+        help="comma-separated receivers called even in denied ranges: host, .domain, address or CIDR, "
+        "each optionally :port (default: none)",
     )
     hooks.add_argument(
         "--webhook-deny",
-        default=",".join(DEFAULT_DENY),
+        default="",
         metavar="LIST",
-        help="comma-separated hosts and CIDRs never called (default: loopback, link-local, metadata)",
+        help="comma-separated hosts and CIDRs never called, on top of the built-in list (loopback, link-local, "
+        "private, ULA, CGNAT, special-purpose): add the cluster's pod and service CIDRs when they are public",
+    )
+    hooks.add_argument("--webhook-allow-only", action="store_true", help="call only receivers --webhook-allow names")
+    hooks.add_argument(
+        "--webhook-per-host", type=int, default=4, help="attempts in flight to one receiver host:port (default 4)"
     )
     hooks.add_argument("--webhook-backoff-seconds", type=float, default=2.0, help="first retry delay (default 2)")
     hooks.add_argument("--webhook-max-backoff-seconds", type=float, default=300.0, help="retry delay cap (300)")
     hooks.add_argument("--webhook-deadline-seconds", type=float, default=86400.0, help="give up after (86400)")
     hooks.add_argument("--webhook-timeout-seconds", type=float, default=15.0, help="read timeout (connect: 5)")
+
+
+def _webhook_key(args: argparse.Namespace) -> int:
+    """Print a namespace's default webhook key, from the release key on stdin (what its receivers verify with)."""
+    from taskops.domain.webhooks import namespace_key
+
+    release = sys.stdin.buffer.read().strip()
+    if not release:
+        print("taskops webhook-key: pipe the release key (the --webhook-secret Secret's `secret`) in", file=sys.stderr)
+        return 2
+    print(namespace_key(release, args.namespace).decode())
+    return 0
 
 
 def _run_operator(args: argparse.Namespace) -> int:
@@ -157,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
 
         serve(args.host, args.port, args.namespace, args.default_namespace, args.kubeconfig, _api_limits(args))
         return 0
+    if args.command == "webhook-key":
+        return _webhook_key(args)
     if args.command == "crds":
         from taskops.crds import build_crds, render
 

@@ -195,6 +195,19 @@ def test_process_arguments(helm_home: Path) -> None:
     local = by_kind(docs, "Role")["taskops-operator-local"]
     assert [r.get("resourceNames") for r in local["rules"] if r["resources"] == ["secrets"]] == [["my-key"]]
 
+    # The cluster's own ranges are denied with `deny`; allow-only and the per-host limit pass through.
+    docs = render(
+        helm_home,
+        "--set",
+        "webhook.deny={34.1.0.0/16},webhook.clusterCIDRs={100.200.0.0/16,fd12::/108},webhook.allowOnly=true",
+        "--set",
+        "webhook.perHost=2",
+    )
+    op = args_of(by_kind(docs, "Deployment")["taskops-operator"])
+    pairs = dict(itertools.pairwise(op))
+    assert pairs["--webhook-deny"] == "34.1.0.0/16,100.200.0.0/16,fd12::/108"
+    assert "--webhook-allow-only" in op and pairs["--webhook-per-host"] == "2"
+
 
 def test_webhook_secret_is_random(helm_home: Path) -> None:
     keys = set()

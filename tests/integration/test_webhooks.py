@@ -44,8 +44,9 @@ def test_delivery_is_signed_once_with_the_run_as_body(
     assert (hook["state"], hook["attempts"], hook["statusCode"]) == ("delivered", 1, 200), hook
     [got] = receiver.to("/ok")
     headers = {k.lower(): v for k, v in got.headers.items()}
+    key = webhooks.namespace_key(WEBHOOK_KEY, ns)  # the release key, derived for this namespace
     assert webhooks.verify(
-        WEBHOOK_KEY, headers["x-taskops-timestamp"], got.body, headers["x-taskops-signature"], now=time.time()
+        key, headers["x-taskops-timestamp"], got.body, headers["x-taskops-signature"], now=time.time()
     )
     assert headers["x-taskops-delivery"] == created["metadata"]["uid"] == hook["deliveryId"]
     assert headers["x-taskops-event"] == "run.ended"

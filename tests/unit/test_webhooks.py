@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from taskops.domain import webhooks
+from taskops.domain import egress, webhooks
 from taskops.domain.webhooks import Policy
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
@@ -86,24 +86,115 @@ def test_signature_verifies_and_rejects_tampering_and_replays() -> None:
 @pytest.mark.parametrize(
     ("allow", "deny", "host", "addresses", "ok"),
     [
-        ((), webhooks.DEFAULT_DENY, "hooks.example.com", ["93.184.216.34"], True),
-        ((), webhooks.DEFAULT_DENY, "10.0.0.7", ["10.0.0.7"], True),
-        ((), webhooks.DEFAULT_DENY, "metadata", ["169.254.169.254"], False),
-        ((), webhooks.DEFAULT_DENY, "localhost", ["127.0.0.1"], False),
-        ((), webhooks.DEFAULT_DENY, "x", ["::1"], False),
+        ((), (), "hooks.example.com", ["93.184.216.34"], True),
+        ((), (), "10.0.0.7", ["10.0.0.7"], False),
+        ((), (), "metadata", ["169.254.169.254"], False),
+        ((), (), "localhost", ["127.0.0.1"], False),
+        ((), (), "x", ["::1"], False),
+        ((), (), "x", ["93.184.216.34", "10.0.0.7"], False),
         (("10.0.0.0/8",), (), "svc", ["10.1.2.3"], True),
-        (("10.0.0.0/8",), (), "svc", ["10.1.2.3", "8.8.8.8"], False),
+        (("10.0.0.0/8",), (), "svc", ["10.1.2.3", "192.168.1.1"], False),
         ((".cluster.local",), (), "a.ns.svc.cluster.local", ["10.1.2.3"], True),
-        ((".cluster.local",), ("10.1.0.0/16",), "a.ns.svc.cluster.local", ["10.1.2.3"], False),
+        ((".cluster.local",), (), "a.ns.svc.cluster.local", ["169.254.169.254"], False),
+        ((".cluster.local",), (), "a.ns.svc.cluster.local", ["::ffff:127.0.0.1"], False),
+        (("127.0.0.0/8",), (), "localhost", ["127.0.0.1"], True),
+        (("10.0.0.0/8",), ("10.1.0.0/16",), "a", ["10.1.2.3"], True),
         ((), ("evil.example",), "evil.example", ["1.2.3.4"], False),
+        ((), ("34.0.0.0/8",), "pods.example", ["34.1.2.3"], False),
     ],
 )
 def test_host_policy(allow: tuple[str, ...], deny: tuple[str, ...], host: str, addresses: list[str], ok: bool) -> None:
-    assert (Policy(allow=allow, deny=deny).check(host, addresses) is None) == ok
+    assert (Policy(allow=allow, deny=deny).check(host, 443, addresses) is None) == ok
+
+
+# Every spelling of a loopback, link-local, private or metadata address a URL or a DNS answer can carry.
+FORBIDDEN = [
+    "127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1", "::ffff:7f00:2", "::ffff:169.254.169.254",
+    "::ffff:10.0.0.1", "::127.0.0.2", "64:ff9b::7f00:2", "64:ff9b::a9fe:a9fe", "64:ff9b:1::a00:1",
+    "2002:7f00:2::", "2002:a9fe:a9fe::1", "2001:0:4136:e378:8000:63bf:80ff:fffd", "0.0.0.0", "::",
+    "169.254.169.254", "fe80::1", "fe80::1%eth0", "fd00:ec2::254", "fc00::1", "100.100.100.200", "100.64.0.1",
+    "172.16.0.1", "192.168.0.1", "10.255.255.255", "224.0.0.1", "255.255.255.255", "ff02::1",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("address", FORBIDDEN)
+def test_every_form_of_a_denied_address_is_denied(address: str) -> None:
+    assert Policy().check("h.example", 80, [address]) is not None
+    assert Policy().check("h.example", 80, ["93.184.216.34", address]) is not None
 
 
 @pytest.mark.parametrize(
-    ("url", "ok"), [("https://h/x", True), ("http://h:81", True), ("ftp://h/x", False), ("/relative", False)]
+    ("host", "address"),
+    [("2130706434", "127.0.0.2"), ("0x7f000002", "127.0.0.2"), ("0177.0.0.2", "127.0.0.2"), ("127.1", "127.0.0.1"),
+     ("0x7f.1", "127.0.0.1"), ("017700000002", "127.0.0.2"), ("[::ffff:127.0.0.2]", "::ffff:7f00:2"),
+     ("[::ffff:7f00:2]", "::ffff:7f00:2"), ("0", "0.0.0.0"), ("169.254.43518", "169.254.169.254")],
+)  # fmt: skip
+def test_ipv4_literals_in_every_form_inet_aton_reads(host: str, address: str) -> None:
+    assert str(egress.literal(host)) == address
+    assert Policy().hosts.check_literal(host, 80) is not None
+
+
+@pytest.mark.parametrize("host", ["example.com", "1.2.3.4.5", "256.1", "1e100.net", "08.1.1.1", "a.1"])
+def test_names_are_not_literals(host: str) -> None:
+    assert egress.literal(host) is None
+
+
+def test_public_addresses_in_any_form_are_allowed() -> None:
+    for address in ("93.184.216.34", "::ffff:93.184.216.34", "2606:2800:220:1::1", "64:ff9b::5db8:d822"):
+        assert Policy().check("h.example", 443, [address]) is None, address
+
+
+def test_naming_a_receiver_allows_it_and_nothing_else() -> None:
+    policy = Policy(allow=("127.0.0.1:8080", "hooks.ns.svc.cluster.local", "[::1]:9000"))
+    assert policy.check("127.0.0.1", 8080, ["127.0.0.1"]) is None
+    assert policy.check("localhost", 8080, ["127.0.0.1"]) is None  # the same address and port
+    assert policy.check("127.0.0.1", 8081, ["127.0.0.1"]) is not None
+    assert policy.check("localhost", 8080, ["127.0.0.1", "127.0.0.2"]) is not None
+    assert policy.check("::1", 9000, ["::1"]) is None and policy.check("::1", 9001, ["::1"]) is not None
+    assert policy.check("hooks.ns.svc.cluster.local", 80, ["10.96.0.7"]) is None
+    assert policy.check("other.ns.svc.cluster.local", 80, ["10.96.0.7"]) is not None
+    only = Policy(allow=("hooks.example.com",), allow_only=True)
+    assert only.check("hooks.example.com", 443, ["93.184.216.34"]) is None
+    assert only.check("other.example.com", 443, ["93.184.216.34"]) is not None
+
+
+@pytest.mark.parametrize("entry", ["10.0.0.0/33", "a b", "host:0", "host:x", "[::1]:99999", "-"])
+def test_a_malformed_entry_is_an_error(entry: str) -> None:
+    with pytest.raises(ValueError, match=r"port|not|neither"):
+        egress.parse_entry(entry)
+
+
+def test_receiver_is_host_and_port() -> None:
+    assert webhooks.receiver("https://Hooks.Example.com./x") == ("hooks.example.com", 443)
+    assert webhooks.receiver("http://[::1]:81/") == ("::1", 81)
+    assert webhooks.receiver("http://h/") == ("h", 80)
+
+
+def test_each_namespace_has_its_own_default_key() -> None:
+    a, b = webhooks.namespace_key(b"release", "team-a"), webhooks.namespace_key(b"release", "team-b")
+    assert a != b and len(a) == 64 and a == webhooks.namespace_key(b"release", "team-a")
+    assert a != webhooks.namespace_key(b"other-release", "team-a")
+    assert a == webhooks.namespace_key(b"release\n", "team-a")
+
+
+@pytest.mark.parametrize(
+    ("name", "ok"), [("orders-webhook", True), ("a.b", True), ("../../kube-system/secrets/x", False), ("A", False)]
+)
+def test_a_webhook_secret_is_a_name(name: str, ok: bool) -> None:
+    assert bool(webhooks.SECRET_NAME.match(name)) == ok
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://h/x", True),
+        ("http://h:81", True),
+        ("ftp://h/x", False),
+        ("/relative", False),
+        ("http://h:99999/", False),
+        ("http://127.0.0.1\\@h/", False),
+        ("http://h/a b", False),
+    ],
 )
 def test_only_http_urls(url: str, ok: bool) -> None:
     assert (webhooks.url_error(url) is None) == ok
@@ -116,3 +207,20 @@ def test_a_resumed_batch_ends_news_of_its_own() -> None:
     resumed["status"]["batch"] = {"total": 10, "resumes": 2}
     assert webhooks.delivery_id(resumed) == "u-1.2"
     assert webhooks.after_attempt(resumed, NOW, POLICY, 200).delivery_id == "u-1.2"
+
+
+@pytest.mark.parametrize(
+    ("url", "location", "ok"),
+    [("https://hooks.example.com/x", "body.callback_url", True), ("ftp://h/x", "body.callback_url", False),
+     ("http://h:0/", "body.webhook_url", False), ("hooks.example.com/x", "body.webhook_url", False)],
+)  # fmt: skip
+def test_the_api_names_the_field_of_a_bad_callback_url(url: str, location: str, ok: bool) -> None:
+    from taskops.api.triggers import Trigger, check
+    from taskops.domain.models import Task
+    from tests import builders
+
+    raw = builders.task("orders")
+    raw["metadata"].update(namespace="ns", uid="uid-1")
+    trigger = Trigger(Task.model_validate(raw), callback_url=url, callback_location=location)
+    errors = check(trigger, [], NOW).errors
+    assert [e.location for e in errors] == ([] if ok else [location])

@@ -74,7 +74,15 @@ async def run_003(request: web.Request) -> web.Response:
     data, raw = await body(request, schemas.TaskRunsRequest, optional=True)
     wait, timeout = wait_options(request, wait_default=data.wait_for_completion)
     overrides = data.model_dump(exclude_none=True, exclude={"wait_for_completion", "webhook_url", "params"})
-    trigger = Trigger(task, "api", params=data.params, overrides=overrides, callback_url=data.webhook_url, user=user)
+    trigger = Trigger(
+        task,
+        "api",
+        params=data.params,
+        overrides=overrides,
+        callback_url=data.webhook_url,
+        callback_location="body.webhook_url",
+        user=user,
+    )
     return await fire(request, trigger, user, "runs", raw, views.task_run003, wait, timeout, api_name)
 
 

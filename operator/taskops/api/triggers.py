@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from taskops import API_VERSION
-from taskops.domain import apinames, names
+from taskops.domain import apinames, names, webhooks
 from taskops.domain.jobs import owner_reference
 from taskops.domain.models import Task
 from taskops.domain.params import FieldError, validate_params
@@ -33,6 +33,7 @@ class Trigger:
     reference: str | None = None
     metadata: dict[str, Any] | None = None
     callback_url: str | None = None
+    callback_location: str = "body.callback_url"
     priority: int | None = None
     agent: str | None = None
     scheduled_at: dt.datetime | None = None
@@ -66,6 +67,10 @@ def check(trigger: Trigger, versions: list[Version], now: dt.datetime) -> Checke
     if trigger.overrides:
         _, override_errors = validate_params(spec.overrides or [], trigger.overrides, "body")
         errors += override_errors
+    # The URL's shape here; its host is the operator's to check, at connect time, against the DNS answer it uses.
+    url_problem = webhooks.url_error(trigger.callback_url) if trigger.callback_url is not None else None
+    if url_problem:
+        errors.append(FieldError(trigger.callback_location, url_problem, trigger.callback_url))
     if trigger.scheduled_at is not None and trigger.scheduled_at.tzinfo is None:
         errors.append(FieldError("body.scheduled_at", "needs a time zone offset", trigger.scheduled_at.isoformat()))
     return Checked(found, params, errors)

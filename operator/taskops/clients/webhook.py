@@ -1,17 +1,22 @@
-"""POST a webhook under the operator's host policy: checked after DNS, no redirects, bounded time."""
+"""POST a webhook under the operator's host policy: checked after DNS, no redirects, bounded time and bytes."""
 
 from __future__ import annotations
 
-import ipaddress
 import socket
+import ssl
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
 
+from taskops.domain import webhooks
 from taskops.domain.webhooks import Policy
+
+# What is read of a response: its status is the answer; the body is drained only this far (so a small
+# answer leaves the connection reusable) and never decompressed (a gzip bomb stays the bytes it is).
+BODY_LIMIT = 4096
 
 
 class Denied(Exception):
@@ -19,15 +24,16 @@ class Denied(Exception):
 
 
 class _PolicyResolver(AbstractResolver):
-    """Checks the addresses a name resolves to, at connect time: no window for a DNS answer to change."""
+    """Checks the addresses a name resolves to, at connect time, and hands aiohttp exactly those:
+    the connection goes to a checked address, with no window for a second DNS answer (rebinding)."""
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, inner: AbstractResolver | None = None) -> None:
         self._policy = policy
-        self._inner = aiohttp.ThreadedResolver()
+        self._inner = inner or aiohttp.ThreadedResolver()
 
     async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[Any]:
         found: list[ResolveResult] = await self._inner.resolve(host, port, family)
-        error = self._policy.check(host, [r["host"] for r in found])
+        error = self._policy.check(host, port, [r["host"] for r in found])
         if error:
             raise Denied(error)
         return found
@@ -39,21 +45,49 @@ class _PolicyResolver(AbstractResolver):
 @dataclass(frozen=True)
 class Outcome:
     status_code: int | None = None
+    # What status.webhook.lastError says (domain/webhooks.py ERRORS): a category, never connector text.
     error: str | None = None
     # Never worth retrying (a denied host, a redirect, a bad URL).
     final: bool = False
+    # For the operator's own log only: why a host was denied (names addresses a tenant must not learn).
+    detail: str | None = None
+
+
+def classify(exc: BaseException) -> str:
+    """The coarse category of a failed attempt."""
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
+        return "tls"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "dns"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc.os_error, ConnectionRefusedError):
+            return "refused"
+        if isinstance(exc.os_error, socket.gaierror):
+            return "dns"
+        if isinstance(exc.os_error, TimeoutError):
+            return "timeout"
+    return "connection"
 
 
 class WebhookSender:
     def __init__(self, policy: Policy, connect_timeout: float = 5.0, read_timeout: float = 15.0) -> None:
         self.policy = policy
-        self._timeout = aiohttp.ClientTimeout(total=connect_timeout + read_timeout, sock_connect=connect_timeout)
+        # `total` bounds a receiver that trickles bytes; `sock_read` one that sends nothing.
+        self._timeout = aiohttp.ClientTimeout(
+            total=connect_timeout + read_timeout, sock_connect=connect_timeout, sock_read=read_timeout
+        )
         self._session: aiohttp.ClientSession | None = None
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(resolver=_PolicyResolver(self.policy), limit=64)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+            connector = aiohttp.TCPConnector(
+                resolver=_PolicyResolver(self.policy), limit=64, limit_per_host=self.policy.per_host
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=self._timeout, auto_decompress=False, read_bufsize=BODY_LIMIT
+            )
         return self._session
 
     async def close(self) -> None:
@@ -61,29 +95,26 @@ class WebhookSender:
             await self._session.close()
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
-        host = urlsplit(url).hostname or ""
+        # The URL as aiohttp itself parses it, so the host checked here is the host it connects to.
         try:
-            ipaddress.ip_address(host)
+            target = URL(url)
         except ValueError:
-            pass
-        else:
-            # aiohttp does not resolve IP literals, so the resolver never sees them.
-            error = self.policy.check(host, [host])
-            if error:
-                return Outcome(error=error, final=True)
+            return Outcome(error=webhooks.error("invalid-url"), final=True)
+        # aiohttp does not resolve IP literals (the resolver never sees them); other IPv4 forms
+        # (2130706433, 127.1) it would hand to getaddrinfo, which reads them as addresses: refuse both here.
+        denied = self.policy.hosts.check_literal(target.raw_host or "", target.port or 0)
+        if denied:
+            return Outcome(error=webhooks.error("denied"), final=True, detail=denied)
+        sent = {"Content-Type": "application/json", "Accept-Encoding": "identity", **headers}
         try:
-            async with self._http().post(
-                url, data=body, headers={"Content-Type": "application/json", **headers}, allow_redirects=False
-            ) as resp:
-                await resp.read()
+            async with self._http().post(target, data=body, headers=sent, allow_redirects=False) as resp:
+                await resp.content.read(BODY_LIMIT)
+                if not resp.content.at_eof():
+                    resp.close()  # more than we read: drop the connection rather than drain it
                 if 300 <= resp.status < 400:
-                    return Outcome(
-                        resp.status, f"the receiver redirected ({resp.status}); redirects are not followed", True
-                    )
+                    return Outcome(resp.status, webhooks.error("redirect", f" ({resp.status})"), True)
                 return Outcome(resp.status)
         except Denied as exc:
-            return Outcome(error=str(exc), final=True)
-        except TimeoutError:
-            return Outcome(error="timed out")
-        except aiohttp.ClientError as exc:
-            return Outcome(error=f"{type(exc).__name__}: {exc}"[:300])
+            return Outcome(error=webhooks.error("denied"), final=True, detail=str(exc))
+        except (TimeoutError, aiohttp.ClientError, ssl.SSLError, OSError) as exc:
+            return Outcome(error=webhooks.error(classify(exc)), detail=f"{type(exc).__name__}: {exc}"[:300])

@@ -16,13 +16,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from taskops.domain import backoff
+from taskops.domain.egress import HostPolicy
 from taskops.domain.models.run import WebhookStatus
 from taskops.domain.phases import is_terminal
 from taskops.domain.runview import timestamp
@@ -32,10 +33,8 @@ HEADER_TIMESTAMP = "X-Taskops-Timestamp"
 HEADER_SIGNATURE = "X-Taskops-Signature"
 HEADER_EVENT = "X-Taskops-Event"
 EVENT = "run.ended"
-# Instance metadata and loopback: what a caller must never make the operator fetch.
-DEFAULT_DENY = ("127.0.0.0/8", "::1/128", "169.254.0.0/16", "fe80::/10", "0.0.0.0/8", "::/128")
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# What spec.webhookSecret may be: a Secret's name (DNS subdomain), read in the Task's own namespace only.
+SECRET_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -44,54 +43,55 @@ class Policy:
     backoff_max_seconds: float = 300.0
     # Counted from the Run's end; past it, a pending delivery fails.
     deadline_seconds: float = 24 * 3600.0
+    # Receivers named by the operator (exceptions to the deny list), extra denied hosts/CIDRs (domain/egress.py).
     allow: tuple[str, ...] = ()
-    deny: tuple[str, ...] = DEFAULT_DENY
-    _allow_nets: tuple[Network, ...] = field(init=False, repr=False, default=())
-    _deny_nets: tuple[Network, ...] = field(init=False, repr=False, default=())
+    deny: tuple[str, ...] = ()
+    allow_only: bool = False
+    # Attempts in flight to one receiver (host:port); more wait their turn without holding a worker.
+    per_host: int = 4
+    hosts: HostPolicy = field(init=False, repr=False, default_factory=HostPolicy)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_allow_nets", tuple(_nets(self.allow)))
-        object.__setattr__(self, "_deny_nets", tuple(_nets(self.deny)))
+        object.__setattr__(self, "hosts", HostPolicy(self.allow, self.deny, self.allow_only))
 
-    def check(self, host: str, addresses: list[str]) -> str | None:
-        """Why `host`, resolved to `addresses`, may not be called; None when it may.
-
-        Deny wins: a denied name or any denied address refuses the call. With an allow
-        list, the host must match an allowed name, or every address an allowed network.
-        """
-        host = host.lower().rstrip(".")
-        if any(_name_match(host, d) for d in self.deny if not _is_net(d)):
-            return f"host {host} is denied by the operator's webhook deny list"
-        ips = [ipaddress.ip_address(a) for a in addresses]
-        for ip in ips:
-            if any(ip in net for net in self._deny_nets):
-                return f"address {ip} of {host} is denied by the operator's webhook deny list"
-        if not self.allow or any(_name_match(host, a) for a in self.allow if not _is_net(a)):
-            return None
-        if ips and all(any(ip in net for net in self._allow_nets) for ip in ips):
-            return None
-        return f"host {host} is not in the operator's webhook allow list"
+    def check(self, host: str, port: int, addresses: list[str]) -> str | None:
+        return self.hosts.check(host, port, addresses)
 
 
-def _is_net(entry: str) -> bool:
+# What status.webhook.lastError says: a coarse category and a fixed sentence, never a connector's own text
+# (which would tell a tenant what listens where inside the cluster).
+ERRORS = {
+    "invalid-url": "the callbackUrl is not an absolute http(s) URL",
+    "denied": "the operator's webhook policy does not allow this host",
+    "no-secret": "no signing key: the Task's spec.webhookSecret Secret has no `secret` key, or the operator has no "
+    "--webhook-secret",
+    "dns": "the host name did not resolve",
+    "refused": "the connection was refused",
+    "timeout": "no answer in time",
+    "tls": "the TLS handshake or certificate check failed",
+    "connection": "the connection failed or was closed",
+    "redirect": "the receiver redirected; redirects are not followed",
+}
+
+
+def error(category: str, extra: str = "") -> str:
+    return f"{category}: {ERRORS[category]}{extra}"
+
+
+def receiver(url: str) -> tuple[str, int]:
+    """The (host, port) a URL's attempts go to: the unit of the per-host limit and of allow entries."""
+    parts = urlsplit(url)
     try:
-        ipaddress.ip_network(entry, strict=False)
+        port = parts.port
     except ValueError:
-        return False
-    return True
-
-
-def _nets(entries: tuple[str, ...]) -> list[Network]:
-    return [ipaddress.ip_network(e, strict=False) for e in entries if _is_net(e)]
-
-
-def _name_match(host: str, entry: str) -> bool:
-    entry = entry.lower().lstrip("*").rstrip(".")
-    return host == entry.lstrip(".") or (entry.startswith(".") and host.endswith(entry))
+        port = None
+    return (parts.hostname or "").lower().rstrip("."), port or (443 if parts.scheme == "https" else 80)
 
 
 def url_error(url: str) -> str | None:
-    """Only absolute http(s) URLs with a host."""
+    """Only absolute http(s) URLs with a host: nothing URL parsers read differently (a backslash, whitespace)."""
+    if any(c in url for c in "\\ \t\r\n"):
+        return "the URL contains a backslash or whitespace"
     try:
         parts = urlsplit(url)
     except ValueError as exc:
@@ -100,6 +100,12 @@ def url_error(url: str) -> str | None:
         return f"only http and https URLs are called, not {parts.scheme or 'a relative URL'}"
     if not parts.hostname:
         return "the URL has no host"
+    try:
+        port = parts.port  # it raises for a port out of range
+    except ValueError:
+        port = 0
+    if port == 0:
+        return "the URL's port is not a number from 1 to 65535"
     return None
 
 
@@ -173,7 +179,9 @@ def after_attempt(
         return state.model_copy(update={"state": "delivered", "delivered_at": now, "last_error": None})
     if status_code is not None and not retryable(status_code):
         final = True
-        state.last_error = error or f"the receiver answered {status_code}; a 4xx other than 408/429 is not retried"
+        state.last_error = error or f"http: the receiver answered {status_code}; 4xx but 408/429 is not retried"
+    elif status_code is not None and error is None:
+        state.last_error = f"http: the receiver answered {status_code}"
     ended = timestamp(status.get("endTime")) or now
     due = now + dt.timedelta(seconds=_delay(policy, attempts, state.delivery_id))
     if final or due > ended + dt.timedelta(seconds=policy.deadline_seconds):
@@ -185,6 +193,17 @@ def after_attempt(
 
 def _delay(policy: Policy, attempts: int, seed: str) -> float:
     return backoff.delay("exponential_jitter", attempts, policy.backoff_seconds, policy.backoff_max_seconds, seed)
+
+
+# The default key of a namespace's webhooks: HMAC(release key, KEY_CONTEXT + namespace), as 64 hex characters.
+KEY_CONTEXT = b"taskops.dev/webhook-key/v1/"
+
+
+def namespace_key(release_key: bytes, namespace: str) -> bytes:
+    """The key a Task without spec.webhookSecret signs with: one per namespace, so a receiver of one tenant
+    holds nothing that verifies (or forges) another tenant's webhooks. Hex, so it is typed like any secret."""
+    # Surrounding whitespace is no part of it: a key file's newline must not make two different keys.
+    return hmac.new(release_key.strip(), KEY_CONTEXT + namespace.encode(), hashlib.sha256).hexdigest().encode()
 
 
 def sign(secret: bytes, stamp: int, body: bytes) -> str:

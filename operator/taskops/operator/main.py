@@ -158,11 +158,18 @@ def webhook_options(args: argparse.Namespace) -> WebhookOptions:
     def split(text: str) -> tuple[str, ...]:
         return tuple(part.strip() for part in text.split(",") if part.strip())
 
-    policy = Policy(
-        backoff_seconds=args.webhook_backoff_seconds,
-        backoff_max_seconds=args.webhook_max_backoff_seconds,
-        deadline_seconds=args.webhook_deadline_seconds,
-        allow=split(args.webhook_allow),
-        deny=split(args.webhook_deny),
-    )
+    if args.webhook_per_host < 1:
+        raise SystemExit("--webhook-per-host must be at least 1")
+    try:
+        policy = Policy(
+            backoff_seconds=args.webhook_backoff_seconds,
+            backoff_max_seconds=args.webhook_max_backoff_seconds,
+            deadline_seconds=args.webhook_deadline_seconds,
+            allow=split(args.webhook_allow),
+            deny=split(args.webhook_deny),
+            allow_only=args.webhook_allow_only,
+            per_host=args.webhook_per_host,
+        )
+    except ValueError as exc:
+        raise SystemExit(f"--webhook-allow/--webhook-deny: {exc}") from None
     return WebhookOptions(secret=secret, policy=policy, read_timeout=args.webhook_timeout_seconds)

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import datetime as dt
 import logging
+import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,8 @@ log = logging.getLogger("taskops.webhooks")
 COMPONENT = "taskops-operator"
 SECRET_KEY = "secret"
 SECRET_TTL = 30.0
+# A delivery whose receiver already has `per_host` attempts in flight looks again after about this long.
+BUSY_SECONDS = 1.0
 
 
 class WebhookController:
@@ -47,6 +50,8 @@ class WebhookController:
         self.workers = workers
         self.queue = WorkQueue()
         self._secrets: dict[tuple[str, str], tuple[float, bytes | None]] = {}
+        # Attempts in flight per receiver (host, port): a few hanging receivers hold a few workers, not all.
+        self._inflight: dict[tuple[str, int], int] = {}
 
     async def run_workers(self) -> None:
         try:
@@ -83,7 +88,22 @@ class WebhookController:
             return None
         if step.seconds is not None:
             return step.seconds
-        outcome = await self._attempt(raw)
+        target = webhooks.receiver(raw["spec"]["callbackUrl"])
+        if self._inflight.get(target, 0) >= self.policy.per_host:
+            # Not an attempt: nothing is recorded, the worker is free for other receivers' deliveries.
+            return BUSY_SECONDS * (0.5 + random.random())
+        self._inflight[target] = self._inflight.get(target, 0) + 1
+        try:
+            outcome = await self._attempt(raw)
+        finally:
+            self._inflight[target] -= 1
+            if not self._inflight[target]:
+                del self._inflight[target]
+        if outcome.detail:
+            # The details a tenant does not see (which address was denied, what the connector said): for the
+            # administrator; a refusal is final, so once per Run, while retried failures can be many.
+            level = logging.INFO if outcome.final else logging.DEBUG
+            log.log(level, "webhook of run %s/%s: %s (%s)", *key, outcome.error, outcome.detail)
         state = webhooks.after_attempt(
             raw, self.clock(), self.policy, outcome.status_code, outcome.error, outcome.final
         )
@@ -102,13 +122,10 @@ class WebhookController:
         url = raw["spec"]["callbackUrl"]
         problem = webhooks.url_error(url)
         if problem:
-            return Outcome(error=problem, final=True)
+            return Outcome(error=webhooks.error("invalid-url", f" ({problem})"), final=True)
         secret = await self._secret(raw)
         if secret is None:
-            return Outcome(
-                error="no signing secret: set spec.webhookSecret on the Task or --webhook-secret on the operator",
-                final=True,
-            )
+            return Outcome(error=webhooks.error("no-secret"), final=True)
         body = run_out(raw, self._task_name(raw)).model_dump_json().encode()
         stamp = int(time.time())
         headers = {
@@ -126,12 +143,20 @@ class WebhookController:
         return task_api_name(name, (task or {}).get("metadata", {}).get("annotations"))
 
     async def _secret(self, raw: dict[str, Any]) -> bytes | None:
+        """The Task's own key (a Secret in the Run's namespace, never another's), else the namespace's key
+        derived from the release key (webhooks.namespace_key): no two namespaces share a key."""
         namespace = raw["metadata"]["namespace"]
         task = self.store.tasks.get((namespace, raw["spec"]["taskRef"]["name"])) or {}
         named = (task.get("spec") or {}).get("webhookSecret")
-        where = (namespace, named) if named else self.default_secret
-        if where is None:
+        if named:
+            # The CRD's pattern refuses anything but a name; a Task stored before it had one is not trusted either.
+            return await self._read_secret((namespace, named)) if webhooks.SECRET_NAME.match(named) else None
+        if self.default_secret is None:
             return None
+        release = await self._read_secret(self.default_secret)
+        return webhooks.namespace_key(release, namespace) if release else None
+
+    async def _read_secret(self, where: tuple[str, str]) -> bytes | None:
         hit = self._secrets.get(where)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]

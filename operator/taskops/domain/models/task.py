@@ -244,9 +244,12 @@ class TaskSpec(CamelModel):
     webhook_secret: str | None = Field(
         default=None,
         max_length=253,
+        # A Secret's name, nothing more: "../" would walk the operator's GET into another namespace.
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
         description=(
-            "A Secret in the task's namespace whose `secret` key signs the completion webhooks of this task's "
-            "Runs (HMAC-SHA256); default: the operator's --webhook-secret."
+            "The name of a Secret in the task's namespace whose `secret` key signs the completion webhooks of "
+            "this task's Runs (HMAC-SHA256); default: a key for the namespace derived from the operator's "
+            "--webhook-secret (docs/webhooks.md)."
         ),
     )
     successful_runs_history_limit: int = Field(
