@@ -95,6 +95,7 @@ def _changed(path: str, default: str) -> str:
 
 
 USER = "request.userInfo.username"
+NONE = "''"  # CEL's empty string: what an unset optional string field reads as
 
 
 def _validation(expression: str, message: str) -> dict[str, Any]:
@@ -135,9 +136,9 @@ def _policy(
             },
             "matchConditions": [
                 {"name": "not-taskops-itself", "expression": trusted},
-                # Metadata-only updates (labels, finalizers, owner references) and spec changes that do not
-                # shape pods pass untouched.
-                {"name": f"shapes-pods-of-{kind.lower()}", "expression": f"request.operation == 'CREATE' || {shapes}"},
+                # Metadata-only updates (labels, finalizers, owner references) and spec changes that ask for
+                # no right (a schedule, a state) pass untouched.
+                {"name": f"{kind.lower()}-asks-for-rights", "expression": f"request.operation == 'CREATE' || {shapes}"},
             ],
             "variables": [{"name": n, "expression": e} for n, e in variables],
             "validations": checks,
@@ -171,24 +172,45 @@ def authorization(names: Names) -> list[dict[str, Any]]:
         "' may not use agent ' + variables.agent + ' in namespace ' + request.namespace"
         " + ': naming an Agent (whose jobDefaults shape the pods) needs use on agents.taskops.dev for it'",
     )
-    pod = "object.spec.payload.spec.?template.?spec.orValue({})"
+    secret = _validation(
+        "!variables.secretWritten || variables.webhookSecret == '' || "
+        + _can("", "secrets", "get", "variables.webhookSecret"),
+        "' may not get secret ' + variables.webhookSecret + ' in namespace ' + request.namespace"
+        " + ': spec.webhookSecret makes the operator sign with that Secret\\'s key, so naming it needs that right'",
+    )
+
+    def when(flag: str, check: dict[str, Any]) -> dict[str, Any]:
+        """Judge a field only when this write sets or changes it (an unchanged one was judged when written)."""
+        return {**check, "expression": f"!variables.{flag} || ({check['expression']})"}
+
+    created = "request.operation == 'CREATE'"
     task = _policy(
         names,
         "Task",
         "tasks",
-        "object.spec.payload != oldObject.spec.payload || " + _changed("spec.agent", "''"),
+        "object.spec.payload != oldObject.spec.payload || "
+        + _changed("spec.agent", "''")
+        + " || "
+        + _changed("spec.webhookSecret", "''"),
         [
-            ("pod", pod),
+            ("payloadWritten", f"{created} || object.spec.payload != oldObject.spec.payload"),
+            ("agentWritten", f"{created} || {_changed('spec.agent', NONE)}"),
+            ("secretWritten", f"{created} || {_changed('spec.webhookSecret', NONE)}"),
+            ("pod", "object.spec.payload.spec.?template.?spec.orValue({})"),
             ("account", "string(variables.pod.?serviceAccountName.orValue(''))"),
             # The deprecated alias: a pod runs as it when serviceAccountName is empty.
             ("legacyAccount", "string(variables.pod.?serviceAccount.orValue(''))"),
-            ("agent", _field("object.spec.agent", "''")),
+            ("agent", _field("object.spec.agent", NONE)),
+            ("webhookSecret", _field("object.spec.webhookSecret", NONE)),
         ],
         [
-            {**jobs, "messageExpression": jobs["messageExpression"].replace("{kind}", "a Task")},
-            _account_check("account", "spec.payload.spec.template.spec.serviceAccountName"),
-            _account_check("legacyAccount", "spec.payload.spec.template.spec.serviceAccount"),
-            agent,
+            when(
+                "payloadWritten", {**jobs, "messageExpression": jobs["messageExpression"].replace("{kind}", "a Task")}
+            ),
+            when("payloadWritten", _account_check("account", "spec.payload.spec.template.spec.serviceAccountName")),
+            when("payloadWritten", _account_check("legacyAccount", "spec.payload.spec.template.spec.serviceAccount")),
+            when("agentWritten", agent),
+            secret,
         ],
     )
     sa = _field("object.spec.jobDefaults.serviceAccountName", "''")

@@ -129,6 +129,16 @@ def test_a_service_account_needs_its_own_grant(cluster: Cluster, api: Caller, ku
     assert_problem(queued, 403, "body.agent_id")
     assert "use agents.taskops.dev" in queued.json()["detail"]
     assert not [j for j in kube.jobs(ns) if j.spec.template.spec.service_account_name == robot]
+    # Changing what does not shape pods (its capacity) stays open to whoever may patch Agents.
+    accepted(dev.kubectl("patch", "agent", "robot-agent", "--type=merge", "-p", '{"spec":{"capacity":2}}'))
+
+    # Nor is a Task a way to use a Secret, or a Run to read ConfigMaps, its author may not get.
+    cluster.kubectl("create", "secret", "generic", "theirs", "-n", ns, "--from-literal=secret=k")
+    refused(dev.create(task_as("signer", webhookSecret="theirs")), "may not get secret theirs")
+    signer = {**api_body(task_as("signer")), "webhook_secret": "theirs"}
+    assert_problem(dev.api.post("/api/v1/tasks", json=signer), 403, "body.webhook_secret")
+    inputs = {"count": 1, "chunkSize": 1, "configMaps": ["kube-root-ca.crt"]}
+    refused(dev.create(builders.run("reads", "plain", inputs=inputs)), "may not get configmaps")
 
     # The same user with their own Jobs and the default account goes through.
     accepted(dev.create(task_as("as-default", "default")))

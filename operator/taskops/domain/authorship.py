@@ -8,7 +8,9 @@ so the API checks its caller first with SubjectAccessReviews):
   operator creates: writing them needs `create jobs` in the namespace;
 - naming a service account other than `default` needs `impersonate` on it, or
   `use` on `serviceaccounts.taskops.dev` of that name;
-- naming an Agent in a Task or a Run needs `use` on that Agent.
+- naming an Agent in a Task or a Run needs `use` on that Agent;
+- naming a Secret in a Task's webhookSecret (the operator signs with its key)
+  needs `get` on that Secret.
 
 A change that leaves the pod-shaping fields as they were (a schedule, a state)
 asks for nothing beyond the right to make it.
@@ -70,17 +72,26 @@ def _pod_spec(payload: Any) -> dict[str, Any]:
 
 
 def task_needs(spec: dict[str, Any], old: dict[str, Any] | None, location: str) -> list[Need]:
-    """What writing a Task's `spec` (camelCase; `old`: the stored one on an update) needs; fields under `location`."""
-    if old is not None and spec.get("payload") == old.get("payload") and spec.get("agent") == old.get("agent"):
-        return []
-    why = "a Task's payload is the Job taskops creates for each Run"
-    needs = [Need(f"{location}.payload", None, why, (CREATE_JOBS,))]
-    pod = _pod_spec(spec.get("payload"))
-    for field in ("serviceAccountName", "serviceAccount"):
-        name = pod.get(field)
-        if name and name != DEFAULT_ACCOUNT:
-            where = f"{location}.payload.spec.template.spec.{field}"
-            needs.append(
-                Need(where, name, "the Job's pods would run as this service account", account_rights(str(name)))
-            )
-    return needs + agent_need(spec.get("agent"), f"{location}.agent")
+    """What writing a Task's `spec` (camelCase; `old`: the stored one on an update) needs; fields under `location`.
+
+    A field asks for its right only when this write sets or changes it: an unchanged one was judged when written.
+    """
+    before = old if old is not None else {}
+    needs: list[Need] = []
+    if old is None or spec.get("payload") != before.get("payload"):
+        why = "a Task's payload is the Job taskops creates for each Run"
+        needs.append(Need(f"{location}.payload", None, why, (CREATE_JOBS,)))
+        pod = _pod_spec(spec.get("payload"))
+        for field in ("serviceAccountName", "serviceAccount"):
+            name = pod.get(field)
+            if name and name != DEFAULT_ACCOUNT:
+                where = f"{location}.payload.spec.template.spec.{field}"
+                why = "the Job's pods would run as this service account"
+                needs.append(Need(where, name, why, account_rights(str(name))))
+    if old is None or spec.get("agent") != before.get("agent"):
+        needs += agent_need(spec.get("agent"), f"{location}.agent")
+    secret = spec.get("webhookSecret")
+    if secret and (old is None or secret != before.get("webhookSecret")):
+        why = "the operator signs this task's webhooks with that Secret's key"
+        needs.append(Need(f"{location}.webhook_secret", secret, why, (Right("get", "", "secrets", str(secret)),)))
+    return needs
