@@ -20,7 +20,7 @@ from devcluster.cluster import Cluster
 from tests import builders
 from tests.integration.api import ALL_VERBS, Caller, service_account
 from tests.integration.identities import kubeconfig_for
-from tests.integration.kube import Kube
+from tests.integration.kube import Kube, wait_for
 from tests.integration.test_api_tasks import assert_problem
 from tests.paths import REPO
 
@@ -215,6 +215,33 @@ def test_resume_needs_reading_and_patching_the_run(cluster: Cluster, api: Caller
     owner = User(cluster, api, ns, "owner", [create_runs, named])
     resumed = owner.api.post(f"/api/v1/runs/{run['id']}/resume")
     assert resumed.status_code == 201, resumed.text
+
+
+def test_task_versions_cannot_be_forged(cluster: Cluster, api: Caller, kube: Kube, ns: str) -> None:
+    """A Run pins a version (a ControllerRevision labelled with its Task); forging one would be a Task unjudged."""
+    kube.create(ns, builders.task("pinned"))
+    rights = {"apiGroups": ["apps"], "resources": ["controllerrevisions"], "verbs": ["create", "patch", "get"]}
+    forger = User(cluster, api, ns, "forger", [TASKS_RUNS, CREATE_JOBS, rights])
+    forged = task_as("pinned", ROBOT)
+    revision = {
+        "apiVersion": "apps/v1",
+        "kind": "ControllerRevision",
+        "metadata": {"name": "pinned-v99", "labels": {"taskops.dev/task": "pinned", "taskops.dev/version": "99"}},
+        "revision": 99,
+        "data": {"spec": forged["spec"]},
+    }
+    refused(forger.create(revision), "only the taskops operator writes them")
+    unlabelled = {**revision, "metadata": {"name": "pinned-v99"}}
+    accepted(forger.create(unlabelled))
+    refused(forger.kubectl("label", "controllerrevision", "pinned-v99", "taskops.dev/task=pinned"), "Task version")
+    accepted(forger.kubectl("annotate", "controllerrevision", "pinned-v99", "note=unrelated"))
+
+    # The operator's own versions are still written.
+    def operators() -> list[Any] | None:
+        items = kube.apps.list_namespaced_controller_revision(ns, label_selector="taskops.dev/task=pinned").items
+        return list(items) or None
+
+    assert [r.metadata.name for r in wait_for(operators, 30, what="the operator's version")] != ["pinned-v99"]
 
 
 def test_optional_pod_security_policy(cluster: Cluster, api: Caller, kube: Kube, ns: str) -> None:
