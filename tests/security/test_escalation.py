@@ -129,6 +129,15 @@ def test_a_service_account_needs_its_own_grant(cluster: Cluster, api: Caller, ku
     assert_problem(queued, 403, "body.agent_id")
     assert "use agents.taskops.dev" in queued.json()["detail"]
     assert not [j for j in kube.jobs(ns) if j.spec.template.spec.service_account_name == robot]
+    # Nor can they swap the containers of a Task that runs as robot: a merge patch keeps the stored account.
+    kube.create(ns, task_as("runs-as-robot", robot))
+    swap = {"payload": {"spec": {"template": {"spec": {"containers": [{"name": "main", "image": "evil:1"}]}}}}}
+    put = dev.api.put("/api/v1/tasks/runs-as-robot", json=swap)
+    assert_problem(put, 403, "body.payload.spec.template.spec.serviceAccountName")
+    refused(
+        dev.kubectl("patch", "task", "runs-as-robot", "--type=merge", "-p", json.dumps({"spec": swap})),
+        "may not use service account robot",
+    )
     # Changing what does not shape pods (its capacity) stays open to whoever may patch Agents.
     accepted(dev.kubectl("patch", "agent", "robot-agent", "--type=merge", "-p", '{"spec":{"capacity":2}}'))
 

@@ -153,9 +153,11 @@ async def update_task(request: web.Request) -> web.Response:
     data, _ = await body(request, schemas.TaskUpdate)
     patch = _spec_patch(data.model_dump(exclude_unset=True, mode="json"))
     stored = task.get("spec") or {}
-    merged = TaskSpec.model_validate({**stored, **patch})
+    # What the API server will store (a merge patch): nested fields the body leaves out are kept.
+    result = authorship.merge_patch(stored, patch)
+    merged = TaskSpec.model_validate(result)
     _check_schedule(merged, svc)
-    await authorization.require(request, user, ns, authorship.task_needs({**stored, **patch}, stored, "body"))
+    await authorization.require(request, user, ns, authorship.task_needs(result, stored, "body"))
     return await _patch_spec(request, ns, task, patch)
 
 
