@@ -47,6 +47,9 @@ def serve() -> int:
     operator = api = None
     try:
         cluster.install_crds(REPO / "crds")
+        # The admission policies (docs/security.md). They trust taskops-system's taskops-operator and taskops-api
+        # service accounts; the processes here run as the cluster admin, whom RBAC allows everything anyway.
+        cluster.kubectl("apply", "-f", str(REPO / "crds" / "policies"))
         # Completion webhooks are signed with this key (docs/webhooks.md).
         cluster.kubectl("create", "secret", "generic", "taskops-webhook", "-n", "default",
                         f"--from-literal=secret={secrets.token_hex(32)}")  # fmt: skip

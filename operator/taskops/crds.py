@@ -1,8 +1,10 @@
 """Generate the CustomResourceDefinitions from the pydantic models (the single schema source).
 
 `python -m taskops.crds` writes `crds/*.yaml` and the chart's copy in
-`charts/taskops/crds/*.yaml`; `python -m taskops.crds --check` exits non-zero
-when a file in either differs from what the models generate.
+`charts/taskops/crds/*.yaml`, and beside them the admission policies of
+taskops.policies (`crds/policies/`, `charts/taskops/templates/admission-policies.yaml`);
+`python -m taskops.crds --check` exits non-zero when a file differs from what
+the code generates.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from taskops import GROUP, VERSION
+from taskops import GROUP, VERSION, policies
 from taskops.domain.models import RunSpec, RunStatus, TaskSpec
 from taskops.domain.models.agent import AgentSpec, AgentStatus
 from taskops.domain.models.task import TaskStatus
@@ -219,6 +221,17 @@ def check(dirs: list[Path]) -> list[str]:
     return drift
 
 
+def policy_files(repo: Path = REPO_ROOT) -> dict[Path, str]:
+    """Every generated admission-policy file: the non-Helm manifests under crds/ and the chart's template."""
+    out = {repo / "crds" / name: text for name, text in policies.non_helm_files().items()}
+    out[repo / "charts" / "taskops" / policies.CHART_TEMPLATE] = policies.chart_template()
+    return out
+
+
+def check_policies(repo: Path = REPO_ROOT) -> list[str]:
+    return [str(path) for path, text in policy_files(repo).items() if not path.exists() or path.read_text() != text]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--check", action="store_true", help="fail when the files differ from the models")
@@ -226,15 +239,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     dirs = args.out or OUTPUT_DIRS
     if args.check:
-        drift = check(dirs)
+        drift = check(dirs) + ([] if args.out else check_policies())
         for path in drift:
-            print(f"CRD drift: {path} differs from the models; run `python -m taskops.crds`", file=sys.stderr)
+            print(f"drift: {path} differs from what the code generates; run `python -m taskops.crds`", file=sys.stderr)
         return 1 if drift else 0
     for directory in dirs:
         directory.mkdir(parents=True, exist_ok=True)
         for name, crd in build_crds().items():
             (directory / name).write_text(render(crd))
             print(f"wrote {directory / name}")
+    if not args.out:
+        for target, text in policy_files().items():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+            print(f"wrote {target}")
     return 0
 
 

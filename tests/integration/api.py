@@ -104,7 +104,10 @@ def service_account(cluster: Cluster, ns: str, name: str, rules: list[dict[str, 
 
 
 def full_access() -> list[dict[str, Any]]:
+    """Everything taskops offers, with what its writes need besides (docs/security.md): Jobs, any Agent."""
     return [
         {"apiGroups": ["taskops.dev"], "resources": ["tasks", "runs"], "verbs": ALL_VERBS},
+        {"apiGroups": ["taskops.dev"], "resources": ["agents"], "verbs": ["use"]},
+        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create"]},
         {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
     ]

@@ -1,4 +1,5 @@
-"""What every test control plane needs before the operator starts: the CRDs and the webhook signing secret."""
+"""What every test control plane needs before the operator starts: the CRDs, the admission policies, and the webhook
+signing secret."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ OPERATOR_ARGS = (
 
 def prepare(c: Cluster) -> None:
     c.install_crds(REPO / "crds")
+    # The non-Helm admission policies (docs/security.md): they trust taskops-system's taskops-operator and
+    # taskops-api, the identities the session's processes run as (tests/integration/identities.py).
+    c.kubectl("apply", "-f", str(REPO / "crds" / "policies"))
     c.kubectl("create", "namespace", WEBHOOK_SECRET[0])
     c.kubectl("create", "secret", "generic", WEBHOOK_SECRET[1], "-n", WEBHOOK_SECRET[0],
               f"--from-literal=secret={WEBHOOK_KEY.decode()}")  # fmt: skip

@@ -303,6 +303,54 @@ def test_optional_objects(helm_home: Path) -> None:
     assert api_in[0]["from"] == [{"podSelector": {"matchLabels": {"role": "gateway"}}}]
 
 
+def test_admission_policies(helm_home: Path) -> None:
+    """On by default, trusting this release's two service accounts only; scoped to the watched namespace."""
+    docs = render(helm_home)
+    policies, bindings = by_kind(docs, "ValidatingAdmissionPolicy"), by_kind(docs, "ValidatingAdmissionPolicyBinding")
+    names = {f"taskops-system-taskops-{p}.taskops.dev" for p in ("tasks", "agents", "runs", "versions")}
+    assert set(policies) == set(bindings) == names
+    for name, policy in policies.items():
+        trusted = policy["spec"]["matchConditions"][0]["expression"]
+        assert "'system:serviceaccount:taskops-system:taskops-operator'" in trusted, trusted
+        assert ("taskops-api'" in trusted) == (not name.endswith("-versions.taskops.dev")), trusted
+        spec = bindings[name]["spec"]
+        assert spec["policyName"] == name and spec["validationActions"] == ["Deny"]
+        assert spec["matchResources"]["namespaceSelector"] == {}
+    # The chart's copy is the generated one, like crds/policies/ (taskops.policies is their one source).
+    from taskops import crds
+
+    assert crds.check_policies() == []
+
+    scoped = render(
+        helm_home,
+        "--set",
+        "rbac.namespaced=true,watchNamespace=x,admissionPolicy.podSecurity.enabled=true",
+        "--set-json",
+        'admissionPolicy.validationActions=["Warn","Audit"]',
+    )
+    bindings = by_kind(scoped, "ValidatingAdmissionPolicyBinding")
+    assert len(bindings) == 5 and "taskops-system-taskops-pod-security.taskops.dev" in bindings
+    for binding in bindings.values():
+        assert binding["spec"]["validationActions"] == ["Warn", "Audit"]
+        assert binding["spec"]["matchResources"]["namespaceSelector"] == {
+            "matchLabels": {"kubernetes.io/metadata.name": "x"}
+        }
+    exempt = {"matchExpressions": [{"key": "privileged", "operator": "DoesNotExist"}]}
+    custom = render(
+        helm_home,
+        "--set",
+        "admissionPolicy.podSecurity.enabled=true",
+        "--set-json",
+        f"admissionPolicy.podSecurity.namespaceSelector={json.dumps(exempt)}",
+    )
+    pod_security = by_kind(custom, "ValidatingAdmissionPolicyBinding")[
+        "taskops-system-taskops-pod-security.taskops.dev"
+    ]
+    assert pod_security["spec"]["matchResources"]["namespaceSelector"] == exempt
+    off = render(helm_home, "--set", "admissionPolicy.enabled=false")
+    assert not by_kind(off, "ValidatingAdmissionPolicy") and not by_kind(off, "ValidatingAdmissionPolicyBinding")
+
+
 def test_scheduling_values_pass_through(helm_home: Path) -> None:
     docs = render(
         helm_home,
@@ -329,7 +377,17 @@ def test_every_value_is_in_the_schema_with_a_description() -> None:
         assert node.get("description") or node is schema, f"{path}: no description"
         if not isinstance(value, dict) or node.get("type") != "object" or "properties" not in node:
             return
-        if path in ("", ".image", ".rbac", ".operator", ".api", ".webhook", ".pdb", ".networkPolicy"):
+        if path in (
+            "",
+            ".image",
+            ".rbac",
+            ".operator",
+            ".api",
+            ".webhook",
+            ".pdb",
+            ".networkPolicy",
+            ".admissionPolicy",
+        ):
             assert node.get("additionalProperties") is False, f"{path}: unknown keys must be refused"
         for key, sub in value.items():
             assert key in node["properties"], f"{path}.{key} is not in values.schema.json"
@@ -389,7 +447,8 @@ def _leftovers(cluster: Cluster, ns: str, release: str) -> list[str]:
         if (i["kind"], i["metadata"]["name"]) not in {("ServiceAccount", "default"), ("ConfigMap", "kube-root-ca.crt")}
     ]
     # The chart's cluster-scoped names start with the release namespace.
-    cluster_objects = cluster.kubectl("get", "clusterroles,clusterrolebindings", "-o", "name").split()
+    cluster_kinds = "clusterroles,clusterrolebindings,validatingadmissionpolicies,validatingadmissionpolicybindings"
+    cluster_objects = cluster.kubectl("get", cluster_kinds, "-o", "name").split()
     left += [o for o in cluster_objects if o.split("/", 1)[1].startswith(f"{ns}-{release}-")]
     return left
 
@@ -446,7 +505,8 @@ def test_install_upgrade_uninstall(cluster: Cluster, helm_home: Path, ns: str, w
     installed = set(_leftovers(cluster, ns, release))
     expected = {f"Deployment/{op}", f"Deployment/{api}", f"Service/{api}", f"Service/{op}-metrics",
                 f"ServiceAccount/{op}", f"ServiceAccount/{api}", f"Secret/{release}-webhook", f"Role/{op}-local",
-                f"clusterrole.rbac.authorization.k8s.io/{ns}-{release}-api-auth"}  # fmt: skip
+                f"clusterrole.rbac.authorization.k8s.io/{ns}-{release}-api-auth",
+                f"validatingadmissionpolicy.admissionregistration.k8s.io/{ns}-{release}-tasks.taskops.dev"}  # fmt: skip
     assert expected <= installed, expected - installed
 
     helm(helm_home, "uninstall", release, "--namespace", ns, "--wait", "--timeout=60s", kubeconfig=kc)

@@ -169,3 +169,25 @@ annotations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}
+
+{{/*
+The namespaces the admission policies judge (JSON): the watched namespace when there is one (two
+namespaced releases then judge only their own), else every namespace.
+*/}}
+{{- define "taskops.admissionNamespaceSelector" -}}
+{{- $watched := include "taskops.watchNamespace" . }}
+{{- if $watched }}
+{{- toJson (dict "matchLabels" (dict "kubernetes.io/metadata.name" $watched)) }}
+{{- else }}
+{{- toJson (dict) }}
+{{- end }}
+{{- end }}
+
+{{/* The namespaces the optional pod-security policy judges (JSON): its own selector, else the above. */}}
+{{- define "taskops.podSecurityNamespaceSelector" -}}
+{{- with .Values.admissionPolicy.podSecurity.namespaceSelector }}
+{{- toJson . }}
+{{- else }}
+{{- include "taskops.admissionNamespaceSelector" . }}
+{{- end }}
+{{- end }}

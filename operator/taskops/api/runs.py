@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from taskops.api import schemas, views
+from taskops.api import authorization, schemas, views
 from taskops.api.context import (
     Services,
     caller,
@@ -27,7 +27,7 @@ from taskops.api.triggers import resume_of
 from taskops.clients.errors import AlreadyExists, NotFound
 from taskops.clients.resources import CONFIGMAPS, PODS, RUNS
 from taskops.clients.reviews import Access
-from taskops.domain import apinames, batchresults
+from taskops.domain import apinames, authorship, batchresults
 from taskops.domain.models import Task
 from taskops.domain.params import FieldError
 from taskops.domain.phases import Phase, is_terminal
@@ -129,10 +129,16 @@ async def cancel_execution(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/runs/{id}/resume")
 async def resume_run(request: web.Request) -> web.Response:
-    """Rerun a stopped or failed run with its pinned version and params (one resume per run: idempotent)."""
+    """Rerun a stopped or failed run with its pinned version and params (one resume per run: idempotent).
+
+    Resuming reads the run and acts on it (a batch run is patched in place), so it needs `get` and `patch` on
+    that run besides `create runs`: `create runs` alone must not let a caller rerun someone else's run.
+    """
     svc, ns = services(request), namespace(request)
     user = await caller(request, "create", "runs", ns)
     run = await _find_run(svc, ns, request.match_info["id"])
+    await authorization.require_on_run(request, user, ns, run["metadata"]["name"], ("get", "patch"))
+    await authorization.require(request, user, ns, authorship.agent_need(run["spec"].get("agent"), "run.spec.agent"))
     phase = (run.get("status") or {}).get("phase") or Phase.CREATED.value
     if phase not in RESUMABLE:
         raise Problem(409, "Conflict", f"only a STOPPED, FAILED or PARTIAL_SUCCEEDED run can be resumed; it is {phase}")

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from pydantic.alias_generators import to_camel, to_snake
 
-from taskops.api import schemas, views
+from taskops.api import authorization, schemas, views
 from taskops.api.context import (
     Services,
     body,
@@ -27,7 +27,7 @@ from taskops.api.context import (
 from taskops.api.problems import Problem, invalid
 from taskops.clients.errors import AlreadyExists, NotFound
 from taskops.clients.resources import TASKS
-from taskops.domain import apinames, schedule
+from taskops.domain import apinames, authorship, schedule
 from taskops.domain.models.task import TaskSpec
 from taskops.domain.params import FieldError
 
@@ -99,11 +99,13 @@ async def create_task(request: web.Request) -> web.Response:
     fields.setdefault("created_by", user.name)
     spec = TaskSpec.model_validate(_spec_patch(fields))
     _check_schedule(spec, svc)
+    body_spec = spec.to_k8s()
+    await authorization.require(request, user, ns, authorship.task_needs(body_spec, None, "body"))
     object_name = apinames.task_object_name(api_name)
     meta: dict[str, Any] = {"name": object_name, "namespace": ns}
     if object_name != api_name:
         meta["annotations"] = {apinames.ANNOTATION_API_NAME: api_name}
-    task = {"apiVersion": TASKS.api_version, "kind": "Task", "metadata": meta, "spec": spec.to_k8s()}
+    task = {"apiVersion": TASKS.api_version, "kind": "Task", "metadata": meta, "spec": body_spec}
     try:
         created = await svc.client.create(TASKS, ns, task)
     except AlreadyExists:
@@ -146,12 +148,16 @@ async def _patch_spec(request: web.Request, ns: str, task: dict[str, Any], spec:
 @routes.put(PREFIX + "/{id}")
 async def update_task(request: web.Request) -> web.Response:
     svc, ns = services(request), namespace(request)
-    await caller(request, "patch", "tasks", ns)
+    user = await caller(request, "patch", "tasks", ns)
     task = await find_task(svc, ns, request.match_info["id"])
     data, _ = await body(request, schemas.TaskUpdate)
     patch = _spec_patch(data.model_dump(exclude_unset=True, mode="json"))
-    merged = TaskSpec.model_validate({**(task.get("spec") or {}), **patch})
+    stored = task.get("spec") or {}
+    # What the API server will store (a merge patch): nested fields the body leaves out are kept.
+    result = authorship.merge_patch(stored, patch)
+    merged = TaskSpec.model_validate(result)
     _check_schedule(merged, svc)
+    await authorization.require(request, user, ns, authorship.task_needs(result, stored, "body"))
     return await _patch_spec(request, ns, task, patch)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from taskops.api import schemas
+from taskops.api import authorization, schemas
 from taskops.api.bodies import BODY_COST
 from taskops.api.context import Services, query_bool, query_int, reply, services
 from taskops.api.limits import HOLDS, hold
@@ -25,7 +25,7 @@ from taskops.api.problems import Problem, invalid
 from taskops.api.triggers import Trigger, build_run, check, request_hash
 from taskops.clients.errors import AlreadyExists, ApiError, NotFound
 from taskops.clients.resources import AGENTS, CONFIGMAPS, REVISIONS, RUNS
-from taskops.domain import apinames, batch
+from taskops.domain import apinames, authorship, batch
 from taskops.domain.params import FieldError
 from taskops.domain.versions import Version, from_revision
 
@@ -95,6 +95,10 @@ async def fire(
             errors.append(FieldError("body.inputs", str(exc), len(inputs)))
     if errors:
         raise invalid(errors)
+    if trigger.agent:
+        # A Run that names an Agent gets its jobDefaults (a Task's own agent was judged when the Task was written).
+        caller_ = await svc.auth.authenticate(request)
+        await authorization.require(request, caller_, ns, authorship.agent_need(trigger.agent, "body.agent_id"))
     key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
     name = None
     if key:
