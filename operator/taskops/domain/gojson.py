@@ -35,8 +35,11 @@ def _string(text: str) -> str:
 def _float(value: float) -> str:
     if not math.isfinite(value):
         raise ValueError(f"{value!r} is not a JSON number")
+    if value == 0:
+        # Go writes -0.0 as "-0", then reads that back as the integer 0: "0" is the form that stays put.
+        return "0"
     magnitude = abs(value)
-    if magnitude != 0 and (magnitude < 1e-6 or magnitude >= 1e21):
+    if magnitude < 1e-6 or magnitude >= 1e21:
         # repr is the shortest round-tripping form, and in exponent notation throughout this range.
         mantissa, _, exponent = repr(value).partition("e")
         sign, digits = exponent[0], exponent[1:].lstrip("0") or "0"
