@@ -6,20 +6,24 @@
   version, ends as it would have, and keeps counting against its concurrency key until then.
 - An Agent deleted while its Run waits for a retry: the retry's Job still gets the Agent's jobDefaults, recorded
   on the Run when its first attempt started.
+- A leader whose API server stops answering (etcd paused) stops leading before its Lease can expire.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
 
 from devcluster.cluster import Cluster
 from tests import builders
+from tests.integration.controlplane import OPERATOR_ARGS
 from tests.integration.kube import Kube, wait_for
 from tests.integration.processes import OperatorProcess
 from tests.integration.timing import ENDED
+from tests.paths import OUTPUT
 
 pytestmark = [pytest.mark.integration, pytest.mark.security]
 
@@ -144,3 +148,31 @@ def test_a_retry_after_its_agent_is_deleted_keeps_the_agents_job_defaults(
         tolerations = [kube.api.sanitize_for_serialization(t) for t in jobs[attempt].spec.template.spec.tolerations]
         assert TOLERATION in tolerations, f"attempt {attempt}'s Job lacks the agent's toleration: {tolerations}"
     assert run["status"]["agentJobDefaults"] == {"tolerations": [TOLERATION]}
+
+
+LEASE_DURATION = 4  # the operator's renew deadline is 2/3 of it
+
+
+def test_a_leader_cut_off_from_etcd_stops_leading_before_its_lease_expires(
+    cluster: Cluster, operator: OperatorProcess
+) -> None:
+    """An etcd stall longer than the lease: a follower could take the Lease once the stall ends and it has seen
+    no renewal for the duration, so by then the old leader must have stopped (it exits; Kubernetes restarts it
+    as a follower). With the client's 30 s request timeout, the renewal just hung and the leader acted on."""
+    lease = f"stall-{int(time.time() * 1000)}"
+    proc = OperatorProcess(operator.kubeconfig, OUTPUT / "logs", name="operator-stall",
+                           args=(*OPERATOR_ARGS, "--leader-elect", "--lease-namespace=taskops-system",
+                                 f"--lease-name={lease}", f"--lease-duration-seconds={LEASE_DURATION}"))  # fmt: skip
+    proc.start(env={"POD_NAME": "stall"})
+    try:
+        holder = ["get", "lease", lease, "-n", "taskops-system", "-o", "jsonpath={.spec.holderIdentity}"]
+        wait_for(lambda: cluster.kubectl(*holder, check=False).strip() == "stall", 30, what="the operator to lead")
+        time.sleep(1)  # a renewal or two
+        with cluster.etcd_paused():
+            paused_at = time.monotonic()
+            wait_for(lambda: not proc.running(), LEASE_DURATION + 2, interval=0.1, what="the leader to stop")
+            stopped_after = time.monotonic() - paused_at
+        assert stopped_after < LEASE_DURATION, f"still leading {stopped_after:.1f} s into the stall"
+        assert "lost" in proc.tail(20)
+    finally:
+        proc.stop()
