@@ -4,9 +4,12 @@
 #   docker run --rm --read-only --tmpfs /tmp taskops:dev --help
 #
 # Both stages use the same pinned base (exact patch version and Debian release, never a
-# floating tag); bump it in both FROM lines at once. tests/unit/test_dockerfile.py checks the
-# rules below, and tests/integration/test_packaging.py runs the same pip steps outside Docker.
-# Needs BuildKit (the default builder since Docker 23) for the bind mount in the final stage.
+# floating tag); bump it in both FROM lines at once. Every Python package is pinned with its
+# hashes in requirements/image.lock (the runtime) and requirements/build.lock (setuptools and
+# wheel for building taskops); pip refuses any file whose hash is not there (--require-hashes).
+# docs/operating.md ("Dependencies") says how to bump them. tests/unit/test_dockerfile.py checks
+# the rules below, and tests/integration/test_packaging.py runs the same pip steps outside Docker.
+# Needs BuildKit (the default builder since Docker 23) for the bind mounts in the final stage.
 
 # --- Stage 1: wheels for taskops and every runtime dependency -----------------------------
 FROM python:3.11.14-slim-bookworm AS builder
@@ -16,11 +19,18 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 
 WORKDIR /src
+# The locked dependencies first: this layer is rebuilt only when a lock file changes. Binary
+# wheels only, exactly as published (their hashes are in the lock): nothing is compiled here.
+COPY requirements/ requirements/
+RUN python -m pip install --require-hashes --no-deps -r requirements/build.lock \
+    && python -m pip wheel --require-hashes --no-deps --only-binary=:all: --wheel-dir /wheels \
+       -r requirements/image.lock
 # Only what the wheel is built from: the package metadata (README.md is its long description)
 # and the package itself. Tests, benchmarks, docs and the dev cluster stay out of the image.
+# No build isolation: the build uses the setuptools and wheel just installed from the lock.
 COPY pyproject.toml README.md ./
 COPY operator/ operator/
-RUN python -m pip wheel --wheel-dir /wheels .
+RUN python -m pip wheel --no-deps --no-build-isolation --wheel-dir /wheels .
 
 # --- Stage 2: the runtime, wheels only: no compilers, no sources, no build tools -----------
 FROM python:3.11.14-slim-bookworm
@@ -40,10 +50,16 @@ RUN groupadd --system --gid 10001 taskops \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
        --shell /usr/sbin/nologin taskops
 
-# The wheels are bind-mounted from the builder, so they never become a layer of this image.
+# The wheels and the lock are bind-mounted from the builder, so they never become a layer of
+# this image. The dependencies install against their hashes again, then taskops (built above,
+# so it has no published hash) without dependencies; `pip check` proves nothing is missing.
 # pip compiles the bytecode here, as root, so nothing needs writing at run time.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    python -m pip install --no-cache-dir --no-index --find-links /wheels taskops \
+    --mount=type=bind,from=builder,source=/src/requirements,target=/requirements \
+    python -m pip install --no-cache-dir --no-index --find-links /wheels --require-hashes --no-deps \
+       -r /requirements/image.lock \
+    && python -m pip install --no-cache-dir --no-index --find-links /wheels --no-deps taskops \
+    && python -m pip check \
     && rm -rf /root/.cache/pip \
     && taskops --help > /dev/null
 

@@ -110,7 +110,10 @@ def _operator_flags(op: argparse.ArgumentParser) -> None:
     election.add_argument("--lease-namespace", default="default", help="namespace of the Lease (default: default)")
     election.add_argument("--lease-name", default="taskops-operator", help="name of the Lease")
     election.add_argument(
-        "--lease-duration-seconds", type=int, default=15, help="a silent leader is replaced after this (15)"
+        "--lease-duration-seconds",
+        type=int,
+        default=15,
+        help="a silent leader is replaced after this (15, at least 2); the leader stops at 2/3 of it",
     )
     hooks = op.add_argument_group("completion webhooks (docs/webhooks.md, docs/security.md section 3)")
     hooks.add_argument(
@@ -160,6 +163,8 @@ def _run_operator(args: argparse.Namespace) -> int:
 
     leader = None
     if args.leader_elect:
+        if args.lease_duration_seconds < 2:
+            raise SystemExit("--lease-duration-seconds must be at least 2")
         leader = LeaderOptions(args.lease_namespace, args.lease_name, duration=args.lease_duration_seconds)
     options = Options(
         namespace=args.namespace,

@@ -1,11 +1,13 @@
 """The Dockerfile's pip steps, run outside Docker (there is no engine here): build the wheels, install them into a
 fresh environment without an index, and run the installed `taskops`.
 
-The builder stage copies pyproject.toml, README.md and operator/ into an empty directory and runs
-`pip wheel --wheel-dir /wheels .`; the final stage runs `pip install --no-index --find-links /wheels taskops`.
-This does the same from a copy of exactly the files the Dockerfile copies (so a file the build needs but the
-Dockerfile forgets fails here too, and the build leaves no build/ or egg-info behind in the work tree). The
-dependencies' wheels come from the package index as configured for pip (about 5 s here). Needs no cluster.
+The builder stage copies requirements/, pyproject.toml, README.md and operator/ into an empty directory,
+fetches the locked dependencies' wheels against their hashes, and builds the taskops wheel with the locked
+setuptools; the final stage installs the locked wheels (hashes again), then taskops without dependencies, and
+runs `pip check`. This does the same from a copy of exactly the files the Dockerfile copies (so a file the
+build needs but the Dockerfile forgets fails here too, and the build leaves no build/ or egg-info behind in
+the work tree). The wheels come from the package index as configured for pip (about 30 s here); the build
+tools go into a throwaway environment, not the test's own. Needs no cluster.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ RUNTIME = {
     "prometheus_client",
     "pyyaml",
     "jsonschema",
+    "orjson",
 }
 
 
@@ -72,27 +75,42 @@ def clean_environ() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
 
+def pip_env() -> dict[str, str]:
+    # Only the index: find-links configured on a developer's machine would offer files the lock never saw.
+    env = {k: v for k, v in clean_environ().items() if k != "PIP_FIND_LINKS"}
+    return {**env, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_PROGRESS_BAR": "off"}
+
+
 @pytest.fixture(scope="module")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`pip wheel --wheel-dir /wheels .` in the builder stage."""
+    """The builder stage: the locked wheels by hash, then taskops built with the locked setuptools."""
     root = tmp_path_factory.mktemp("packaging")
     context = build_context(root / "src")
-    wheels = root / "wheels"
-    env = {**clean_environ(), "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_PROGRESS_BAR": "off"}
+    wheels, builder = root / "wheels", root / "builder"
+    env = pip_env()
     started = time.monotonic()
-    run(sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", wheels, context, env=env)
-    print(f"pip wheel: {time.monotonic() - started:.1f} s")
+    run(sys.executable, "-m", "venv", builder)  # the builder's Python, with the build tools of build.lock
+    pip = (builder / "bin" / "python", "-m", "pip")
+    run(*pip, "install", "--quiet", "--require-hashes", "--no-deps", "-r", context / "requirements/build.lock",
+        env=env)  # fmt: skip
+    run(*pip, "wheel", "--quiet", "--require-hashes", "--no-deps", "--only-binary=:all:", "--wheel-dir", wheels,
+        "-r", context / "requirements/image.lock", env=env)  # fmt: skip
+    run(*pip, "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--wheel-dir", wheels, context, env=env)
+    print(f"builder stage: {time.monotonic() - started:.1f} s")
     return wheels
 
 
 @pytest.fixture(scope="module")
 def venv(wheelhouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh environment with only the wheels installed: `pip install --no-index --find-links /wheels taskops`."""
+    """A fresh environment with only the wheels installed, as the final stage installs them."""
     target = tmp_path_factory.mktemp("venv") / "venv"
     run(sys.executable, "-m", "venv", "--without-pip", target)
-    env = {**clean_environ(), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    run(sys.executable, "-m", "pip", "--python", target / "bin" / "python", "install", "--quiet",
-        "--no-index", "--find-links", wheelhouse, "taskops", env=env)  # fmt: skip
+    env = pip_env()
+    pip = (sys.executable, "-m", "pip", "--python", target / "bin" / "python")
+    run(*pip, "install", "--quiet", "--no-index", "--find-links", wheelhouse, "--require-hashes", "--no-deps",
+        "-r", REPO / "requirements/image.lock", env=env)  # fmt: skip
+    run(*pip, "install", "--quiet", "--no-index", "--find-links", wheelhouse, "--no-deps", "taskops", env=env)
+    run(*pip, "check", env=env)
     return target
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"
@@ -190,6 +192,37 @@ def build_tool_problems(final: Stage) -> list[str]:
     return problems
 
 
+def pip_commands(stage: Stage) -> list[tuple[Instruction, list[str]]]:
+    """Every `pip install|wheel|download` of a stage (`pip …`, `pip3 …`, `python -m pip …`)."""
+    out = []
+    for run in stage.all("RUN"):
+        for words in commands(run):
+            pip = [i for i, w in enumerate(words) if re.fullmatch(r"pip(3(\.\d+)?)?", w.rpartition("/")[2])]
+            if pip and len(words) > pip[0] + 1 and words[pip[0] + 1] in {"install", "wheel", "download"}:
+                out.append((run, words))
+    return out
+
+
+def hash_problems(all_stages: list[Stage]) -> list[str]:
+    """Nothing reaches the image that is not pinned by hash: each pip step installs a hashed lock file, or
+    builds the project itself without fetching (no build isolation, no dependencies), or installs a built
+    wheel without dependencies and without an index."""
+    problems = []
+    for stage in all_stages:
+        for run, words in pip_commands(stage):
+            text = " ".join(words)
+            if "-r" in words or "--requirement" in words:
+                if "--require-hashes" not in words:
+                    problems.append(f"line {run.line}: `{text}` installs a requirements file without --require-hashes")
+            elif "." in words:
+                for flag in ("--no-deps", "--no-build-isolation"):
+                    if flag not in words:
+                        problems.append(f"line {run.line}: `{text}` builds the project without {flag}: unpinned")
+            elif "--no-index" not in words or "--no-deps" not in words:
+                problems.append(f"line {run.line}: `{text}` resolves packages by name: use a hashed lock file")
+    return problems
+
+
 def runtime_problems(final: Stage) -> list[str]:
     problems = []
     env: dict[str, str] = {}
@@ -223,6 +256,7 @@ def check(text: str) -> list[str]:
         + entrypoint_problems(final)
         + build_tool_problems(final)
         + runtime_problems(final)
+        + hash_problems(all_stages)
     )
 
 
@@ -241,14 +275,20 @@ def test_the_dockerfile_keeps_every_rule(text: str) -> None:
 def test_two_stages_the_builder_makes_wheels_the_final_installs_them(text: str) -> None:
     builder, final = stages(parse(text))
     assert builder.name == "builder"
-    assert any("pip wheel --wheel-dir /wheels ." in i.body() for i in builder.all("RUN"))
-    installs = [i for i in final.all("RUN") if "--find-links /wheels taskops" in i.body()]
+    wheels = " ".join(i.body() for i in builder.all("RUN"))
+    assert "pip install --require-hashes --no-deps -r requirements/build.lock" in wheels
+    assert "--only-binary=:all: --wheel-dir /wheels -r requirements/image.lock" in wheels
+    assert "pip wheel --no-deps --no-build-isolation --wheel-dir /wheels ." in wheels
+    installs = [i for i in final.all("RUN") if "--find-links /wheels --no-deps taskops" in i.body()]
     assert installs, "the final stage does not install taskops from the wheels"
     # the wheels reach the final stage from the builder (a bind mount or a COPY --from), nothing else
     assert any(i.flags().get("mount", "").find("from=builder") >= 0 for i in installs) or any(
         c.flags().get("from") == "builder" for c in final.all("COPY")
     )
     assert any("rm -rf /root/.cache/pip" in i.body() or "--no-cache-dir" in i.body() for i in installs)
+    (install,) = installs
+    assert "--require-hashes --no-deps -r /requirements/image.lock" in install.body()
+    assert "pip check" in install.body(), "with --no-deps, only pip check shows a dependency missing from the lock"
 
 
 def test_the_user_is_10001_with_no_login_shell_and_no_home(text: str) -> None:
@@ -280,9 +320,14 @@ def test_the_dockerignore_keeps_local_state_out_and_what_the_build_copies_in(tex
 
 # --- the parser and the rules on Dockerfiles that break them ----------------------------------
 
-GOOD = """\
+BUILDER = """\
 FROM python:3.11.14-slim-bookworm AS builder
-RUN pip wheel --wheel-dir /wheels .
+RUN pip install --require-hashes -r build.lock && pip wheel --require-hashes -w /wheels -r image.lock
+RUN pip wheel --no-deps --no-build-isolation --wheel-dir /wheels .
+"""
+GOOD = (
+    BUILDER
+    + """\
 FROM python:3.11.14-slim-bookworm
 LABEL org.opencontainers.image.source="https://example.invalid/taskops" \\
       org.opencontainers.image.title=taskops org.opencontainers.image.licenses=Apache-2.0
@@ -290,18 +335,19 @@ ENV PYTHONUNBUFFERED=1 \\
     # a comment inside a continuation is dropped
     PYTHONDONTWRITEBYTECODE=1
 COPY --from=builder /wheels /wheels
-RUN pip install --no-index --find-links /wheels taskops && rm -rf /wheels
+RUN pip install --no-index --find-links /wheels --no-deps taskops && rm -rf /wheels
 USER 10001:10001
 EXPOSE 8080 8081
 ENTRYPOINT ["taskops"]
 CMD ["operator"]
 """
+)
 
 
 def test_the_parser_joins_continuations_and_drops_comments() -> None:
     parsed = parse(GOOD)
     env = next(i for i in parsed if i.keyword == "ENV")
-    assert env.line == 6
+    assert env.line == 7
     assert key_values(env) == {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
     label = next(i for i in parsed if i.keyword == "LABEL")
     assert key_values(label)["org.opencontainers.image.source"] == "https://example.invalid/taskops"
@@ -316,16 +362,33 @@ def test_the_parser_joins_continuations_and_drops_comments() -> None:
         ("FROM python:3.11.14-slim-bookworm\n", "FROM python:latest\n", "full major.minor.patch"),
         ("FROM python:3.11.14-slim-bookworm\n", "FROM python\n", "no tag"),
         ("FROM python:3.11.14-slim-bookworm\n", "FROM python:3.11.13-slim-bookworm\n", "different base images"),
-        ("FROM python:3.11.14-slim-bookworm AS builder\nRUN pip wheel --wheel-dir /wheels .\n", "", "multi-stage"),
+        (BUILDER, "", "multi-stage"),
         ("USER 10001:10001", "USER 0:0", "is root"),
         ("USER 10001:10001", "USER taskops", "not numeric"),
         ("USER 10001:10001\n", "", "no USER"),
         ('ENTRYPOINT ["taskops"]', "ENTRYPOINT taskops", "exec form"),
         ('ENTRYPOINT ["taskops"]', 'ENTRYPOINT ["python", "-m", "taskops.cli"]', "exec form"),
         ("--no-index --find-links", "--find-links", "--no-index"),
-        ("RUN pip install", "RUN python -m pip wheel --wheel-dir /wheels . && pip install", "builds wheels"),
-        ("RUN pip install", "RUN apt-get update && apt-get install -y gcc && pip install", "build tools"),
-        ("RUN pip install", "RUN apt-get install -y --no-install-recommends build-essential; pip install", "build"),
+        (
+            "RUN pip install --no-index",
+            "RUN python -m pip wheel --no-deps --no-build-isolation -w /w . && pip install --no-index",
+            "builds wheels",
+        ),
+        ("pip wheel --require-hashes -w", "pip wheel -w", "without --require-hashes"),
+        ("RUN pip wheel --no-deps --no-build-isolation", "RUN pip wheel --no-deps", "without --no-build-isolation"),
+        ("RUN pip wheel --no-deps --no-build-isolation", "RUN pip wheel --no-build-isolation", "without --no-deps"),
+        ("--find-links /wheels --no-deps taskops", "--find-links /wheels taskops", "resolves packages by name"),
+        ("RUN pip install --require-hashes -r build.lock", "RUN pip install setuptools", "resolves packages by name"),
+        (
+            "RUN pip install --no-index",
+            "RUN apt-get update && apt-get install -y gcc && pip install --no-index",
+            "build tools",
+        ),
+        (
+            "RUN pip install --no-index",
+            "RUN apt-get install -y --no-install-recommends build-essential; pip install --no-index",
+            "build",
+        ),
         ("COPY --from=builder /wheels /wheels", "COPY . /src", "copies from the build context"),
         ("ENV PYTHONUNBUFFERED=1", "ENV PYTHONUNBUFFERED=0", "PYTHONUNBUFFERED"),
         ("EXPOSE 8080 8081", "EXPOSE 8080", "EXPOSE"),
@@ -344,3 +407,73 @@ def test_each_rule_catches_a_dockerfile_that_breaks_it(old: str, new: str, probl
 def test_a_trailing_continuation_is_an_error() -> None:
     with pytest.raises(ValueError, match="continuation"):
         parse("FROM python:3.11.14-slim-bookworm\nRUN true \\\n")
+
+
+# --- the lock files the Dockerfile installs ------------------------------------------------------------
+
+LOCKS = REPO / "requirements"
+
+
+def normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def lock_entries(path: Path) -> dict[str, tuple[str, list[str]]]:
+    """`name==version \\` lines and their `--hash=` continuation lines: name -> (version, hashes)."""
+    entries: dict[str, tuple[str, list[str]]] = {}
+    current = ""
+    for raw in path.read_text().splitlines():
+        line = raw.split("#", 1)[0].strip().rstrip("\\").strip()
+        if not line:
+            continue
+        if line.startswith("--hash="):
+            assert current, f"{path.name}: a hash before any requirement"
+            entries[current][1].append(line.removeprefix("--hash="))
+            continue
+        assert not line.startswith("-"), f"{path.name}: option {line!r} (an index, find-links or editable)"
+        name, sep, version = line.partition("==")
+        assert sep and re.fullmatch(r"[A-Za-z0-9._-]+", name), f"{path.name}: {line!r} is not pinned with =="
+        current = normalized(name)
+        entries[current] = (version.strip(), [])
+    return entries
+
+
+def requirements_of(table: list[str]) -> list[Requirement]:
+    return [Requirement(spec) for spec in table]
+
+
+@pytest.mark.parametrize(
+    ("lock", "section"), [("image.lock", ("project", "dependencies")), ("build.lock", ("build-system", "requires"))]
+)
+def test_each_lock_pins_every_requirement_of_pyproject_with_hashes(lock: str, section: tuple[str, str]) -> None:
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    entries = lock_entries(LOCKS / lock)
+    assert entries, f"{lock} is empty"
+    for name, (version, hashes) in entries.items():
+        assert hashes, f"{lock}: {name}=={version} has no hash: pip --require-hashes would refuse it"
+        assert all(re.fullmatch(r"sha256:[0-9a-f]{64}", h) for h in hashes), f"{lock}: {name}: {hashes}"
+    for req in requirements_of(pyproject[section[0]][section[1]]):
+        found = entries.get(normalized(req.name))
+        assert found is not None, f"{lock} lacks {req.name}, a requirement in pyproject.toml [{'.'.join(section)}]"
+        assert req.specifier.contains(found[0], prereleases=True), (
+            f"{lock} pins {req.name}=={found[0]}, outside pyproject.toml's {req}: regenerate the lock"
+        )
+
+
+def test_the_image_lock_holds_no_development_tool() -> None:
+    """The lock is of pyproject.toml's runtime dependencies (`requests` is one too: the kubernetes client's)."""
+    tools = {"pytest", "mypy", "ruff", "hypothesis", "import-linter", "schemathesis", "selenium", "matplotlib"}
+    assert not tools & lock_entries(LOCKS / "image.lock").keys()
+
+
+def test_the_lock_parser_refuses_what_pip_would_not_pin(tmp_path: Path) -> None:
+    for text in (
+        "kopf>=1.0\n",
+        "--index-url https://example.invalid/simple\nkopf==1.0 \\\n    --hash=sha256:" + "0" * 64,
+    ):
+        path = tmp_path / "x.lock"
+        path.write_text(text)
+        with pytest.raises(AssertionError):
+            lock_entries(path)
+    path.write_text("kopf==1.0 \\\n    --hash=sha256:" + "a" * 64 + "\n    # via -r pyproject.toml\n")
+    assert lock_entries(path) == {"kopf": ("1.0", ["sha256:" + "a" * 64])}

@@ -89,6 +89,7 @@ class KubeClient:
         body: Any = None,
         params: dict[str, str] | None = None,
         content_type: str = "application/json",
+        encode: Callable[[Any], bytes] = _dumps,
     ) -> dict[str, Any]:
         headers = {"Accept": "application/json"}
         token = self.creds.bearer()
@@ -97,7 +98,7 @@ class KubeClient:
         data = None
         if body is not None:
             headers["Content-Type"] = content_type
-            data = _dumps(body)
+            data = encode(body)
         async with self._http().request(method, path, data=data, params=params, headers=headers) as resp:
             raw = await resp.read()
             try:
@@ -149,15 +150,23 @@ class KubeClient:
             params = {"limit": str(page), "continue": meta["continue"], **selector}
 
     async def create(
-        self, res: Resource, namespace: str | None, body: dict[str, Any], dry_run: bool = False
+        self,
+        res: Resource,
+        namespace: str | None,
+        body: dict[str, Any],
+        dry_run: bool = False,
+        encode: Callable[[Any], bytes] = _dumps,
     ) -> dict[str, Any]:
+        """`encode`: how the body is written (an object whose bytes the API server keeps as sent needs its form)."""
         params = {"dryRun": "All"} if dry_run else None
-        return await self.request("POST", res.path(namespace), body, params=params)
+        return await self.request("POST", res.path(namespace), body, params=params, encode=encode)
 
-    async def create_or_get(self, res: Resource, namespace: str, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    async def create_or_get(
+        self, res: Resource, namespace: str, body: dict[str, Any], encode: Callable[[Any], bytes] = _dumps
+    ) -> tuple[dict[str, Any], bool]:
         """Create `body`; if its (deterministic) name exists, return the existing object. → (object, created)."""
         try:
-            return await self.create(res, namespace, body), True
+            return await self.create(res, namespace, body, encode=encode), True
         except AlreadyExists:
             return await self.get(res, namespace, body["metadata"]["name"]), False
 

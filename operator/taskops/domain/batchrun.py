@@ -24,7 +24,7 @@ from taskops.domain.decision import (
 )
 from taskops.domain.jobs import build_job
 from taskops.domain.models import Run, Task
-from taskops.domain.models.agent import AgentSpec
+from taskops.domain.models.agent import JobDefaults
 from taskops.domain.models.run import Attempt, BatchStatus, RunStatus
 from taskops.domain.phases import EndReason, Phase
 
@@ -58,11 +58,11 @@ def attempt_indexes(run: Run) -> list[int] | None:
 
 
 def attempt_job(
-    task: Task, run: Run, attempt: int, agent: AgentSpec | None
+    task: Task, run: Run, attempt: int, defaults: JobDefaults | None
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The attempt's Job and the ConfigMaps it needs first (a resume attempt's index map)."""
     indexes = attempt_indexes(run)
-    job = build_job(task, run, attempt, run.status.params, run.status.overrides, agent, indexes=indexes)
+    job = build_job(task, run, attempt, run.status.params, run.status.overrides, defaults, indexes=indexes)
     if indexes is None:
         return job, []
     cm = batch.config_map(

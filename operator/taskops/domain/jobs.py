@@ -9,7 +9,7 @@ from typing import Any
 from taskops import API_VERSION
 from taskops.domain import batch, names
 from taskops.domain.models import Run, Task
-from taskops.domain.models.agent import AgentSpec
+from taskops.domain.models.agent import JobDefaults
 from taskops.domain.models.task import BatchSpec
 from taskops.domain.params import env_name, env_value
 
@@ -48,7 +48,7 @@ def build_job(
     attempt: int,
     params: dict[str, Any] | None = None,
     overrides: dict[str, Any] | None = None,
-    agent: AgentSpec | None = None,
+    defaults: JobDefaults | None = None,
     indexes: list[int] | None = None,
 ) -> dict[str, Any]:
     """The Job for `attempt` of `run`: the Task's template, owned by the Run, retries left to taskops.
@@ -99,7 +99,6 @@ def build_job(
             *(container.get("volumeMounts") or []),
             {"name": PARAMS_VOLUME, "mountPath": PARAMS_DIR, "readOnly": True},
         ]
-    defaults = agent.job_defaults if agent else None
     if defaults is not None:
         if defaults.service_account_name:
             pod_spec["serviceAccountName"] = defaults.service_account_name

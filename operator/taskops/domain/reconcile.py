@@ -41,7 +41,8 @@ from taskops.domain.decision import (
 )
 from taskops.domain.jobs import owner_reference
 from taskops.domain.models import Run, Task
-from taskops.domain.models.agent import AgentSpec
+from taskops.domain.models.agent import JobDefaults
+from taskops.domain.models.base import ObjectMeta
 from taskops.domain.models.run import Attempt, BatchStatus, PinnedVersion
 from taskops.domain.params import validate_params
 from taskops.domain.phases import EndReason, Phase, is_terminal
@@ -69,14 +70,20 @@ def decide(
     resuming = resume_requested(run)
     if (is_terminal(run.status.phase) and not resuming) or run.metadata.deletion_timestamp:
         return Decision()
+    decision = Decision()
     if task is None:
         if resuming:
             return Decision()
-        message = f'Task "{run.spec.task_ref.name}" not found in namespace "{run.namespace}"'
-        return invalid(run, "TaskNotFound", message, now)
-
-    decision = Decision()
-    if not _owned_by(run, task):
+        # The Task was deleted with its Runs orphaned (`kubectl delete task --cascade=orphan`): a Run with an
+        # attempt started has a Job that counts against its limits until the Run ends, so it goes on at its
+        # pinned version (the revisions are orphaned too) and ends as it would have.
+        task = _task_at_pinned_version(run, ctx.versions)
+        if task is None:
+            message = f'Task "{run.spec.task_ref.name}" not found in namespace "{run.namespace}"'
+            return invalid(run, "TaskNotFound", message, now)
+    elif not _owned_by(run, task) and task.metadata.deletion_timestamp is None:
+        # Never while the Task is being deleted: an orphaning delete has just removed this reference, and one
+        # added back would point at a Task about to be gone, so the garbage collector would delete the Run.
         decision.owner = owner_reference(API_VERSION, "Task", task.metadata.name, task.metadata.uid or "")
 
     annotations = run.metadata.annotations or {}
@@ -112,6 +119,9 @@ def decide(
             if not versions:
                 decision.requeue_after = VERSION_WAIT_SECONDS
                 return decision
+            # Without its version the attempt cannot be followed: its Job goes with the Run's end, or it would
+            # run on outside every limit.
+            decision.delete_job = run.status.job_name if run.status.phase == Phase.RUNNING else None
             decision.status = end_status(
                 run, EndReason.START_FAILED, f"version {pinned.number} ({pinned.id}) of the task no longer exists", now
             )
@@ -123,7 +133,7 @@ def decide(
             decision.status = prepared
             return decision
         resumed, attempt = prepared
-        decision = _start_attempt(resumed, task, attempt, now, decision, ctx.agent)
+        decision = _start_attempt(resumed, task, attempt, now, decision, ctx)
         assert decision.status is not None
         resumed_message(run, decision.status)
         return decision
@@ -131,8 +141,20 @@ def decide(
         if run.status.next_attempt_at is not None and now < run.status.next_attempt_at:
             decision.requeue_after = (run.status.next_attempt_at - now).total_seconds()
             return decision
-        return _start_attempt(run, task, run.status.attempt + 1, now, decision, ctx.agent)
-    return _follow_attempt(run, task, job, pods, now, decision, ctx.agent)
+        return _start_attempt(run, task, run.status.attempt + 1, now, decision, ctx)
+    return _follow_attempt(run, task, job, pods, now, decision, ctx)
+
+
+def _task_at_pinned_version(run: Run, versions: list[Version]) -> Task | None:
+    """A stand-in for the deleted Task of a Run that has started an attempt: its pinned version's spec."""
+    pinned = run.status.version
+    if run.status.attempt is None or pinned is None:
+        return None
+    version = next((v for v in versions if v.id == pinned.id), None)
+    if version is None:
+        return None
+    meta = ObjectMeta(name=run.spec.task_ref.name, namespace=run.namespace)
+    return Task(metadata=meta, spec=version.spec)
 
 
 def _at_version(task: Task, version: Version) -> Task:
@@ -178,10 +200,10 @@ def _admit(run: Run, task: Task, version: Version, now: dt.datetime, decision: D
             run, validated, Phase.SCHEDULED, f"waiting until {run.spec.scheduled_at.isoformat()}", None, now, decision
         )
     if status.concurrency_key is None and status.agent is None:
-        return _start_attempt(validated, task, 1, now, decision, ctx.agent, admitted=True)
+        return _start_attempt(validated, task, 1, now, decision, ctx, admitted=True)
     verdict = ctx.admission
     if verdict == "admit":
-        return _start_attempt(validated, task, 1, now, decision, ctx.agent, admitted=True)
+        return _start_attempt(validated, task, 1, now, decision, ctx, admitted=True)
     if verdict is None:
         return wait(run, validated, Phase.QUEUED, "waiting for admission", None, now, decision)
     assert not isinstance(verdict, str)
@@ -192,17 +214,45 @@ def _admit(run: Run, task: Task, version: Version, now: dt.datetime, decision: D
     return wait(run, validated, Phase(verdict.phase), verdict.reason, verdict.position, now, decision)
 
 
+def _job_defaults(run: Run, ctx: Context) -> JobDefaults | str | None:
+    """The Agent's job defaults for the Run's attempts: those recorded when the first attempt started, so a
+    retry gets the same pod settings after the Agent is changed or deleted. A string: why there are none."""
+    if not run.status.agent:
+        return None
+    if run.status.agent_job_defaults is not None:
+        return run.status.agent_job_defaults
+    if ctx.agent is not None:
+        return ctx.agent.job_defaults or JobDefaults()
+    # Only a Run that started before the defaults were recorded (an older operator) can get here.
+    return f'agent "{run.status.agent}" was deleted and this run has no record of its jobDefaults'
+
+
+def _agent_lost(run: Run, message: str, now: dt.datetime, decision: Decision) -> Decision:
+    """Never start an attempt silently without the Agent's pod settings (service account, node selector)."""
+    decision.status = end_status(run, EndReason.START_FAILED, message, now)
+    decision.status.conditions = set_condition(
+        decision.status.conditions, "Valid", "False", "AgentNotFound", message, now, run.metadata.generation
+    )
+    decision.events.append(EventSpec("Warning", "AgentNotFound", message))
+    return decision
+
+
 def _start_attempt(
     run: Run,
     task: Task,
     attempt: int,
     now: dt.datetime,
     decision: Decision,
-    agent: AgentSpec | None,
+    ctx: Context,
     admitted: bool = False,
 ) -> Decision:
-    job, config_maps = attempt_job(task, run, attempt, agent)
+    defaults = _job_defaults(run, ctx)
+    if isinstance(defaults, str):
+        return _agent_lost(run, defaults, now, decision)
+    job, config_maps = attempt_job(task, run, attempt, defaults)
     status = run.status.model_copy(deep=True)
+    if status.agent:
+        status.agent_job_defaults = defaults
     if run.spec.inputs is not None and status.batch is None:
         status.batch = BatchStatus(total=run.spec.inputs.count)
     gen = run.metadata.generation
@@ -239,12 +289,15 @@ def _follow_attempt(
     pods: list[dict[str, Any]],
     now: dt.datetime,
     decision: Decision,
-    agent: AgentSpec | None,
+    ctx: Context,
 ) -> Decision:
     attempt = run.status.attempt or 1
     if job is None:
         # Written to status but not (yet) seen in the cache: recreate; AlreadyExists means it is there.
-        decision.create_job, decision.create_config_maps = attempt_job(task, run, attempt, agent)
+        defaults = _job_defaults(run, ctx)
+        if isinstance(defaults, str):
+            return _agent_lost(run, defaults, now, decision)
+        decision.create_job, decision.create_config_maps = attempt_job(task, run, attempt, defaults)
         return decision
     if run.spec.inputs is not None:
         return follow_batch(run, job, pods, now, decision)

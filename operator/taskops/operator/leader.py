@@ -1,10 +1,17 @@
 """Leader election: only the replica holding the Lease runs controllers; the others wait to take over.
 
 Acquire: retry every `retry` seconds until the Lease is free, ours, or expired.
-Lead: renew every `retry` seconds; if renewing fails for `renew_deadline`
+Lead: renew every `retry` seconds; if no renewal has succeeded for `renew_deadline`
 seconds, leadership is lost and the process exits (like client-go's
 OnStoppedLeading), so two replicas never act at once. On a clean shutdown the
 Lease is released so a follower takes over at once instead of after expiry.
+
+Every request is bounded by the time left: a renewal that hangs (an API server or
+etcd stall) is abandoned after half the renew deadline, and leadership ends at the
+renew deadline counted from the start of the last successful renewal, which is
+always before the Lease can expire for a follower (`renew_deadline` < `duration`;
+client-go's 10 s against 15 s). The client's own request timeout (30 s) would let a
+stalled leader act on past its Lease.
 """
 
 from __future__ import annotations
@@ -38,6 +45,11 @@ class LeaderElector:
         renew_deadline: float = 10.0,
         retry: float = 2.0,
     ) -> None:
+        if not 0 < retry < renew_deadline < duration:
+            raise ValueError(
+                f"leader election needs 0 < retry ({retry}) < renew deadline ({renew_deadline}) "
+                f"< lease duration ({duration})"
+            )
         self.client = client
         self.namespace = namespace
         self.name = name
@@ -46,8 +58,19 @@ class LeaderElector:
         self.renew_deadline = renew_deadline
         self.retry = retry
         self.leading = False
+        # When the last successful take or renewal was sent (our clock): the Lease holds from then at least.
+        self.renewed_at: float | None = None
         self._observed: leases.Observed | None = None
         self._version: str | None = None
+
+    async def _attempt(self, within: float) -> bool:
+        """One attempt to take or renew the Lease, abandoned after `within` seconds (TimeoutError)."""
+        started = time.monotonic()
+        async with asyncio.timeout(max(within, 0.0)):
+            ok = await self._try()
+        if ok:
+            self.renewed_at = started
+        return ok
 
     async def _try(self) -> bool:
         """One attempt to take or renew the Lease."""
@@ -86,28 +109,30 @@ class LeaderElector:
         log.info("waiting to lead (lease %s/%s, identity %s)", self.namespace, self.name, self.identity)
         while True:
             try:
-                if await self._try():
+                # A take that answers after the renew deadline may already be stale: try again.
+                if await self._attempt(self.renew_deadline):
                     break
             except (errors.ApiError, OSError, TimeoutError) as exc:
-                log.warning("leader election: %s", exc)
+                log.warning("leader election: %s", exc or "no answer within the renew deadline")
             await asyncio.sleep(self.retry)
         self.leading = True
         metrics.LEADER.set(1)
         log.info("leading (lease %s/%s)", self.namespace, self.name)
 
     async def keep(self) -> None:
-        """Renew until renewing fails for `renew_deadline`; then raise LostLeadership."""
-        last_ok = time.monotonic()
+        """Renew until no renewal has succeeded for `renew_deadline`; then raise LostLeadership."""
+        assert self.renewed_at is not None, "keep() after acquire()"
         while True:
-            await asyncio.sleep(self.retry)
+            deadline = self.renewed_at + self.renew_deadline
+            await asyncio.sleep(max(0.0, min(self.retry, deadline - time.monotonic())))
             try:
-                if await self._try():
-                    last_ok = time.monotonic()
+                # At most half the deadline per request: a connection that hangs gets a second, fresh try.
+                if await self._attempt(min(deadline - time.monotonic(), self.renew_deadline / 2)):
                     continue
                 log.error("the lease was taken by %s", self._observed.holder if self._observed else "?")
             except (errors.ApiError, OSError, TimeoutError) as exc:
-                log.warning("lease renewal failed: %s", exc)
-                if time.monotonic() - last_ok < self.renew_deadline:
+                log.warning("lease renewal failed: %s", exc or "no answer within the renew deadline")
+                if time.monotonic() < deadline:
                     continue
             self.leading = False
             metrics.LEADER.set(0)
@@ -117,12 +142,16 @@ class LeaderElector:
         if not self.leading:
             return
         try:
-            lease = await self.client.get(LEASES, self.namespace, self.name)
-            if (lease.get("spec") or {}).get("holderIdentity") == self.identity:
-                lease["spec"]["holderIdentity"] = ""
-                lease["spec"]["leaseDurationSeconds"] = 1
-                await self.client.request("PUT", LEASES.path(self.namespace, self.name), lease)
+            async with asyncio.timeout(self.renew_deadline):
+                await self._release()
         except (errors.ApiError, OSError, TimeoutError) as exc:
-            log.warning("could not release the lease: %s", exc)
+            log.warning("could not release the lease: %s", exc or "no answer within the renew deadline")
         self.leading = False
         metrics.LEADER.set(0)
+
+    async def _release(self) -> None:
+        lease = await self.client.get(LEASES, self.namespace, self.name)
+        if (lease.get("spec") or {}).get("holderIdentity") == self.identity:
+            lease["spec"]["holderIdentity"] = ""
+            lease["spec"]["leaseDurationSeconds"] = 1
+            await self.client.request("PUT", LEASES.path(self.namespace, self.name), lease)

@@ -70,8 +70,10 @@ async def run(opts: Options) -> None:
         elector = None
         if opts.leader is not None:
             lead = opts.leader
-            renew = max(1.0, lead.duration * 2 / 3)
-            retry = max(0.5, lead.duration / 7.5)
+            # client-go's proportions (15 s lease, 10 s renew deadline, 2 s retry): the deadline leaves a third of
+            # the lease for a leader that missed it to stop before a follower may take over.
+            renew = lead.duration * 2 / 3
+            retry = renew / 5
             elector = LeaderElector(client, lead.namespace, lead.name, lead.identity, lead.duration, renew, retry)
         admission_ready: list[bool] = []
 

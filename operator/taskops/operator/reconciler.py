@@ -221,7 +221,7 @@ class Reconciler:
 
     async def apply(self, raw: dict[str, Any], run: Run, decision: Decision) -> None:
         ns, name = run.namespace, run.name
-        if decision.owner:
+        if decision.owner and await self._owner_stays(ns, decision.owner):
             refs = [*(run.metadata.owner_references or []), decision.owner]
             patched = await self.client.patch(
                 RUNS,
@@ -255,6 +255,16 @@ class Reconciler:
                 decision.events.append(EventSpec("Warning", "StartFailed", message))
         for event in decision.events:
             await self._event(raw, event)
+
+    async def _owner_stays(self, namespace: str, owner: dict[str, Any]) -> bool:
+        """Whether the Task is there and not being deleted, asked of the API server: the cache may not have seen
+        an orphaning delete yet. Only Runs created without an owner (by hand) get here, once each."""
+        try:
+            task = await self.client.get(TASKS, namespace, owner["name"])
+        except errors.NotFound:
+            return False
+        meta = task["metadata"]
+        return bool(meta.get("uid") == owner["uid"] and not meta.get("deletionTimestamp"))
 
     async def _write_results(self, config_map: dict[str, Any], new: bool) -> None:
         """Create a result chunk, or merge entries into it; either way round when the guess was wrong

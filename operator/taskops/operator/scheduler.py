@@ -22,7 +22,7 @@ from taskops import logs
 from taskops.clients import errors
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import REVISIONS, RUNS, TASKS
-from taskops.domain import names
+from taskops.domain import gojson, names
 from taskops.domain.firing import FirePlan, plan
 from taskops.domain.history import finished, prune
 from taskops.domain.models import Task
@@ -269,7 +269,9 @@ class TaskController:
         versions = [from_revision(r) for r in self.store.revisions_of_task(ns, name)]
         body = next_revision(task, versions)
         if body is not None:
-            created, _ = await self.client.create_or_get(REVISIONS, ns, body)
+            # Go's encoding, or every strategic-merge patch of the revision (the garbage collector's, on
+            # `kubectl delete task --cascade=orphan`) is refused: `data` is kept as sent and is immutable.
+            created, _ = await self.client.create_or_get(REVISIONS, ns, body, encode=gojson.dumps)
             self.store.revisions.put(created)
 
     async def _abort_pending(self, active: list[dict[str, Any]]) -> None:

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from taskops.domain.models.agent import JobDefaults
 from taskops.domain.models.base import INT32_MAX, CamelModel, Condition, ObjectMeta
 from taskops.domain.phases import EndReason, Phase
 
@@ -228,6 +229,13 @@ class RunStatus(CamelModel):
     )
     concurrency_key: str | None = Field(default=None, description="The concurrency key this run counts against.")
     agent: str | None = Field(default=None, description="The agent this run counts against.")
+    agent_job_defaults: JobDefaults | None = Field(
+        default=None,
+        description=(
+            "The agent's jobDefaults when the first attempt started ({} if it had none): every attempt's Job gets "
+            "them, also after the Agent is changed or deleted."
+        ),
+    )
     priority: int | None = Field(default=None, description="The effective queue priority.")
     admitted_at: dt.datetime | None = Field(
         default=None, description="When admission let the run start (written before its first Job)."
