@@ -185,3 +185,38 @@ def test_a_result_schema_is_checked_when_the_task_is_written(api: Caller, kube: 
     assert "resultSchema is invalid" in result_cond["message"], result_cond
     events = wait_for(lambda: [e for e in kube.events_for(ns, "typo") if e.reason == "InvalidResultSchema"], 20)
     assert "spec.resultSchema" in events[0].message
+
+
+def test_deeply_nested_values_written_with_kubectl(
+    cluster: Cluster, kube: Kube, operator: OperatorProcess, ns: str
+) -> None:
+    # The API server keeps up to 10,000 levels; orjson reads 1,024 and Python's json about 1,000. Before the fix
+    # this one Run made every page and watch event of Runs unreadable: no Run in any namespace was reconciled.
+    deep = "[" * 1500 + '"x"' + "]" * 1500
+    behaviour = builders.pod_behaviour(duration="200ms")
+    kube.create(ns, builders.task("t", pod_annotations=behaviour))
+    run = json.dumps(builders.run("deep", "t", params={"p": "DEEP"})).replace('"DEEP"', deep)
+    cluster.kubectl("create", "-n", ns, "-f", "-", input=run)
+    task = builders.task("deep-schema", pod_annotations=behaviour, resultSchema={"items": "DEEP"})
+    cluster.kubectl("create", "-n", ns, "-f", "-", input=json.dumps(task).replace('"DEEP"', deep))
+    kube.create(ns, builders.run("plain", "t"))
+    assert kube.wait_run_phase(ns, "plain", {"SUCCEEDED"}, timeout=60)
+
+    def deep_status() -> dict[str, Any] | None:
+        # Python clients (the test's too) cannot decode the Run itself: kubectl reads its status.
+        out = cluster.kubectl("get", "run", "deep", "-n", ns, "-o", "jsonpath={.status}", check=False)
+        status = json.loads(out) if out.strip() else {}
+        return status if status.get("phase") in ("SUCCEEDED", "FAILED", "INVALID") else None
+
+    status = wait_for(deep_status, 60, what="the deep Run to end")
+    assert status["phase"] == "INVALID", status
+    assert "spec.params.p.0.0" in status["message"] and "nested deeper than 64 levels" in status["message"], status
+
+    def deep_task_condition(ctype: str) -> dict[str, Any] | None:
+        out = cluster.kubectl("get", "task", "deep-schema", "-n", ns, "-o", "jsonpath={.status}", check=False)
+        return condition({"status": json.loads(out)} if out.strip() else None, ctype)
+
+    cond = wait_for(lambda: deep_task_condition("ResultSchemaValid"), 30, what="ResultSchemaValid")
+    assert cond["status"] == "False" and "nested deeper" in cond["message"], cond
+    cond = wait_for(lambda: deep_task_condition("ScheduleValid"), 30, what="ScheduleValid")
+    assert cond["status"] == "False" and cond["message"].startswith("spec.resultSchema.items.0.0"), cond

@@ -222,3 +222,26 @@ def test_the_task_says_whether_its_result_schema_is_valid() -> None:
     none = task(None)
     none.status.conditions = status.conditions
     assert all(c.type != "ResultSchemaValid" for c in task_status(none, None, None, NOW).conditions or [])
+
+
+def test_a_deep_document_from_the_api_server_is_cut_not_lost() -> None:
+    import orjson
+
+    deep = b"[" * 3000 + b'"x"' + b"]" * 3000
+    page = b'{"items": [{"s": "a ] \\" [ {", "p": ' + deep + b'}, {"b": [2]}]}'
+    with pytest.raises(orjson.JSONDecodeError):
+        orjson.loads(page)  # before: the whole page unreadable
+    value = orjson.loads(jsonbounds.cut_deep(page))
+    assert value["items"][1] == {"b": [2]} and value["items"][0]["s"] == 'a ] " [ {'
+    with pytest.raises(jsonbounds.TooDeep):  # and the cut value is still refused where it is validated
+        jsonbounds.check_depth(value["items"][0]["p"])
+    assert jsonbounds.cut_deep(b'{"a": [1, {"b": "]"}]}') == b'{"a": [1, {"b": "]"}]}'
+
+
+def test_deep_params_make_a_run_invalid_naming_where() -> None:
+    from taskops.domain.models.params import ParamSpec
+    from taskops.domain.params import validate_params
+
+    _, errors = validate_params([ParamSpec(name="p", type="json")], {"p": nested(100)})
+    assert len(errors) == 1 and errors[0].location.startswith("spec.params.p.k.0.k")
+    assert "nested deeper than 64 levels" in errors[0].message and errors[0].value is None

@@ -30,7 +30,7 @@ from taskops import logs
 from taskops.clients import errors
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import REVISIONS, RUNS, TASKS
-from taskops.domain import names
+from taskops.domain import jsonbounds, names
 from taskops.domain.firing import FirePlan, plan
 from taskops.domain.history import finished, prune
 from taskops.domain.models import Task
@@ -74,6 +74,8 @@ class _Memory:
     error: ScheduleError | None = None
     # Why the resultSchema is not acceptable (checked with the schedule, once per generation).
     schema_problem: str | None = None
+    # The spec nests deeper than jsonbounds.MAX_DEPTH (written with kubectl): it is neither versioned nor fired.
+    unreadable: bool = False
     versioned_generation: int | None = None
     last_fire: dt.datetime | None = None
     next_fire: dt.datetime | None = None
@@ -159,17 +161,22 @@ class TaskController:
         task = mem.task
         return (raw, task) if not task.metadata.deletion_timestamp else None
 
-    async def _schedule(self, key: Key, task: Task, now: dt.datetime) -> _Memory:
+    async def _schedule(self, key: Key, raw: dict[str, Any], task: Task, now: dt.datetime) -> _Memory:
         mem = self._memory.setdefault(key, _Memory())
         generation = task.metadata.generation
         if mem.generation != generation:
             spec = task.spec
             schedule: Schedule | None = None
             error: ScheduleError | None = None
+            unreadable = False
             try:
+                await self._search(jsonbounds.check_depth, raw.get("spec"))
                 schedule = await self._search(
                     parse, spec.schedule_kind, spec.schedule_expr, spec.timezone, _policy(spec.dst_policy), now
                 )
+            except jsonbounds.TooDeep as exc:
+                unreadable = True
+                error = ScheduleError(exc.path, f"{exc}: the task is not read (no version, no fire) until it is fixed")
             except ScheduleError as exc:
                 error = exc
             problem = None
@@ -178,7 +185,7 @@ class TaskController:
             # The fire and the status worker may both have parsed this generation meanwhile: the first one wins.
             if mem.generation != generation:
                 mem.generation, mem.schedule, mem.error, mem.ahead = generation, schedule, error, None
-                mem.schema_problem = problem
+                mem.schema_problem, mem.unreadable = problem, unreadable
         return mem
 
     async def reconcile(self, key: Key) -> None:
@@ -191,7 +198,7 @@ class TaskController:
             return None
         raw, task = found
         now = self.clock()
-        return raw, task, now, await self._schedule(key, task, now)
+        return raw, task, now, await self._schedule(key, raw, task, now)
 
     async def _fire(self, key: Key) -> None:
         # Parsing a changed spec and planning happen before the gate: Run reconciles wait only for the writes.
@@ -209,7 +216,7 @@ class TaskController:
         fire_plan = await self._plan(task, mem, last, now, list(active))
         # Run reconciles wait while fires are being created: fire lag is what a schedule promises.
         with self.firing:
-            if mem.versioned_generation != task.metadata.generation:
+            if mem.versioned_generation != task.metadata.generation and not mem.unreadable:
                 await self._ensure_version(task)
                 mem.versioned_generation = task.metadata.generation
             if spec.state == "canceled":
