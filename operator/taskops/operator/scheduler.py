@@ -253,9 +253,9 @@ class TaskController:
         source = self._source(mem, last)
         if source is None:
             return None
-        if isinstance(source, Ahead) and source.covers(last, now):
-            return plan(task.spec, source, last, now, active)
         try:
+            if isinstance(source, Ahead) and source.covers(last, now):
+                return plan(task.spec, source, last, now, active)
             return await self._search(plan, task.spec, source, last, now, active)
         except ScheduleError as exc:
             log.warning("the schedule of task %s/%s is invalid: %s", task.metadata.namespace, task.metadata.name, exc)
