@@ -17,6 +17,7 @@ from taskops.api.cache import Cache
 from taskops.api.problems import Problem, from_validation, invalid
 from taskops.clients.kube import KubeClient
 from taskops.clients.reviews import Access, User
+from taskops.domain import jsonbounds
 from taskops.domain.params import FieldError
 
 M = TypeVar("M", bound=BaseModel)
@@ -73,7 +74,10 @@ async def body(request: web.Request, model: type[M], optional: bool = False) -> 
             return model.model_validate({}), {}
         raise invalid([FieldError("body", "a JSON object is required", None)])
     try:
-        raw = json.loads(raw_text)
+        raw = jsonbounds.loads(raw_text)
+    except jsonbounds.TooDeep as exc:
+        where = f"body.{exc.path}" if exc.path else "body"
+        raise invalid([FieldError(where, str(exc), None)]) from None
     except json.JSONDecodeError as exc:
         raise Problem(400, "Bad Request", f"the body is not valid JSON: {exc}") from exc
     if not isinstance(raw, dict):

@@ -5,7 +5,9 @@ Each handler: authorise, validate, one write of the Task custom resource.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import datetime as dt
 import re
 import secrets
 from typing import Any
@@ -27,7 +29,7 @@ from taskops.api.context import (
 from taskops.api.problems import Problem, invalid
 from taskops.clients.errors import AlreadyExists, NotFound
 from taskops.clients.resources import TASKS
-from taskops.domain import apinames, authorship, schedule
+from taskops.domain import apinames, authorship, results, schedule
 from taskops.domain.models.task import TaskSpec
 from taskops.domain.params import FieldError
 
@@ -68,7 +70,9 @@ def _spec_patch(fields: dict[str, Any]) -> dict[str, Any]:
     return {to_camel(k): v for k, v in fields.items()}
 
 
-def _check_schedule(spec: TaskSpec, svc: Services) -> None:
+def _spec_errors(spec: TaskSpec, now: dt.datetime) -> list[FieldError]:
+    """What the operator would refuse in `spec`: its schedule (a bounded search) and its resultSchema."""
+    errors = []
     policy = spec.dst_policy
     try:
         schedule.zone(spec.timezone)
@@ -77,11 +81,21 @@ def _check_schedule(spec: TaskSpec, svc: Services) -> None:
             spec.schedule_expr,
             spec.timezone,
             schedule.DstPolicy(policy.nonexistent, policy.repeated) if policy else None,
-            now=svc.now(),
+            now=now,
         )
     except schedule.ScheduleError as exc:
         where = to_snake(exc.field)
-        raise invalid([FieldError(f"body.{where}", exc.message, getattr(spec, where, None))]) from None
+        errors.append(FieldError(f"body.{where}", exc.message, getattr(spec, where, None)))
+    if spec.result_schema is not None and (problem := results.schema_error(spec.result_schema)) is not None:
+        errors.append(FieldError("body.result_schema", problem, None))
+    return errors
+
+
+async def _check_spec(spec: TaskSpec, svc: Services) -> None:
+    # A schedule search takes up to its bound (domain/schedule.py): never on the event loop.
+    errors = await asyncio.to_thread(_spec_errors, spec, svc.now())
+    if errors:
+        raise invalid(errors)
 
 
 def _default_name(title: str | None) -> str:
@@ -98,7 +112,7 @@ async def create_task(request: web.Request) -> web.Response:
     api_name = fields.pop("name", None) or _default_name(fields.get("title"))
     fields.setdefault("created_by", user.name)
     spec = TaskSpec.model_validate(_spec_patch(fields))
-    _check_schedule(spec, svc)
+    await _check_spec(spec, svc)
     body_spec = spec.to_k8s()
     await authorization.require(request, user, ns, authorship.task_needs(body_spec, None, "body"))
     object_name = apinames.task_object_name(api_name)
@@ -156,7 +170,7 @@ async def update_task(request: web.Request) -> web.Response:
     # What the API server will store (a merge patch): nested fields the body leaves out are kept.
     result = authorship.merge_patch(stored, patch)
     merged = TaskSpec.model_validate(result)
-    _check_schedule(merged, svc)
+    await _check_spec(merged, svc)
     await authorization.require(request, user, ns, authorship.task_needs(result, stored, "body"))
     return await _patch_spec(request, ns, task, patch)
 

@@ -15,6 +15,7 @@ import orjson
 from taskops.clients.credentials import Credentials
 from taskops.clients.errors import AlreadyExists, api_error
 from taskops.clients.resources import EVENTS, Resource
+from taskops.domain import jsonbounds
 
 Objects = list[dict[str, Any]]
 MERGE_PATCH = "application/merge-patch+json"
@@ -35,6 +36,18 @@ def _dumps(body: Any) -> bytes:
     except TypeError:
         # orjson stops at 64-bit integers; JSON (and a user's params) has no such bound.
         return json.dumps(body).encode()
+
+
+def _loads(raw: bytes) -> Any:
+    """orjson's decode; a document with a value nested deeper than orjson reads (a tenant's params, say) is
+    read with that value cut (jsonbounds.cut_deep), so one object never makes a page or a watch unreadable."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        cut = jsonbounds.cut_deep(raw)
+        if cut == raw:
+            raise
+        return orjson.loads(cut)
 
 
 class KubeClient:
@@ -102,7 +115,7 @@ class KubeClient:
         async with self._http().request(method, path, data=data, params=params, headers=headers) as resp:
             raw = await resp.read()
             try:
-                payload = orjson.loads(raw) if raw else {}
+                payload = _loads(raw) if raw else {}
             except orjson.JSONDecodeError:
                 payload = raw.decode("utf-8", errors="replace")
             if resp.status >= 400:
@@ -210,7 +223,7 @@ class KubeClient:
                 *lines, buffer = buffer.split(b"\n")
                 for line in lines:
                     if line.strip():
-                        event = orjson.loads(line)
+                        event = _loads(line)
                         yield event["type"], event["object"]
 
     async def stream(self, path: str, params: dict[str, str]) -> AsyncGenerator[bytes, None]:

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from taskops.domain import jsonbounds
 from taskops.domain.models.params import ParamSpec, ParamType
 
 _ABSENT = object()
@@ -49,6 +50,11 @@ def validate_params(
 ) -> tuple[dict[str, Any], list[FieldError]]:
     """The params a Run executes with (after defaults and nulls), and every error found."""
     values = values or {}
+    try:
+        jsonbounds.check_depth(values)
+    except jsonbounds.TooDeep as exc:
+        # A Run written with kubectl (the API refuses such a body); the value itself is not repeated.
+        return {}, [FieldError(f"{location}.{exc.path}" if exc.path else location, str(exc), None)]
     declared = {p.name: p for p in schema}
     errors = [
         FieldError(f"{location}.{name}", "unknown parameter", value)

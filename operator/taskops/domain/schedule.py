@@ -12,17 +12,26 @@ then mapped to instants:
   skipped times are absorbed into it: a Run name is one per instant;
 - a local time that occurs twice (clocks fall back over it) gives the `first`
   instant, the `last`, or `both`.
+
+Every search is bounded (docs/security.md, section 2): a tenant's expression may
+describe dates that never come (`BYMONTH=2;BYMONTHDAY=31`), and dateutil would
+look for them until the year 9999 inside one `next()`. Each `fires_after` call
+gets a budget of steps and of wall time; each candidate and each period dateutil
+examines spends from it, and a search that runs out raises ScheduleError.
 """
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
+import functools
 import heapq
 import itertools
 import re
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
@@ -33,6 +42,13 @@ ScheduleKind = Literal["cron", "rrule", "once", "event"]
 # Offsets change by at most two hours at a DST transition (30 minutes on Lord Howe Island).
 _DST_MARGIN = dt.timedelta(hours=3)
 _CRON_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+# The budget of one search (one `fires_after` call). A step is one candidate time, or one day
+# dateutil filters out (a year it filters costs a year's days). Normal schedules spend a few
+# steps per fire; the rarest that still fires (29 February on a Monday, every 28 years) spends
+# about 10,000. 50,000 steps take 0.1 to 0.3 s of CPU.
+SEARCH_STEPS = 50_000
+_EPOCH = dt.datetime(1900, 1, 2)  # noqa: DTZ001 -- wall-clock time
+SEARCH_SECONDS = 1.0
 
 
 class ScheduleError(ValueError):
@@ -42,6 +58,80 @@ class ScheduleError(ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class _Budget:
+    """What one search may still spend: steps, and wall time (a loaded machine must not stretch it)."""
+
+    __slots__ = ("deadline", "steps")
+
+    def __init__(self, steps: int = SEARCH_STEPS, seconds: float = SEARCH_SECONDS) -> None:
+        self.steps = steps
+        self.deadline = time.monotonic() + seconds
+
+    def spend(self, steps: int = 1) -> None:
+        self.steps -= steps
+        if self.steps < 0 or time.monotonic() > self.deadline:
+            raise ScheduleError(
+                "scheduleExpr",
+                f"no fire found within the search bound ({SEARCH_STEPS} steps, {SEARCH_SECONDS:g} s): the "
+                "expression matches no date, or too rarely (e.g. BYMONTH=2;BYMONTHDAY=31 never matches)",
+            )
+
+
+# The budget of the search running in this thread or task; dateutil's periods spend from it.
+_BUDGET: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar("schedule_budget", default=None)
+
+
+def _spend(steps: int) -> None:
+    budget = _BUDGET.get()
+    if budget is not None:
+        budget.spend(steps)
+
+
+class _BoundedIterInfo(rrule._iterinfo):
+    """dateutil's per-period helper, counting each period against the running search's budget.
+
+    `rrule._iter` examines one period (a year, month, week or day, by FREQ) per loop and
+    may loop to the year 9999 without yielding when no day of any period matches: a bound on
+    the candidates we receive cannot stop it. Every period asks this helper for its days,
+    so this is where the search is cut. A year costs its days (about what a day each costs).
+    """
+
+    def ydayset(self, year: int, month: int, day: int) -> Any:
+        _spend(30)
+        return super().ydayset(year, month, day)
+
+    def mdayset(self, year: int, month: int, day: int) -> Any:
+        _spend(3)
+        return super().mdayset(year, month, day)
+
+    def wdayset(self, year: int, month: int, day: int) -> Any:
+        _spend(1)
+        return super().wdayset(year, month, day)
+
+    def ddayset(self, year: int, month: int, day: int) -> Any:
+        _spend(1)
+        return super().ddayset(year, month, day)
+
+
+# rrule._iter builds its helper by this module-level name at each iteration.
+rrule._iterinfo = _BoundedIterInfo  # type: ignore[misc]
+
+
+def _bounded(candidates: Iterable[dt.datetime], budget: _Budget) -> Iterator[dt.datetime]:
+    """`candidates`, each one spending a step, with `budget` active while dateutil or croniter computes it."""
+    it = iter(candidates)
+    while True:
+        token = _BUDGET.set(budget)
+        try:
+            candidate = next(it)
+        except StopIteration:
+            return
+        finally:
+            _BUDGET.reset(token)
+        budget.spend()
+        yield candidate
 
 
 @dataclass(frozen=True)
@@ -125,7 +215,7 @@ class Schedule:
         pending: list[tuple[dt.datetime, bool, int, Fire]] = []
         counter = itertools.count()
         previous: dt.datetime | None = None
-        for naive in self._local_times(start):
+        for naive in _bounded(self._local_times(start), _Budget()):
             for fire in resolve(naive, self.tz, self.policy):
                 if fire.at > after:
                     heapq.heappush(pending, (fire.at, fire.dst_skipped, next(counter), fire))
@@ -155,7 +245,12 @@ class Schedule:
     def _local_times(self, start: dt.datetime) -> Iterable[dt.datetime]:
         if self.kind == "cron":
             return _cron_times(self.expr, start)
-        return _rrule_set(self.expr).xafter(start, inc=False)
+        return (t for t in _rrule_search(self.expr, start) if t > start)
+
+    def _rrule_begin(self) -> dt.datetime:
+        """An instant before the rule's first possible date (a day before DTSTART; dates before 1900 are ignored)."""
+        start = max(_rrule_text(self.expr).dtstart, _EPOCH) - dt.timedelta(days=1)
+        return start.replace(tzinfo=self.tz).astimezone(UTC)
 
     def _once(self) -> list[Fire]:
         when = _parse_once(self.expr)
@@ -193,6 +288,10 @@ class Ahead:
     def kind(self) -> ScheduleKind:
         return self.schedule.kind
 
+    def covers(self, last: dt.datetime, now: dt.datetime) -> bool:
+        """Whether the fires in (last, now] and the next one after `now` are all computed already."""
+        return self.start <= last and (self.ended or (bool(self.fires) and self.fires[-1].at > now))
+
     def fires_after(self, after: dt.datetime) -> Iterator[Fire]:
         if after < self.start:
             yield from self.schedule.fires_after(after)
@@ -226,9 +325,43 @@ def _cron_times(expr: str, start: dt.datetime) -> Iterator[dt.datetime]:
 
 
 _TZ_IN_RRULE = re.compile(r"(TZID=|\d{8}T\d{6}Z)", re.IGNORECASE)
+# Periods of a fixed length in wall-clock time: a rule without COUNT repeats with period INTERVAL of them.
+_FIXED_PERIODS = {
+    "SECONDLY": dt.timedelta(seconds=1),
+    "MINUTELY": dt.timedelta(minutes=1),
+    "HOURLY": dt.timedelta(hours=1),
+    "DAILY": dt.timedelta(days=1),
+    "WEEKLY": dt.timedelta(weeks=1),
+}
 
 
-def _rrule_set(text: str) -> rrule.rruleset:
+@dataclass(frozen=True)
+class _Rule:
+    """One RRULE line of a schedule, with what rebasing its DTSTART needs."""
+
+    rule: rrule.rrule
+    dtstart: dt.datetime
+    freq: str
+    interval: int
+    counted: bool
+
+
+@dataclass(frozen=True)
+class _RRuleText:
+    dtstart: dt.datetime
+    rules: tuple[_Rule, ...]
+    rdates: tuple[dt.datetime, ...]
+    exdates: tuple[dt.datetime, ...]
+
+
+def _property(line: str) -> str:
+    """The property name of one RFC 5545 line (dateutil reads a line without a name as an RRULE)."""
+    return line.split(":", 1)[0].split(";", 1)[0] if ":" in line else "RRULE"
+
+
+@functools.lru_cache(maxsize=4096)
+def _rrule_text(text: str) -> _RRuleText:
+    """Validate RFC 5545 text and split it into its rules and dates (cached: a Task's text is searched often)."""
     if _TZ_IN_RRULE.search(text):
         raise ScheduleError(
             "scheduleExpr",
@@ -236,13 +369,92 @@ def _rrule_set(text: str) -> rrule.rruleset:
         )
     if "DTSTART" not in text.upper():
         raise ScheduleError("scheduleExpr", "an rrule schedule needs a DTSTART line, e.g. DTSTART:20260101T090000")
+    # dateutil splits lines at any whitespace and reads them upper-cased.
+    lines = text.upper().split()
+    if any(_property(line) == "EXRULE" for line in lines):
+        # RFC 5545 deprecates EXRULE; an EXRULE removing most dates makes every search walk them all.
+        raise ScheduleError(
+            "scheduleExpr",
+            "EXRULE is not accepted (RFC 5545 deprecates it): exclude dates with EXDATE, or narrow the RRULE "
+            "with BYxxx parts",
+        )
     try:
         parsed = rrule.rrulestr(text.strip(), forceset=True)
-    except (ValueError, TypeError) as exc:
+        assert isinstance(parsed, rrule.rruleset)
+        _check_time_parts(parsed)
+        starts = [line for line in lines if _property(line) == "DTSTART"]
+        # The first date of a daily rule counted once is its DTSTART, as dateutil reads it.
+        dtstart = rrule.rrulestr(starts[0] + "\nRRULE:FREQ=DAILY;COUNT=1")[0]
+        rules = []
+        for line in lines:
+            if _property(line) != "RRULE":
+                continue
+            one = rrule.rrulestr("\n".join([starts[0], line]))
+            assert isinstance(one, rrule.rrule)
+            parts = dict(p.split("=", 1) for p in line.split(":", 1)[-1].split(";") if "=" in p)
+            rules.append(_Rule(one, dtstart, parts.get("FREQ", ""), int(parts.get("INTERVAL", "1")), "COUNT" in parts))
+        return _RRuleText(
+            dtstart=dtstart,
+            rules=tuple(rules),
+            # dateutil has parsed every RDATE and EXDATE form (VALUE=DATE, lists); the stubs omit these names.
+            rdates=tuple(getattr(parsed, "_rdate", ())),
+            exdates=tuple(getattr(parsed, "_exdate", ())),
+        )
+    except (ValueError, TypeError, IndexError) as exc:
         raise ScheduleError("scheduleExpr", f"invalid RFC 5545 text: {exc}") from exc
-    assert isinstance(parsed, rrule.rruleset)
-    _check_time_parts(parsed)
-    return parsed
+
+
+def _rebased(rule: _Rule, start: dt.datetime) -> rrule.rrule:
+    """`rule` with its DTSTART moved forward by whole periods to at most `start`: the same dates after it.
+
+    dateutil walks every period from DTSTART; a DTSTART years ago with FREQ=SECONDLY would be
+    billions of them. Moving DTSTART by a multiple of INTERVAL periods keeps the periods'
+    alignment and every default dateutil takes from DTSTART (time of day, weekday, day of month),
+    so the dates from the new DTSTART on are the same. A COUNT counts from the real DTSTART:
+    such rules are never moved (their dates are at most COUNT).
+    """
+    dtstart = rule.dtstart
+    if rule.counted or dtstart >= start or rule.interval < 1:
+        return rule.rule
+    new: dt.datetime | None = None
+    period = _FIXED_PERIODS.get(rule.freq)
+    if period is not None:
+        step = period * rule.interval
+        new = dtstart + step * ((start - dtstart) // step)
+    elif rule.freq == "MONTHLY" and dtstart.day <= 28:
+        months = (start.year - dtstart.year) * 12 + start.month - dtstart.month
+        shift = months // rule.interval * rule.interval
+        while shift > 0:
+            year, month = divmod(dtstart.year * 12 + dtstart.month - 1 + shift, 12)
+            new = dtstart.replace(year=year, month=month + 1)
+            if new <= start:
+                break
+            shift -= rule.interval
+            new = None
+    elif rule.freq == "YEARLY" and (dtstart.month, dtstart.day) != (2, 29):
+        shift = (start.year - dtstart.year) // rule.interval * rule.interval
+        while shift > 0:
+            new = dtstart.replace(year=dtstart.year + shift)
+            if new <= start:
+                break
+            shift -= rule.interval
+            new = None
+    if new is None or new <= dtstart:
+        return rule.rule
+    return rule.rule.replace(dtstart=new)
+
+
+def _rrule_search(text: str, start: dt.datetime) -> rrule.rruleset:
+    """The schedule's dates as a set whose iteration starts close to `start` (see `_rebased`)."""
+    parts = _rrule_text(text)
+    found = rrule.rruleset()
+    for rule in parts.rules:
+        found.rrule(_rebased(rule, start))
+    for date in parts.rdates:
+        found.rdate(date)
+    for date in parts.exdates:
+        found.exdate(date)
+    return found
 
 
 _DATE_PARTS: dict[str, None] = dict.fromkeys(
@@ -251,20 +463,17 @@ _DATE_PARTS: dict[str, None] = dict.fromkeys(
 
 
 def _check_time_parts(parsed: rrule.rruleset) -> None:
-    """Reject a rule whose INTERVAL never meets its BYHOUR/BYMINUTE/BYSECOND at parse time.
+    """Raise ValueError for a rule whose INTERVAL never meets its BYHOUR/BYMINUTE/BYSECOND.
 
     dateutil finds that out only on its first step (`FREQ=MINUTELY;INTERVAL=120;BYHOUR=10,12`
     raises from the iterator, dateutil's testMinutelyBadComboRRule), which would be at the
     first fire, after the Task was accepted. The check depends on the time parts alone, so each
     rule is stepped twice without its date parts: a few steps, never a search for a date.
     """
-    # The stubs do not declare the set's rules; dateutil has kept these names since 2.0.
-    rules: list[rrule.rrule] = [*getattr(parsed, "_rrule", ()), *getattr(parsed, "_exrule", ())]
+    # The stubs do not declare the set's rules; dateutil has kept this name since 2.0.
+    rules: list[rrule.rrule] = list(getattr(parsed, "_rrule", ()))
     for rule in rules:
-        try:
-            list(rule.replace(count=2, until=None, **_DATE_PARTS))  # type: ignore[arg-type]
-        except ValueError as exc:
-            raise ScheduleError("scheduleExpr", f"invalid RFC 5545 text: {exc}") from exc
+        list(rule.replace(count=2, until=None, **_DATE_PARTS))  # type: ignore[arg-type]
 
 
 def _parse_once(expr: str) -> dt.datetime:
@@ -283,7 +492,8 @@ def parse(
 ) -> Schedule | None:
     """Validate and parse a Task's schedule; None when the Task has no schedule of its own.
 
-    With `now`, a schedule that can never fire again is rejected too (e.g. `0 0 30 2 *`).
+    With `now`, a schedule that can never fire is rejected too (`0 0 30 2 *`, an RRULE that matches
+    no date), and so is one whose next fire after `now` is not found within the search bound.
     """
     if kind is None:
         return None
@@ -304,13 +514,20 @@ def parse(
             raise ScheduleError("scheduleExpr", f"invalid cron expression {expr!r}: {exc}") from exc
         schedule = Schedule("cron", text, tz, policy)
     elif kind == "rrule":
-        _rrule_set(expr)
+        _rrule_text(expr)
         schedule = Schedule("rrule", expr.strip(), tz, policy)
     else:
         _parse_once(expr)
         schedule = Schedule("once", expr.strip(), tz, policy)
     if now is not None and kind == "cron" and schedule.next_fire(now) is None:
         raise ScheduleError("scheduleExpr", f"{expr!r} never fires")
+    if now is not None and kind == "rrule":
+        # A rule whose dates are all past (UNTIL, COUNT) has ended and stays valid; one with no date at all
+        # never fires. Both searches are bounded, and the one from `now` proves the next fire is found in time.
+        begin = schedule._rrule_begin()
+        if schedule.next_fire(min(now, begin)) is None:
+            raise ScheduleError("scheduleExpr", "the rule matches no date: it never fires")
+        schedule.next_fire(now)
     return schedule
 
 

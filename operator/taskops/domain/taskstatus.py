@@ -11,10 +11,28 @@ from taskops.domain.models.task import TaskStatus
 from taskops.domain.schedule import ScheduleError
 
 
-def task_status(task: Task, plan: FirePlan | None, error: ScheduleError | None, now: dt.datetime) -> TaskStatus:
+def task_status(
+    task: Task,
+    plan: FirePlan | None,
+    error: ScheduleError | None,
+    now: dt.datetime,
+    schema_problem: str | None = None,
+) -> TaskStatus:
+    """The status; `schema_problem` says why the resultSchema is not acceptable (results.schema_error)."""
     status = task.status.model_copy(deep=True)
     gen = task.metadata.generation
     status.observed_generation = gen
+    if task.spec.result_schema is None:
+        status.conditions = [c for c in status.conditions or [] if c.type != "ResultSchemaValid"] or None
+    elif schema_problem is not None:
+        message = f"spec.resultSchema: {schema_problem}; Runs that succeed are marked failed until it is fixed"
+        status.conditions = set_condition(
+            status.conditions, "ResultSchemaValid", "False", "InvalidResultSchema", message, now, gen
+        )
+    else:
+        status.conditions = set_condition(
+            status.conditions, "ResultSchemaValid", "True", "Valid", "resultSchema is a valid JSON Schema", now, gen
+        )
     if error is not None:
         status.conditions = set_condition(
             status.conditions,

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import socket
+import sys
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,12 @@ from taskops.operator.store import Store
 from taskops.operator.watches import Watches
 from taskops.operator.webhooks import WebhookController
 from taskops.operator.workqueue import WorkQueue
+
+# kopf reads Tasks with Python's json, which stops at about 1,000 levels of nesting with RecursionError, and that
+# fails kopf's whole watch (no Task in any namespace is seen). The API server stores up to 10,000 levels, so the
+# operator allows that much recursion: such a Task is read, and refused where its fields are validated
+# (domain/jsonbounds.py). The C stack this takes (about 3 MB at 10,000 levels) fits the main thread's 8 MB.
+RECURSION_LIMIT = 25_000
 
 log = logging.getLogger("taskops.operator")
 
@@ -63,6 +70,7 @@ class Options:
 
 
 async def run(opts: Options) -> None:
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
     # kopf logs every handled watch event at INFO; only its problems are worth a line.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     creds = credentials.load(opts.kubeconfig)

@@ -4,6 +4,12 @@ All due times live in one timer heap (the event loop's): each Task key is
 re-queued for its next fire with `WorkQueue.add_after`, never polled. Run
 names are derived from (Task, fire time), so a restart or a second operator
 creating the same fire gets AlreadyExists instead of a duplicate.
+
+Schedule searches never run on the event loop, except a fire whose times were
+all computed ahead (the hot path, no arithmetic): parsing a changed spec,
+computing fires ahead and any other plan run on a small thread pool, and each
+search is bounded (domain/schedule.py). A search that runs out of its bound
+makes the schedule invalid (ScheduleValid=False) until the spec changes.
 """
 
 from __future__ import annotations
@@ -11,10 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import logging
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -22,12 +30,13 @@ from taskops import logs
 from taskops.clients import errors
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import REVISIONS, RUNS, TASKS
-from taskops.domain import gojson, names
+from taskops.domain import gojson, jsonbounds, names
 from taskops.domain.firing import FirePlan, plan
 from taskops.domain.history import finished, prune
 from taskops.domain.models import Task
 from taskops.domain.models.task import DstPolicy as DstPolicyModel
 from taskops.domain.phases import Phase, is_terminal
+from taskops.domain.results import schema_error
 from taskops.domain.runs import build_scheduled_run
 from taskops.domain.schedule import Ahead, DstPolicy, FireSource, Schedule, ScheduleError, jitter_offset, parse
 from taskops.domain.taskstatus import task_status
@@ -38,12 +47,16 @@ from taskops.operator.store import Key, Store
 from taskops.operator.workqueue import Gate, WorkQueue
 
 log = logging.getLogger("taskops.scheduler")
+T = TypeVar("T")
 
 PENDING = {Phase.CREATED, Phase.SCHEDULED, Phase.QUEUED, Phase.BLOCKED}
 # How long the status write waits after a fire, so that a burst of fires shares one write.
 SYNC_DELAY = 1.0
 # Re-check a Task at least this often even when nothing is due (clock jumps, missed wake-ups).
 MAX_SLEEP = 300.0
+# Threads that search schedules; each search is bounded in time, so a few bad Tasks delay others' searches by
+# at most their bound, and fires computed ahead do not wait for them.
+SEARCH_THREADS = 2
 
 
 def _policy(model: DstPolicyModel | None) -> DstPolicy:
@@ -59,6 +72,10 @@ class _Memory:
     task: Task | None = None
     schedule: Schedule | None = None
     error: ScheduleError | None = None
+    # Why the resultSchema is not acceptable (checked with the schedule, once per generation).
+    schema_problem: str | None = None
+    # The spec nests deeper than jsonbounds.MAX_DEPTH (written with kubectl): it is neither versioned nor fired.
+    unreadable: bool = False
     versioned_generation: int | None = None
     last_fire: dt.datetime | None = None
     next_fire: dt.datetime | None = None
@@ -79,6 +96,16 @@ class TaskController:
         self._memory: dict[Key, _Memory] = {}
         # Run reconciles wait while fires are being created: fire lag is what a schedule promises.
         self.firing = Gate()
+        self._searches = ThreadPoolExecutor(SEARCH_THREADS, thread_name_prefix="schedule-search")
+
+    async def _search(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` (a bounded schedule search) off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._searches, functools.partial(fn, *args))
+
+    @staticmethod
+    def _invalid(mem: _Memory, error: ScheduleError) -> None:
+        """The schedule failed at a search: it stays invalid (no more searches) until the spec changes."""
+        mem.schedule, mem.error, mem.ahead, mem.next_fire = None, error, None, None
 
     async def run_workers(self) -> None:
         await asyncio.gather(
@@ -134,53 +161,69 @@ class TaskController:
         task = mem.task
         return (raw, task) if not task.metadata.deletion_timestamp else None
 
-    def _schedule(self, key: Key, task: Task, now: dt.datetime) -> _Memory:
+    async def _schedule(self, key: Key, raw: dict[str, Any], task: Task, now: dt.datetime) -> _Memory:
         mem = self._memory.setdefault(key, _Memory())
-        if mem.generation != task.metadata.generation:
+        generation = task.metadata.generation
+        if mem.generation != generation:
             spec = task.spec
-            mem.generation, mem.schedule, mem.error, mem.ahead = task.metadata.generation, None, None, None
+            schedule: Schedule | None = None
+            error: ScheduleError | None = None
+            unreadable = False
             try:
-                mem.schedule = parse(
-                    spec.schedule_kind, spec.schedule_expr, spec.timezone, _policy(spec.dst_policy), now
+                await self._search(jsonbounds.check_depth, raw.get("spec"))
+                schedule = await self._search(
+                    parse, spec.schedule_kind, spec.schedule_expr, spec.timezone, _policy(spec.dst_policy), now
                 )
+            except jsonbounds.TooDeep as exc:
+                unreadable = True
+                error = ScheduleError(exc.path, f"{exc}: the task is not read (no version, no fire) until it is fixed")
             except ScheduleError as exc:
-                mem.error = exc
+                error = exc
+            problem = None
+            if spec.result_schema is not None:
+                problem = await self._search(schema_error, spec.result_schema)
+            # The fire and the status worker may both have parsed this generation meanwhile: the first one wins.
+            if mem.generation != generation:
+                mem.generation, mem.schedule, mem.error, mem.ahead = generation, schedule, error, None
+                mem.schema_problem, mem.unreadable = problem, unreadable
         return mem
 
     async def reconcile(self, key: Key) -> None:
         """The hot path: create the Runs of due fires, then arm the timer for the next one."""
-        with self.firing:
-            await self._fire(key)
+        await self._fire(key)
 
-    def _load(self, key: Key) -> tuple[dict[str, Any], Task, dt.datetime, _Memory] | None:
+    async def _load(self, key: Key) -> tuple[dict[str, Any], Task, dt.datetime, _Memory] | None:
         found = self._task(key)
         if found is None:
             return None
         raw, task = found
         now = self.clock()
-        return raw, task, now, self._schedule(key, task, now)
+        return raw, task, now, await self._schedule(key, raw, task, now)
 
     async def _fire(self, key: Key) -> None:
-        loaded = self._load(key)
+        # Parsing a changed spec and planning happen before the gate: Run reconciles wait only for the writes.
+        loaded = await self._load(key)
         if loaded is None:
             return
         raw, task, now, mem = loaded
-        if mem.versioned_generation != task.metadata.generation:
-            await self._ensure_version(task)
-            mem.versioned_generation = task.metadata.generation
         spec = task.spec
         active = {
             r["metadata"]["name"]: r
             for r in self.store.runs_of_task(*key)
             if not is_terminal((r.get("status") or {}).get("phase"))
         }
-        if spec.state == "canceled":
-            await self._abort_pending(list(active.values()))
-
         last = self._last(task, mem, now)
-        fire_plan = plan(spec, self._source(mem, last), last, now, list(active)) if mem.schedule else None
+        fire_plan = await self._plan(task, mem, last, now, list(active))
+        # Run reconciles wait while fires are being created: fire lag is what a schedule promises.
+        with self.firing:
+            if mem.versioned_generation != task.metadata.generation and not mem.unreadable:
+                await self._ensure_version(task)
+                mem.versioned_generation = task.metadata.generation
+            if spec.state == "canceled":
+                await self._abort_pending(list(active.values()))
+            if fire_plan is not None:
+                await self._apply_plan(raw, task, fire_plan, active)
         if fire_plan is not None:
-            await self._apply_plan(raw, task, fire_plan, active)
             if fire_plan.runs:
                 log.debug(
                     "task %s/%s fired %s at %s",
@@ -203,6 +246,22 @@ class TaskController:
         stored = task.status.last_schedule_time
         return max(filter(None, (stored, mem.last_fire)), default=None) or task.metadata.creation_timestamp or now
 
+    async def _plan(
+        self, task: Task, mem: _Memory, last: dt.datetime, now: dt.datetime, active: list[str]
+    ) -> FirePlan | None:
+        """The fire plan: on the loop when every time it needs was computed ahead, else off it, bounded."""
+        source = self._source(mem, last)
+        if source is None:
+            return None
+        try:
+            if isinstance(source, Ahead) and source.covers(last, now):
+                return plan(task.spec, source, last, now, active)
+            return await self._search(plan, task.spec, source, last, now, active)
+        except ScheduleError as exc:
+            log.warning("the schedule of task %s/%s is invalid: %s", task.metadata.namespace, task.metadata.name, exc)
+            self._invalid(mem, exc)
+            return None
+
     @staticmethod
     def _source(mem: _Memory, last: dt.datetime) -> FireSource | None:
         ahead = mem.ahead
@@ -214,7 +273,7 @@ class TaskController:
         """Write the Task's status and prune its finished Runs; then compute the next fires ahead."""
         # Fires come first: a status write can wait for the burst of fires sharing an instant to be sent.
         await self.firing.wait_open()
-        loaded = self._load(key)
+        loaded = await self._load(key)
         if loaded is None:
             return
         raw, task, now, mem = loaded
@@ -222,13 +281,21 @@ class TaskController:
         view = FirePlan(last_schedule_time=mem.last_fire, next_fire=mem.next_fire)
         versions = [from_revision(r) for r in self.store.revisions_of_task(*key)]
         newest = max(versions, key=lambda v: v.number, default=None)
-        await self._write_status(raw, task, view if mem.schedule else None, mem.error, now, newest)
+        await self._write_status(raw, task, view if mem.schedule else None, mem, now, newest)
         # Parse the Task as written and compute its next fires now, while nothing is due.
-        reloaded = self._load(key)
-        if reloaded is not None and mem.schedule is not None:
+        reloaded = await self._load(key)
+        schedule = mem.schedule
+        if reloaded is not None and schedule is not None:
             last = self._last(reloaded[1], mem, now)
-            if mem.ahead is None or mem.ahead.schedule is not mem.schedule or mem.ahead.start != last:
-                mem.ahead = Ahead(mem.schedule, last)
+            if mem.ahead is None or mem.ahead.schedule is not schedule or mem.ahead.start != last:
+                try:
+                    ahead = await self._search(Ahead, schedule, last)
+                except ScheduleError as exc:
+                    self._invalid(mem, exc)
+                    self.sync_queue.add(key)
+                else:
+                    if mem.schedule is schedule:
+                        mem.ahead = ahead
         if next_ttl is not None:
             self._wake_at(self.sync_queue, key, next_ttl)
 
@@ -298,25 +365,28 @@ class TaskController:
         raw: dict[str, Any],
         task: Task,
         fire_plan: FirePlan | None,
-        error: ScheduleError | None,
+        mem: _Memory,
         now: dt.datetime,
         newest: Version | None,
     ) -> None:
-        status = task_status(task, fire_plan, error, now)
+        error = mem.error
+        status = task_status(task, fire_plan, error, now, mem.schema_problem)
         if newest is not None:
             status.active_version, status.active_version_id = newest.number, newest.id
         new = status.to_k8s()
         old = raw.get("status") or {}
         if new == old:
             return
-        was_valid = next((c for c in old.get("conditions") or [] if c.get("type") == "ScheduleValid"), None)
+        was = {c.get("type"): c.get("status") for c in old.get("conditions") or []}
         body = {**{k: None for k in old if k not in new}, **new}
         patched = await self.client.patch(
             TASKS, task.metadata.namespace, task.metadata.name, {"status": body}, subresource="status"
         )
         self.store.tasks.put(patched)
-        if error is not None and (was_valid is None or was_valid.get("status") != "False"):
+        if error is not None and was.get("ScheduleValid") != "False":
             await self._event(patched, "Warning", "InvalidSchedule", f"spec.{error.field}: {error.message}")
+        if mem.schema_problem is not None and was.get("ResultSchemaValid") != "False":
+            await self._event(patched, "Warning", "InvalidResultSchema", f"spec.resultSchema: {mem.schema_problem}")
 
     async def _event(self, raw: dict[str, Any], type_: str, reason: str, message: str) -> None:
         try:

@@ -112,7 +112,8 @@ class TaskSpec(CamelModel):
         max_length=4000,
         description=(
             "cron: 5 fields, or 6 with seconds first, or @hourly/@daily/...; rrule: DTSTART/RRULE/RDATE/EXDATE "
-            "lines in local time; once: an RFC 3339 datetime; event: the event name (default: the task's name)."
+            "lines in local time (no EXRULE); once: an RFC 3339 datetime; event: the event name (default: the "
+            "task's name). A schedule whose next fire is not found within a bounded search never fires."
         ),
     )
     timezone: str = Field(default="UTC", max_length=64, description="IANA time zone the schedule is read in.")
@@ -186,7 +187,8 @@ class TaskSpec(CamelModel):
         default=None,
         description=(
             "JSON Schema (2020-12) for the result: the JSON the container writes to /dev/termination-log "
-            "(at most 4096 bytes). A result that is not JSON or does not match fails the Run."
+            "(at most 4096 bytes). A result that is not JSON or does not match fails the Run. Not accepted: "
+            "pattern and patternProperties, $ref outside the schema, more than 64 KiB or 64 levels."
         ),
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
@@ -269,7 +271,7 @@ class TaskStatus(CamelModel):
     observed_generation: int | None = Field(default=None, description="The generation this status describes.")
     conditions: list[Condition] | None = Field(
         default=None,
-        description="Standard conditions: ScheduleValid.",
+        description="Standard conditions: ScheduleValid, and ResultSchemaValid when a resultSchema is set.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     last_schedule_time: dt.datetime | None = Field(
