@@ -92,7 +92,7 @@ class RealNode:
     def write_config(self, kubelet_port: int, healthz_port: int) -> None:
         missing = missing_tools()
         if missing:
-            raise RuntimeError(f"the real node needs {', '.join(missing)}: run `make e2e-deps` (Debian packages)")
+            raise RuntimeError(f"the real node needs {', '.join(missing)}: run `make realnode-deps` (Debian packages)")
         self.kubelet_port = kubelet_port
         for d in ("containerd/root", "containerd/state", "cni/net.d", "cni/ipam", "kubelet", "pod-logs"):
             (self.root / d).mkdir(parents=True, exist_ok=True)
