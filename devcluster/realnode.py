@@ -273,7 +273,14 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             self.ctr("images", "import", str(images.archive(image)))
 
     def prepare_host(self) -> None:
-        """The kubelet's cgroup root (it must exist in every hierarchy), and a note of the sysctls it changes."""
+        """The pods' bridge, the kubelet's cgroup root (it must exist in every hierarchy), and a note of the
+        sysctls the kubelet changes."""
+        # Made here rather than by the bridge plugin (which reuses it) so that it never gets even an IPv6
+        # link-local address: a pod can then reach no address of the host at all.
+        subprocess.run(["ip", "link", "delete", self.bridge], capture_output=True, check=False)
+        subprocess.run(["ip", "link", "add", self.bridge, "type", "bridge"], capture_output=True, check=True)
+        (Path("/proc/sys/net/ipv6/conf") / self.bridge / "disable_ipv6").write_text("1")
+        subprocess.run(["ip", "link", "set", self.bridge, "up"], capture_output=True, check=True)
         self._tunables = {}
         for t in KERNEL_TUNABLES:
             with contextlib.suppress(OSError):
