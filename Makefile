@@ -42,7 +42,8 @@ browser:
 
 # The real node's runtime, from Debian (docs/realnode.md): containerd 1.6, runc, the CNI plugins (bridge,
 # host-local, loopback), busybox-static for the images made here, iproute2 to remove the pods' bridge.
-REALNODE_PACKAGES := containerd runc containernetworking-plugins busybox-static iproute2
+# buildah and mmdebstrap build the taskops image from the Dockerfile on a locally made base (make e2e).
+REALNODE_PACKAGES := containerd runc containernetworking-plugins busybox-static iproute2 buildah mmdebstrap
 realnode-deps:
 	@if ! dpkg -s $(REALNODE_PACKAGES) >/dev/null 2>&1; then \
 		$(SUDO) apt-get update && $(SUDO) apt-get install -y $(REALNODE_PACKAGES); \

@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from devcluster import build, images, realnode
+from devcluster import build, images, realnode, taskops_image
 from devcluster.cluster import Cluster, free_port, spawn, stop_process
 
 REPO = Path(__file__).resolve().parents[1]
@@ -200,6 +200,7 @@ def main() -> int:
     sub.add_parser("down", help="stop everything `up` started")
     sub.add_parser("status", help="say whether it is running")
     build_p = sub.add_parser("build", help="build (or reuse) the control-plane binaries")
+    sub.add_parser("image", help="build (or reuse) the taskops image from the Dockerfile (docs/realnode.md)")
     serve_p = sub.add_parser("serve", help="run the supervisor in the foreground (what `up` starts)")
     for p in (up_p, build_p, serve_p):
         p.add_argument(
@@ -219,6 +220,9 @@ def main() -> int:
         return 0 if running else 1
     if args.command == "build":
         build.ensure_built(real_node=args.node == "real")
+        return 0
+    if args.command == "image":
+        print(taskops_image.build(STATE / "image-build.log"))
         return 0
     return serve(real_node=args.node == "real")
 

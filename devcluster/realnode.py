@@ -270,7 +270,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
     def import_images(self) -> None:
         for image in (images.pause_image(), images.busybox_image()):
-            self.ctr("images", "import", str(images.archive(image)))
+            self.import_archive(images.archive(image))
+
+    def import_archive(self, archive: Path) -> None:
+        """An OCI or docker archive into the node's image store (what a registry pull would give the kubelet)."""
+        self.ctr("images", "import", str(archive), timeout=600)
 
     def prepare_host(self) -> None:
         """The pods' bridge, the kubelet's cgroup root (it must exist in every hierarchy), and a note of the
