@@ -15,6 +15,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -340,11 +341,24 @@ class Cluster:
         self.node = realnode.RealNode(self.workdir / "realnode", self.workdir / "pki", self.server)
         self.node.write_config(free_port(), free_port())
         self.node.prepare_host()
+        self.procs["apiproxy"] = spawn(
+            "apiproxy",
+            [sys.executable, "-m", "devcluster.apiproxy", realnode.API_SERVICE_IP, str(realnode.API_SERVICE_PORT),
+             str(self.apiserver_port)],
+            self.logs,
+            env={"PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
+                                                os.environ.get("PYTHONPATH", "")])},
+        )  # fmt: skip
+        self._wait("the API server's Service address for pods", deadline, self._api_service_answers)
         self.procs["containerd"] = spawn("containerd", self.node.containerd_args(), self.logs)
         self.node.wait_containerd(deadline, self.check_alive)
         self.node.import_images()
         self.procs["kubelet"] = spawn("kubelet", self.node.kubelet_args(), self.logs)
         self._wait(f"node {realnode.NAME} registered", deadline, self._set_real_node_address)
+
+    def _api_service_answers(self) -> bool:
+        with socket.create_connection((realnode.API_SERVICE_IP, realnode.API_SERVICE_PORT), timeout=2):
+            return True
 
     def _set_real_node_address(self) -> bool:
         """Give the real node its loopback address, which the kubelet itself refuses to report.
@@ -366,6 +380,7 @@ class Cluster:
         assert node is not None
         kubelet = self.procs.pop("kubelet", None)
         containerd = self.procs.pop("containerd", None)
+        proxy = self.procs.pop("apiproxy", None)
         try:
             if kubelet is not None and kubelet.poll() is None and containerd is not None:
                 # No new pods may be bound to the node while its pods are being deleted.
@@ -384,6 +399,8 @@ class Cluster:
                 node.drain_runtime()
                 stop_process(containerd)
         finally:
+            if proxy is not None:
+                stop_process(proxy)
             node.cleanup_host()
             self.node = None
 

@@ -29,8 +29,15 @@ LABEL = ("type", "real")
 TAINT_KEY = "taskops.dev/real-node"
 TOLERATION = {"key": TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
 ADDRESSES = [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": NAME}]
-# A range no other network of the machine uses (kwok's fake pod IPs are 10.244.0.0/16).
+# A range no other network of the machine uses (kwok's fake pod IPs are 10.244.0.0/16). The host's end
+# of the bridge is GATEWAY: the kubelet's probes reach the pods through it, and the pods reach the
+# `kubernetes` Service's address (put on the bridge too, served by devcluster/apiproxy.py) through it.
 POD_SUBNET = "10.245.0.0/24"
+GATEWAY = "10.245.0.1"
+GATEWAY_PREFIX = 24
+# The `kubernetes` Service's ClusterIP in the --service-cluster-ip-range the API server is given.
+API_SERVICE_IP = "10.96.0.1"
+API_SERVICE_PORT = 443
 CNI_BIN_DIR = Path("/usr/lib/cni")  # Debian's containernetworking-plugins
 CONTAINERD = "/usr/bin/containerd"
 CTR = "/usr/bin/ctr"
@@ -154,14 +161,16 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
                 {
                     "type": "bridge",
                     "bridge": self.bridge,
-                    # No address on the host and no masquerade: the bridge joins the pods to each
-                    # other and to nothing else, and the host does not forward for them.
+                    # devcluster gives the bridge its addresses itself (prepare_host); no masquerade,
+                    # and the host forwards nothing that arrives on it.
                     "isGateway": False,
                     "ipMasq": False,
                     "hairpinMode": False,
                     "ipam": {
                         "type": "host-local",
-                        "ranges": [[{"subnet": POD_SUBNET}]],
+                        "ranges": [[{"subnet": POD_SUBNET, "gateway": GATEWAY}]],
+                        # The only route a pod has besides its subnet: to the API server's Service address.
+                        "routes": [{"dst": f"{API_SERVICE_IP}/32", "gw": GATEWAY}],
                         "dataDir": str(self.root / "cni" / "ipam"),
                     },
                 }
@@ -279,12 +288,21 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     def prepare_host(self) -> None:
         """The pods' bridge, the kubelet's cgroup root (it must exist in every hierarchy), and a note of the
         sysctls the kubelet changes."""
-        # Made here rather than by the bridge plugin (which reuses it) so that it never gets even an IPv6
-        # link-local address: a pod can then reach no address of the host at all.
+        # Made here rather than by the bridge plugin (which reuses it): IPv6 off (not even a link-local
+        # address), forwarding off for whatever arrives on it, and exactly two IPv4 addresses: the
+        # pods' gateway and the `kubernetes` Service's address. A pod reaches those and other pods only.
         subprocess.run(["ip", "link", "delete", self.bridge], capture_output=True, check=False)
-        subprocess.run(["ip", "link", "add", self.bridge, "type", "bridge"], capture_output=True, check=True)
-        (Path("/proc/sys/net/ipv6/conf") / self.bridge / "disable_ipv6").write_text("1")
-        subprocess.run(["ip", "link", "set", self.bridge, "up"], capture_output=True, check=True)
+        for cmd in (
+            ["ip", "link", "add", self.bridge, "type", "bridge"],
+            ["sysctl", "-q", "-w", f"net.ipv6.conf.{self.bridge}.disable_ipv6=1"],
+            ["sysctl", "-q", "-w", f"net.ipv4.conf.{self.bridge}.forwarding=0"],
+            ["ip", "addr", "add", f"{GATEWAY}/{GATEWAY_PREFIX}", "dev", self.bridge],
+            ["ip", "addr", "add", f"{API_SERVICE_IP}/32", "dev", self.bridge],
+            ["ip", "link", "set", self.bridge, "up"],
+        ):
+            out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if out.returncode != 0:
+                raise RuntimeError(f"{' '.join(cmd)}: {out.stderr.strip()} (is another real node running?)")
         self._tunables = {}
         for t in KERNEL_TUNABLES:
             with contextlib.suppress(OSError):

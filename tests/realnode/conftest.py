@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from devcluster import images, realnode
+from devcluster import images, realnode, taskops_image
 from devcluster.cluster import Cluster
 from tests import builders
 from tests.integration.controlplane import OPERATOR_ARGS, prepare
@@ -72,3 +72,11 @@ def operator_process(identities: dict[str, Path]) -> Iterator[OperatorProcess]:
         yield proc
     finally:
         proc.stop()
+
+
+@pytest.fixture(scope="package")
+def taskops_image_name(cluster: Cluster) -> str:
+    """The taskops image built from the Dockerfile (cached), imported into the real node."""
+    assert cluster.node is not None
+    cluster.node.import_archive(taskops_image.build(LOGS / "image-build.log"))
+    return taskops_image.NAME

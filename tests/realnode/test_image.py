@@ -5,19 +5,9 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from devcluster import realnode, taskops_image
+from devcluster import realnode
 from devcluster.cluster import Cluster
 from tests.integration.kube import wait_for
-from tests.realnode.conftest import LOGS
-
-
-@pytest.fixture(scope="module")
-def taskops_image_name(cluster: Cluster) -> str:
-    assert cluster.node is not None
-    cluster.node.import_archive(taskops_image.build(LOGS / "image-build.log"))
-    return taskops_image.NAME
 
 
 def test_the_image_runs_on_the_real_node_as_the_chart_runs_it(
