@@ -3,8 +3,9 @@
 Everything it writes lives under `<cluster workdir>/realnode` (containerd's root, state and
 socket, the kubelet's root dir and pod logs, the CNI config and IP allocations), so it never
 meets a containerd or kubelet the machine may already run. Pods get their own network namespace
-on a bridge that has no address on the host: they reach each other and nothing else, and the host
-routes nothing to or from them. docs/realnode.md says why and what is left shared with the host.
+on a bridge whose only host addresses are their gateway and the `kubernetes` Service's address
+(forwarded to the API server on loopback): they reach each other and the API server, nothing else,
+and the host forwards nothing for them. docs/realnode.md says why and what is left shared with the host.
 """
 
 from __future__ import annotations
