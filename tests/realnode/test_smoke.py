@@ -95,3 +95,27 @@ def test_kwok_targeted_pods_stay_off_the_real_node(
         what="the pod's node",
     )
     assert node != realnode.NAME and str(node).startswith("kwok-node-")
+
+
+def test_failure_taxonomy_on_the_real_kernel(cluster: Cluster, kube: Kube, operator: OperatorProcess, ns: str) -> None:
+    """OOM kill by the kernel, the Job deadline, and an image the node does not have: each its own end reason."""
+    oom = real_task("oom", "x=$(head -c 268435456 /dev/zero | tr '\\000' a); echo survived", maxRetries=0)
+    container = oom["spec"]["payload"]["spec"]["template"]["spec"]["containers"][0]
+    container["resources"] = {"limits": {"memory": "32Mi"}, "requests": {"memory": "32Mi"}}
+    kube.create(ns, oom)
+    kube.create(ns, real_task("slow", "sleep 600", timeoutSeconds=3, maxRetries=0))
+    missing = real_task("noimage", "true", maxRetries=0)
+    # Never pulled: the node has no such image, and a pull from a registry is never attempted.
+    missing["spec"]["payload"]["spec"]["template"]["spec"]["containers"][0].update(
+        image="localhost/taskops/missing:1", imagePullPolicy="Never"
+    )
+    kube.create(ns, missing)
+    for name in ("oom", "slow", "noimage"):
+        kube.create(ns, builders.run(f"{name}-1", name))
+    expected = {"oom-1": "crashed", "slow-1": "timeout", "noimage-1": "start_failed"}
+    for name, reason in expected.items():
+        run = kube.wait_run_phase(ns, name, ENDED, timeout=TIMEOUT)
+        assert (run["status"]["phase"], run["status"]["endReason"]) == ("FAILED", reason), run["status"]
+    assert "OOMKilled" in kube.run(ns, "oom-1")["status"]["message"]
+    assert kube.run(ns, "oom-1")["status"]["exitCode"] == 137
+    assert "ErrImageNeverPull" in kube.run(ns, "noimage-1")["status"]["message"]
