@@ -14,6 +14,7 @@ import pytest
 from devcluster import images, realnode, taskops_image
 from devcluster.cluster import Cluster
 from tests import builders
+from tests.integration.api import ApiProcess
 from tests.integration.controlplane import OPERATOR_ARGS, prepare
 from tests.integration.identities import chart_identities
 from tests.integration.kube import Kube
@@ -68,6 +69,15 @@ def identities(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> di
 def operator_process(identities: dict[str, Path]) -> Iterator[OperatorProcess]:
     proc = OperatorProcess(identities["operator"], LOGS, args=OPERATOR_ARGS)
     proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="package")
+def api_process(identities: dict[str, Path]) -> Iterator[ApiProcess]:
+    proc = ApiProcess(identities["api"], LOGS)
     try:
         yield proc
     finally:

@@ -7,10 +7,14 @@ the container's log through the API server and the kubelet."""
 from __future__ import annotations
 
 import json
+import time
+
+import requests
 
 from devcluster import realnode
 from devcluster.cluster import Cluster
 from tests import builders
+from tests.integration.api import Caller
 from tests.integration.kube import Kube, wait_for
 from tests.integration.processes import OperatorProcess
 from tests.realnode.conftest import real_task
@@ -119,3 +123,29 @@ def test_failure_taxonomy_on_the_real_kernel(cluster: Cluster, kube: Kube, opera
     assert "OOMKilled" in kube.run(ns, "oom-1")["status"]["message"]
     assert kube.run(ns, "oom-1")["status"]["exitCode"] == 137
     assert "ErrImageNeverPull" in kube.run(ns, "noimage-1")["status"]["message"]
+
+
+def test_follow_streams_a_running_containers_output_line_by_line(api: Caller, kube: Kube, ns: str) -> None:
+    """GET /runs/{id}/logs?follow=true: each line of a real container arrives while it still runs."""
+    kube.create(ns, real_task("ticker", "for i in 1 2 3 4 5 6; do echo tick-$i; sleep 1; done", maxRetries=0))
+    kube.create(ns, builders.run("ticker-1", "ticker"))
+    kube.wait_run_phase(ns, "ticker-1", {"RUNNING"}, timeout=TIMEOUT)
+
+    def follow() -> requests.Response | None:
+        resp = api.get("/api/v1/runs/ticker-1/logs", params={"follow": "true"}, stream=True)
+        if resp.status_code == 200:
+            return resp
+        resp.close()
+        return None
+
+    arrivals: list[tuple[float, str]] = []
+    with wait_for(follow, 30, what="the log stream") as stream:
+        for line in stream.iter_lines():
+            arrivals.append((time.monotonic(), line.decode()))
+            if line == b"tick-6":
+                break
+    assert [text for _, text in arrivals] == [f"tick-{i}" for i in range(1, 7)]
+    # Streamed, not read at the end: the last lines arrived about a second apart (the first ones may
+    # come together if the stream opened a little late).
+    assert arrivals[-1][0] - arrivals[-3][0] >= 1.5, arrivals
+    assert kube.wait_run_phase(ns, "ticker-1", ENDED, timeout=TIMEOUT)["status"]["phase"] == "SUCCEEDED"
