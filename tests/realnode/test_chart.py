@@ -14,12 +14,14 @@ import pytest
 
 from devcluster import build, realnode
 from devcluster.cluster import Cluster
+from tests import builders
 from tests.integration.api import Caller, full_access, service_account
-from tests.integration.kube import Kube
+from tests.integration.kube import Kube, wait_for
 from tests.integration.processes import OperatorProcess
 from tests.paths import REPO
 from tests.realnode.conftest import real_task
 
+ENDED = {"SUCCEEDED", "FAILED", "STOPPED", "INVALID", "PARTIAL_SUCCEEDED"}
 RELEASE = "real"
 NAMESPACE = "taskops-chart"  # not taskops-system, where the local processes' identities live
 
@@ -59,7 +61,8 @@ def chart(cluster: Cluster, taskops_image_name: str, operator_process: OperatorP
             for pod in pods(cluster, component):
                 name = pod["metadata"]["name"]
                 print(f"--- {name} ---\n{cluster.kubectl('logs', '-n', NAMESPACE, name, '--tail=30', check=False)}")
-        helm(cluster, "uninstall", RELEASE, "--namespace", NAMESPACE, "--wait", "--timeout", "120s")
+        if RELEASE in helm(cluster, "list", "--namespace", NAMESPACE, "--short"):
+            helm(cluster, "uninstall", RELEASE, "--namespace", NAMESPACE, "--wait", "--timeout", "120s")
         operator_process.start()
 
 
@@ -96,3 +99,69 @@ def test_a_run_through_the_in_cluster_api_runs_a_real_container(
     # The in-cluster API serves the real container's log, read through the kubelet.
     logs = caller.get(f"/api/v1/runs/{run['id']}/logs")
     assert logs.status_code == 200 and "hello from a real node" in logs.text, logs.text
+
+
+def leader(cluster: Cluster) -> str | None:
+    leases = json.loads(cluster.kubectl("get", "leases", "-n", NAMESPACE, "-o", "json"))["items"]
+    names = {p["metadata"]["name"] for p in pods(cluster, "operator")}
+    held = [item["spec"].get("holderIdentity") for item in leases if item["spec"].get("holderIdentity") in names]
+    return held[0] if held else None
+
+
+def test_deleting_the_leader_hands_over_and_no_run_is_lost_or_doubled(
+    cluster: Cluster, kube: Kube, chart: None, ns: str
+) -> None:
+    kube.create(ns, real_task("handover", "echo once", maxRetries=0))
+    first = leader(cluster)
+    assert first is not None
+    standby = next(p["metadata"]["name"] for p in pods(cluster, "operator") if p["metadata"]["name"] != first)
+    cluster.kubectl("delete", "pod", "-n", NAMESPACE, first, "--wait=false")
+    for i in range(3):
+        kube.create(ns, builders.run(f"handover-{i}", "handover"))
+    # The standby (or the Deployment's replacement) holds the Lease within the lease duration (15 s).
+
+    def new_leader() -> str | None:
+        got = leader(cluster)
+        return got if got not in (None, first) else None
+
+    new = wait_for(new_leader, 30, what="a new leader")
+    assert new in (standby, *(p["metadata"]["name"] for p in pods(cluster, "operator")))
+    for i in range(3):
+        run = kube.wait_run_phase(ns, f"handover-{i}", ENDED, timeout=120)
+        assert run["status"]["phase"] == "SUCCEEDED", run["status"]
+        jobs = [j for j in kube.jobs(ns) if (j.metadata.labels or {}).get("taskops.dev/run") == f"handover-{i}"]
+        assert len(jobs) == 1, [j.metadata.name for j in jobs]
+
+
+def test_helm_upgrade_with_a_changed_value_rolls_out(cluster: Cluster, chart: None) -> None:
+    before = {p["metadata"]["name"] for p in pods(cluster, "operator")}
+    helm(cluster, "upgrade", RELEASE, str(REPO / "charts" / "taskops"), "--namespace", NAMESPACE, "--reuse-values",
+         "--set", "operator.logLevel=DEBUG", "--wait", "--timeout", "240s")  # fmt: skip
+
+    def replaced() -> list[dict[str, Any]] | None:
+        now = pods(cluster, "operator")
+        ready = [p for p in now if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")]
+        fresh = not {p["metadata"]["name"] for p in ready} & before
+        return ready if len(ready) == 2 and fresh else None
+
+    rolled = wait_for(replaced, 120, what="the operator pods to be replaced")
+    for pod in rolled:
+        args = pod["spec"]["containers"][0]["args"]
+        assert args[args.index("--log-level") + 1] == "DEBUG"
+    wait_for(lambda: leader(cluster), 30, what="a leader after the upgrade")
+
+
+def test_helm_uninstall_leaves_no_taskops_object_but_the_crds(cluster: Cluster, chart: None) -> None:
+    helm(cluster, "uninstall", RELEASE, "--namespace", NAMESPACE, "--wait", "--timeout", "120s")
+    selector = f"app.kubernetes.io/instance={RELEASE}"
+    namespaced = "deployments,replicasets,pods,services,serviceaccounts,secrets,roles,rolebindings,poddisruptionbudgets"
+    wait_for(
+        lambda: cluster.kubectl("get", namespaced, "-n", NAMESPACE, "-l", selector, "-o", "name").strip() == "",
+        60,
+        what="the release's namespaced objects to go",
+    )
+    cluster_wide = cluster.kubectl("get", "clusterroles,clusterrolebindings", "-l", selector, "-o", "name")
+    assert cluster_wide.strip() == ""
+    # Helm installs the chart's crds/ once and never deletes them: deleting a CRD deletes every Task and Run.
+    crds = cluster.kubectl("get", "crd", "-o", "name")
+    assert "tasks.taskops.dev" in crds and "runs.taskops.dev" in crds
