@@ -19,7 +19,7 @@ class Received:
 class Receiver:
     """`script[path]` lists the status codes to answer in turn (the last one repeats; default 200)."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:
         self.requests: list[Received] = []
         self.script: dict[str, list[int]] = {}
         self._lock = threading.Lock()
@@ -39,13 +39,15 @@ class Receiver:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        # The real node's pods reach the host only at their bridge's gateway address (tests/realnode).
+        self.host = host
+        self.server = ThreadingHTTPServer((host, port), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.host}:{self.port}{path}"
 
     def to(self, path: str) -> list[Received]:
         with self._lock:

@@ -5,8 +5,10 @@ is executed by the in-cluster operator as a real container."""
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,10 +16,12 @@ import pytest
 
 from devcluster import build, realnode
 from devcluster.cluster import Cluster
+from taskops.domain import webhooks
 from tests import builders
 from tests.integration.api import Caller, full_access, service_account
 from tests.integration.kube import Kube, wait_for
 from tests.integration.processes import OperatorProcess
+from tests.integration.receiver import Receiver
 from tests.paths import REPO
 from tests.realnode.conftest import real_task
 
@@ -99,6 +103,32 @@ def test_a_run_through_the_in_cluster_api_runs_a_real_container(
     # The in-cluster API serves the real container's log, read through the kubelet.
     logs = caller.get(f"/api/v1/runs/{run['id']}/logs")
     assert logs.status_code == 200 and "hello from a real node" in logs.text, logs.text
+
+
+def test_a_signed_webhook_from_the_in_cluster_operator_reaches_a_receiver(
+    cluster: Cluster, kube: Kube, chart: None, ns: str
+) -> None:
+    """The receiver listens on the pods' gateway address, the one host address a pod can reach."""
+    receiver = Receiver(host=realnode.GATEWAY)
+    try:
+        kube.create(ns, real_task("hooked", "echo done", maxRetries=0))
+        created = kube.create(ns, builders.run("hooked-1", "hooked", callbackUrl=receiver.url("/done")))
+        [got] = wait_for(lambda: receiver.to("/done") or None, 90, what="the webhook")
+        secrets = json.loads(cluster.kubectl("get", "secrets", "-n", NAMESPACE, "-o", "json"))["items"]
+        [key] = [
+            base64.b64decode(s["data"]["secret"])
+            for s in secrets
+            if s["metadata"].get("labels", {}).get("app.kubernetes.io/instance") == RELEASE and "secret" in s["data"]
+        ]
+        headers = {k.lower(): v for k, v in got.headers.items()}
+        assert webhooks.verify(
+            key, headers["x-taskops-timestamp"], got.body, headers["x-taskops-signature"], now=time.time()
+        )
+        assert headers["x-taskops-delivery"] == created["metadata"]["uid"]
+        body = json.loads(got.body)
+        assert (body["id"], body["status"], body["is_successful"]) == ("hooked-1", "SUCCEEDED", True)
+    finally:
+        receiver.stop()
 
 
 def leader(cluster: Cluster) -> str | None:
