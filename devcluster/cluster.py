@@ -341,10 +341,9 @@ class Cluster:
         self.node = realnode.RealNode(self.workdir / "realnode", self.workdir / "pki", self.server)
         self.node.write_config(free_port(), free_port())
         self.node.prepare_host()
-        self.procs["apiproxy"] = spawn(
-            "apiproxy",
-            [sys.executable, "-m", "devcluster.apiproxy", realnode.API_SERVICE_IP, str(realnode.API_SERVICE_PORT),
-             str(self.apiserver_port)],
+        self.procs["svcproxy"] = spawn(
+            "svcproxy",
+            [sys.executable, "-m", "devcluster.svcproxy", self.server, str(self.workdir / "pki"), self.node.bridge],
             self.logs,
             env={"PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
                                                 os.environ.get("PYTHONPATH", "")])},
@@ -380,7 +379,7 @@ class Cluster:
         assert node is not None
         kubelet = self.procs.pop("kubelet", None)
         containerd = self.procs.pop("containerd", None)
-        proxy = self.procs.pop("apiproxy", None)
+        proxy = self.procs.pop("svcproxy", None)
         try:
             if kubelet is not None and kubelet.poll() is None and containerd is not None:
                 # No new pods may be bound to the node while its pods are being deleted.

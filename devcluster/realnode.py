@@ -3,9 +3,10 @@
 Everything it writes lives under `<cluster workdir>/realnode` (containerd's root, state and
 socket, the kubelet's root dir and pod logs, the CNI config and IP allocations), so it never
 meets a containerd or kubelet the machine may already run. Pods get their own network namespace
-on a bridge whose only host addresses are their gateway and the `kubernetes` Service's address
-(forwarded to the API server on loopback): they reach each other and the API server, nothing else,
-and the host forwards nothing for them. docs/realnode.md says why and what is left shared with the host.
+on a bridge whose only host addresses are their gateway and the Services' ClusterIPs (served by
+devcluster/svcproxy.py; the `kubernetes` one forwards to the API server on loopback): they reach
+each other and the Services, nothing else, and the host forwards nothing for them.
+docs/realnode.md says why and what is left shared with the host.
 """
 
 from __future__ import annotations
@@ -32,11 +33,12 @@ TOLERATION = {"key": TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
 ADDRESSES = [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": NAME}]
 # A range no other network of the machine uses (kwok's fake pod IPs are 10.244.0.0/16). The host's end
 # of the bridge is GATEWAY: the kubelet's probes reach the pods through it, and the pods reach the
-# `kubernetes` Service's address (put on the bridge too, served by devcluster/apiproxy.py) through it.
+# Services' ClusterIPs (put on the bridge by devcluster/svcproxy.py, which serves them) through it.
 POD_SUBNET = "10.245.0.0/24"
 GATEWAY = "10.245.0.1"
 GATEWAY_PREFIX = 24
-# The `kubernetes` Service's ClusterIP in the --service-cluster-ip-range the API server is given.
+# The API server's --service-cluster-ip-range, and the `kubernetes` Service's ClusterIP in it.
+SERVICE_RANGE = "10.96.0.0/16"
 API_SERVICE_IP = "10.96.0.1"
 API_SERVICE_PORT = 443
 CNI_BIN_DIR = Path("/usr/lib/cni")  # Debian's containernetworking-plugins
@@ -170,8 +172,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
                     "ipam": {
                         "type": "host-local",
                         "ranges": [[{"subnet": POD_SUBNET, "gateway": GATEWAY}]],
-                        # The only route a pod has besides its subnet: to the API server's Service address.
-                        "routes": [{"dst": f"{API_SERVICE_IP}/32", "gw": GATEWAY}],
+                        # The only route a pod has besides its subnet: to the Services' ClusterIPs.
+                        "routes": [{"dst": SERVICE_RANGE, "gw": GATEWAY}],
                         "dataDir": str(self.root / "cni" / "ipam"),
                     },
                 }
@@ -290,15 +292,14 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         """The pods' bridge, the kubelet's cgroup root (it must exist in every hierarchy), and a note of the
         sysctls the kubelet changes."""
         # Made here rather than by the bridge plugin (which reuses it): IPv6 off (not even a link-local
-        # address), forwarding off for whatever arrives on it, and exactly two IPv4 addresses: the
-        # pods' gateway and the `kubernetes` Service's address. A pod reaches those and other pods only.
+        # address), forwarding off for whatever arrives on it, IPv4 addresses: the pods' gateway, and
+        # the Services' ClusterIPs that svcproxy adds. A pod reaches those and other pods only.
         subprocess.run(["ip", "link", "delete", self.bridge], capture_output=True, check=False)
         for cmd in (
             ["ip", "link", "add", self.bridge, "type", "bridge"],
             ["sysctl", "-q", "-w", f"net.ipv6.conf.{self.bridge}.disable_ipv6=1"],
             ["sysctl", "-q", "-w", f"net.ipv4.conf.{self.bridge}.forwarding=0"],
             ["ip", "addr", "add", f"{GATEWAY}/{GATEWAY_PREFIX}", "dev", self.bridge],
-            ["ip", "addr", "add", f"{API_SERVICE_IP}/32", "dev", self.bridge],
             ["ip", "link", "set", self.bridge, "up"],
         ):
             out = subprocess.run(cmd, capture_output=True, text=True, check=False)

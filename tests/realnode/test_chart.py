@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 
 from devcluster import build, realnode
 from devcluster.cluster import Cluster
@@ -103,6 +104,51 @@ def test_a_run_through_the_in_cluster_api_runs_a_real_container(
     # The in-cluster API serves the real container's log, read through the kubelet.
     logs = caller.get(f"/api/v1/runs/{run['id']}/logs")
     assert logs.status_code == 200 and "hello from a real node" in logs.text, logs.text
+
+
+def metric_values(text: str, name: str) -> list[float]:
+    return [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.split("{")[0].split(" ")[0] == name]
+
+
+def test_metrics_scrape_through_the_services(cluster: Cluster, chart: None) -> None:
+    """The API's /metrics through its ClusterIP Service; every operator replica's through the headless one."""
+    [api_svc] = json.loads(
+        cluster.kubectl("get", "services", "-n", NAMESPACE, "-l",
+                        f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=api", "-o", "json")
+    )["items"]  # fmt: skip
+    url = f"http://{api_svc['spec']['clusterIP']}:{api_svc['spec']['ports'][0]['port']}/metrics"
+
+    def scrape() -> str | None:
+        try:
+            resp = requests.get(url, timeout=5)
+        except requests.RequestException:
+            return None  # devcluster/svcproxy.py picks a Service up within a second or two
+        return resp.text if resp.status_code == 200 else None
+
+    assert "taskops_api_requests_total" in wait_for(scrape, 30, what="the API Service's /metrics")
+    [operator_svc] = json.loads(
+        cluster.kubectl("get", "services", "-n", NAMESPACE, "-l",
+                        f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=operator", "-o", "json")
+    )["items"]  # fmt: skip
+    assert operator_svc["spec"]["clusterIP"] == "None"
+    slices = json.loads(
+        cluster.kubectl("get", "endpointslices", "-n", NAMESPACE, "-l",
+                        f"kubernetes.io/service-name={operator_svc['metadata']['name']}", "-o", "json")
+    )["items"]  # fmt: skip
+    targets = [
+        (address, port["port"])
+        for sl in slices
+        for port in sl["ports"]
+        for ep in sl["endpoints"]
+        if ep["conditions"].get("ready")
+        for address in ep["addresses"]
+    ]
+    assert len(targets) == 2, targets
+    leaders = []
+    for address, port in targets:
+        text = requests.get(f"http://{address}:{port}/metrics", timeout=5).text
+        leaders += metric_values(text, "taskops_leader")
+    assert sorted(leaders) == [0.0, 1.0], "exactly one replica leads"
 
 
 def test_a_signed_webhook_from_the_in_cluster_operator_reaches_a_receiver(
