@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -100,6 +101,8 @@ class RealNode:
     # -- configuration -----------------------------------------------------------
 
     def write_config(self, kubelet_port: int, healthz_port: int) -> None:
+        if os.geteuid() != 0:
+            raise RuntimeError("the real node needs root (containerd, runc, network namespaces, cgroups, mounts)")
         missing = missing_tools()
         if missing:
             raise RuntimeError(f"the real node needs {', '.join(missing)}: run `make realnode-deps` (Debian packages)")
