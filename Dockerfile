@@ -4,15 +4,20 @@
 #   docker run --rm --read-only --tmpfs /tmp taskops:dev --help
 #
 # Both stages use the same pinned base (exact patch version and Debian release, never a
-# floating tag); bump it in both FROM lines at once. Every Python package is pinned with its
-# hashes in requirements/image.lock (the runtime) and requirements/build.lock (setuptools and
-# wheel for building taskops); pip refuses any file whose hash is not there (--require-hashes).
+# floating tag), the default of BASE. Every Python package is pinned with its hashes in
+# requirements/image.lock (the runtime) and requirements/build.lock (setuptools and wheel for
+# building taskops); pip refuses any file whose hash is not there (--require-hashes).
 # docs/operating.md ("Dependencies") says how to bump them. tests/unit/test_dockerfile.py checks
 # the rules below, and tests/integration/test_packaging.py runs the same pip steps outside Docker.
 # Needs BuildKit (the default builder since Docker 23) for the bind mounts in the final stage.
+#
+# BASE is an argument only so that a machine with no registry can build this file unchanged
+# from a Debian bookworm base with python3 made locally (docs/realnode.md: buildah --pull=never
+# --build-arg BASE=...). A release is always built from the default.
+ARG BASE=python:3.11.14-slim-bookworm
 
 # --- Stage 1: wheels for taskops and every runtime dependency -----------------------------
-FROM python:3.11.14-slim-bookworm AS builder
+FROM ${BASE} AS builder
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -33,7 +38,7 @@ COPY operator/ operator/
 RUN python -m pip wheel --no-deps --no-build-isolation --wheel-dir /wheels .
 
 # --- Stage 2: the runtime, wheels only: no compilers, no sources, no build tools -----------
-FROM python:3.11.14-slim-bookworm
+FROM ${BASE}
 
 LABEL org.opencontainers.image.title="taskops" \
       org.opencontainers.image.description="A Kubernetes operator that manages tasks as custom resources, and its REST API." \

@@ -8,11 +8,13 @@ STAMP := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 export PYTHONPATH := $(CURDIR):$(CURDIR)/operator
 
-.PHONY: help venv controlplane browser up down lint unit integration test chaos crds bench clean
+.PHONY: help venv controlplane browser realnode-deps up down lint unit integration test e2e chaos crds bench clean
 
 help:
 	@echo "make up      - local control plane + operator + example task (make down stops it)"
+	@echo "make up NODE=real - the same with a real node (kubelet + containerd + runc; root; docs/realnode.md)"
 	@echo "make test    - the whole suite: ruff, mypy, import contracts, CRD drift, unit and integration tests"
+	@echo "make e2e     - the real-node tier: task containers that really run (root; docs/realnode.md)"
 	@echo "make chaos   - the full chaos suite: 1,000 runs under operator SIGKILLs, apiserver restart, etcd pause (about 30 min)"
 	@echo "make crds    - regenerate crds/ from the models"
 	@echo "make bench   - every benchmark, one table + bench/results/latest.{json,png} (about 20 minutes)"
@@ -25,8 +27,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# NODE=real: also a real node beside the kwok nodes (docs/realnode.md).
+NODE ?= kwok
+
 controlplane: venv
-	$(PY) -m devcluster build
+	$(PY) -m devcluster build --node $(NODE)
 
 # Headless Chromium and its driver for the web page's browser tests (tests/integration/test_ui.py).
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
@@ -35,8 +40,17 @@ browser:
 		$(SUDO) apt-get update && $(SUDO) apt-get install -y chromium chromium-driver; \
 	fi
 
-up: venv controlplane
-	$(PY) -m devcluster up
+# The real node's runtime, from Debian (docs/realnode.md): containerd 1.6, runc, the CNI plugins (bridge,
+# host-local, loopback), busybox-static for the images made here, iproute2 to remove the pods' bridge.
+# buildah and mmdebstrap build the taskops image from the Dockerfile on a locally made base (make e2e).
+REALNODE_PACKAGES := containerd runc containernetworking-plugins busybox-static iproute2 buildah mmdebstrap
+realnode-deps:
+	@if ! dpkg -s $(REALNODE_PACKAGES) >/dev/null 2>&1; then \
+		$(SUDO) apt-get update && $(SUDO) apt-get install -y $(REALNODE_PACKAGES); \
+	fi
+
+up: venv $(if $(filter real,$(NODE)),realnode-deps) controlplane
+	$(PY) -m devcluster up --node $(NODE)
 
 down: venv
 	$(PY) -m devcluster down
@@ -57,6 +71,12 @@ unit: venv
 # pytest exits 5 when it collected nothing: that is a failure here, never a pass.
 test: lint controlplane browser
 	$(PY) -m pytest tests -q --durations=10; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+# The real-node tier (tests/realnode): a control plane with a real kubelet, containerd and runc. Needs root.
+e2e: venv realnode-deps
+	$(PY) -m devcluster build --node real
+	TASKOPS_E2E=1 $(PY) -m pytest tests/realnode -q --durations=10; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 # The chaos suite at the issue's scale; `make test` runs it small. Counts go to bench/results/chaos.json.

@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from devcluster import build
+from devcluster import build, images, realnode, taskops_image
 from devcluster.cluster import Cluster, free_port, spawn, stop_process
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,14 +35,14 @@ def _pid() -> int | None:
         return None
 
 
-def serve() -> int:
+def serve(real_node: bool = False) -> int:
     """The supervisor: runs in the foreground until SIGTERM/SIGINT."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     workdir = STATE / "cluster"
     shutil.rmtree(workdir, ignore_errors=True)
-    cluster = Cluster(workdir=workdir)
+    cluster = Cluster(workdir=workdir, real_node=real_node)
     cluster.start()
     operator = api = None
     try:
@@ -82,6 +82,8 @@ def serve() -> int:
         link.unlink(missing_ok=True)
         link.symlink_to(build.binary("kubectl"))
         (STATE / "kubeconfig").write_text(cluster.kubeconfig.read_text())
+        if cluster.node is not None:
+            (STATE / "real-node").write_text(realnode.NAME)
         (STATE / "ready").write_text(cluster.server)
         while not stop.wait(1.0):
             cluster.check_alive()
@@ -95,7 +97,7 @@ def serve() -> int:
             if child is not None:
                 stop_process(child)
         cluster.stop()
-        for name in ("ready", "supervisor.pid"):
+        for name in ("ready", "supervisor.pid", "real-node"):
             (STATE / name).unlink(missing_ok=True)
 
 
@@ -109,17 +111,18 @@ def _api_port(preferred: int = 8080) -> int:
     return preferred
 
 
-def up(timeout: float) -> int:
+def up(timeout: float, node: str = "kwok") -> int:
     if _pid():
         print("devcluster is already running; `make down` stops it.")
         _print_usage()
         return 0
-    build.ensure_built()
+    build.ensure_built(real_node=node == "real")
     STATE.mkdir(exist_ok=True)
-    (STATE / "ready").unlink(missing_ok=True)
+    for stale in ("ready", "real-node"):
+        (STATE / stale).unlink(missing_ok=True)
     with open(STATE / "supervisor.log", "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "devcluster", "serve"],
+            [sys.executable, "-m", "devcluster", "serve", f"--node={node}"],
             cwd=REPO,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -162,6 +165,7 @@ def down() -> int:
 
 def _print_usage() -> None:
     rel = os.path.relpath(STATE)
+    real = (STATE / "real-node").read_text().strip() if (STATE / "real-node").exists() else ""
     print(
         f"""
 taskops is running on a local control plane (etcd, kube-apiserver, controller-manager,
@@ -182,6 +186,13 @@ Call the REST API (as the service account in examples/api-caller.yaml):
 Logs: {rel}/cluster/logs/   Stop it all: make down
 """
     )
+    if real:
+        print(
+            f"""A real node runs beside the kwok nodes (docs/realnode.md): {real}
+    Pods reach it with nodeSelector {{type: real}} and a toleration of the taint taskops.dev/real-node;
+    the only images it has are made here: {images.busybox_image().name} (and the pause image).
+"""
+        )
 
 
 def main() -> int:
@@ -191,11 +202,19 @@ def main() -> int:
     up_p.add_argument("--timeout", type=float, default=180.0)
     sub.add_parser("down", help="stop everything `up` started")
     sub.add_parser("status", help="say whether it is running")
-    sub.add_parser("build", help="build (or reuse) the control-plane binaries")
-    sub.add_parser("serve", help="run the supervisor in the foreground (what `up` starts)")
+    build_p = sub.add_parser("build", help="build (or reuse) the control-plane binaries")
+    sub.add_parser("image", help="build (or reuse) the taskops image from the Dockerfile (docs/realnode.md)")
+    serve_p = sub.add_parser("serve", help="run the supervisor in the foreground (what `up` starts)")
+    for p in (up_p, build_p, serve_p):
+        p.add_argument(
+            "--node",
+            choices=("kwok", "real"),
+            default="kwok",
+            help="real: also run a real node (kubelet + containerd + runc, docs/realnode.md) beside the kwok nodes",
+        )
     args = parser.parse_args()
     if args.command == "up":
-        return up(args.timeout)
+        return up(args.timeout, args.node)
     if args.command == "down":
         return down()
     if args.command == "status":
@@ -203,9 +222,12 @@ def main() -> int:
         print("running" if running else "not running")
         return 0 if running else 1
     if args.command == "build":
-        build.ensure_built()
+        build.ensure_built(real_node=args.node == "real")
         return 0
-    return serve()
+    if args.command == "image":
+        print(taskops_image.build(STATE / "image-build.log"))
+        return 0
+    return serve(real_node=args.node == "real")
 
 
 if __name__ == "__main__":

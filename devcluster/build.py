@@ -46,11 +46,16 @@ KUBERNETES = Component(
 ETCD = Component(f"etcd-{versions.ETCD}", ("etcd",))
 KWOK = Component(f"kwok-{versions.KWOK}", ("kwok",))
 HELM = Component(f"helm-{versions.HELM}", ("helm",))
+# The real node's kubelet: its own component (same pinned module as KUBERNETES) so that a cache
+# built before the real node existed stays valid and only the kubelet is built when first asked for.
+KUBELET = Component(f"kubelet-{versions.KUBERNETES}", ("kubelet",))
 COMPONENTS = (ETCD, KWOK, KUBERNETES, HELM)
+# Built only when a real node is asked for (`ensure_built(real_node=True)`).
+REAL_NODE_COMPONENTS = (KUBELET,)
 
 
 def binary(name: str) -> Path:
-    for c in COMPONENTS:
+    for c in (*COMPONENTS, *REAL_NODE_COMPONENTS):
         if name in c.binaries:
             return c.bin_dir / name
     raise KeyError(name)
@@ -85,10 +90,19 @@ def _finish(component: Component, staging: Path) -> None:
 
 
 def build_kubernetes() -> None:
+    _build_kubernetes_component(KUBERNETES)
+
+
+def build_kubelet() -> None:
+    _build_kubernetes_component(KUBELET)
+
+
+def _build_kubernetes_component(component: Component) -> None:
+    """Build `component`'s commands from the pinned k8s.io/kubernetes module, in their own work dir."""
     v = versions.KUBERNETES
     major, minor, _ = v.split(".")
-    workdir = cache_root() / "work" / KUBERNETES.key
-    cmds = [f"k8s.io/kubernetes/cmd/{b}" for b in KUBERNETES.binaries]
+    workdir = cache_root() / "work" / component.key
+    cmds = [f"k8s.io/kubernetes/cmd/{b}" for b in component.binaries]
     _wrapper(
         workdir,
         "k8s.io/kubernetes",
@@ -110,7 +124,7 @@ def build_kubernetes() -> None:
         ldflags += [f"-X {pkg}.{k}={val}" for k, val in stamp.items()]
     staging = workdir / "bin"
     _go(["build", "-trimpath", "-ldflags", " ".join(ldflags), "-o", str(staging) + "/", *cmds], workdir)
-    _finish(KUBERNETES, staging)
+    _finish(component, staging)
 
 
 def build_etcd() -> None:
@@ -164,14 +178,20 @@ def build_helm() -> None:
     _install(HELM, f"helm.sh/helm/v3/cmd/helm@v{v}", [f"-X {k}={val}" for k, val in stamp.items()])
 
 
-BUILDERS = {ETCD.key: build_etcd, KWOK.key: build_kwok, KUBERNETES.key: build_kubernetes, HELM.key: build_helm}
+BUILDERS = {
+    ETCD.key: build_etcd,
+    KWOK.key: build_kwok,
+    KUBERNETES.key: build_kubernetes,
+    HELM.key: build_helm,
+    KUBELET.key: build_kubelet,
+}
 
 
-def ensure_built(quiet: bool = False) -> None:
+def ensure_built(quiet: bool = False, real_node: bool = False) -> None:
     """Build whatever is missing from the cache; a second call returns at once."""
     if shutil.which("go") is None:
         sys.exit("devcluster: the Go toolchain is required to build the control plane (https://go.dev/dl)")
-    for component in COMPONENTS:
+    for component in (*COMPONENTS, *(REAL_NODE_COMPONENTS if real_node else ())):
         if component.is_built():
             if not quiet:
                 print(f"devcluster: {component.key} cached in {component.bin_dir}")
@@ -184,8 +204,9 @@ def ensure_built(quiet: bool = False) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.parse_args()
-    ensure_built()
+    parser.add_argument("--node", choices=("kwok", "real"), default="kwok", help="also build the real node's kubelet")
+    args = parser.parse_args()
+    ensure_built(real_node=args.node == "real")
 
 
 if __name__ == "__main__":

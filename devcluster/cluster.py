@@ -15,6 +15,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from devcluster import build, pki
+from devcluster import build, pki, realnode
 
 _PR_SET_PDEATHSIG = 1
 STAGES = Path(__file__).with_name("stages.yaml")
@@ -93,6 +94,9 @@ class Cluster:
     etcd_port: int = 0
     # Log every write (create/update/patch/delete) to `audit_log`, one JSON line each (the benchmarks count them).
     audit_writes: bool = False
+    # Also run a real node (kubelet + containerd + runc, devcluster/realnode.py) beside the kwok nodes.
+    real_node: bool = False
+    node: realnode.RealNode | None = None
 
     @property
     def kubeconfig(self) -> Path:
@@ -125,7 +129,7 @@ class Cluster:
     # -- lifecycle -------------------------------------------------------------
 
     def start(self, timeout: float = 120.0) -> None:
-        build.ensure_built(quiet=True)
+        build.ensure_built(quiet=True, real_node=self.real_node)
         self.workdir.mkdir(parents=True, exist_ok=True)
         pki.generate(self.workdir / "pki")
         self.etcd_port = free_port()
@@ -138,6 +142,8 @@ class Cluster:
             self._wait_ready("/readyz", deadline)
             self._start_controllers()
             self._register_nodes()
+            if self.real_node:
+                self._start_real_node(deadline)
             self._wait_nodes_ready(deadline)
             self._wait_default_service_account("default", deadline)
         except BaseException:
@@ -145,6 +151,8 @@ class Cluster:
             raise
 
     def stop(self) -> None:
+        if self.node is not None:
+            self._stop_real_node()
         # Reverse start order: controllers first, etcd last.
         for name in reversed(list(self.procs)):
             stop_process(self.procs[name])
@@ -329,6 +337,72 @@ class Cluster:
             self.logs,
         )
 
+    def _start_real_node(self, deadline: float) -> None:
+        self.node = realnode.RealNode(self.workdir / "realnode", self.workdir / "pki", self.server)
+        self.node.write_config(free_port(), free_port())
+        self.node.prepare_host()
+        self.procs["svcproxy"] = spawn(
+            "svcproxy",
+            [sys.executable, "-m", "devcluster.svcproxy", self.server, str(self.workdir / "pki"), self.node.bridge],
+            self.logs,
+            env={"PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
+                                                os.environ.get("PYTHONPATH", "")])},
+        )  # fmt: skip
+        self._wait("the API server's Service address for pods", deadline, self._api_service_answers)
+        self.procs["containerd"] = spawn("containerd", self.node.containerd_args(), self.logs)
+        self.node.wait_containerd(deadline, self.check_alive)
+        self.node.import_images()
+        self.procs["kubelet"] = spawn("kubelet", self.node.kubelet_args(), self.logs)
+        self._wait(f"node {realnode.NAME} registered", deadline, self._set_real_node_address)
+
+    def _api_service_answers(self) -> bool:
+        with socket.create_connection((realnode.API_SERVICE_IP, realnode.API_SERVICE_PORT), timeout=2):
+            return True
+
+    def _set_real_node_address(self) -> bool:
+        """Give the real node its loopback address, which the kubelet itself refuses to report.
+
+        The kubelet rejects a loopback --node-ip ("nodeIP can't be loopback address") and then reports
+        no address at all, so the API server cannot reach it for logs ("no preferred addresses found").
+        Its status updates patch only what its own setters changed, so an address set here stays."""
+        out = subprocess.run(
+            [str(build.binary("kubectl")), "--kubeconfig", str(self.kubeconfig), "patch", "node", realnode.NAME,
+             "--subresource=status", "--type=merge", "-p", json.dumps({"status": {"addresses": realnode.ADDRESSES}})],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        return out.returncode == 0
+
+    def _stop_real_node(self, timeout: float = 30.0) -> None:
+        """Pods first (through the kubelet, which tears their sandboxes and networks down), then the
+        kubelet, then containerd, then what they leave on the host (shims, mounts, bridge, cgroups)."""
+        node = self.node
+        assert node is not None
+        kubelet = self.procs.pop("kubelet", None)
+        containerd = self.procs.pop("containerd", None)
+        proxy = self.procs.pop("svcproxy", None)
+        try:
+            if kubelet is not None and kubelet.poll() is None and containerd is not None:
+                # No new pods may be bound to the node while its pods are being deleted.
+                if "kube-scheduler" in self.procs:
+                    stop_process(self.procs.pop("kube-scheduler"))
+                with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+                    on_node = f"--field-selector=spec.nodeName={realnode.NAME}"
+                    self.kubectl("delete", "pods", "--all-namespaces", on_node,
+                                 "--force", "--grace-period=0", "--wait=false", check=False)  # fmt: skip
+                    deadline = time.monotonic() + timeout
+                    while time.monotonic() < deadline and node.ctr("tasks", "ls", "-q", timeout=10).split():
+                        time.sleep(0.5)
+            if kubelet is not None:
+                stop_process(kubelet)
+            if containerd is not None and containerd.poll() is None:
+                node.drain_runtime()
+                stop_process(containerd)
+        finally:
+            if proxy is not None:
+                stop_process(proxy)
+            node.cleanup_host()
+            self.node = None
+
     def _register_nodes(self) -> None:
         docs = []
         for i in range(self.nodes):
@@ -396,9 +470,9 @@ class Cluster:
                     c["type"] == "Ready" and c["status"] == "True" for c in n.get("status", {}).get("conditions", [])
                 )
             ]
-            return len(ok) >= self.nodes
+            return len(ok) >= self.nodes + (1 if self.real_node else 0)
 
-        self._wait("kwok nodes", deadline, ready)
+        self._wait("nodes", deadline, ready)
 
     def _wait_default_service_account(self, namespace: str, deadline: float) -> None:
         self._wait(
@@ -434,8 +508,8 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def running(workdir: Path, nodes: int = 2) -> Iterator[Cluster]:
-    cluster = Cluster(workdir=workdir, nodes=nodes)
+def running(workdir: Path, nodes: int = 2, real_node: bool = False) -> Iterator[Cluster]:
+    cluster = Cluster(workdir=workdir, nodes=nodes, real_node=real_node)
     cluster.start()
     try:
         yield cluster

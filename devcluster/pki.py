@@ -105,3 +105,38 @@ def generate(pki: Path) -> None:
     (pki / "sa.pub").write_bytes(
         sa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
+
+
+def node_certs(pki: Path, node: str) -> None:
+    """Write `node`'s kubelet credentials, signed by the CA in `pki`: node.{crt,key}, its client identity
+    (system:node:<node> in system:nodes, what the Node authorizer expects), and kubelet.{crt,key}, the
+    serving certificate for 127.0.0.1 that the API server checks with --kubelet-certificate-authority."""
+    ca_key = serialization.load_pem_private_key((pki / "ca.key").read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    ca_cert = x509.load_pem_x509_certificate((pki / "ca.crt").read_bytes())
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    for stem, subject, usage, sans in (
+        ("node", _name(f"system:node:{node}", "system:nodes"), ExtendedKeyUsageOID.CLIENT_AUTH, []),
+        (
+            "kubelet",
+            _name(node),
+            ExtendedKeyUsageOID.SERVER_AUTH,
+            [x509.DNSName(node), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
+        ),
+    ):
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(ca_cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now)
+            .not_valid_after(now + _VALIDITY)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        )
+        if sans:
+            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        _write_key(pki / f"{stem}.key", key)
+        cert = builder.sign(ca_key, hashes.SHA256())
+        (pki / f"{stem}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))

@@ -81,16 +81,27 @@ def parse(text: str) -> list[Instruction]:
 
 
 def stages(instructions: list[Instruction]) -> list[Stage]:
+    """The stages, each FROM's image with the defaults of the ARGs declared before the first FROM
+    substituted (what `docker build` uses when no --build-arg overrides them)."""
     out: list[Stage] = []
+    defaults: dict[str, str] = {}
+
+    def expand(image: str) -> str:
+        return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: defaults.get(m.group(1) or m.group(2), m.group(0)), image)
+
     for ins in instructions:
         if ins.keyword == "FROM":
             words = ins.body().split()
             name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
-            out.append(Stage(words[0], name))
+            out.append(Stage(expand(words[0]), name))
         elif out:
             out[-1].instructions.append(ins)
         elif ins.keyword != "ARG":
             raise ValueError(f"line {ins.line}: {ins.keyword} before the first FROM")
+        else:
+            arg, has_default, default = ins.body().partition("=")
+            if has_default:
+                defaults[arg] = default.strip('"')
     return out
 
 
@@ -291,6 +302,12 @@ def test_two_stages_the_builder_makes_wheels_the_final_installs_them(text: str) 
     assert "pip check" in install.body(), "with --no-deps, only pip check shows a dependency missing from the lock"
 
 
+def test_both_stages_use_the_base_argument_whose_default_is_the_pinned_base(text: str) -> None:
+    froms = [i.body().split()[0] for i in parse(text) if i.keyword == "FROM"]
+    assert froms == ["${BASE}", "${BASE}"]
+    assert {s.image for s in stages(parse(text))} == {"python:3.11.14-slim-bookworm"}
+
+
 def test_the_user_is_10001_with_no_login_shell_and_no_home(text: str) -> None:
     final = stages(parse(text))[-1]
     assert final.all("USER")[-1].body() == "10001:10001"
@@ -362,6 +379,12 @@ def test_the_parser_joins_continuations_and_drops_comments() -> None:
         ("FROM python:3.11.14-slim-bookworm\n", "FROM python:latest\n", "full major.minor.patch"),
         ("FROM python:3.11.14-slim-bookworm\n", "FROM python\n", "no tag"),
         ("FROM python:3.11.14-slim-bookworm\n", "FROM python:3.11.13-slim-bookworm\n", "different base images"),
+        ("FROM python:3.11.14-slim-bookworm\n", "FROM ${BASE}\n", "a variable, not a pinned image"),
+        (
+            "FROM python:3.11.14-slim-bookworm AS builder\n",
+            "ARG B2=python:3.11-slim\nFROM ${B2} AS builder\n",
+            "full major.minor.patch",
+        ),
         (BUILDER, "", "multi-stage"),
         ("USER 10001:10001", "USER 0:0", "is root"),
         ("USER 10001:10001", "USER taskops", "not numeric"),

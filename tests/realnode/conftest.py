@@ -1,0 +1,92 @@
+"""Fixtures of the real-node tier: a control plane of its own with a real node (kubelet, containerd, runc;
+devcluster/realnode.py) beside the kwok nodes. Package-scoped like tests/chaos, so it is gone before the
+integration tests start theirs. It runs with `make e2e` (TASKOPS_E2E=1), never as part of `make test`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devcluster import images, realnode, taskops_image
+from devcluster.cluster import Cluster
+from tests import builders
+from tests.integration.api import ApiProcess
+from tests.integration.controlplane import OPERATOR_ARGS, prepare
+from tests.integration.identities import chart_identities
+from tests.integration.kube import Kube
+from tests.integration.processes import OperatorProcess
+from tests.paths import OUTPUT
+
+LOGS = OUTPUT / "logs" / "realnode"
+ENABLED = os.environ.get("TASKOPS_E2E") == "1"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if ENABLED:
+        return
+    skip = pytest.mark.skip(reason="the real-node tier runs with `make e2e` (TASKOPS_E2E=1; root, docs/realnode.md)")
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(skip)
+
+
+def real_task(name: str, script: str, **spec: Any) -> dict[str, Any]:
+    """A Task whose busybox container runs `script` with sh, on the real node and nowhere else."""
+    task = builders.task(name, image=images.busybox_image().name, command=["sh", "-c", script], **spec)
+    pod_spec = task["spec"]["payload"]["spec"]["template"]["spec"]
+    pod_spec["nodeSelector"] = {realnode.LABEL[0]: realnode.LABEL[1]}
+    pod_spec["tolerations"] = [realnode.TOLERATION]
+    return task
+
+
+@pytest.fixture(scope="package")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    c = Cluster(workdir=tmp_path_factory.mktemp("realnode-cluster"), real_node=True)
+    c.start()
+    try:
+        prepare(c)
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture(scope="package")
+def kube(cluster: Cluster) -> Kube:
+    return Kube(str(cluster.kubeconfig))
+
+
+@pytest.fixture(scope="package")
+def identities(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return chart_identities(cluster, tmp_path_factory.mktemp("realnode-identities"))
+
+
+@pytest.fixture(scope="package")
+def operator_process(identities: dict[str, Path]) -> Iterator[OperatorProcess]:
+    proc = OperatorProcess(identities["operator"], LOGS, args=OPERATOR_ARGS)
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="package")
+def api_process(identities: dict[str, Path]) -> Iterator[ApiProcess]:
+    proc = ApiProcess(identities["api"], LOGS)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="package")
+def taskops_image_name(cluster: Cluster) -> str:
+    """The taskops image built from the Dockerfile (cached), imported into the real node."""
+    assert cluster.node is not None
+    cluster.node.import_archive(taskops_image.build(LOGS / "image-build.log"))
+    return taskops_image.NAME

@@ -1,0 +1,243 @@
+"""The chart installed as a user installs it, on the real node: `helm install` with the image built here
+(imagePullPolicy Never), two operator replicas electing a leader, two API replicas, probes, read-only root
+file systems, the chart's RBAC and in-cluster credentials only. A Run created through the in-cluster API
+is executed by the in-cluster operator as a real container."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from devcluster import build, realnode
+from devcluster.cluster import Cluster
+from taskops.domain import webhooks
+from tests import builders
+from tests.integration.api import Caller, full_access, service_account
+from tests.integration.kube import Kube, wait_for
+from tests.integration.processes import OperatorProcess
+from tests.integration.receiver import Receiver
+from tests.paths import REPO
+from tests.realnode.conftest import real_task
+
+ENDED = {"SUCCEEDED", "FAILED", "STOPPED", "INVALID", "PARTIAL_SUCCEEDED"}
+RELEASE = "real"
+NAMESPACE = "taskops-chart"  # not taskops-system, where the local processes' identities live
+
+
+def helm(cluster: Cluster, *args: str) -> str:
+    out = subprocess.run(
+        [str(build.binary("helm")), "--kubeconfig", str(cluster.kubeconfig), *args],
+        capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, f"helm {' '.join(args)}: {out.stderr}"
+    return out.stdout
+
+
+def pods(cluster: Cluster, component: str) -> list[dict[str, Any]]:
+    selector = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component={component}"
+    got = json.loads(cluster.kubectl("get", "pods", "-n", NAMESPACE, "-l", selector, "-o", "json"))
+    return got["items"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def chart(cluster: Cluster, taskops_image_name: str, operator_process: OperatorProcess) -> Iterator[None]:
+    """The release, installed while the local operator is stopped (two operators must never share Runs)."""
+    operator_process.stop()
+    repository, tag = taskops_image_name.rsplit(":", 1)
+    try:
+        helm(
+            cluster, "install", RELEASE, str(REPO / "charts" / "taskops"), "--namespace", NAMESPACE,
+            "--create-namespace", "--wait", "--timeout", "240s",
+            "--set", f"image.repository={repository}", "--set", f"image.tag={tag}",
+            "--set", "image.pullPolicy=Never",
+            "--set", f"nodeSelector.{realnode.LABEL[0]}={realnode.LABEL[1]}",
+            "--set-json", f"tolerations={json.dumps([realnode.TOLERATION])}",
+        )  # fmt: skip
+        yield
+    finally:
+        for component in ("operator", "api"):
+            for pod in pods(cluster, component):
+                name = pod["metadata"]["name"]
+                print(f"--- {name} ---\n{cluster.kubectl('logs', '-n', NAMESPACE, name, '--tail=30', check=False)}")
+        if RELEASE in helm(cluster, "list", "--namespace", NAMESPACE, "--short"):
+            helm(cluster, "uninstall", RELEASE, "--namespace", NAMESPACE, "--wait", "--timeout", "120s")
+        operator_process.start()
+
+
+def test_the_chart_runs_on_the_real_node_with_in_cluster_credentials(cluster: Cluster, chart: None) -> None:
+    for component in ("operator", "api"):
+        running = pods(cluster, component)
+        assert len(running) == 2, [p["metadata"]["name"] for p in running]
+        for pod in running:
+            assert pod["spec"]["nodeName"] == realnode.NAME
+            ready = next(c for c in pod["status"]["conditions"] if c["type"] == "Ready")
+            assert ready["status"] == "True", pod["status"]
+            container = pod["spec"]["containers"][0]
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True
+            assert container["readinessProbe"] and container["livenessProbe"]
+    # One leader among the two operator replicas, named by its pod.
+    lease = json.loads(cluster.kubectl("get", "leases", "-n", NAMESPACE, "-o", "json"))["items"]
+    holders = {item["spec"].get("holderIdentity") for item in lease}
+    assert holders & {p["metadata"]["name"] for p in pods(cluster, "operator")}, holders
+
+
+def test_a_run_through_the_in_cluster_api_runs_a_real_container(
+    cluster: Cluster, kube: Kube, chart: None, ns: str
+) -> None:
+    kube.create(ns, real_task("hello", "echo hello from a real node; exit 0", maxRetries=0))
+    api_pod = pods(cluster, "api")[0]
+    token = service_account(cluster, ns, "caller", full_access())
+    # The test reaches the pod at its address on the node's bridge (no kube-proxy: Services do not route).
+    caller = Caller(f"http://{api_pod['status']['podIP']}:8080", ns, token)
+    resp = caller.post("/api/v1/tasks/hello/run", params={"wait": "true", "wait_timeout": 120})
+    assert resp.status_code == 200, resp.text
+    run = resp.json()
+    assert (run["status"], run["end_reason"], run["exit_code"]) == ("ended", "success", 0), run
+    assert kube.run(ns, run["id"])["status"]["phase"] == "SUCCEEDED"
+    # The in-cluster API serves the real container's log, read through the kubelet.
+    logs = caller.get(f"/api/v1/runs/{run['id']}/logs")
+    assert logs.status_code == 200 and "hello from a real node" in logs.text, logs.text
+
+
+def metric_values(text: str, name: str) -> list[float]:
+    return [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.split("{")[0].split(" ")[0] == name]
+
+
+def test_metrics_scrape_through_the_services(cluster: Cluster, chart: None) -> None:
+    """The API's /metrics through its ClusterIP Service; every operator replica's through the headless one."""
+    [api_svc] = json.loads(
+        cluster.kubectl("get", "services", "-n", NAMESPACE, "-l",
+                        f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=api", "-o", "json")
+    )["items"]  # fmt: skip
+    url = f"http://{api_svc['spec']['clusterIP']}:{api_svc['spec']['ports'][0]['port']}/metrics"
+
+    def scrape() -> str | None:
+        try:
+            resp = requests.get(url, timeout=5)
+        except requests.RequestException:
+            return None  # devcluster/svcproxy.py picks a Service up within a second or two
+        return resp.text if resp.status_code == 200 else None
+
+    assert "taskops_api_requests_total" in wait_for(scrape, 30, what="the API Service's /metrics")
+    [operator_svc] = json.loads(
+        cluster.kubectl("get", "services", "-n", NAMESPACE, "-l",
+                        f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=operator", "-o", "json")
+    )["items"]  # fmt: skip
+    assert operator_svc["spec"]["clusterIP"] == "None"
+    slices = json.loads(
+        cluster.kubectl("get", "endpointslices", "-n", NAMESPACE, "-l",
+                        f"kubernetes.io/service-name={operator_svc['metadata']['name']}", "-o", "json")
+    )["items"]  # fmt: skip
+    targets = [
+        (address, port["port"])
+        for sl in slices
+        for port in sl["ports"]
+        for ep in sl["endpoints"]
+        if ep["conditions"].get("ready")
+        for address in ep["addresses"]
+    ]
+    assert len(targets) == 2, targets
+    leaders = []
+    for address, port in targets:
+        text = requests.get(f"http://{address}:{port}/metrics", timeout=5).text
+        leaders += metric_values(text, "taskops_leader")
+    assert sorted(leaders) == [0.0, 1.0], "exactly one replica leads"
+
+
+def test_a_signed_webhook_from_the_in_cluster_operator_reaches_a_receiver(
+    cluster: Cluster, kube: Kube, chart: None, ns: str
+) -> None:
+    """The receiver listens on the pods' gateway address, the one host address a pod can reach."""
+    receiver = Receiver(host=realnode.GATEWAY)
+    try:
+        kube.create(ns, real_task("hooked", "echo done", maxRetries=0))
+        created = kube.create(ns, builders.run("hooked-1", "hooked", callbackUrl=receiver.url("/done")))
+        [got] = wait_for(lambda: receiver.to("/done") or None, 90, what="the webhook")
+        secrets = json.loads(cluster.kubectl("get", "secrets", "-n", NAMESPACE, "-o", "json"))["items"]
+        [key] = [
+            base64.b64decode(s["data"]["secret"])
+            for s in secrets
+            if s["metadata"].get("labels", {}).get("app.kubernetes.io/instance") == RELEASE and "secret" in s["data"]
+        ]
+        headers = {k.lower(): v for k, v in got.headers.items()}
+        assert webhooks.verify(
+            key, headers["x-taskops-timestamp"], got.body, headers["x-taskops-signature"], now=time.time()
+        )
+        assert headers["x-taskops-delivery"] == created["metadata"]["uid"]
+        body = json.loads(got.body)
+        assert (body["id"], body["status"], body["is_successful"]) == ("hooked-1", "SUCCEEDED", True)
+    finally:
+        receiver.stop()
+
+
+def leader(cluster: Cluster) -> str | None:
+    leases = json.loads(cluster.kubectl("get", "leases", "-n", NAMESPACE, "-o", "json"))["items"]
+    names = {p["metadata"]["name"] for p in pods(cluster, "operator")}
+    held = [item["spec"].get("holderIdentity") for item in leases if item["spec"].get("holderIdentity") in names]
+    return held[0] if held else None
+
+
+def test_deleting_the_leader_hands_over_and_no_run_is_lost_or_doubled(
+    cluster: Cluster, kube: Kube, chart: None, ns: str
+) -> None:
+    kube.create(ns, real_task("handover", "echo once", maxRetries=0))
+    first = leader(cluster)
+    assert first is not None
+    standby = next(p["metadata"]["name"] for p in pods(cluster, "operator") if p["metadata"]["name"] != first)
+    cluster.kubectl("delete", "pod", "-n", NAMESPACE, first, "--wait=false")
+    for i in range(3):
+        kube.create(ns, builders.run(f"handover-{i}", "handover"))
+    # The standby (or the Deployment's replacement) holds the Lease within the lease duration (15 s).
+
+    def new_leader() -> str | None:
+        got = leader(cluster)
+        return got if got not in (None, first) else None
+
+    new = wait_for(new_leader, 30, what="a new leader")
+    assert new in (standby, *(p["metadata"]["name"] for p in pods(cluster, "operator")))
+    for i in range(3):
+        run = kube.wait_run_phase(ns, f"handover-{i}", ENDED, timeout=120)
+        assert run["status"]["phase"] == "SUCCEEDED", run["status"]
+        jobs = [j for j in kube.jobs(ns) if (j.metadata.labels or {}).get("taskops.dev/run") == f"handover-{i}"]
+        assert len(jobs) == 1, [j.metadata.name for j in jobs]
+
+
+def test_helm_upgrade_with_a_changed_value_rolls_out(cluster: Cluster, chart: None) -> None:
+    before = {p["metadata"]["name"] for p in pods(cluster, "operator")}
+    helm(cluster, "upgrade", RELEASE, str(REPO / "charts" / "taskops"), "--namespace", NAMESPACE, "--reuse-values",
+         "--set", "operator.logLevel=DEBUG", "--wait", "--timeout", "240s")  # fmt: skip
+
+    def replaced() -> list[dict[str, Any]] | None:
+        now = pods(cluster, "operator")
+        ready = [p for p in now if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")]
+        fresh = not {p["metadata"]["name"] for p in ready} & before
+        return ready if len(ready) == 2 and fresh else None
+
+    rolled = wait_for(replaced, 120, what="the operator pods to be replaced")
+    for pod in rolled:
+        args = pod["spec"]["containers"][0]["args"]
+        assert args[args.index("--log-level") + 1] == "DEBUG"
+    wait_for(lambda: leader(cluster), 30, what="a leader after the upgrade")
+
+
+def test_helm_uninstall_leaves_no_taskops_object_but_the_crds(cluster: Cluster, chart: None) -> None:
+    helm(cluster, "uninstall", RELEASE, "--namespace", NAMESPACE, "--wait", "--timeout", "120s")
+    selector = f"app.kubernetes.io/instance={RELEASE}"
+    namespaced = "deployments,replicasets,pods,services,serviceaccounts,secrets,roles,rolebindings,poddisruptionbudgets"
+    wait_for(
+        lambda: cluster.kubectl("get", namespaced, "-n", NAMESPACE, "-l", selector, "-o", "name").strip() == "",
+        60,
+        what="the release's namespaced objects to go",
+    )
+    cluster_wide = cluster.kubectl("get", "clusterroles,clusterrolebindings", "-l", selector, "-o", "name")
+    assert cluster_wide.strip() == ""
+    # Helm installs the chart's crds/ once and never deletes them: deleting a CRD deletes every Task and Run.
+    crds = cluster.kubectl("get", "crd", "-o", "name")
+    assert "tasks.taskops.dev" in crds and "runs.taskops.dev" in crds
