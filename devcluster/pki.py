@@ -66,24 +66,6 @@ def generate(pki: Path) -> None:
     _write_key(pki / "ca.key", ca_key)
     (pki / "ca.crt").write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
 
-    def leaf(stem: str, subject: x509.Name, usage: x509.ObjectIdentifier, sans: list[x509.GeneralName]) -> None:
-        key = ec.generate_private_key(ec.SECP256R1())
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(ca_cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now)
-            .not_valid_after(now + _VALIDITY)
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-        )
-        if sans:
-            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        cert = builder.sign(ca_key, hashes.SHA256())
-        _write_key(pki / f"{stem}.key", key)
-        (pki / f"{stem}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-
     dns = [
         "localhost",
         "kubernetes",
@@ -92,13 +74,22 @@ def generate(pki: Path) -> None:
         "kubernetes.default.svc.cluster.local",
     ]
     ips = ["127.0.0.1", "10.96.0.1"]
-    leaf(
+    _leaf(
+        pki,
+        (ca_key, ca_cert, now),
         "apiserver",
         _name("kube-apiserver"),
         ExtendedKeyUsageOID.SERVER_AUTH,
         [x509.DNSName(d) for d in dns] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips],
     )
-    leaf("admin", _name("kubernetes-admin", "system:masters"), ExtendedKeyUsageOID.CLIENT_AUTH, [])
+    _leaf(
+        pki,
+        (ca_key, ca_cert, now),
+        "admin",
+        _name("kubernetes-admin", "system:masters"),
+        ExtendedKeyUsageOID.CLIENT_AUTH,
+        [],
+    )
 
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     _write_key(pki / "sa.key", sa_key)
@@ -124,19 +115,32 @@ def node_certs(pki: Path, node: str) -> None:
             [x509.DNSName(node), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
         ),
     ):
-        key = ec.generate_private_key(ec.SECP256R1())
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(ca_cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now)
-            .not_valid_after(now + _VALIDITY)
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-        )
-        if sans:
-            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        _write_key(pki / f"{stem}.key", key)
-        cert = builder.sign(ca_key, hashes.SHA256())
-        (pki / f"{stem}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        _leaf(pki, (ca_key, ca_cert, now), stem, subject, usage, sans)
+
+
+def _leaf(
+    pki: Path,
+    ca: tuple[ec.EllipticCurvePrivateKey, x509.Certificate, dt.datetime],
+    stem: str,
+    subject: x509.Name,
+    usage: x509.ObjectIdentifier,
+    sans: list[x509.GeneralName],
+) -> None:
+    """Write `stem`.{key,crt}: a certificate for `subject` with one extended key usage, signed by the CA."""
+    ca_key, ca_cert, now = ca
+    key = ec.generate_private_key(ec.SECP256R1())
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + _VALIDITY)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    )
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    cert = builder.sign(ca_key, hashes.SHA256())
+    _write_key(pki / f"{stem}.key", key)
+    (pki / f"{stem}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))

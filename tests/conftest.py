@@ -13,7 +13,7 @@ import pytest
 
 from devcluster.cluster import Cluster
 from tests.integration.api import ApiProcess, Caller, full_access, service_account
-from tests.integration.controlplane import OPERATOR_ARGS, prepare
+from tests.integration.controlplane import api_server, running_cluster, running_operator
 from tests.integration.identities import chart_identities
 from tests.integration.kube import Kube
 from tests.integration.processes import OperatorProcess
@@ -33,13 +33,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    c = Cluster(workdir=tmp_path_factory.mktemp("cluster"))
-    c.start()
-    try:
-        prepare(c)
-        yield c
-    finally:
-        c.stop()
+    yield from running_cluster(tmp_path_factory.mktemp("cluster"))
 
 
 @pytest.fixture(scope="session")
@@ -55,21 +49,12 @@ def identities(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> di
 
 @pytest.fixture(scope="session")
 def operator_process(identities: dict[str, Path]) -> Iterator[OperatorProcess]:
-    proc = OperatorProcess(identities["operator"], OUTPUT / "logs", args=OPERATOR_ARGS)
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
+    yield from running_operator(identities["operator"], OUTPUT / "logs")
 
 
 @pytest.fixture(scope="session")
 def api_process(identities: dict[str, Path]) -> Iterator[ApiProcess]:
-    proc = ApiProcess(identities["api"], OUTPUT / "logs")
-    try:
-        yield proc
-    finally:
-        proc.stop()
+    yield from api_server(identities["api"], OUTPUT / "logs")
 
 
 @pytest.fixture

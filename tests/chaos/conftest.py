@@ -11,7 +11,7 @@ import pytest
 from devcluster.cluster import Cluster
 from tests.chaos.scale import SUMMARY
 from tests.integration.api import ApiProcess
-from tests.integration.controlplane import OPERATOR_ARGS, prepare
+from tests.integration.controlplane import api_server, running_cluster, running_operator
 from tests.integration.identities import chart_identities
 from tests.integration.kube import Kube
 from tests.integration.processes import OperatorProcess
@@ -29,13 +29,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 @pytest.fixture(scope="package")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    c = Cluster(workdir=tmp_path_factory.mktemp("chaos-cluster"))
-    c.start()
-    try:
-        prepare(c)
-        yield c
-    finally:
-        c.stop()
+    yield from running_cluster(tmp_path_factory.mktemp("chaos-cluster"))
 
 
 @pytest.fixture(scope="package")
@@ -50,18 +44,9 @@ def identities(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> di
 
 @pytest.fixture(scope="package")
 def operator_process(identities: dict[str, Path]) -> Iterator[OperatorProcess]:
-    proc = OperatorProcess(identities["operator"], LOGS, args=OPERATOR_ARGS)
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
+    yield from running_operator(identities["operator"], LOGS)
 
 
 @pytest.fixture(scope="package")
 def api_process(identities: dict[str, Path]) -> Iterator[ApiProcess]:
-    proc = ApiProcess(identities["api"], LOGS)
-    try:
-        yield proc
-    finally:
-        proc.stop()
+    yield from api_server(identities["api"], LOGS)

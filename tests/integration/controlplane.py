@@ -1,9 +1,15 @@
-"""What every test control plane needs before the operator starts: the CRDs, the admission policies, and the webhook
-signing secret."""
+"""What every test control plane needs before the operator starts (the CRDs, the admission policies, and the webhook
+signing secret), and the cluster, operator and API each suite's fixtures hold: one per session for the integration
+and security suites, one per package for the chaos and real-node suites."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 from devcluster.cluster import Cluster
+from tests.integration.api import ApiProcess
+from tests.integration.processes import OperatorProcess
 from tests.paths import REPO
 
 # The operator's release key is this secret (each namespace signs with a key derived from it). Loopback is
@@ -28,3 +34,31 @@ def prepare(c: Cluster) -> None:
     c.kubectl("create", "namespace", WEBHOOK_SECRET[0])
     c.kubectl("create", "secret", "generic", WEBHOOK_SECRET[1], "-n", WEBHOOK_SECRET[0],
               f"--from-literal=secret={WEBHOOK_KEY.decode()}")  # fmt: skip
+
+
+def running_cluster(workdir: Path, real_node: bool = False) -> Iterator[Cluster]:
+    c = Cluster(workdir=workdir, real_node=real_node)
+    c.start()
+    try:
+        prepare(c)
+        yield c
+    finally:
+        c.stop()
+
+
+def running_operator(kubeconfig: Path, logs: Path) -> Iterator[OperatorProcess]:
+    proc = OperatorProcess(kubeconfig, logs, args=OPERATOR_ARGS)
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def api_server(kubeconfig: Path, logs: Path) -> Iterator[ApiProcess]:
+    """The API process, started by the first test that asks for it."""
+    proc = ApiProcess(kubeconfig, logs)
+    try:
+        yield proc
+    finally:
+        proc.stop()
