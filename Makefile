@@ -13,7 +13,7 @@ export PYTHONPATH := $(CURDIR):$(CURDIR)/operator
 help:
 	@echo "make up      - local control plane + operator + example task (make down stops it)"
 	@echo "make up NODE=real - the same with a real node (kubelet + containerd + runc; root; docs/realnode.md)"
-	@echo "make test    - the whole suite: ruff, mypy, import contracts, CRD drift, unit and integration tests"
+	@echo "make test    - the whole suite: ruff, mypy, import contracts, CRD drift, unit, integration and real-node tests (root)"
 	@echo "make e2e     - the real-node tier: task containers that really run (root; docs/realnode.md)"
 	@echo "make chaos   - the full chaos suite: 1,000 runs under operator SIGKILLs, apiserver restart, etcd pause (about 30 min)"
 	@echo "make crds    - regenerate crds/ from the models"
@@ -68,12 +68,14 @@ lint: venv
 unit: venv
 	$(PY) -m pytest tests/unit tests/conformance -q
 
-# pytest exits 5 when it collected nothing: that is a failure here, never a pass.
-test: lint controlplane browser
-	$(PY) -m pytest tests -q --durations=10; rc=$$?; \
+# The whole suite, the real-node tier included (root; docs/realnode.md): the control plane is built with the
+# kubelet. pytest exits 5 when it collected nothing: that is a failure here, never a pass.
+test: lint browser realnode-deps
+	$(PY) -m devcluster build --node real
+	TASKOPS_E2E=1 $(PY) -m pytest tests -q --durations=10; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
-# The real-node tier (tests/realnode): a control plane with a real kubelet, containerd and runc. Needs root.
+# The real-node tier alone (tests/realnode; make test runs it too): a real kubelet, containerd and runc. Needs root.
 e2e: venv realnode-deps
 	$(PY) -m devcluster build --node real
 	TASKOPS_E2E=1 $(PY) -m pytest tests/realnode -q --durations=10; rc=$$?; \

@@ -1,12 +1,19 @@
-"""The chart installed as a user installs it, on the real node: `helm install` with the image built here
-(imagePullPolicy Never), two operator replicas electing a leader, two API replicas, probes, read-only root
-file systems, the chart's RBAC and in-cluster credentials only. A Run created through the in-cluster API
-is executed by the in-cluster operator as a real container."""
+"""The chart installed as a user installs it, on the real node: the README's "Run taskops on your own cluster"
+block, run as it stands (only the image load differs), then two operator replicas electing a leader, two API
+replicas, probes, read-only root file systems, the chart's RBAC and in-cluster credentials only. A Run created
+through the in-cluster API is executed by the in-cluster operator as a real container.
+
+The release is the README's (`taskops` in `taskops-system`), the names the local processes' identities also use,
+so this module runs before any other of the tier starts them (conftest.py orders it first) and its uninstall
+leaves the names free for them."""
 
 from __future__ import annotations
 
 import base64
 import json
+import os
+import re
+import shlex
 import subprocess
 import time
 from collections.abc import Iterator
@@ -15,20 +22,22 @@ from typing import Any
 import pytest
 import requests
 
-from devcluster import build, realnode
+from devcluster import build, images, realnode
 from devcluster.cluster import Cluster
 from taskops.domain import webhooks
 from tests import builders
 from tests.integration.api import Caller, full_access, service_account
+from tests.integration.controlplane import WEBHOOK_KEY, WEBHOOK_SECRET
 from tests.integration.kube import Kube, wait_for
-from tests.integration.processes import OperatorProcess
 from tests.integration.receiver import Receiver
 from tests.paths import REPO
 from tests.realnode.conftest import real_task
 
 ENDED = {"SUCCEEDED", "FAILED", "STOPPED", "INVALID", "PARTIAL_SUCCEEDED"}
-RELEASE = "real"
-NAMESPACE = "taskops-chart"  # not taskops-system, where the local processes' identities live
+RELEASE = "taskops"
+NAMESPACE = "taskops-system"
+# The README's lines that make and load the image; the tier imports the image it built instead.
+IMAGE_LOAD = ("kind", "docker")
 
 
 def helm(cluster: Cluster, *args: str) -> str:
@@ -46,30 +55,62 @@ def pods(cluster: Cluster, component: str) -> list[dict[str, Any]]:
     return got["items"]  # type: ignore[no-any-return]
 
 
+def readme_commands() -> list[list[str]]:
+    """The commands of the README's install block, continuation lines joined and comments dropped."""
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("## Run taskops on your own cluster") :]
+    match = re.search(r"```sh\n(.*?)```", section, re.DOTALL)
+    assert match, "README: no sh block under 'Run taskops on your own cluster'"
+    joined = match.group(1).replace("\\\n", " ")
+    return [argv for line in joined.splitlines() if (argv := shlex.split(line, comments=True))]
+
+
+def run_readme_command(cluster: Cluster, argv: list[str]) -> str:
+    """One README command with this cluster's kubectl and helm, from the repository root (paths are relative)."""
+    assert argv[0] in ("helm", "kubectl"), f"README: a command the test cannot run here: {shlex.join(argv)}"
+    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
+    out = subprocess.run(
+        [str(build.binary(argv[0])), *argv[1:]], cwd=REPO, env=env, capture_output=True, text=True, check=False,
+        timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, f"README: {shlex.join(argv)}: {out.stderr}"
+    return out.stdout
+
+
+def load_images(cluster: Cluster, taskops_image_name: str) -> None:
+    """What `docker build` + `kind load` give a kind node: the README's image names in the node's store."""
+    assert cluster.node is not None
+    cluster.node.ctr("images", "tag", "--force", taskops_image_name, "docker.io/library/taskops:dev")
+    # The example Task's container, served by the busybox image made here.
+    cluster.node.ctr("images", "tag", "--force", images.busybox_image().name, "docker.io/library/busybox:1.36")
+
+
+def kwok_nodes(cluster: Cluster) -> list[str]:
+    names = cluster.kubectl("get", "nodes", "-o", "name").split()
+    return [n for n in names if n != f"node/{realnode.NAME}"]
+
+
 @pytest.fixture(scope="module")
-def chart(cluster: Cluster, taskops_image_name: str, operator_process: OperatorProcess) -> Iterator[None]:
-    """The release, installed while the local operator is stopped (two operators must never share Runs)."""
-    operator_process.stop()
-    # The non-Helm admission policies the local processes run under trust taskops-system's identities only, so
-    # they would refuse the release's operator (its Task versions): two installs in one cluster judge each other
-    # (docs/security.md). The release brings its own policies; the non-Helm ones come back afterwards.
+def chart(cluster: Cluster, taskops_image_name: str) -> Iterator[str]:
+    """The README's block, run on a cluster that is, for this module, one real node: the kwok nodes cordoned and
+    the real node's taint lifted, as on a kind cluster. Yields the README's output."""
+    existing = cluster.kubectl("get", "serviceaccounts", "-n", NAMESPACE, "-o", "name", check=False)
+    if f"serviceaccount/{RELEASE}-operator" in existing:
+        pytest.fail("the local processes' identities hold the release's names: run this module first (conftest.py)")
+    # The non-Helm admission policies and the local operator's signing key carry the names of the release's own
+    # objects: Helm refuses to adopt what it did not make. They come back after the module.
     policies = str(REPO / "crds" / "policies")
     cluster.kubectl("delete", "-f", policies, "--ignore-not-found")
-    repository, tag = taskops_image_name.rsplit(":", 1)
+    cluster.kubectl("delete", "secret", WEBHOOK_SECRET[1], "-n", WEBHOOK_SECRET[0], "--ignore-not-found")
+    kwok = kwok_nodes(cluster)
+    for node in kwok:
+        cluster.kubectl("cordon", node)
+    cluster.kubectl("taint", "nodes", realnode.NAME, f"{realnode.TAINT_KEY}-")
+    load_images(cluster, taskops_image_name)
     try:
-        helm(
-            cluster, "install", RELEASE, str(REPO / "charts" / "taskops"), "--namespace", NAMESPACE,
-            "--create-namespace", "--wait", "--timeout", "240s",
-            "--set", f"image.repository={repository}", "--set", f"image.tag={tag}",
-            "--set", "image.pullPolicy=Never",
-            "--set", f"nodeSelector.{realnode.LABEL[0]}={realnode.LABEL[1]}",
-            "--set-json", f"tolerations={json.dumps([realnode.TOLERATION])}",
-            # The test's receiver listens on the pods' gateway, a private address: named, as a user names theirs.
-            "--set-json", f"webhook.allow={json.dumps([realnode.GATEWAY])}",
-        )  # fmt: skip
-        yield
+        yield "".join(run_readme_command(cluster, argv) for argv in readme_commands() if argv[0] not in IMAGE_LOAD)
     finally:
-        print(cluster.kubectl("get", "pods", "-n", NAMESPACE, "-o", "wide", check=False))
+        print(cluster.kubectl("get", "pods", "-A", "-o", "wide", check=False))
         for component in ("operator", "api"):
             for pod in pods(cluster, component):
                 name = pod["metadata"]["name"]
@@ -78,11 +119,29 @@ def chart(cluster: Cluster, taskops_image_name: str, operator_process: OperatorP
                     print(f"--- {name} {previous} ---\n{log}")
         if RELEASE in helm(cluster, "list", "--namespace", NAMESPACE, "--short"):
             helm(cluster, "uninstall", RELEASE, "--namespace", NAMESPACE, "--wait", "--timeout", "120s")
+        cluster.kubectl("delete", "tasks,runs", "--all", "-n", "default", "--wait=false", check=False)
+        # The release's operators' Lease would hold the local operator back until it expired.
+        cluster.kubectl("delete", "leases", "--all", "-n", NAMESPACE, check=False)
+        cluster.kubectl("taint", "nodes", realnode.NAME, f"{realnode.TAINT_KEY}=true:NoSchedule", "--overwrite")
+        for node in kwok:
+            cluster.kubectl("uncordon", node)
         cluster.kubectl("apply", "-f", policies)
-        operator_process.start()
+        cluster.kubectl("create", "secret", "generic", WEBHOOK_SECRET[1], "-n", WEBHOOK_SECRET[0],
+                        f"--from-literal=secret={WEBHOOK_KEY.decode()}")  # fmt: skip
 
 
-def test_the_chart_runs_on_the_real_node_with_in_cluster_credentials(cluster: Cluster, chart: None) -> None:
+def test_the_readme_steps_run_the_example_in_a_real_container(cluster: Cluster, chart: str) -> None:
+    assert "hello from taskops run hello-" in chart, chart
+    [run] = json.loads(cluster.kubectl("get", "runs", "-n", "default", "-o", "json"))["items"]
+    assert (run["status"]["phase"], run["status"]["exitCode"]) == ("SUCCEEDED", 0), run["status"]
+    [pod] = json.loads(cluster.kubectl("get", "pods", "-n", "default", "-l", "taskops.dev/task=hello", "-o", "json"))[
+        "items"
+    ]
+    assert pod["spec"]["nodeName"] == realnode.NAME
+    assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 0
+
+
+def test_the_chart_runs_on_the_real_node_with_in_cluster_credentials(cluster: Cluster, chart: str) -> None:
     for component in ("operator", "api"):
         running = pods(cluster, component)
         assert len(running) == 2, [p["metadata"]["name"] for p in running]
@@ -100,7 +159,7 @@ def test_the_chart_runs_on_the_real_node_with_in_cluster_credentials(cluster: Cl
 
 
 def test_a_run_through_the_in_cluster_api_runs_a_real_container(
-    cluster: Cluster, kube: Kube, chart: None, ns: str
+    cluster: Cluster, kube: Kube, chart: str, ns: str
 ) -> None:
     kube.create(ns, real_task("hello", "echo hello from a real node; exit 0", maxRetries=0))
     api_pod = pods(cluster, "api")[0]
@@ -121,7 +180,7 @@ def metric_values(text: str, name: str) -> list[float]:
     return [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.split("{")[0].split(" ")[0] == name]
 
 
-def test_metrics_scrape_through_the_services(cluster: Cluster, chart: None) -> None:
+def test_metrics_scrape_through_the_services(cluster: Cluster, chart: str) -> None:
     """The API's /metrics through its ClusterIP Service; every operator replica's through the headless one."""
     [api_svc] = json.loads(
         cluster.kubectl("get", "services", "-n", NAMESPACE, "-l",
@@ -162,8 +221,61 @@ def test_metrics_scrape_through_the_services(cluster: Cluster, chart: None) -> N
     assert sorted(leaders) == [0.0, 1.0], "exactly one replica leads"
 
 
+def leader(cluster: Cluster) -> str | None:
+    leases = json.loads(cluster.kubectl("get", "leases", "-n", NAMESPACE, "-o", "json"))["items"]
+    names = {p["metadata"]["name"] for p in pods(cluster, "operator")}
+    held = [item["spec"].get("holderIdentity") for item in leases if item["spec"].get("holderIdentity") in names]
+    return held[0] if held else None
+
+
+def test_deleting_the_leader_hands_over_and_no_run_is_lost_or_doubled(
+    cluster: Cluster, kube: Kube, chart: str, ns: str
+) -> None:
+    kube.create(ns, real_task("handover", "echo once", maxRetries=0))
+    first = leader(cluster)
+    assert first is not None
+    standby = next(p["metadata"]["name"] for p in pods(cluster, "operator") if p["metadata"]["name"] != first)
+    cluster.kubectl("delete", "pod", "-n", NAMESPACE, first, "--wait=false")
+    for i in range(3):
+        kube.create(ns, builders.run(f"handover-{i}", "handover"))
+    # The standby (or the Deployment's replacement) holds the Lease within the lease duration (15 s).
+
+    def new_leader() -> str | None:
+        got = leader(cluster)
+        return got if got not in (None, first) else None
+
+    new = wait_for(new_leader, 30, what="a new leader")
+    assert new in (standby, *(p["metadata"]["name"] for p in pods(cluster, "operator")))
+    for i in range(3):
+        run = kube.wait_run_phase(ns, f"handover-{i}", ENDED, timeout=120)
+        assert run["status"]["phase"] == "SUCCEEDED", run["status"]
+        jobs = [j for j in kube.jobs(ns) if (j.metadata.labels or {}).get("taskops.dev/run") == f"handover-{i}"]
+        assert len(jobs) == 1, [j.metadata.name for j in jobs]
+
+
+def test_helm_upgrade_with_a_changed_value_rolls_out(cluster: Cluster, chart: str) -> None:
+    """The changed value names the next test's webhook receiver, on the pods' gateway: a private address, denied
+    until named (docs/security.md), as a user names theirs."""
+    before = {p["metadata"]["name"] for p in pods(cluster, "operator")}
+    helm(cluster, "upgrade", RELEASE, str(REPO / "charts" / "taskops"), "--namespace", NAMESPACE, "--reuse-values",
+         "--set-json", f"webhook.allow={json.dumps([realnode.GATEWAY])}", "--wait", "--timeout", "240s")  # fmt: skip
+
+    def replaced() -> list[dict[str, Any]] | None:
+        now = pods(cluster, "operator")
+        ready = [p for p in now if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")]
+        fresh = not {p["metadata"]["name"] for p in ready} & before
+        return ready if len(ready) == 2 and fresh else None
+
+    rolled = wait_for(replaced, 120, what="the operator pods to be replaced")
+    assert len(rolled) == 2
+    for pod in rolled:
+        args = pod["spec"]["containers"][0]["args"]
+        assert args[args.index("--webhook-allow") + 1] == realnode.GATEWAY
+    wait_for(lambda: leader(cluster), 30, what="a leader after the upgrade")
+
+
 def test_a_signed_webhook_from_the_in_cluster_operator_reaches_a_receiver(
-    cluster: Cluster, kube: Kube, chart: None, ns: str
+    cluster: Cluster, kube: Kube, chart: str, ns: str
 ) -> None:
     """The receiver listens on the pods' gateway address, the one host address a pod can reach."""
     receiver = Receiver(host=realnode.GATEWAY)
@@ -189,57 +301,7 @@ def test_a_signed_webhook_from_the_in_cluster_operator_reaches_a_receiver(
         receiver.stop()
 
 
-def leader(cluster: Cluster) -> str | None:
-    leases = json.loads(cluster.kubectl("get", "leases", "-n", NAMESPACE, "-o", "json"))["items"]
-    names = {p["metadata"]["name"] for p in pods(cluster, "operator")}
-    held = [item["spec"].get("holderIdentity") for item in leases if item["spec"].get("holderIdentity") in names]
-    return held[0] if held else None
-
-
-def test_deleting_the_leader_hands_over_and_no_run_is_lost_or_doubled(
-    cluster: Cluster, kube: Kube, chart: None, ns: str
-) -> None:
-    kube.create(ns, real_task("handover", "echo once", maxRetries=0))
-    first = leader(cluster)
-    assert first is not None
-    standby = next(p["metadata"]["name"] for p in pods(cluster, "operator") if p["metadata"]["name"] != first)
-    cluster.kubectl("delete", "pod", "-n", NAMESPACE, first, "--wait=false")
-    for i in range(3):
-        kube.create(ns, builders.run(f"handover-{i}", "handover"))
-    # The standby (or the Deployment's replacement) holds the Lease within the lease duration (15 s).
-
-    def new_leader() -> str | None:
-        got = leader(cluster)
-        return got if got not in (None, first) else None
-
-    new = wait_for(new_leader, 30, what="a new leader")
-    assert new in (standby, *(p["metadata"]["name"] for p in pods(cluster, "operator")))
-    for i in range(3):
-        run = kube.wait_run_phase(ns, f"handover-{i}", ENDED, timeout=120)
-        assert run["status"]["phase"] == "SUCCEEDED", run["status"]
-        jobs = [j for j in kube.jobs(ns) if (j.metadata.labels or {}).get("taskops.dev/run") == f"handover-{i}"]
-        assert len(jobs) == 1, [j.metadata.name for j in jobs]
-
-
-def test_helm_upgrade_with_a_changed_value_rolls_out(cluster: Cluster, chart: None) -> None:
-    before = {p["metadata"]["name"] for p in pods(cluster, "operator")}
-    helm(cluster, "upgrade", RELEASE, str(REPO / "charts" / "taskops"), "--namespace", NAMESPACE, "--reuse-values",
-         "--set", "operator.logLevel=DEBUG", "--wait", "--timeout", "240s")  # fmt: skip
-
-    def replaced() -> list[dict[str, Any]] | None:
-        now = pods(cluster, "operator")
-        ready = [p for p in now if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")]
-        fresh = not {p["metadata"]["name"] for p in ready} & before
-        return ready if len(ready) == 2 and fresh else None
-
-    rolled = wait_for(replaced, 120, what="the operator pods to be replaced")
-    for pod in rolled:
-        args = pod["spec"]["containers"][0]["args"]
-        assert args[args.index("--log-level") + 1] == "DEBUG"
-    wait_for(lambda: leader(cluster), 30, what="a leader after the upgrade")
-
-
-def test_helm_uninstall_leaves_no_taskops_object_but_the_crds(cluster: Cluster, chart: None) -> None:
+def test_helm_uninstall_leaves_no_taskops_object_but_the_crds(cluster: Cluster, chart: str) -> None:
     helm(cluster, "uninstall", RELEASE, "--namespace", NAMESPACE, "--wait", "--timeout", "120s")
     selector = f"app.kubernetes.io/instance={RELEASE}"
     namespaced = "deployments,replicasets,pods,services,serviceaccounts,secrets,roles,rolebindings,poddisruptionbudgets"
