@@ -29,7 +29,7 @@ from taskops.api.context import (
 from taskops.api.problems import Problem, invalid
 from taskops.clients.errors import AlreadyExists, NotFound
 from taskops.clients.resources import TASKS
-from taskops.domain import apinames, authorship, results, schedule
+from taskops.domain import apinames, authorship, results, schedule, timefmt
 from taskops.domain.models.task import TaskSpec
 from taskops.domain.params import FieldError
 
@@ -220,5 +220,5 @@ async def snooze_task(request: web.Request) -> web.Response:
     task = await find_task(svc, ns, request.match_info["id"])
     data, _ = await body(request, schemas.SnoozeRequest)
     until = schedule.snooze_until(svc.now(), data.delay_seconds)
-    snooze = {"until": until.isoformat().replace("+00:00", "Z"), "reason": data.reason}
+    snooze = {"until": timefmt.stamp(until), "reason": data.reason}
     return await _patch_spec(request, ns, task, {"snooze": snooze})

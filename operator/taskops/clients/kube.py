@@ -15,7 +15,7 @@ import orjson
 from taskops.clients.credentials import Credentials
 from taskops.clients.errors import AlreadyExists, api_error
 from taskops.clients.resources import EVENTS, Resource
-from taskops.domain import jsonbounds
+from taskops.domain import jsonbounds, timefmt
 
 Objects = list[dict[str, Any]]
 MERGE_PATCH = "application/merge-patch+json"
@@ -248,7 +248,7 @@ class KubeClient:
         self, involved: dict[str, Any], type_: str, reason: str, message: str, component: str, now: dt.datetime
     ) -> dict[str, Any]:
         meta = involved["metadata"]
-        stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = timefmt.stamp_seconds(now)
         body = {
             "apiVersion": "v1",
             "kind": "Event",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from taskops.domain import attempts, batch, batchresults
+from taskops.domain import attempts, batch, batchresults, timefmt
 from taskops.domain.decision import (
     Context,
     Decision,
@@ -185,7 +185,7 @@ def follow_batch(
         # Secret): end now rather than at the Job's deadline, and remove the Job.
         decision.delete_job = run.status.job_name
         return _end(run, progress, attempt, EndReason.START_FAILED, stuck, now, decision)
-    ended_at = attempts.parse_time(ended.get("lastTransitionTime")) if ended else None
+    ended_at = timefmt.parse_optional(ended.get("lastTransitionTime")) if ended else None
     give_up = ended is not None and (ended_at is None or now - ended_at >= RESULT_GRACE)
     completed, failed = batch.parse_ranges(progress.completed_indexes), batch.parse_ranges(progress.failed_indexes)
     recorded = set(batch.parse_ranges(progress.results.recorded if progress.results else ""))

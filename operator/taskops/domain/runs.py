@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from taskops import API_VERSION
-from taskops.domain import names
+from taskops.domain import names, timefmt
 from taskops.domain.jobs import owner_reference
 from taskops.domain.models import Task
 from taskops.domain.phases import EndReason
@@ -35,6 +35,6 @@ def build_scheduled_run(
         "spec": {
             "taskRef": {"name": task.metadata.name},
             "triggeredBy": task.spec.schedule_kind or "manual",
-            "scheduledTime": at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+            "scheduledTime": timefmt.stamp(at),
         },
     }

@@ -37,6 +37,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 from dateutil import rrule
 
+from taskops.domain import timefmt
+
 UTC = dt.UTC
 ScheduleKind = Literal["cron", "rrule", "once", "event"]
 # Offsets change by at most two hours at a DST transition (30 minutes on Lord Howe Island).
@@ -478,7 +480,7 @@ def _check_time_parts(parsed: rrule.rruleset) -> None:
 
 def _parse_once(expr: str) -> dt.datetime:
     try:
-        return dt.datetime.fromisoformat(expr.strip().replace("Z", "+00:00"))
+        return timefmt.parse(expr)
     except ValueError as exc:
         raise ScheduleError("scheduleExpr", f"a once schedule is an RFC 3339 datetime, got {expr!r}") from exc
 

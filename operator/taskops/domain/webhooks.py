@@ -22,11 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from taskops.domain import backoff
+from taskops.domain import backoff, timefmt
 from taskops.domain.egress import HostPolicy
 from taskops.domain.models.run import WebhookStatus
 from taskops.domain.phases import is_terminal
-from taskops.domain.runview import timestamp
 
 HEADER_DELIVERY = "X-Taskops-Delivery"
 HEADER_TIMESTAMP = "X-Taskops-Timestamp"
@@ -182,7 +181,7 @@ def after_attempt(
         state.last_error = error or f"http: the receiver answered {status_code}; 4xx but 408/429 is not retried"
     elif status_code is not None and error is None:
         state.last_error = f"http: the receiver answered {status_code}"
-    ended = timestamp(status.get("endTime")) or now
+    ended = timefmt.parse_optional(status.get("endTime")) or now
     due = now + dt.timedelta(seconds=_delay(policy, attempts, state.delivery_id))
     if final or due > ended + dt.timedelta(seconds=policy.deadline_seconds):
         if not final:

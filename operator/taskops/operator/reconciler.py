@@ -15,7 +15,7 @@ from taskops import logs
 from taskops.clients import errors
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import AGENTS, CONFIGMAPS, JOBS, PODS, RUNS, TASKS
-from taskops.domain import attempts, batch
+from taskops.domain import attempts, batch, timefmt
 from taskops.domain.decision import Context, Decision, EventSpec, end_status
 from taskops.domain.models import Run, Task
 from taskops.domain.models.agent import AgentSpec
@@ -165,7 +165,7 @@ class Reconciler:
                 continue
             if ((other.get("status") or {}).get("endReason")) == "skipped":
                 continue
-            created = dt.datetime.fromisoformat(meta["creationTimestamp"].replace("Z", "+00:00"))
+            created = timefmt.parse(meta["creationTimestamp"])
             delta = (run.metadata.creation_timestamp - created).total_seconds()
             theirs = (created.isoformat(), meta["name"])
             if 0 <= delta <= window and theirs < mine and (earliest is None or theirs < earliest):
