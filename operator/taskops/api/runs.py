@@ -30,12 +30,11 @@ from taskops.clients.reviews import Access
 from taskops.domain import apinames, authorship, batchresults
 from taskops.domain.models import Task
 from taskops.domain.params import FieldError
-from taskops.domain.phases import Phase, is_terminal
+from taskops.domain.phases import RESUMABLE_PHASES, Phase, is_terminal
 
 routes = web.RouteTableDef()
 # How long ending a stream may wait for a slow reader.
 EOF_SECONDS = 5.0
-RESUMABLE = {Phase.STOPPED.value, Phase.FAILED.value, Phase.PARTIAL_SUCCEEDED.value}
 
 
 def _task(obj: dict[str, Any]) -> Task:
@@ -140,7 +139,7 @@ async def resume_run(request: web.Request) -> web.Response:
     await authorization.require_on_run(request, user, ns, run["metadata"]["name"], ("get", "patch"))
     await authorization.require(request, user, ns, authorship.agent_need(run["spec"].get("agent"), "run.spec.agent"))
     phase = (run.get("status") or {}).get("phase") or Phase.CREATED.value
-    if phase not in RESUMABLE:
+    if phase not in RESUMABLE_PHASES:
         raise Problem(409, "Conflict", f"only a STOPPED, FAILED or PARTIAL_SUCCEEDED run can be resumed; it is {phase}")
     if run["spec"].get("inputs"):
         return await _resume_batch(svc, ns, run)

@@ -26,15 +26,12 @@ from taskops.domain.jobs import build_job
 from taskops.domain.models import Run, Task
 from taskops.domain.models.agent import JobDefaults
 from taskops.domain.models.run import Attempt, BatchStatus, RunStatus
-from taskops.domain.phases import EndReason, Phase
+from taskops.domain.phases import RESUMABLE_PHASES, EndReason, Phase
 
 # How long after its Job ended a run waits for the pods of inputs the Job counted to show up in the
 # cache, before recording their outcome without a result (`"missing": true`).
 RESULT_GRACE = dt.timedelta(seconds=3)
 RESULT_RECHECK_SECONDS = 0.5
-
-
-RESUMABLE = frozenset({Phase.PARTIAL_SUCCEEDED, Phase.FAILED, Phase.STOPPED})
 
 
 def resume_requested(run: Run) -> bool:
@@ -44,7 +41,7 @@ def resume_requested(run: Run) -> bool:
         run.spec.inputs is not None
         and not run.spec.stop
         and run.status.attempt is not None
-        and run.status.phase in RESUMABLE
+        and run.status.phase in RESUMABLE_PHASES
         and run.spec.resume > done
     )
 

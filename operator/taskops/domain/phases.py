@@ -8,6 +8,7 @@ The phase of an ended Run is a function of its end reason.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 
 class Phase(StrEnum):
@@ -41,6 +42,14 @@ class EndReason(StrEnum):
 
 
 TERMINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.PARTIAL_SUCCEEDED, Phase.FAILED, Phase.STOPPED, Phase.INVALID})
+# Not started yet: what canceling a Task stops.
+PENDING_PHASES = frozenset({Phase.CREATED, Phase.SCHEDULED, Phase.QUEUED, Phase.BLOCKED})
+# Waiting for admission on a concurrency key or an Agent.
+WAITING_PHASES = frozenset({Phase.QUEUED, Phase.BLOCKED})
+# Ended without every part succeeding: a resume runs them again.
+RESUMABLE_PHASES = frozenset({Phase.PARTIAL_SUCCEEDED, Phase.FAILED, Phase.STOPPED})
+# Admission's answer for a Run it does not admit: wait in one of WAITING_PHASES, or end queue_full.
+WaitPhase = Literal[Phase.BLOCKED, Phase.QUEUED, "QUEUE_FULL"]
 
 _PHASE_OF_REASON: dict[EndReason, Phase] = {
     EndReason.SUCCESS: Phase.SUCCEEDED,
@@ -75,7 +84,7 @@ def seed000_status(phase: Phase, reason: EndReason | None) -> str:
     """Seed 000 (executions): pending, queued, running, succeeded, failed, aborted."""
     if phase in (Phase.CREATED, Phase.SCHEDULED):
         return "pending"
-    if phase in (Phase.QUEUED, Phase.BLOCKED):
+    if phase in WAITING_PHASES:
         return "queued"
     if phase == Phase.RUNNING:
         return "running"

@@ -35,7 +35,7 @@ from taskops.domain.firing import FirePlan, plan
 from taskops.domain.history import finished, prune
 from taskops.domain.models import Task
 from taskops.domain.models.task import DstPolicy as DstPolicyModel
-from taskops.domain.phases import Phase, is_terminal
+from taskops.domain.phases import PENDING_PHASES, Phase, is_terminal
 from taskops.domain.results import schema_error
 from taskops.domain.runs import build_scheduled_run
 from taskops.domain.schedule import Ahead, DstPolicy, FireSource, Schedule, ScheduleError, jitter_offset, parse
@@ -49,7 +49,6 @@ from taskops.operator.workqueue import Gate, WorkQueue
 log = logging.getLogger("taskops.scheduler")
 T = TypeVar("T")
 
-PENDING = {Phase.CREATED, Phase.SCHEDULED, Phase.QUEUED, Phase.BLOCKED}
 # How long the status write waits after a fire, so that a burst of fires shares one write.
 SYNC_DELAY = 1.0
 # Re-check a Task at least this often even when nothing is due (clock jumps, missed wake-ups).
@@ -343,7 +342,7 @@ class TaskController:
 
     async def _abort_pending(self, active: list[dict[str, Any]]) -> None:
         for run in active:
-            pending = (run.get("status") or {}).get("phase", Phase.CREATED) in PENDING
+            pending = (run.get("status") or {}).get("phase", Phase.CREATED) in PENDING_PHASES
             if pending and not (run.get("spec") or {}).get("stop"):
                 patch = {
                     "metadata": {"annotations": {names.ANNOTATION_STOP_MESSAGE: "the task was canceled"}},
