@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import get_args
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,6 +13,7 @@ from taskops.domain.phases import (
     TERMINAL_PHASES,
     EndReason,
     Phase,
+    RetryReason,
     phase_of,
     seed000_status,
     seed002_status,
@@ -45,6 +47,10 @@ def test_short_names_stay_readable() -> None:
 def test_every_end_reason_has_a_terminal_phase() -> None:
     for reason in EndReason:
         assert phase_of(reason) in TERMINAL_PHASES
+
+
+def test_retryable_reasons_are_end_reasons_of_a_failed_attempt() -> None:
+    assert {phase_of(EndReason(value)) for value in get_args(RetryReason)} == {Phase.FAILED}
 
 
 def test_seed_vocabularies() -> None:

@@ -41,6 +41,10 @@ class EndReason(StrEnum):
     INVALID = "invalid"
 
 
+# The end reasons of an attempt a Task may retry (spec.retryOn); the others (invalid, stopped, ...) never are.
+# A Literal of the values (each an EndReason's), so that a bad retryOn is answered with the accepted values.
+RetryReason = Literal["failed", "crashed", "timeout", "start_failed"]
+
 TERMINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.PARTIAL_SUCCEEDED, Phase.FAILED, Phase.STOPPED, Phase.INVALID})
 # Not started yet: what canceling a Task stops.
 PENDING_PHASES = frozenset({Phase.CREATED, Phase.SCHEDULED, Phase.QUEUED, Phase.BLOCKED})

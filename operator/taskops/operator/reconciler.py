@@ -163,7 +163,7 @@ class Reconciler:
             meta = other["metadata"]
             if meta["name"] == run.name or (spec.get("dedupeKey") or task.spec.dedupe_key) != key:
                 continue
-            if ((other.get("status") or {}).get("endReason")) == "skipped":
+            if ((other.get("status") or {}).get("endReason")) == EndReason.SKIPPED:
                 continue
             created = timefmt.parse(meta["creationTimestamp"])
             delta = (run.metadata.creation_timestamp - created).total_seconds()

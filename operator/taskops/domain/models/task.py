@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import ConfigDict, Field
 
 from taskops.domain.models.base import INT32_MAX, CamelModel, Condition, ObjectMeta
 from taskops.domain.models.params import ParamSpec
-
-RetryReason = Literal["failed", "crashed", "timeout", "start_failed"]
+from taskops.domain.phases import RetryReason
 
 
 def _default_retry_on() -> list[RetryReason]:
-    return ["failed", "crashed", "timeout", "start_failed"]
+    return list(get_args(RetryReason))
 
 
 class JobTemplate(CamelModel):
