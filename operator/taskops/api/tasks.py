@@ -29,7 +29,7 @@ from taskops.api.context import (
 from taskops.api.problems import Problem, invalid
 from taskops.clients.errors import AlreadyExists, NotFound
 from taskops.clients.resources import TASKS
-from taskops.domain import apinames, authorship, results, schedule, timefmt
+from taskops.domain import apinames, authorship, priority, results, schedule, timefmt
 from taskops.domain.models.task import TaskSpec
 from taskops.domain.params import FieldError
 
@@ -66,7 +66,7 @@ def _spec_patch(fields: dict[str, Any]) -> dict[str, Any]:
     if native is not None:
         fields["priority"] = native
     elif scale is not None:
-        fields["priority"] = (5 - scale) * 250
+        fields["priority"] = priority.from_seed001(scale)
     return {to_camel(k): v for k, v in fields.items()}
 
 

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from taskops.api import schemas
-from taskops.domain import timefmt
+from taskops.domain import priority, timefmt
 from taskops.domain.apinames import task_api_name
 from taskops.domain.models.task import TaskSpec
 from taskops.domain.phases import Phase, seed000_status, seed002_status, seed003_status
@@ -109,11 +109,6 @@ def task_run003(run: dict[str, Any], task_name: str | None = None, replay: bool 
     )
 
 
-def priority_001(queue_priority: int) -> int:
-    """The native priority on seed 001's 1 (highest) .. 9 scale: the inverse of (5 - p) * 250, clamped."""
-    return max(1, min(9, round(5 - queue_priority / 250)))
-
-
 def task_out(task: dict[str, Any]) -> schemas.TaskOut:
     meta, spec, status = task["metadata"], task.get("spec") or {}, task.get("status") or {}
     queue_priority = int(spec.get("priority") or 0)
@@ -129,7 +124,7 @@ def task_out(task: dict[str, Any]) -> schemas.TaskOut:
         schedule_kind=spec.get("scheduleKind"),
         schedule_expr=spec.get("scheduleExpr"),
         timezone=spec.get("timezone") or "UTC",
-        priority=priority_001(queue_priority),
+        priority=priority.to_seed001(queue_priority),
         queue_priority=queue_priority,
         spec=TaskSpec.model_validate(spec).model_dump(mode="json", exclude_none=True),
         version=status.get("activeVersion"),

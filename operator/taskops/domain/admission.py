@@ -127,10 +127,3 @@ def admit(pending: list[Pending], cap: Capacity, presorted: bool = False) -> Ver
         phase: WaitPhase = Phase.BLOCKED if blocking[2] >= blocking[1] else Phase.QUEUED
         waits[p.key] = (phase, kind, name, blocking[0], blocking[1], position)
     return verdict
-
-
-def priority_from_001(p: int) -> int:
-    """Seed 001's 1-9 scale (1 highest, 5 default) onto -1000..1000: (5 - p) * 250."""
-    if not 1 <= p <= 9:
-        raise ValueError("seed 001 priorities are 1 to 9")
-    return (5 - p) * 250
