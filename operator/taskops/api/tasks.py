@@ -73,14 +73,13 @@ def _spec_patch(fields: dict[str, Any]) -> dict[str, Any]:
 def _spec_errors(spec: TaskSpec, now: dt.datetime) -> list[FieldError]:
     """What the operator would refuse in `spec`: its schedule (a bounded search) and its resultSchema."""
     errors = []
-    policy = spec.dst_policy
     try:
         schedule.zone(spec.timezone)
         schedule.parse(
             spec.schedule_kind,
             spec.schedule_expr,
             spec.timezone,
-            schedule.DstPolicy(policy.nonexistent, policy.repeated) if policy else None,
+            spec.dst_policy,
             now=now,
         )
     except schedule.ScheduleError as exc:

@@ -38,6 +38,7 @@ from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 from dateutil import rrule
 
 from taskops.domain import timefmt
+from taskops.domain.models.task import DstPolicy
 
 UTC = dt.UTC
 ScheduleKind = Literal["cron", "rrule", "once", "event"]
@@ -134,12 +135,6 @@ def _bounded(candidates: Iterable[dt.datetime], budget: _Budget) -> Iterator[dt.
             _BUDGET.reset(token)
         budget.spend()
         yield candidate
-
-
-@dataclass(frozen=True)
-class DstPolicy:
-    nonexistent: Literal["skip", "shift"] = "skip"
-    repeated: Literal["first", "last", "both"] = "first"
 
 
 @dataclass(frozen=True, order=True)

@@ -34,11 +34,10 @@ from taskops.domain import gojson, jsonbounds, names
 from taskops.domain.firing import FirePlan, plan
 from taskops.domain.history import finished, prune
 from taskops.domain.models import Task
-from taskops.domain.models.task import DstPolicy as DstPolicyModel
 from taskops.domain.phases import PENDING_PHASES, Phase, is_terminal
 from taskops.domain.results import schema_error
 from taskops.domain.runs import build_scheduled_run
-from taskops.domain.schedule import Ahead, DstPolicy, FireSource, Schedule, ScheduleError, jitter_offset, parse
+from taskops.domain.schedule import Ahead, FireSource, Schedule, ScheduleError, jitter_offset, parse
 from taskops.domain.taskstatus import task_status
 from taskops.domain.versions import Version, from_revision, next_revision
 from taskops.operator import metrics
@@ -56,10 +55,6 @@ MAX_SLEEP = 300.0
 # Threads that search schedules; each search is bounded in time, so a few bad Tasks delay others' searches by
 # at most their bound, and fires computed ahead do not wait for them.
 SEARCH_THREADS = 2
-
-
-def _policy(model: DstPolicyModel | None) -> DstPolicy:
-    return DstPolicy(model.nonexistent, model.repeated) if model else DstPolicy()
 
 
 @dataclass
@@ -171,7 +166,7 @@ class TaskController:
             try:
                 await self._search(jsonbounds.check_depth, raw.get("spec"))
                 schedule = await self._search(
-                    parse, spec.schedule_kind, spec.schedule_expr, spec.timezone, _policy(spec.dst_policy), now
+                    parse, spec.schedule_kind, spec.schedule_expr, spec.timezone, spec.dst_policy, now
                 )
             except jsonbounds.TooDeep as exc:
                 unreadable = True

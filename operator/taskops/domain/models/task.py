@@ -34,7 +34,10 @@ class JobTemplate(CamelModel):
 
 
 class DstPolicy(CamelModel):
-    """What a schedule does at a daylight-saving change in its time zone."""
+    """What a schedule does at a daylight-saving change in its time zone (domain/schedule.py applies it)."""
+
+    # Frozen: a parsed Schedule holds it and is hashed.
+    model_config = ConfigDict(frozen=True)
 
     nonexistent: Literal["skip", "shift"] = Field(
         default="skip",
