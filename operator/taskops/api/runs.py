@@ -30,7 +30,7 @@ from taskops.clients.reviews import Access
 from taskops.domain import apinames, authorship, batchresults
 from taskops.domain.models import Task
 from taskops.domain.params import FieldError
-from taskops.domain.phases import RESUMABLE_PHASES, Phase, is_terminal
+from taskops.domain.phases import RESUMABLE_PHASES, Phase, is_terminal, raw_phase
 
 routes = web.RouteTableDef()
 # How long ending a stream may wait for a slow reader.
@@ -102,7 +102,7 @@ async def _cancel(request: web.Request) -> dict[str, Any]:
     svc, ns = services(request), namespace(request)
     await caller(request, "patch", "runs", ns)
     run = await _find_run(svc, ns, request.match_info["id"])
-    phase = (run.get("status") or {}).get("phase") or Phase.CREATED.value
+    phase = raw_phase(run)
     if is_terminal(phase):
         raise Problem(409, "Conflict", f'run "{run["metadata"]["name"]}" already ended ({phase}); nothing to cancel')
     patched = await svc.client.patch(RUNS, ns, run["metadata"]["name"], {"spec": {"stop": True}})
@@ -138,7 +138,7 @@ async def resume_run(request: web.Request) -> web.Response:
     run = await _find_run(svc, ns, request.match_info["id"])
     await authorization.require_on_run(request, user, ns, run["metadata"]["name"], ("get", "patch"))
     await authorization.require(request, user, ns, authorship.agent_need(run["spec"].get("agent"), "run.spec.agent"))
-    phase = (run.get("status") or {}).get("phase") or Phase.CREATED.value
+    phase = raw_phase(run)
     if phase not in RESUMABLE_PHASES:
         raise Problem(409, "Conflict", f"only a STOPPED, FAILED or PARTIAL_SUCCEEDED run can be resumed; it is {phase}")
     if run["spec"].get("inputs"):
@@ -181,7 +181,7 @@ async def run_logs(request: web.Request) -> web.StreamResponse:
     job = (run.get("status") or {}).get("jobName")
     pods = await svc.client.list(PODS, ns, label_selector=f"batch.kubernetes.io/job-name={job}") if job else []
     if not pods:
-        raise Problem(409, "Conflict", f'run "{run["metadata"]["name"]}" has no pod (phase {_phase(run)})')
+        raise Problem(409, "Conflict", f'run "{run["metadata"]["name"]}" has no pod (phase {raw_phase(run)})')
     pod = max(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "")
     params = {"follow": "true" if query_bool(request, "follow") else "false"}
     if request.query.get("container"):
@@ -238,7 +238,3 @@ async def run_results(request: web.Request) -> web.Response:
             continue  # the run is being deleted with its chunks
     items, total = views.input_results(batchresults.merge(chunks), status, offset, limit)
     return reply(schemas.InputResultList(items=items, total=total, inputs=inputs["count"], limit=limit, offset=offset))
-
-
-def _phase(run: dict[str, Any]) -> str:
-    return str((run.get("status") or {}).get("phase") or Phase.CREATED.value)

@@ -7,8 +7,9 @@ The phase of an ended Run is a function of its end reason.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 
 class Phase(StrEnum):
@@ -79,6 +80,11 @@ def phase_of(reason: EndReason) -> Phase:
 
 def is_terminal(phase: str | None) -> bool:
     return phase in TERMINAL_PHASES
+
+
+def raw_phase(run: Mapping[str, Any]) -> str:
+    """A raw Run's phase: CREATED until its first status write. Raw, not validated: hot paths read thousands."""
+    return str((run.get("status") or {}).get("phase") or Phase.CREATED.value)
 
 
 # --- each seed's vocabulary, derived from (phase, end reason) -----------------

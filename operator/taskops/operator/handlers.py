@@ -15,7 +15,7 @@ import kopf
 from taskops import GROUP, VERSION
 from taskops.clients.credentials import Credentials
 from taskops.domain import names
-from taskops.domain.phases import is_terminal
+from taskops.domain.phases import is_terminal, raw_phase
 from taskops.operator.store import Kind, Store, key_of, without_managed_fields
 from taskops.operator.workqueue import WorkQueue
 
@@ -31,10 +31,6 @@ class _NoDiffBase(kopf.DiffBaseStorage):
 
     def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
         return kopf.BodyEssence()
-
-
-def _phase(obj: dict[str, Any]) -> str | None:
-    return (obj.get("status") or {}).get("phase")
 
 
 def _register_framework(registry: kopf.OperatorRegistry, creds: Credentials) -> None:
@@ -100,7 +96,7 @@ def build_registry(
             generations.pop(key, None)
         queue_changed()
         for run in store.runs_of_task(*key):
-            if not is_terminal(_phase(run)):
+            if not is_terminal(raw_phase(run)):
                 queue.add(key_of(run))
 
     @kopf.on.event(GROUP, VERSION, "agents", registry=registry)
@@ -114,7 +110,7 @@ def build_registry(
         apply(event, store.revisions)
         namespace = key_of(obj)[0]
         for run in store.runs_of_task(namespace, obj["metadata"]["labels"][names.LABEL_TASK]):
-            if not is_terminal(_phase(run)):
+            if not is_terminal(raw_phase(run)):
                 queue.add(key_of(run))
 
     return registry

@@ -34,7 +34,7 @@ from taskops.domain import gojson, jsonbounds, names
 from taskops.domain.firing import FirePlan, plan
 from taskops.domain.history import finished, prune
 from taskops.domain.models import Task
-from taskops.domain.phases import PENDING_PHASES, Phase, is_terminal
+from taskops.domain.phases import PENDING_PHASES, is_terminal, raw_phase
 from taskops.domain.results import schema_error
 from taskops.domain.runs import build_scheduled_run
 from taskops.domain.schedule import Ahead, FireSource, Schedule, ScheduleError, jitter_offset, parse
@@ -201,11 +201,7 @@ class TaskController:
             return
         raw, task, now, mem = loaded
         spec = task.spec
-        active = {
-            r["metadata"]["name"]: r
-            for r in self.store.runs_of_task(*key)
-            if not is_terminal((r.get("status") or {}).get("phase"))
-        }
+        active = {r["metadata"]["name"]: r for r in self.store.runs_of_task(*key) if not is_terminal(raw_phase(r))}
         last = self._last(task, mem, now)
         fire_plan = await self._plan(task, mem, last, now, list(active))
         # Run reconciles wait while fires are being created: fire lag is what a schedule promises.
@@ -337,7 +333,7 @@ class TaskController:
 
     async def _abort_pending(self, active: list[dict[str, Any]]) -> None:
         for run in active:
-            pending = (run.get("status") or {}).get("phase", Phase.CREATED) in PENDING_PHASES
+            pending = raw_phase(run) in PENDING_PHASES
             if pending and not (run.get("spec") or {}).get("stop"):
                 patch = {
                     "metadata": {"annotations": {names.ANNOTATION_STOP_MESSAGE: "the task was canceled"}},

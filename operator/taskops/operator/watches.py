@@ -19,7 +19,7 @@ from taskops.clients.kube import KubeClient
 from taskops.clients.resources import CONFIGMAPS, JOBS, PODS, RUNS
 from taskops.domain import names
 from taskops.domain.batch import resume_wanted
-from taskops.domain.phases import is_terminal
+from taskops.domain.phases import is_terminal, raw_phase
 from taskops.operator.store import (
     Kind,
     Store,
@@ -32,10 +32,6 @@ from taskops.operator.store import (
 from taskops.operator.workqueue import WorkQueue
 
 Obj = dict[str, Any]
-
-
-def _phase(obj: Obj) -> str | None:
-    return (obj.get("status") or {}).get("phase")
 
 
 def _apply(type_: str, obj: Obj, kind: Kind) -> bool:
@@ -93,9 +89,9 @@ class Watches:
             self.queue_changed()
         if not _apply(type_, obj, self.store.runs):
             return
-        if not is_terminal(_phase(obj)) or resume_wanted(obj):
+        if not is_terminal(raw_phase(obj)) or resume_wanted(obj):
             self.queue.add(key_of(obj))
-        if is_terminal(_phase(obj)):
+        if is_terminal(raw_phase(obj)):
             # An ended Run may push its Task over a history limit.
             task = ((obj.get("spec") or {}).get("taskRef") or {}).get("name")
             if task:
