@@ -27,7 +27,7 @@ from taskops.api.triggers import resume_of
 from taskops.clients.errors import AlreadyExists, NotFound
 from taskops.clients.resources import CONFIGMAPS, PODS, RUNS
 from taskops.clients.reviews import Access
-from taskops.domain import apinames, authorship, batchresults
+from taskops.domain import apinames, authorship, batch, batchresults, names, runs
 from taskops.domain.models import Task
 from taskops.domain.params import FieldError
 from taskops.domain.phases import RESUMABLE_PHASES, Phase, is_terminal, raw_phase
@@ -105,7 +105,7 @@ async def _cancel(request: web.Request) -> dict[str, Any]:
     phase = raw_phase(run)
     if is_terminal(phase):
         raise Problem(409, "Conflict", f'run "{run["metadata"]["name"]}" already ended ({phase}); nothing to cancel')
-    patched = await svc.client.patch(RUNS, ns, run["metadata"]["name"], {"spec": {"stop": True}})
+    patched = await svc.client.patch(RUNS, ns, run["metadata"]["name"], runs.stop_patch())
     svc.cache.runs.upsert(patched)
     return patched
 
@@ -157,7 +157,7 @@ async def resume_run(request: web.Request) -> web.Response:
 
 async def _resume_batch(svc: Services, ns: str, run: dict[str, Any]) -> web.Response:
     """A batch Run resumes in place: a new attempt over only the indexes that did not succeed (docs/batch.md)."""
-    done = int(((run.get("status") or {}).get("batch") or {}).get("resumes") or 0)
+    done = batch.resumes_done(run)
     patched = run
     if int(run["spec"].get("resume") or 0) <= done:  # otherwise a resume is already asked for: idempotent
         patched = await svc.client.patch(RUNS, ns, run["metadata"]["name"], {"spec": {"resume": done + 1}})
@@ -179,7 +179,7 @@ async def run_logs(request: web.Request) -> web.StreamResponse:
     hold(request, request.app[HOLDS].streams)
     run = await _find_run(svc, ns, request.match_info["id"])
     job = (run.get("status") or {}).get("jobName")
-    pods = await svc.client.list(PODS, ns, label_selector=f"batch.kubernetes.io/job-name={job}") if job else []
+    pods = await svc.client.list(PODS, ns, label_selector=f"{names.LABEL_JOB_NAME}={job}") if job else []
     if not pods:
         raise Problem(409, "Conflict", f'run "{run["metadata"]["name"]}" has no pod (phase {raw_phase(run)})')
     pod = max(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "")

@@ -16,6 +16,8 @@ JOB_NAME_MAX = 63
 LABEL_TASK = "taskops.dev/task"
 LABEL_RUN = "taskops.dev/run"
 LABEL_ATTEMPT = "taskops.dev/attempt"
+# Set by the Job controller on a Job's pods.
+LABEL_JOB_NAME = "batch.kubernetes.io/job-name"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "taskops"
 

@@ -12,6 +12,14 @@ from taskops.domain.models import Task
 from taskops.domain.phases import EndReason
 
 
+def stop_patch(message: str | None = None) -> dict[str, Any]:
+    """The merge patch that asks a Run to stop (spec.stop); `message` becomes the message it ends with."""
+    patch: dict[str, Any] = {"spec": {"stop": True}}
+    if message:
+        patch["metadata"] = {"annotations": {names.ANNOTATION_STOP_MESSAGE: message}}
+    return patch
+
+
 def build_scheduled_run(
     task: Task, at: dt.datetime, disposition: EndReason | None = None, message: str = ""
 ) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from taskops.domain import backoff, timefmt
+from taskops.domain import backoff, batch, timefmt
 from taskops.domain.egress import HostPolicy
 from taskops.domain.models.run import WebhookStatus
 from taskops.domain.phases import is_terminal
@@ -112,7 +112,7 @@ def delivery_id(run: dict[str, Any]) -> str:
     """The Run's uid; after a batch resume `<uid>.<resumes>`, as the resumed run's end is news of its own."""
     meta = run["metadata"]
     base = str(meta.get("uid") or meta["name"])
-    resumes = int((((run.get("status") or {}).get("batch")) or {}).get("resumes") or 0)
+    resumes = batch.resumes_done(run)
     return f"{base}.{resumes}" if resumes else base
 
 

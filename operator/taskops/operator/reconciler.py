@@ -15,7 +15,7 @@ from taskops import logs
 from taskops.clients import errors
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import AGENTS, CONFIGMAPS, JOBS, PODS, RUNS, TASKS
-from taskops.domain import attempts, batch, timefmt
+from taskops.domain import attempts, batch, names, timefmt
 from taskops.domain.decision import Context, Decision, EventSpec, end_status
 from taskops.domain.models import Run, Task
 from taskops.domain.models.agent import AgentSpec
@@ -25,7 +25,7 @@ from taskops.domain.versions import Version, from_revision
 from taskops.operator import metrics
 from taskops.operator.admission import AdmissionController
 from taskops.operator.failpoints import failpoint
-from taskops.operator.store import JOB_NAME_LABEL, Key, Store, is_summary
+from taskops.operator.store import Key, Store, is_summary
 from taskops.operator.workqueue import Gate, WorkQueue
 
 log = logging.getLogger("taskops.reconciler")
@@ -200,7 +200,7 @@ class Reconciler:
         # The Job and Pod watches are independent: right after a restart (or under load) the Job can be seen
         # Failed before its pod's terminated state arrives, and the attempt would end "failed" without the
         # exit code or an OOMKill. Ask the API server once for the pods as they are now.
-        listed = await self.client.list(PODS, namespace, label_selector=f"{JOB_NAME_LABEL}={job_name}")
+        listed = await self.client.list(PODS, namespace, label_selector=f"{names.LABEL_JOB_NAME}={job_name}")
         for pod in listed:
             pod.setdefault("apiVersion", "v1")
             pod.setdefault("kind", "Pod")

@@ -30,13 +30,13 @@ from taskops import logs
 from taskops.clients import errors
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import REVISIONS, RUNS, TASKS
-from taskops.domain import gojson, jsonbounds, names
+from taskops.domain import gojson, jsonbounds
 from taskops.domain.firing import FirePlan, plan
 from taskops.domain.history import finished, prune
 from taskops.domain.models import Task
 from taskops.domain.phases import PENDING_PHASES, is_terminal, raw_phase
 from taskops.domain.results import schema_error
-from taskops.domain.runs import build_scheduled_run
+from taskops.domain.runs import build_scheduled_run, stop_patch
 from taskops.domain.schedule import Ahead, FireSource, Schedule, ScheduleError, jitter_offset, parse
 from taskops.domain.taskstatus import task_status
 from taskops.domain.versions import Version, from_revision, next_revision
@@ -296,14 +296,7 @@ class TaskController:
         for name in fire_plan.stop:
             run = active.get(name)
             if run is not None and not (run.get("spec") or {}).get("stop"):
-                patch = {
-                    "metadata": {
-                        "annotations": {
-                            names.ANNOTATION_STOP_MESSAGE: "replaced by a newer fire (overlap policy replace)"
-                        }
-                    },
-                    "spec": {"stop": True},
-                }
+                patch = stop_patch("replaced by a newer fire (overlap policy replace)")
                 self.store.runs.put(await self.client.patch(RUNS, ns, name, patch))
         for planned in fire_plan.runs:
             body = build_scheduled_run(task, planned.scheduled_time, planned.disposition, planned.message)
@@ -335,10 +328,7 @@ class TaskController:
         for run in active:
             pending = raw_phase(run) in PENDING_PHASES
             if pending and not (run.get("spec") or {}).get("stop"):
-                patch = {
-                    "metadata": {"annotations": {names.ANNOTATION_STOP_MESSAGE: "the task was canceled"}},
-                    "spec": {"stop": True},
-                }
+                patch = stop_patch("the task was canceled")
                 ns, name = run["metadata"]["namespace"], run["metadata"]["name"]
                 self.store.runs.put(await self.client.patch(RUNS, ns, name, patch))
 

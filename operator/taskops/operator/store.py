@@ -15,8 +15,6 @@ from taskops.domain.webhooks import undelivered
 Key = tuple[str, str]  # (namespace, name)
 Obj = dict[str, Any]
 
-JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
-
 
 def key_of(obj: Obj) -> Key:
     meta = obj["metadata"]
@@ -154,7 +152,7 @@ class Store:
         self.tasks = Kind()
         self.runs = Kind(index=_task_of_run)
         self.jobs = Kind(index=_label(names.LABEL_RUN))
-        self.pods = Kind(index=_label(JOB_NAME_LABEL))
+        self.pods = Kind(index=_label(names.LABEL_JOB_NAME))
         self.revisions = Kind(index=_label(names.LABEL_TASK))
         self.agents = Kind()
         # Only ConfigMaps owned by a Run (batch inputs, index maps), without their data values.
