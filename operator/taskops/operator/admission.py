@@ -14,10 +14,11 @@ import asyncio
 import logging
 from typing import Any, Literal
 
+from taskops.clients.informer import Key
 from taskops.domain.admission import Capacity, Pending, Verdict, Wait, admit
 from taskops.domain.phases import WAITING_PHASES, is_terminal
 from taskops.operator import metrics
-from taskops.operator.store import Key, Store
+from taskops.operator.store import Store
 from taskops.operator.workqueue import WorkQueue
 
 log = logging.getLogger("taskops.admission")

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from taskops import logs
 from taskops.clients import errors
+from taskops.clients.informer import Key
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import AGENTS, CONFIGMAPS, JOBS, PODS, RUNS, TASKS
 from taskops.domain import attempts, batch, names, timefmt
@@ -25,7 +26,7 @@ from taskops.domain.versions import Version, from_revision
 from taskops.operator import metrics
 from taskops.operator.admission import AdmissionController
 from taskops.operator.failpoints import failpoint
-from taskops.operator.store import Key, Store, is_summary
+from taskops.operator.store import Store, is_summary
 from taskops.operator.workqueue import Gate, WorkQueue
 
 log = logging.getLogger("taskops.reconciler")

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from taskops import logs
 from taskops.clients import errors
+from taskops.clients.informer import Key
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import REVISIONS, RUNS, TASKS
 from taskops.domain import gojson, jsonbounds
@@ -42,7 +43,7 @@ from taskops.domain.taskstatus import task_status
 from taskops.domain.versions import Version, from_revision, next_revision
 from taskops.operator import metrics
 from taskops.operator.reconciler import COMPONENT, Clock, utcnow
-from taskops.operator.store import Key, Store
+from taskops.operator.store import Store
 from taskops.operator.workqueue import Gate, WorkQueue
 
 log = logging.getLogger("taskops.scheduler")

@@ -7,18 +7,13 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from taskops.clients.informer import Key, key_of
 from taskops.domain import names
 from taskops.domain.batch import resume_wanted
 from taskops.domain.phases import is_terminal
 from taskops.domain.webhooks import undelivered
 
-Key = tuple[str, str]  # (namespace, name)
 Obj = dict[str, Any]
-
-
-def key_of(obj: Obj) -> Key:
-    meta = obj["metadata"]
-    return meta.get("namespace") or "", meta["name"]
 
 
 def _newer(new: Obj, old: Obj | None) -> bool:

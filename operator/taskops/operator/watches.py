@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from taskops.clients.informer import Informer
+from taskops.clients.informer import Informer, key_of
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import CONFIGMAPS, JOBS, PODS, RUNS
 from taskops.domain import names
@@ -23,7 +23,6 @@ from taskops.domain.phases import is_terminal, raw_phase
 from taskops.operator.store import (
     Kind,
     Store,
-    key_of,
     run_owner,
     summarize_ended,
     without_data,
