@@ -31,15 +31,10 @@ ANNOTATION_EVENT_ID = "taskops.dev/event-id"
 LABEL_EVENT = "taskops.dev/event"
 
 _OBJECT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-_API_NAME = re.compile(API_NAME_PATTERN)
 
 
 def _digest(text: str, n: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:n]
-
-
-def is_api_name(name: str) -> bool:
-    return 1 <= len(name) <= API_NAME_MAX and _API_NAME.match(name) is not None
 
 
 def is_object_name(name: str, limit: int = OBJECT_NAME_MAX) -> bool:

@@ -123,8 +123,3 @@ def seed003_status(phase: Phase) -> str:
     if phase in TERMINAL_PHASES:
         return "failure"
     return "in_progress"
-
-
-def seed004_status(phase: Phase) -> str:
-    """Seed 004 (runs): its lifecycle is taskops' phase vocabulary."""
-    return phase.value

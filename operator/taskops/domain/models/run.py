@@ -279,7 +279,3 @@ class Run(CamelModel):
     @property
     def name(self) -> str:
         return self.metadata.name
-
-
-def parse_run(obj: dict[str, Any]) -> Run:
-    return Run.model_validate(obj)
