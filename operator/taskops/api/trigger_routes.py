@@ -22,7 +22,7 @@ from taskops.api.triggering import fire, wait_options
 from taskops.api.triggers import Trigger, build_run, check, listens
 from taskops.clients.errors import AlreadyExists, NotFound
 from taskops.clients.resources import REVISIONS, RUNS
-from taskops.domain import apinames
+from taskops.domain import apinames, names
 from taskops.domain.models import Task
 from taskops.domain.params import FieldError
 
@@ -98,7 +98,7 @@ async def create_execution(request: web.Request) -> web.Response:
             revision = await svc.client.get(REVISIONS, ns, data.task_version_id)
         except NotFound:
             raise invalid([FieldError("body.task_version_id", "no such task version", data.task_version_id)]) from None
-        owner = (revision["metadata"].get("labels") or {}).get("taskops.dev/task")
+        owner = (revision["metadata"].get("labels") or {}).get(names.LABEL_TASK)
         if not owner or (ident and ident != owner):
             raise invalid([FieldError("body.task_version_id", "not a version of this task", data.task_version_id)])
         ident, version = owner, data.task_version_id

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from taskops.domain import backoff, batch, timefmt
+from taskops.domain import backoff, batch, names, timefmt
 from taskops.domain.egress import HostPolicy
 from taskops.domain.models.run import WebhookStatus
 from taskops.domain.phases import is_terminal
@@ -33,7 +33,7 @@ HEADER_SIGNATURE = "X-Taskops-Signature"
 HEADER_EVENT = "X-Taskops-Event"
 EVENT = "run.ended"
 # What spec.webhookSecret may be: a Secret's name (DNS subdomain), read in the Task's own namespace only.
-SECRET_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+SECRET_NAME = re.compile(names.DNS_SUBDOMAIN)
 
 
 @dataclass(frozen=True)

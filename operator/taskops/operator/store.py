@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from taskops import GROUP
 from taskops.clients.informer import Key, key_of
 from taskops.domain import names
 from taskops.domain.batch import resume_wanted
@@ -81,7 +82,7 @@ def _label(name: str) -> Callable[[Obj], str | None]:
 def run_owner(obj: Obj) -> str | None:
     """The name of the Run that owns this object, if one does."""
     for ref in obj["metadata"].get("ownerReferences") or []:
-        if ref.get("kind") == "Run" and str(ref.get("apiVersion", "")).startswith("taskops.dev/"):
+        if ref.get("kind") == "Run" and str(ref.get("apiVersion", "")).startswith(f"{GROUP}/"):
             name = ref.get("name")
             return str(name) if name else None
     return None

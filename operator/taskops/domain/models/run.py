@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from taskops import API_VERSION
 from taskops.domain.models.agent import JobDefaults
 from taskops.domain.models.base import INT32_MAX, CamelModel, Condition, ObjectMeta
 from taskops.domain.phases import EndReason, Phase
@@ -266,7 +267,7 @@ class RunStatus(CamelModel):
 class Run(CamelModel):
     """A run: one execution of a Task."""
 
-    api_version: str = Field(default="taskops.dev/v1alpha1", description="API version.")
+    api_version: str = Field(default=API_VERSION, description="API version.")
     kind: str = Field(default="Run", description="Kind.")
     metadata: ObjectMeta = Field(description="Standard object metadata.")
     spec: RunSpec = Field(description="The desired state of the run.")

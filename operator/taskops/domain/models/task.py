@@ -7,8 +7,10 @@ from typing import Any, Literal, get_args
 
 from pydantic import ConfigDict, Field
 
+from taskops import API_VERSION
 from taskops.domain.models.base import INT32_MAX, CamelModel, Condition, ObjectMeta
 from taskops.domain.models.params import ParamSpec
+from taskops.domain.names import DNS_SUBDOMAIN
 from taskops.domain.phases import RetryReason
 
 
@@ -249,7 +251,7 @@ class TaskSpec(CamelModel):
         default=None,
         max_length=253,
         # A Secret's name, nothing more: "../" would walk the operator's GET into another namespace.
-        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        pattern=DNS_SUBDOMAIN,
         description=(
             "The name of a Secret in the task's namespace whose `secret` key signs the completion webhooks of "
             "this task's Runs (HMAC-SHA256); default: a key for the namespace derived from the operator's "
@@ -289,7 +291,7 @@ class TaskStatus(CamelModel):
 class Task(CamelModel):
     """A task: a template every Run of it executes."""
 
-    api_version: str = Field(default="taskops.dev/v1alpha1", description="API version.")
+    api_version: str = Field(default=API_VERSION, description="API version.")
     kind: str = Field(default="Task", description="Kind.")
     metadata: ObjectMeta = Field(description="Standard object metadata.")
     spec: TaskSpec = Field(description="The desired state of the task.")
