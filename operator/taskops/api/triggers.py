@@ -16,7 +16,7 @@ from typing import Any
 
 from taskops import API_VERSION
 from taskops.domain import apinames, names, timefmt, webhooks
-from taskops.domain.jobs import owner_reference
+from taskops.domain.jobs import task_owner
 from taskops.domain.models import Task
 from taskops.domain.params import FieldError, validate_params
 from taskops.domain.versions import Version, resolve
@@ -96,7 +96,7 @@ def build_run(trigger: Trigger, now: dt.datetime, name: str | None = None) -> di
     meta: dict[str, Any] = {
         "namespace": task.metadata.namespace,
         "labels": {names.LABEL_TASK: task.metadata.name, **trigger.labels},
-        "ownerReferences": [owner_reference(API_VERSION, "Task", task.metadata.name, task.metadata.uid or "")],
+        "ownerReferences": [task_owner(task)],
     }
     meta["annotations"] = dict(trigger.annotations)
     if name:

@@ -7,7 +7,7 @@ from typing import Any
 
 from taskops import API_VERSION
 from taskops.domain import names, timefmt
-from taskops.domain.jobs import owner_reference
+from taskops.domain.jobs import task_owner
 from taskops.domain.models import Task
 from taskops.domain.phases import EndReason
 
@@ -38,7 +38,7 @@ def build_scheduled_run(
             "namespace": task.metadata.namespace,
             "labels": {names.LABEL_TASK: task.metadata.name, names.LABEL_SCHEDULED: "true"},
             "annotations": annotations,
-            "ownerReferences": [owner_reference(API_VERSION, "Task", task.metadata.name, task.metadata.uid or "")],
+            "ownerReferences": [task_owner(task)],
         },
         "spec": {
             "taskRef": {"name": task.metadata.name},
