@@ -29,7 +29,7 @@ from taskops.api.context import (
 from taskops.api.problems import Problem, invalid
 from taskops.clients.errors import AlreadyExists, NotFound
 from taskops.clients.resources import TASKS
-from taskops.domain import apinames, authorship, priority, results, schedule, timefmt
+from taskops.domain import apinames, authorship, mergepatch, priority, results, schedule, timefmt
 from taskops.domain.models.task import TaskSpec
 from taskops.domain.params import FieldError
 
@@ -167,7 +167,7 @@ async def update_task(request: web.Request) -> web.Response:
     patch = _spec_patch(data.model_dump(exclude_unset=True, mode="json"))
     stored = task.get("spec") or {}
     # What the API server will store (a merge patch): nested fields the body leaves out are kept.
-    result = authorship.merge_patch(stored, patch)
+    result = mergepatch.merged(stored, patch)
     merged = TaskSpec.model_validate(result)
     await _check_spec(merged, svc)
     await authorization.require(request, user, ns, authorship.task_needs(result, stored, "body"))

@@ -16,7 +16,7 @@ from taskops.clients import errors
 from taskops.clients.informer import Key
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import AGENTS, CONFIGMAPS, JOBS, PODS, RUNS, TASKS
-from taskops.domain import attempts, batch, names, timefmt
+from taskops.domain import attempts, batch, mergepatch, names, timefmt
 from taskops.domain.decision import Context, Decision, EventSpec, end_status
 from taskops.domain.models import Run, Task
 from taskops.domain.models.agent import AgentSpec
@@ -286,7 +286,7 @@ class Reconciler:
         ns, name = raw["metadata"]["namespace"], raw["metadata"]["name"]
         old = raw.get("status") or {}
         # Merge-patch semantics: a field we no longer set must be sent as null to be removed.
-        body = {**{k: None for k in old if k not in status}, **status}
+        body = mergepatch.replacing(old, status)
         patched = await self.client.patch(
             RUNS,
             ns,

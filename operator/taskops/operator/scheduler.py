@@ -31,7 +31,7 @@ from taskops.clients import errors
 from taskops.clients.informer import Key
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import REVISIONS, RUNS, TASKS
-from taskops.domain import gojson, jsonbounds
+from taskops.domain import gojson, jsonbounds, mergepatch
 from taskops.domain.firing import FirePlan, plan
 from taskops.domain.history import finished, prune
 from taskops.domain.models import Task
@@ -359,7 +359,7 @@ class TaskController:
         if new == old:
             return
         was = {c.get("type"): c.get("status") for c in old.get("conditions") or []}
-        body = {**{k: None for k in old if k not in new}, **new}
+        body = mergepatch.replacing(old, new)
         patched = await self.client.patch(
             TASKS, task.metadata.namespace, task.metadata.name, {"status": body}, subresource="status"
         )
