@@ -9,12 +9,13 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, Field
 from pydantic.json_schema import models_json_schema
 
 from taskops.api import schemas
+from taskops.domain.models.task import ScheduleKind, TaskState
 
 REF = "#/components/schemas/{model}"
 
@@ -92,9 +93,9 @@ OPERATIONS: tuple[Operation, ...] = (
         "list tasks",
         response=schemas.TaskList,
         params=(
-            Param("status", "query", {"enum": ["active", "paused", "canceled"]}, "Filter by state."),
+            Param("status", "query", {"enum": list(get_args(TaskState))}, "Filter by state."),
             Param("created_by", "query", {"type": "string"}, "Filter by creator."),
-            Param("schedule_kind", "query", {"enum": ["cron", "rrule", "once", "event"]}, "Filter by kind."),
+            Param("schedule_kind", "query", {"enum": list(get_args(ScheduleKind))}, "Filter by kind."),
             *LIMIT_OFFSET,
         ),
     ),

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
 
 from taskops.domain.apinames import API_NAME_MAX, API_NAME_PATTERN
-from taskops.domain.models.task import TaskSpec
+from taskops.domain.models.task import TaskSpec, TaskState
 from taskops.domain.runview import Attempt, RunOut, Step
 
 __all__ = ["Attempt", "RunOut", "Step"]
@@ -182,7 +182,7 @@ class TaskOut(BaseModel):
     name: str = Field(description="The task's API name.")
     object_name: str = Field(description="The Task object's name (kubectl get task <object_name>).")
     namespace: str
-    status: Literal["active", "paused", "canceled"]
+    status: TaskState
     title: str | None = None
     description: str | None = None
     created_by: str | None = None

@@ -10,7 +10,7 @@ import contextlib
 import datetime as dt
 import re
 import secrets
-from typing import Any
+from typing import Any, get_args
 
 from aiohttp import web
 from pydantic.alias_generators import to_camel, to_snake
@@ -30,7 +30,7 @@ from taskops.api.problems import Problem, invalid
 from taskops.clients.errors import AlreadyExists, NotFound
 from taskops.clients.resources import TASKS
 from taskops.domain import apinames, authorship, mergepatch, priority, results, schedule, timefmt
-from taskops.domain.models.task import TaskSpec
+from taskops.domain.models.task import ScheduleKind, TaskSpec, TaskState
 from taskops.domain.params import FieldError
 
 routes = web.RouteTableDef()
@@ -134,9 +134,9 @@ async def list_tasks(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", 50, 1, 1000)
     offset = query_int(request, "offset", 0, 0, 10**9)
     wanted = {k: request.query[k] for k in ("status", "created_by", "schedule_kind") if request.query.get(k)}
-    if wanted.get("status") not in (None, "active", "paused", "canceled"):
+    if wanted.get("status") not in (None, *get_args(TaskState)):
         raise invalid([FieldError("query.status", "must be active, paused or canceled", wanted["status"])])
-    if wanted.get("schedule_kind") not in (None, "cron", "rrule", "once", "event"):
+    if wanted.get("schedule_kind") not in (None, *get_args(ScheduleKind)):
         kind = wanted["schedule_kind"]
         raise invalid([FieldError("query.schedule_kind", "must be cron, rrule, once or event", kind)])
     out = views.select_tasks([views.task_out(t) for t in svc.cache.tasks_in(ns)], wanted)

@@ -31,17 +31,16 @@ import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 from dateutil import rrule
 
 from taskops.domain import timefmt
-from taskops.domain.models.task import DstPolicy
+from taskops.domain.models.task import DstPolicy, ScheduleKind
 
 UTC = dt.UTC
-ScheduleKind = Literal["cron", "rrule", "once", "event"]
 # Offsets change by at most two hours at a DST transition (30 minutes on Lord Howe Island).
 _DST_MARGIN = dt.timedelta(hours=3)
 _CRON_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}

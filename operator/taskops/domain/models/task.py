@@ -8,10 +8,14 @@ from typing import Any, Literal, get_args
 from pydantic import ConfigDict, Field
 
 from taskops import API_VERSION
+from taskops.domain.backoff import Strategy
 from taskops.domain.models.base import INT32_MAX, CamelModel, Condition, ObjectMeta
 from taskops.domain.models.params import ParamSpec
 from taskops.domain.names import DNS_SUBDOMAIN
 from taskops.domain.phases import RetryReason
+
+ScheduleKind = Literal["cron", "rrule", "once", "event"]
+TaskState = Literal["active", "paused", "canceled"]
 
 
 def _default_retry_on() -> list[RetryReason]:
@@ -104,7 +108,7 @@ class TaskSpec(CamelModel):
         description="Who created the task: a user, service account or agent id (seed 001 `created_by`).",
     )
     payload: JobTemplate = Field(description="The Job template each Run of this task executes (seed 001 `payload`).")
-    schedule_kind: Literal["cron", "rrule", "once", "event"] | None = Field(
+    schedule_kind: ScheduleKind | None = Field(
         default=None,
         description=(
             "How fires are computed: cron, rrule (RFC 5545), once (one datetime) or event (fired by a named "
@@ -156,7 +160,7 @@ class TaskSpec(CamelModel):
             "replace (the going Run is stopped, then the new one starts)."
         ),
     )
-    state: Literal["active", "paused", "canceled"] = Field(
+    state: TaskState = Field(
         default="active",
         description="active; paused (no fires until resumed); canceled (permanent: no fires, pending Runs aborted).",
         json_schema_extra={
@@ -197,7 +201,7 @@ class TaskSpec(CamelModel):
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
     max_retries: int = Field(default=3, ge=0, le=100, description="Attempts after the first (seed 001).")
-    backoff_strategy: Literal["exponential_jitter", "linear", "fixed"] = Field(
+    backoff_strategy: Strategy = Field(
         default="exponential_jitter",
         description=(
             "Delay between attempts: exponential_jitter (base*2^(n-1), capped, then a value in [d/2, d]), "
