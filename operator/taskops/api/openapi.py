@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from pydantic.json_schema import models_json_schema
 
 from taskops.api import schemas
+from taskops.domain.batchresults import InputStatus
 from taskops.domain.models.task import ScheduleKind, TaskState
 
 REF = "#/components/schemas/{model}"
@@ -268,7 +269,7 @@ OPERATIONS: tuple[Operation, ...] = (
         response=schemas.InputResultList,
         params=(
             ID,
-            Param("status", "query", {"enum": ["succeeded", "failed"]}, "Only inputs that ended so."),
+            Param("status", "query", {"enum": list(get_args(InputStatus))}, "Only inputs that ended so."),
             Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}, "Page size."),
             Param("offset", "query", {"type": "integer", "minimum": 0, "default": 0}, "Entries to skip."),
         ),

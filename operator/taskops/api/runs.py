@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import Any, get_args
 
 from aiohttp import web
 
@@ -28,7 +28,9 @@ from taskops.clients.errors import AlreadyExists, NotFound
 from taskops.clients.resources import CONFIGMAPS, PODS, RUNS
 from taskops.clients.reviews import Access
 from taskops.domain import apinames, authorship, batch, batchresults, names, runs
+from taskops.domain.batchresults import InputStatus
 from taskops.domain.models import Task
+from taskops.domain.models.run import ExecutionMode
 from taskops.domain.params import FieldError
 from taskops.domain.phases import RESUMABLE_PHASES, Phase, is_terminal, raw_phase
 
@@ -57,7 +59,7 @@ async def list_runs(request: web.Request) -> web.Response:
     wanted = {k: request.query[k] for k in _FILTERS if request.query.get(k)}
     if "status" in wanted and wanted["status"].upper() not in Phase.__members__:
         raise invalid([FieldError("query.status", f"must be one of {', '.join(Phase)}", wanted["status"])])
-    if "execution_mode" in wanted and wanted["execution_mode"].upper() not in ("LIVE", "ASYNC", "SCHEDULE"):
+    if "execution_mode" in wanted and wanted["execution_mode"].upper() not in get_args(ExecutionMode):
         raise invalid([FieldError("query.execution_mode", "must be LIVE, ASYNC or SCHEDULE", wanted["execution_mode"])])
     out = [views.run_out(r, svc.cache.task_name(ns, r["spec"]["taskRef"]["name"])) for r in svc.cache.runs_in(ns)]
     out = views.select_runs(out, wanted, sort)
@@ -221,7 +223,7 @@ async def run_results(request: web.Request) -> web.Response:
     svc, ns = services(request), namespace(request)
     await caller(request, "get", "runs", ns)
     status = request.query.get("status") or None
-    if status not in (None, "succeeded", "failed"):
+    if status not in (None, *get_args(InputStatus)):
         raise invalid([FieldError("query.status", "must be succeeded or failed", status)])
     limit = query_int(request, "limit", 100, 1, 1000)
     offset = query_int(request, "offset", 0, 0, 10**9)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
 
 from taskops.domain.apinames import API_NAME_MAX, API_NAME_PATTERN
+from taskops.domain.batchresults import InputStatus
 from taskops.domain.models.task import TaskSpec, TaskState
 from taskops.domain.runview import Attempt, RunOut, Step
 
@@ -220,7 +221,7 @@ class InputResult(BaseModel):
     """One input's recorded outcome in a batch run (docs/batch.md)."""
 
     index: int = Field(description="The input's index in the run's inputs (the same across resumes).")
-    status: Literal["succeeded", "failed"]
+    status: InputStatus
     attempt: int = Field(description="The run attempt whose pod decided it (a resume is a later attempt).")
     exit_code: int | None = None
     result: Any = Field(default=None, description="The pod's termination message: JSON when it parses, else text.")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, get_args
 
 from aiohttp import web
 
@@ -24,6 +24,7 @@ from taskops.clients.errors import AlreadyExists, NotFound
 from taskops.clients.resources import REVISIONS, RUNS
 from taskops.domain import apinames, names
 from taskops.domain.models import Task
+from taskops.domain.models.run import ExecutionMode
 from taskops.domain.params import FieldError
 
 routes = web.RouteTableDef()
@@ -127,7 +128,7 @@ async def run_action(request: web.Request) -> web.Response:
     """Seed 004: live (wait), async, or schedule (at `scheduled_at`)."""
     ns = namespace(request)
     mode = request.match_info["mode"].upper()
-    if mode not in ("LIVE", "ASYNC", "SCHEDULE"):
+    if mode not in get_args(ExecutionMode):
         raise invalid([FieldError("path.mode", "must be live, async or schedule", request.match_info["mode"])])
     _, task, user, api_name = await _start(request, ns, request.match_info["name"])
     data, raw = await body(request, schemas.ActionRunRequest, optional=True)

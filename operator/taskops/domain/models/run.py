@@ -12,6 +12,7 @@ from taskops.domain.models.agent import JobDefaults
 from taskops.domain.models.base import INT32_MAX, CamelModel, Condition, ObjectMeta
 from taskops.domain.phases import EndReason, Phase
 
+ExecutionMode = Literal["LIVE", "ASYNC", "SCHEDULE"]
 TRIGGERS = ("manual", "api", "cron", "rrule", "once", "event", "retry", "resume", "startup")
 
 
@@ -96,7 +97,7 @@ class RunSpec(CamelModel):
         max_length=2048,
         description="URL called with the run when it ends (seed 000 callback_url, seed 003 webhook_url).",
     )
-    execution_mode: Literal["LIVE", "ASYNC", "SCHEDULE"] | None = Field(
+    execution_mode: ExecutionMode | None = Field(
         default=None, description="Seed 004's execution mode the run was started in (set by the API)."
     )
     user: str | None = Field(
