@@ -74,11 +74,7 @@ def build_registry(
     def apply(event: kopf.RawEvent, kind_store: Kind) -> dict[str, Any] | None:
         # A copy: kopf still holds the event's object.
         obj = without_managed_fields(dict(event["object"]))
-        if event.get("type") == "DELETED":
-            kind_store.remove(obj)
-            return None
-        kind_store.put(obj)
-        return obj
+        return obj if kind_store.apply(str(event.get("type")), obj) else None
 
     generations: dict[tuple[str, str], int | None] = {}
 

@@ -51,6 +51,14 @@ class Kind:
             self._by_label[(key[0], label)].add(key[1])
         return True
 
+    def apply(self, type_: str, obj: Obj) -> bool:
+        """A watch event: put `obj`, or remove it when it was deleted (then False)."""
+        if type_ == "DELETED":
+            self.remove(obj)
+            return False
+        self.put(obj)
+        return True
+
     def remove(self, obj: Obj) -> None:
         old = self.objects.pop(key_of(obj), None)
         self._unindex(old or obj)
