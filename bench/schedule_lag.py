@@ -30,6 +30,7 @@ from devcluster.cluster import Cluster, stop_process
 from taskops.clients import credentials
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import JOBS, TASKS, Resource
+from taskops.domain import timefmt
 from taskops.domain.models import Task
 from taskops.domain.runs import build_scheduled_run
 
@@ -40,10 +41,6 @@ POD = {
     "metadata": {"annotations": {"kwok.taskops.dev/duration": "1s"}},
     "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]},
 }
-
-
-def parse_time(value: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 async def create_all(
@@ -94,12 +91,12 @@ async def measure(
 
 def run_scheduled(obj: dict[str, Any]) -> dt.datetime | None:
     value = (obj.get("spec") or {}).get("scheduledTime")
-    return parse_time(value) if value else None
+    return timefmt.parse_optional(value)
 
 
 def job_scheduled(obj: dict[str, Any]) -> dt.datetime | None:
     value = (obj["metadata"].get("annotations") or {}).get("batch.kubernetes.io/cronjob-scheduled-timestamp")
-    return parse_time(value) if value else None
+    return timefmt.parse_optional(value)
 
 
 def window(minutes: int, lead: float = 15.0) -> tuple[dt.datetime, dt.datetime]:

@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
-from taskops.domain.schedule import DstPolicy, Fire, ScheduleError, parse, zone
+from taskops.domain.models.task import DstPolicy
+from taskops.domain.schedule import Fire, ScheduleError, parse, zone
 from tests.conformance.vectors import UTC, cases, instant, wall
 
 FILE = "croniter_dst.yaml"
-POLICIES = [DstPolicy(n, r) for n in ("skip", "shift") for r in ("first", "last", "both")]  # type: ignore[arg-type]
+POLICIES = [DstPolicy(nonexistent=n, repeated=r) for n in ("skip", "shift") for r in ("first", "last", "both")]  # type: ignore[arg-type]
 
 
 def expected(case: dict[str, Any], policy: DstPolicy) -> list[Fire]:

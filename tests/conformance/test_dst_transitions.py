@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from taskops.domain.schedule import DstPolicy, Fire, parse
+from taskops.domain.models.task import DstPolicy
+from taskops.domain.schedule import Fire, parse
 
 UTC = dt.UTC
 YEARS = (dt.datetime(2026, 1, 1, tzinfo=UTC), dt.datetime(2029, 1, 1, tzinfo=UTC))
@@ -37,7 +38,7 @@ ZONES = {
     "America/St_Johns": "a UTC-03:30 zone",
     "Europe/Dublin": "negative DST in the tz database (winter time is the 'daylight' one)",
 }
-POLICIES = [DstPolicy(n, r) for n in ("skip", "shift") for r in ("first", "last", "both")]  # type: ignore[arg-type]
+POLICIES = [DstPolicy(nonexistent=n, repeated=r) for n in ("skip", "shift") for r in ("first", "last", "both")]  # type: ignore[arg-type]
 WINDOW = dt.timedelta(hours=3)
 
 
@@ -166,7 +167,7 @@ def test_fires_asked_for_from_the_transition_itself(transition: Transition) -> N
     """Asked from just before, at and just after the transition (where the look-back matters), the same fires."""
     until = transition.at + WINDOW
     walls = CRON["7-59/15 * * * *"]
-    for policy in (DstPolicy("skip", "both"), DstPolicy("shift", "first")):
+    for policy in (DstPolicy(nonexistent="skip", repeated="both"), DstPolicy(nonexistent="shift", repeated="first")):
         schedule = parse("cron", "7-59/15 * * * *", transition.zone, policy)
         assert schedule is not None
         for offset in (-1, 0, 1):

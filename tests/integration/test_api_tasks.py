@@ -146,3 +146,19 @@ def test_openapi_document_and_docs_page(api: Caller) -> None:
     assert "x-kubernetes-rbac" in doc["paths"]["/api/v1/runs"]["get"]
     page = api.get("/api/v1/docs")
     assert page.status_code == 200 and "/api/v1/integrations/executions" in page.text
+
+
+def test_an_invalid_result_schema_is_refused_on_create_and_on_update(api: Caller, kube: Kube, ns: str) -> None:
+    # Never stored: the schema would fail every Run of the task at its end, after the work was done.
+    refused = api.post("/api/v1/tasks", json=task_body("typo", result_schema={"type": "nonsense"}))
+    assert "nonsense" in assert_problem(refused, 422, "body.result_schema")["errors"][0]["message"]
+    assert kube.get(ns, "tasks", "typo") is None
+
+    good = {"type": "object", "required": ["rows"]}
+    assert api.post("/api/v1/tasks", json=task_body("checked", result_schema=good)).status_code == 201
+    # An update is checked on the spec it would leave, and leaves the stored one as it was.
+    regex = {"type": "object", "properties": {"id": {"type": "string", "pattern": "^(a+)+$"}}}
+    problem = assert_problem(api.put("/api/v1/tasks/checked", json={"result_schema": regex}), 422, "body.result_schema")
+    assert "pattern is not accepted" in problem["errors"][0]["message"], problem
+    stored = kube.get(ns, "tasks", "checked")
+    assert stored is not None and stored["spec"]["resultSchema"] == good, stored

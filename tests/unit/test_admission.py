@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from taskops.domain.admission import Capacity, Pending, admit, priority_from_001
+from taskops.domain.admission import Capacity, Pending, admit
+from taskops.domain.priority import from_seed001
 
 
 def pending(
@@ -109,6 +110,6 @@ def test_queue_full_beyond_the_bound() -> None:
 
 
 def test_seed_001_priority_scale() -> None:
-    assert [priority_from_001(p) for p in (1, 5, 9)] == [1000, 0, -1000]
+    assert [from_seed001(p) for p in (1, 5, 9)] == [1000, 0, -1000]
     with pytest.raises(ValueError):
-        priority_from_001(0)
+        from_seed001(0)

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from taskops.api import openapi, schemas, views
 from taskops.api.triggers import Trigger, build_run, check, request_hash, resume_of
-from taskops.domain import apinames
+from taskops.domain import apinames, priority
 from taskops.domain.models import Task
 from tests import builders
 
@@ -180,7 +180,7 @@ def test_resume_pins_the_version_the_run_ran() -> None:
 
 @pytest.mark.parametrize(("p", "native"), [(1, 1000), (5, 0), (9, -1000), (3, 500)])
 def test_seed_001_priority_scale_round_trips(p: int, native: int) -> None:
-    assert (5 - p) * 250 == native and views.priority_001(native) == p
+    assert priority.from_seed001(p) == native and priority.to_seed001(native) == p
 
 
 def test_task_bodies_refuse_unknown_fields_and_updates_are_partial() -> None:

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from taskops import crds, policies
-from taskops.domain.authorship import CREATE_JOBS, Right, agent_need, merge_patch, task_needs
+from taskops.domain.authorship import CREATE_JOBS, Right, agent_need, task_needs
+from taskops.domain.mergepatch import merged, replacing
 
 
 def spec(account: str | None = None, field: str = "serviceAccountName", **more: Any) -> dict[str, Any]:
@@ -55,10 +56,15 @@ def test_an_update_asks_only_for_what_it_changes() -> None:
 def test_an_update_is_judged_on_what_will_be_stored() -> None:
     stored = spec("robot")
     patch = {"payload": {"spec": {"template": {"spec": {"containers": [{"name": "main", "image": "evil"}]}}}}}
-    result = merge_patch(stored, patch)
+    result = merged(stored, patch)
     assert result["payload"]["spec"]["template"]["spec"]["serviceAccountName"] == "robot"
     assert "b.payload.spec.template.spec.serviceAccountName" in [n.location for n in task_needs(result, stored, "b")]
-    assert merge_patch({"a": 1, "b": {"c": 2}}, {"a": None, "b": {"d": 3}}) == {"b": {"c": 2, "d": 3}}
+    assert merged({"a": 1, "b": {"c": 2}}, {"a": None, "b": {"d": 3}}) == {"b": {"c": 2, "d": 3}}
+
+
+def test_a_replacing_patch_removes_what_the_new_value_leaves_out() -> None:
+    old, new = {"phase": "RUNNING", "jobName": "r-1", "attempt": 1}, {"phase": "FAILED", "attempt": 1}
+    assert merged(old, replacing(old, new)) == new
 
 
 def test_policy_files_are_generated_for_both_installs(tmp_path: Path) -> None:

@@ -10,9 +10,9 @@ from croniter import croniter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from taskops.domain.models.task import DstPolicy
 from taskops.domain.schedule import (
     Ahead,
-    DstPolicy,
     Fire,
     ScheduleError,
     jitter_offset,
@@ -181,7 +181,9 @@ def test_every_15_minutes_across_fall_back_fires_each_wall_time_once() -> None:
     st.sampled_from(["America/New_York", "Europe/Chisinau", "Australia/Lord_Howe"]),
     st.sampled_from(["*/7 * * * *", "0,30 * * * *", "15 1,2,3 * * *", "*/20 2 * * *"]),
     st.datetimes(min_value=dt.datetime(2026, 1, 1), max_value=dt.datetime(2027, 1, 1)),
-    st.sampled_from([DstPolicy(), DstPolicy("shift", "both"), DstPolicy("skip", "last")]),
+    st.sampled_from(
+        [DstPolicy(), DstPolicy(nonexistent="shift", repeated="both"), DstPolicy(nonexistent="skip", repeated="last")]
+    ),
 )
 def test_fires_are_strictly_increasing_and_after_start(
     tz: str, expr: str, start: dt.datetime, policy: DstPolicy
@@ -204,7 +206,7 @@ def test_fires_computed_ahead_answer_as_the_schedule(
     tz: str, expr: str, start: dt.datetime, shift: int, count: int
 ) -> None:
     """Whatever is asked of an Ahead (before its start, inside or past its fires), the schedule gives the same."""
-    schedule = parse("cron", expr, tz, DstPolicy("shift", "both"))
+    schedule = parse("cron", expr, tz, DstPolicy(nonexistent="shift", repeated="both"))
     assert schedule is not None
     begin = start.replace(tzinfo=UTC)
     ahead = Ahead(schedule, begin, count)

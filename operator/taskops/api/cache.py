@@ -16,11 +16,11 @@ from taskops.clients.informer import Informer, Key, key_of
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import RUNS, TASKS
 from taskops.domain.apinames import task_api_name
-from taskops.domain.phases import is_terminal
+from taskops.domain.phases import is_terminal, raw_phase
 
 
 def _terminal(run: dict[str, Any]) -> bool:
-    return is_terminal((run.get("status") or {}).get("phase"))
+    return is_terminal(raw_phase(run))
 
 
 def _expire(future: asyncio.Future[None]) -> None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, Field
 from pydantic.json_schema import models_json_schema
 
 from taskops.api import schemas
+from taskops.domain.batchresults import InputStatus
+from taskops.domain.models.task import ScheduleKind, TaskState
 
 REF = "#/components/schemas/{model}"
 
@@ -92,9 +94,9 @@ OPERATIONS: tuple[Operation, ...] = (
         "list tasks",
         response=schemas.TaskList,
         params=(
-            Param("status", "query", {"enum": ["active", "paused", "canceled"]}, "Filter by state."),
+            Param("status", "query", {"enum": list(get_args(TaskState))}, "Filter by state."),
             Param("created_by", "query", {"type": "string"}, "Filter by creator."),
-            Param("schedule_kind", "query", {"enum": ["cron", "rrule", "once", "event"]}, "Filter by kind."),
+            Param("schedule_kind", "query", {"enum": list(get_args(ScheduleKind))}, "Filter by kind."),
             *LIMIT_OFFSET,
         ),
     ),
@@ -267,7 +269,7 @@ OPERATIONS: tuple[Operation, ...] = (
         response=schemas.InputResultList,
         params=(
             ID,
-            Param("status", "query", {"enum": ["succeeded", "failed"]}, "Only inputs that ended so."),
+            Param("status", "query", {"enum": list(get_args(InputStatus))}, "Only inputs that ended so."),
             Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}, "Page size."),
             Param("offset", "query", {"type": "integer", "minimum": 0, "default": 0}, "Entries to skip."),
         ),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import Any, get_args
 
 from aiohttp import web
 
@@ -27,15 +27,16 @@ from taskops.api.triggers import resume_of
 from taskops.clients.errors import AlreadyExists, NotFound
 from taskops.clients.resources import CONFIGMAPS, PODS, RUNS
 from taskops.clients.reviews import Access
-from taskops.domain import apinames, authorship, batchresults
+from taskops.domain import apinames, authorship, batch, batchresults, names, runs
+from taskops.domain.batchresults import InputStatus
 from taskops.domain.models import Task
+from taskops.domain.models.run import ExecutionMode
 from taskops.domain.params import FieldError
-from taskops.domain.phases import Phase, is_terminal
+from taskops.domain.phases import RESUMABLE_PHASES, Phase, is_terminal, raw_phase
 
 routes = web.RouteTableDef()
 # How long ending a stream may wait for a slow reader.
 EOF_SECONDS = 5.0
-RESUMABLE = {Phase.STOPPED.value, Phase.FAILED.value, Phase.PARTIAL_SUCCEEDED.value}
 
 
 def _task(obj: dict[str, Any]) -> Task:
@@ -58,7 +59,7 @@ async def list_runs(request: web.Request) -> web.Response:
     wanted = {k: request.query[k] for k in _FILTERS if request.query.get(k)}
     if "status" in wanted and wanted["status"].upper() not in Phase.__members__:
         raise invalid([FieldError("query.status", f"must be one of {', '.join(Phase)}", wanted["status"])])
-    if "execution_mode" in wanted and wanted["execution_mode"].upper() not in ("LIVE", "ASYNC", "SCHEDULE"):
+    if "execution_mode" in wanted and wanted["execution_mode"].upper() not in get_args(ExecutionMode):
         raise invalid([FieldError("query.execution_mode", "must be LIVE, ASYNC or SCHEDULE", wanted["execution_mode"])])
     out = [views.run_out(r, svc.cache.task_name(ns, r["spec"]["taskRef"]["name"])) for r in svc.cache.runs_in(ns)]
     out = views.select_runs(out, wanted, sort)
@@ -103,10 +104,10 @@ async def _cancel(request: web.Request) -> dict[str, Any]:
     svc, ns = services(request), namespace(request)
     await caller(request, "patch", "runs", ns)
     run = await _find_run(svc, ns, request.match_info["id"])
-    phase = (run.get("status") or {}).get("phase") or Phase.CREATED.value
+    phase = raw_phase(run)
     if is_terminal(phase):
         raise Problem(409, "Conflict", f'run "{run["metadata"]["name"]}" already ended ({phase}); nothing to cancel')
-    patched = await svc.client.patch(RUNS, ns, run["metadata"]["name"], {"spec": {"stop": True}})
+    patched = await svc.client.patch(RUNS, ns, run["metadata"]["name"], runs.stop_patch())
     svc.cache.runs.upsert(patched)
     return patched
 
@@ -139,8 +140,8 @@ async def resume_run(request: web.Request) -> web.Response:
     run = await _find_run(svc, ns, request.match_info["id"])
     await authorization.require_on_run(request, user, ns, run["metadata"]["name"], ("get", "patch"))
     await authorization.require(request, user, ns, authorship.agent_need(run["spec"].get("agent"), "run.spec.agent"))
-    phase = (run.get("status") or {}).get("phase") or Phase.CREATED.value
-    if phase not in RESUMABLE:
+    phase = raw_phase(run)
+    if phase not in RESUMABLE_PHASES:
         raise Problem(409, "Conflict", f"only a STOPPED, FAILED or PARTIAL_SUCCEEDED run can be resumed; it is {phase}")
     if run["spec"].get("inputs"):
         return await _resume_batch(svc, ns, run)
@@ -158,7 +159,7 @@ async def resume_run(request: web.Request) -> web.Response:
 
 async def _resume_batch(svc: Services, ns: str, run: dict[str, Any]) -> web.Response:
     """A batch Run resumes in place: a new attempt over only the indexes that did not succeed (docs/batch.md)."""
-    done = int(((run.get("status") or {}).get("batch") or {}).get("resumes") or 0)
+    done = batch.resumes_done(run)
     patched = run
     if int(run["spec"].get("resume") or 0) <= done:  # otherwise a resume is already asked for: idempotent
         patched = await svc.client.patch(RUNS, ns, run["metadata"]["name"], {"spec": {"resume": done + 1}})
@@ -180,9 +181,9 @@ async def run_logs(request: web.Request) -> web.StreamResponse:
     hold(request, request.app[HOLDS].streams)
     run = await _find_run(svc, ns, request.match_info["id"])
     job = (run.get("status") or {}).get("jobName")
-    pods = await svc.client.list(PODS, ns, label_selector=f"batch.kubernetes.io/job-name={job}") if job else []
+    pods = await svc.client.list(PODS, ns, label_selector=f"{names.LABEL_JOB_NAME}={job}") if job else []
     if not pods:
-        raise Problem(409, "Conflict", f'run "{run["metadata"]["name"]}" has no pod (phase {_phase(run)})')
+        raise Problem(409, "Conflict", f'run "{run["metadata"]["name"]}" has no pod (phase {raw_phase(run)})')
     pod = max(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "")
     params = {"follow": "true" if query_bool(request, "follow") else "false"}
     if request.query.get("container"):
@@ -222,7 +223,7 @@ async def run_results(request: web.Request) -> web.Response:
     svc, ns = services(request), namespace(request)
     await caller(request, "get", "runs", ns)
     status = request.query.get("status") or None
-    if status not in (None, "succeeded", "failed"):
+    if status not in (None, *get_args(InputStatus)):
         raise invalid([FieldError("query.status", "must be succeeded or failed", status)])
     limit = query_int(request, "limit", 100, 1, 1000)
     offset = query_int(request, "offset", 0, 0, 10**9)
@@ -239,7 +240,3 @@ async def run_results(request: web.Request) -> web.Response:
             continue  # the run is being deleted with its chunks
     items, total = views.input_results(batchresults.merge(chunks), status, offset, limit)
     return reply(schemas.InputResultList(items=items, total=total, inputs=inputs["count"], limit=limit, offset=offset))
-
-
-def _phase(run: dict[str, Any]) -> str:
-    return str((run.get("status") or {}).get("phase") or Phase.CREATED.value)

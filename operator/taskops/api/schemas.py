@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
 
 from taskops.domain.apinames import API_NAME_MAX, API_NAME_PATTERN
-from taskops.domain.models.task import TaskSpec
+from taskops.domain.batchresults import InputStatus
+from taskops.domain.models.task import TaskSpec, TaskState
 from taskops.domain.runview import Attempt, RunOut, Step
 
 __all__ = ["Attempt", "RunOut", "Step"]
@@ -182,7 +183,7 @@ class TaskOut(BaseModel):
     name: str = Field(description="The task's API name.")
     object_name: str = Field(description="The Task object's name (kubectl get task <object_name>).")
     namespace: str
-    status: Literal["active", "paused", "canceled"]
+    status: TaskState
     title: str | None = None
     description: str | None = None
     created_by: str | None = None
@@ -220,7 +221,7 @@ class InputResult(BaseModel):
     """One input's recorded outcome in a batch run (docs/batch.md)."""
 
     index: int = Field(description="The input's index in the run's inputs (the same across resumes).")
-    status: Literal["succeeded", "failed"]
+    status: InputStatus
     attempt: int = Field(description="The run attempt whose pod decided it (a resume is a later attempt).")
     exit_code: int | None = None
     result: Any = Field(default=None, description="The pod's termination message: JSON when it parses, else text.")

@@ -10,7 +10,7 @@ import contextlib
 import datetime as dt
 import re
 import secrets
-from typing import Any
+from typing import Any, get_args
 
 from aiohttp import web
 from pydantic.alias_generators import to_camel, to_snake
@@ -29,8 +29,8 @@ from taskops.api.context import (
 from taskops.api.problems import Problem, invalid
 from taskops.clients.errors import AlreadyExists, NotFound
 from taskops.clients.resources import TASKS
-from taskops.domain import apinames, authorship, results, schedule
-from taskops.domain.models.task import TaskSpec
+from taskops.domain import apinames, authorship, mergepatch, priority, results, schedule, timefmt
+from taskops.domain.models.task import ScheduleKind, TaskSpec, TaskState
 from taskops.domain.params import FieldError
 
 routes = web.RouteTableDef()
@@ -66,21 +66,20 @@ def _spec_patch(fields: dict[str, Any]) -> dict[str, Any]:
     if native is not None:
         fields["priority"] = native
     elif scale is not None:
-        fields["priority"] = (5 - scale) * 250
+        fields["priority"] = priority.from_seed001(scale)
     return {to_camel(k): v for k, v in fields.items()}
 
 
 def _spec_errors(spec: TaskSpec, now: dt.datetime) -> list[FieldError]:
     """What the operator would refuse in `spec`: its schedule (a bounded search) and its resultSchema."""
     errors = []
-    policy = spec.dst_policy
     try:
         schedule.zone(spec.timezone)
         schedule.parse(
             spec.schedule_kind,
             spec.schedule_expr,
             spec.timezone,
-            schedule.DstPolicy(policy.nonexistent, policy.repeated) if policy else None,
+            spec.dst_policy,
             now=now,
         )
     except schedule.ScheduleError as exc:
@@ -135,9 +134,9 @@ async def list_tasks(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", 50, 1, 1000)
     offset = query_int(request, "offset", 0, 0, 10**9)
     wanted = {k: request.query[k] for k in ("status", "created_by", "schedule_kind") if request.query.get(k)}
-    if wanted.get("status") not in (None, "active", "paused", "canceled"):
+    if wanted.get("status") not in (None, *get_args(TaskState)):
         raise invalid([FieldError("query.status", "must be active, paused or canceled", wanted["status"])])
-    if wanted.get("schedule_kind") not in (None, "cron", "rrule", "once", "event"):
+    if wanted.get("schedule_kind") not in (None, *get_args(ScheduleKind)):
         kind = wanted["schedule_kind"]
         raise invalid([FieldError("query.schedule_kind", "must be cron, rrule, once or event", kind)])
     out = views.select_tasks([views.task_out(t) for t in svc.cache.tasks_in(ns)], wanted)
@@ -168,7 +167,7 @@ async def update_task(request: web.Request) -> web.Response:
     patch = _spec_patch(data.model_dump(exclude_unset=True, mode="json"))
     stored = task.get("spec") or {}
     # What the API server will store (a merge patch): nested fields the body leaves out are kept.
-    result = authorship.merge_patch(stored, patch)
+    result = mergepatch.merged(stored, patch)
     merged = TaskSpec.model_validate(result)
     await _check_spec(merged, svc)
     await authorization.require(request, user, ns, authorship.task_needs(result, stored, "body"))
@@ -220,5 +219,5 @@ async def snooze_task(request: web.Request) -> web.Response:
     task = await find_task(svc, ns, request.match_info["id"])
     data, _ = await body(request, schemas.SnoozeRequest)
     until = schedule.snooze_until(svc.now(), data.delay_seconds)
-    snooze = {"until": until.isoformat().replace("+00:00", "Z"), "reason": data.reason}
+    snooze = {"until": timefmt.stamp(until), "reason": data.reason}
     return await _patch_spec(request, ns, task, {"snooze": snooze})

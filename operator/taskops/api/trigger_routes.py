@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, get_args
 
 from aiohttp import web
 
@@ -22,8 +22,9 @@ from taskops.api.triggering import fire, wait_options
 from taskops.api.triggers import Trigger, build_run, check, listens
 from taskops.clients.errors import AlreadyExists, NotFound
 from taskops.clients.resources import REVISIONS, RUNS
-from taskops.domain import apinames
+from taskops.domain import apinames, names
 from taskops.domain.models import Task
+from taskops.domain.models.run import ExecutionMode
 from taskops.domain.params import FieldError
 
 routes = web.RouteTableDef()
@@ -98,7 +99,7 @@ async def create_execution(request: web.Request) -> web.Response:
             revision = await svc.client.get(REVISIONS, ns, data.task_version_id)
         except NotFound:
             raise invalid([FieldError("body.task_version_id", "no such task version", data.task_version_id)]) from None
-        owner = (revision["metadata"].get("labels") or {}).get("taskops.dev/task")
+        owner = (revision["metadata"].get("labels") or {}).get(names.LABEL_TASK)
         if not owner or (ident and ident != owner):
             raise invalid([FieldError("body.task_version_id", "not a version of this task", data.task_version_id)])
         ident, version = owner, data.task_version_id
@@ -127,7 +128,7 @@ async def run_action(request: web.Request) -> web.Response:
     """Seed 004: live (wait), async, or schedule (at `scheduled_at`)."""
     ns = namespace(request)
     mode = request.match_info["mode"].upper()
-    if mode not in ("LIVE", "ASYNC", "SCHEDULE"):
+    if mode not in get_args(ExecutionMode):
         raise invalid([FieldError("path.mode", "must be live, async or schedule", request.match_info["mode"])])
     _, task, user, api_name = await _start(request, ns, request.match_info["name"])
     data, raw = await body(request, schemas.ActionRunRequest, optional=True)

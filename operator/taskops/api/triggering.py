@@ -25,7 +25,7 @@ from taskops.api.problems import Problem, invalid
 from taskops.api.triggers import Trigger, build_run, check, request_hash
 from taskops.clients.errors import AlreadyExists, ApiError, NotFound
 from taskops.clients.resources import AGENTS, CONFIGMAPS, REVISIONS, RUNS
-from taskops.domain import apinames, authorship, batch
+from taskops.domain import apinames, authorship, batch, names
 from taskops.domain.params import FieldError
 from taskops.domain.versions import Version, from_revision
 
@@ -38,7 +38,7 @@ async def _versions(svc: Services, trigger: Trigger) -> list[Version]:
         # "current" is the Task's spec as it is now; no need to read the history.
         return []
     task = trigger.task.metadata
-    items = await svc.client.list(REVISIONS, task.namespace, label_selector=f"taskops.dev/task={task.name}")
+    items = await svc.client.list(REVISIONS, task.namespace, label_selector=f"{names.LABEL_TASK}={task.name}")
     return [from_revision(obj) for obj in items]
 
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from taskops import API_VERSION
-from taskops.domain import apinames, names, webhooks
-from taskops.domain.jobs import owner_reference
+from taskops.domain import apinames, names, timefmt, webhooks
+from taskops.domain.jobs import task_owner
 from taskops.domain.models import Task
 from taskops.domain.params import FieldError, validate_params
 from taskops.domain.versions import Version, resolve
@@ -89,10 +89,6 @@ def request_hash(kind: str, target: str, body: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def _stamp(at: dt.datetime) -> str:
-    return at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
 def build_run(trigger: Trigger, now: dt.datetime, name: str | None = None) -> dict[str, Any]:
     """The Run; without a name the API server generates one from the task's name."""
     task = trigger.task
@@ -100,7 +96,7 @@ def build_run(trigger: Trigger, now: dt.datetime, name: str | None = None) -> di
     meta: dict[str, Any] = {
         "namespace": task.metadata.namespace,
         "labels": {names.LABEL_TASK: task.metadata.name, **trigger.labels},
-        "ownerReferences": [owner_reference(API_VERSION, "Task", task.metadata.name, task.metadata.uid or "")],
+        "ownerReferences": [task_owner(task)],
     }
     meta["annotations"] = dict(trigger.annotations)
     if name:
@@ -117,7 +113,7 @@ def build_run(trigger: Trigger, now: dt.datetime, name: str | None = None) -> di
         "callbackUrl": trigger.callback_url,
         "priority": trigger.priority,
         "agent": trigger.agent,
-        "scheduledAt": _stamp(trigger.scheduled_at) if trigger.scheduled_at else None,
+        "scheduledAt": timefmt.stamp(trigger.scheduled_at) if trigger.scheduled_at else None,
         "executionMode": trigger.execution_mode,
         "user": trigger.user,
     }

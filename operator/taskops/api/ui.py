@@ -28,6 +28,7 @@ from taskops.api.problems import Problem
 from taskops.api.tasks import find_task
 from taskops.clients.errors import ApiError
 from taskops.clients.resources import REVISIONS
+from taskops.domain import names
 from taskops.domain.params import FieldError
 
 routes = web.RouteTableDef()
@@ -90,7 +91,7 @@ async def task_versions(request: web.Request) -> web.Response:
     await caller(request, "get", "tasks", ns)
     task = await find_task(svc, ns, request.match_info["id"])
     name = task["metadata"]["name"]
-    revisions = await svc.client.list(REVISIONS, ns, label_selector=f"taskops.dev/task={name}")
+    revisions = await svc.client.list(REVISIONS, ns, label_selector=f"{names.LABEL_TASK}={name}")
     items = [
         {
             "number": int(r.get("revision") or 0),

@@ -12,10 +12,11 @@ import json
 from typing import Any
 
 from taskops.api import schemas
+from taskops.domain import priority, timefmt
 from taskops.domain.apinames import task_api_name
 from taskops.domain.models.task import TaskSpec
 from taskops.domain.phases import Phase, seed000_status, seed002_status, seed003_status
-from taskops.domain.runview import UPDATED_AT, phase_and_reason, run_out, timestamp
+from taskops.domain.runview import UPDATED_AT, phase_and_reason, run_out
 
 __all__ = ["phase_and_reason", "run_out"]
 
@@ -48,7 +49,7 @@ def execution(run: dict[str, Any], task_name: str | None = None, replay: bool | 
         metadata=out.metadata,
         callback_url=out.callback_url,
         priority=out.priority or 0,
-        scheduled_at=timestamp(spec.get("scheduledAt")),
+        scheduled_at=timefmt.parse_optional(spec.get("scheduledAt")),
         created_at=out.created_at,
         started_at=out.start_at,
         finished_at=out.end_at,
@@ -108,11 +109,6 @@ def task_run003(run: dict[str, Any], task_name: str | None = None, replay: bool 
     )
 
 
-def priority_001(queue_priority: int) -> int:
-    """The native priority on seed 001's 1 (highest) .. 9 scale: the inverse of (5 - p) * 250, clamped."""
-    return max(1, min(9, round(5 - queue_priority / 250)))
-
-
 def task_out(task: dict[str, Any]) -> schemas.TaskOut:
     meta, spec, status = task["metadata"], task.get("spec") or {}, task.get("status") or {}
     queue_priority = int(spec.get("priority") or 0)
@@ -128,16 +124,16 @@ def task_out(task: dict[str, Any]) -> schemas.TaskOut:
         schedule_kind=spec.get("scheduleKind"),
         schedule_expr=spec.get("scheduleExpr"),
         timezone=spec.get("timezone") or "UTC",
-        priority=priority_001(queue_priority),
+        priority=priority.to_seed001(queue_priority),
         queue_priority=queue_priority,
         spec=TaskSpec.model_validate(spec).model_dump(mode="json", exclude_none=True),
         version=status.get("activeVersion"),
         version_id=status.get("activeVersionId"),
-        next_run_at=timestamp(status.get("nextRunAt")),
-        last_schedule_time=timestamp(status.get("lastScheduleTime")),
-        snoozed_until=timestamp(status.get("snoozedUntil")),
+        next_run_at=timefmt.parse_optional(status.get("nextRunAt")),
+        last_schedule_time=timefmt.parse_optional(status.get("lastScheduleTime")),
+        snoozed_until=timefmt.parse_optional(status.get("snoozedUntil")),
         snooze_reason=status.get("snoozeReason"),
-        created_at=timestamp(meta.get("creationTimestamp")),
+        created_at=timefmt.parse_optional(meta.get("creationTimestamp")),
         conditions=status.get("conditions") or [],
     )
 

@@ -22,7 +22,7 @@ from taskops.clients.resources import Resource
 
 log = logging.getLogger(__name__)
 
-Key = tuple[str, str]
+Key = tuple[str, str]  # (namespace, name)
 Listener = Callable[[str, dict[str, Any]], None]
 Transform = Callable[[dict[str, Any]], dict[str, Any]]
 RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)

@@ -15,7 +15,7 @@ import orjson
 from taskops.clients.credentials import Credentials
 from taskops.clients.errors import AlreadyExists, api_error
 from taskops.clients.resources import EVENTS, Resource
-from taskops.domain import jsonbounds
+from taskops.domain import jsonbounds, timefmt
 
 Objects = list[dict[str, Any]]
 MERGE_PATCH = "application/merge-patch+json"
@@ -95,6 +95,14 @@ class KubeClient:
             self._streams = self._new_session(self._stream_connections)
         return self._streams
 
+    def _headers(self, want_json: bool) -> dict[str, str]:
+        """The bearer token as it is now (a projected token rotates), and that JSON is wanted back."""
+        headers = {"Accept": "application/json"} if want_json else {}
+        token = self.creds.bearer()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return headers
+
     async def request(
         self,
         method: str,
@@ -104,10 +112,7 @@ class KubeClient:
         content_type: str = "application/json",
         encode: Callable[[Any], bytes] = _dumps,
     ) -> dict[str, Any]:
-        headers = {"Accept": "application/json"}
-        token = self.creds.bearer()
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
+        headers = self._headers(want_json=True)
         data = None
         if body is not None:
             headers["Content-Type"] = content_type
@@ -208,10 +213,7 @@ class KubeClient:
             params["resourceVersion"] = resource_version
         if label_selector:
             params["labelSelector"] = label_selector
-        headers = {"Accept": "application/json"}
-        token = self.creds.bearer()
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
+        headers = self._headers(want_json=True)
         timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout_seconds + 30)
         async with self._http().get(res.path(namespace), params=params, headers=headers, timeout=timeout) as resp:
             if resp.status >= 400:
@@ -228,10 +230,7 @@ class KubeClient:
 
     async def stream(self, path: str, params: dict[str, str]) -> AsyncGenerator[bytes, None]:
         """The raw body of a GET, chunk by chunk (pod logs), over the streams' own connection pool."""
-        headers = {}
-        token = self.creds.bearer()
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
+        headers = self._headers(want_json=False)
         timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
         async with self._stream_http().get(path, params=params, headers=headers, timeout=timeout) as resp:
             if resp.status >= 400:
@@ -248,7 +247,7 @@ class KubeClient:
         self, involved: dict[str, Any], type_: str, reason: str, message: str, component: str, now: dt.datetime
     ) -> dict[str, Any]:
         meta = involved["metadata"]
-        stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = timefmt.stamp_seconds(now)
         body = {
             "apiVersion": "v1",
             "kind": "Event",

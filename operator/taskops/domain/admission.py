@@ -17,9 +17,9 @@ A blocked Run never holds back a lower-priority Run on another key or agent.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
-WaitPhase = Literal["BLOCKED", "QUEUED", "QUEUE_FULL"]
+from taskops.domain.phases import Phase, WaitPhase
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +47,7 @@ class Wait(NamedTuple):
     @property
     def reason(self) -> str:
         what = f'{self.kind} "{self.name.split("/", 1)[-1]}" at {self.used}/{self.limit}'
-        if self.phase == "QUEUED":
+        if self.phase == Phase.QUEUED:
             return f"queued behind higher-priority runs ({what}), position {self.position}"
         if self.phase == "QUEUE_FULL":
             return f"queue full: {what} and {self.position - 1} runs already waiting"
@@ -124,13 +124,6 @@ def admit(pending: list[Pending], cap: Capacity, presorted: bool = False) -> Ver
             ks[3] = qk + 1
         if as_ is not None:
             as_[3] = qa + 1
-        phase: WaitPhase = "BLOCKED" if blocking[2] >= blocking[1] else "QUEUED"
+        phase: WaitPhase = Phase.BLOCKED if blocking[2] >= blocking[1] else Phase.QUEUED
         waits[p.key] = (phase, kind, name, blocking[0], blocking[1], position)
     return verdict
-
-
-def priority_from_001(p: int) -> int:
-    """Seed 001's 1-9 scale (1 highest, 5 default) onto -1000..1000: (5 - p) * 250."""
-    if not 1 <= p <= 9:
-        raise ValueError("seed 001 priorities are 1 to 9")
-    return (5 - p) * 250

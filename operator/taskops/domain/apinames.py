@@ -19,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+from taskops.domain.names import DNS_SUBDOMAIN
+
 API_NAME_PATTERN = r"^[a-zA-Z0-9._:-]+$"
 API_NAME_MAX = 100
 OBJECT_NAME_MAX = 63
@@ -30,16 +32,11 @@ ANNOTATION_CREATED_AT = "taskops.dev/created-at"
 ANNOTATION_EVENT_ID = "taskops.dev/event-id"
 LABEL_EVENT = "taskops.dev/event"
 
-_OBJECT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-_API_NAME = re.compile(API_NAME_PATTERN)
+_OBJECT_NAME = re.compile(DNS_SUBDOMAIN)
 
 
 def _digest(text: str, n: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:n]
-
-
-def is_api_name(name: str) -> bool:
-    return 1 <= len(name) <= API_NAME_MAX and _API_NAME.match(name) is not None
 
 
 def is_object_name(name: str, limit: int = OBJECT_NAME_MAX) -> bool:

@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from taskops.domain import timefmt
 from taskops.domain.phases import EndReason
 
 # Exit codes above 128 mean the process was killed by signal (code - 128).
@@ -48,10 +49,6 @@ def _condition(job: dict[str, Any], ctype: str) -> dict[str, Any] | None:
     return None
 
 
-def parse_time(value: str | None) -> dt.datetime | None:
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
-
-
 def finished(job: dict[str, Any]) -> dict[str, Any] | None:
     """The condition that ended the Job (Complete or Failed), or None while it runs."""
     return _condition(job, "Complete") or _condition(job, "Failed")
@@ -85,11 +82,11 @@ def observe(job: dict[str, Any], pods: list[dict[str, Any]]) -> Outcome | None:
             EndReason.SUCCESS,
             exit_code if exit_code is not None else 0,
             "completed successfully",
-            parse_time(complete.get("lastTransitionTime")),
+            timefmt.parse_optional(complete.get("lastTransitionTime")),
             term_message,
         )
     assert failed is not None
-    finished = parse_time(failed.get("lastTransitionTime"))
+    finished = timefmt.parse_optional(failed.get("lastTransitionTime"))
     if failed.get("reason") == "DeadlineExceeded":
         return Outcome(
             EndReason.TIMEOUT, exit_code, failed.get("message") or "the attempt timed out", finished, term_message
@@ -136,6 +133,6 @@ def start_failure(pods: list[dict[str, Any]]) -> Outcome | None:
 
 def pod_started(pods: list[dict[str, Any]]) -> dt.datetime | None:
     """When the attempt's first pod started running."""
-    times = [parse_time((p.get("status") or {}).get("startTime")) for p in pods]
+    times = [timefmt.parse_optional((p.get("status") or {}).get("startTime")) for p in pods]
     known = [t for t in times if t is not None]
     return min(known) if known else None

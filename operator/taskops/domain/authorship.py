@@ -64,23 +64,6 @@ def agent_need(agent: str | None, location: str) -> list[Need]:
     return [Need(location, agent, why, (Right("use", GROUP, "agents", agent),))]
 
 
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386: what the API server stores after a JSON merge patch (objects merge key by key, null deletes).
-
-    An update's needs are judged on this, not on the patch: a payload patch that leaves out
-    `serviceAccountName` keeps the stored one, so it still runs as that account.
-    """
-    if not isinstance(patch, dict):
-        return patch
-    out = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = merge_patch(out.get(key), value)
-    return out
-
-
 def _pod_spec(payload: Any) -> dict[str, Any]:
     spec = payload.get("spec") if isinstance(payload, dict) else None
     template = spec.get("template") if isinstance(spec, dict) else None

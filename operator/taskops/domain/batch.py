@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from taskops import API_VERSION
+from taskops.domain import names
 
 INPUTS_KEY = "inputs.jsonl"
 INDEX_MAP_KEY = "index-map.txt"
@@ -32,7 +33,6 @@ MAX_CHUNKS = 1000
 # A Run whose input chunks are still missing this long after its creation ends INVALID.
 CHUNK_TIMEOUT_SECONDS = 300
 NAME_MAX = 253
-LABEL_RUN = "taskops.dev/run"
 
 
 def chunk_file(k: int) -> str:
@@ -103,7 +103,7 @@ def config_map(
         "metadata": {
             "name": name,
             "namespace": namespace,
-            "labels": {LABEL_RUN: run_name},
+            "labels": {names.LABEL_RUN: run_name},
             "ownerReferences": [
                 {
                     "apiVersion": API_VERSION,
@@ -173,8 +173,12 @@ def index_map_text(indexes: Sequence[int]) -> str:
     return "".join(f"{i}\n" for i in indexes)
 
 
-def resume_wanted(run: dict[str, Any]) -> bool:
+def resumes_done(run: Mapping[str, Any]) -> int:
+    """How many resumes a raw batch Run has had (status.batch.resumes; spec.resume above it asks for one more)."""
+    return int(((run.get("status") or {}).get("batch") or {}).get("resumes") or 0)
+
+
+def resume_wanted(run: Mapping[str, Any]) -> bool:
     """A raw Run whose spec.resume is above the resumes done (the reconciler decides whether it can)."""
     spec = run.get("spec") or {}
-    done = ((run.get("status") or {}).get("batch") or {}).get("resumes") or 0
-    return bool(spec.get("inputs")) and int(spec.get("resume") or 0) > int(done)
+    return bool(spec.get("inputs")) and int(spec.get("resume") or 0) > resumes_done(run)

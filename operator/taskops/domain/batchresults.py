@@ -20,11 +20,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from taskops.domain.attempts import terminated_container
 from taskops.domain.batch import config_map, format_ranges, parse_ranges, suffixed
 from taskops.domain.models.run import BatchResults
+
+InputStatus = Literal["succeeded", "failed"]
 
 LABEL_CONTENTS = "taskops.dev/contents"
 CONTENTS_RESULTS = "results"
@@ -45,7 +47,7 @@ class Entry:
     """The recorded outcome of one input."""
 
     index: int
-    status: str  # "succeeded" or "failed"
+    status: InputStatus
     attempt: int
     exit_code: int | None = None
     result: Any = None
@@ -140,7 +142,8 @@ def record(
     (the Job has ended and its pods had time to reach the cache), else they count as `pending`."""
     state = state.model_copy() if state is not None else BatchResults()
     recorded = set(parse_ranges(state.recorded))
-    outcome = {i: "succeeded" for i in completed} | {i: "failed" for i in failed}
+    outcome: dict[int, InputStatus] = {i: "succeeded" for i in completed}
+    outcome.update({i: "failed" for i in failed})
     new: list[Entry] = []
     pending = 0
     for index in sorted(set(outcome) - recorded):

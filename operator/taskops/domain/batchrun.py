@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from taskops.domain import attempts, batch, batchresults
+from taskops.domain import attempts, batch, batchresults, timefmt
 from taskops.domain.decision import (
     Context,
     Decision,
@@ -26,15 +26,12 @@ from taskops.domain.jobs import build_job
 from taskops.domain.models import Run, Task
 from taskops.domain.models.agent import JobDefaults
 from taskops.domain.models.run import Attempt, BatchStatus, RunStatus
-from taskops.domain.phases import EndReason, Phase
+from taskops.domain.phases import RESUMABLE_PHASES, EndReason, Phase
 
 # How long after its Job ended a run waits for the pods of inputs the Job counted to show up in the
 # cache, before recording their outcome without a result (`"missing": true`).
 RESULT_GRACE = dt.timedelta(seconds=3)
 RESULT_RECHECK_SECONDS = 0.5
-
-
-RESUMABLE = frozenset({Phase.PARTIAL_SUCCEEDED, Phase.FAILED, Phase.STOPPED})
 
 
 def resume_requested(run: Run) -> bool:
@@ -44,7 +41,7 @@ def resume_requested(run: Run) -> bool:
         run.spec.inputs is not None
         and not run.spec.stop
         and run.status.attempt is not None
-        and run.status.phase in RESUMABLE
+        and run.status.phase in RESUMABLE_PHASES
         and run.spec.resume > done
     )
 
@@ -185,7 +182,7 @@ def follow_batch(
         # Secret): end now rather than at the Job's deadline, and remove the Job.
         decision.delete_job = run.status.job_name
         return _end(run, progress, attempt, EndReason.START_FAILED, stuck, now, decision)
-    ended_at = attempts.parse_time(ended.get("lastTransitionTime")) if ended else None
+    ended_at = timefmt.parse_optional(ended.get("lastTransitionTime")) if ended else None
     give_up = ended is not None and (ended_at is None or now - ended_at >= RESULT_GRACE)
     completed, failed = batch.parse_ranges(progress.completed_indexes), batch.parse_ranges(progress.failed_indexes)
     recorded = set(batch.parse_ranges(progress.results.recorded if progress.results else ""))

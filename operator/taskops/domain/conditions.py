@@ -21,26 +21,18 @@ def set_condition(
 ) -> list[Condition]:
     """Return the list with `ctype` set; its transition time moves only when its status changes."""
     out = list(conditions or [])
-    for i, cond in enumerate(out):
-        if cond.type == ctype:
-            moved = cond.status != status
-            out[i] = Condition(
-                type=ctype,
-                status=status,
-                reason=reason,
-                message=message,
-                last_transition_time=now if moved else cond.last_transition_time,
-                observed_generation=generation,
-            )
-            return out
-    out.append(
-        Condition(
-            type=ctype,
-            status=status,
-            reason=reason,
-            message=message,
-            last_transition_time=now,
-            observed_generation=generation,
-        )
+    at = next((i for i, cond in enumerate(out) if cond.type == ctype), None)
+    old = out[at] if at is not None else None
+    new = Condition(
+        type=ctype,
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=old.last_transition_time if old is not None and old.status == status else now,
+        observed_generation=generation,
     )
+    if at is None:
+        out.append(new)
+    else:
+        out[at] = new
     return out

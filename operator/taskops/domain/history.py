@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from taskops.domain import timefmt
 from taskops.domain.models.task import TaskSpec
 from taskops.domain.phases import Phase, is_terminal
 from taskops.domain.webhooks import undelivered
@@ -29,7 +30,7 @@ def finished(run: Mapping[str, Any]) -> Finished | None:
     phase, end = status.get("phase"), status.get("endTime")
     if not is_terminal(phase) or not end or undelivered(run):
         return None
-    return Finished(run["metadata"]["name"], str(phase), dt.datetime.fromisoformat(str(end).replace("Z", "+00:00")))
+    return Finished(run["metadata"]["name"], str(phase), timefmt.parse(str(end)))
 
 
 def prune(spec: TaskSpec, finished: list[Finished], now: dt.datetime) -> tuple[list[str], dt.datetime | None]:

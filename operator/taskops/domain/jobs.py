@@ -25,6 +25,11 @@ def owner_reference(api_version: str, kind: str, name: str, uid: str) -> dict[st
     }
 
 
+def task_owner(task: Task) -> dict[str, Any]:
+    """The owner reference to `task` that its Runs and versions carry (deleted with it)."""
+    return owner_reference(API_VERSION, "Task", task.metadata.name, task.metadata.uid or "")
+
+
 PARAMS_ANNOTATION = "taskops.dev/params"
 PARAMS_VOLUME = "taskops-params"
 PARAMS_DIR = "/etc/taskops"

@@ -11,6 +11,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from taskops.domain import timefmt
+
 
 @dataclass(frozen=True)
 class Observed:
@@ -39,13 +41,9 @@ def may_acquire(observed: Observed, me: str, duration: float, now: float) -> boo
     return not observed.holder or observed.holder == me or now - observed.seen_at >= duration
 
 
-def micro_time(at: dt.datetime) -> str:
-    return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def spec_for(me: str, duration: int, now: dt.datetime, observed: Observed | None) -> dict[str, Any]:
     """The Lease spec that makes `me` the holder (a new term if someone else held it)."""
-    stamp = micro_time(now)
+    stamp = timefmt.stamp_micro(now)
     spec: dict[str, Any] = {"holderIdentity": me, "leaseDurationSeconds": duration, "renewTime": stamp}
     if observed is None or observed.holder != me:
         spec["acquireTime"] = stamp

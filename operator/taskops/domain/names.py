@@ -16,7 +16,11 @@ JOB_NAME_MAX = 63
 LABEL_TASK = "taskops.dev/task"
 LABEL_RUN = "taskops.dev/run"
 LABEL_ATTEMPT = "taskops.dev/attempt"
+# Set by the Job controller on a Job's pods.
+LABEL_JOB_NAME = "batch.kubernetes.io/job-name"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+# A DNS subdomain (RFC 1123): what most Kubernetes object names must be (Secrets, ConfigMaps, custom resources).
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 MANAGED_BY = "taskops"
 
 

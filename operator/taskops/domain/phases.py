@@ -7,7 +7,9 @@ The phase of an ended Run is a function of its end reason.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any, Literal
 
 
 class Phase(StrEnum):
@@ -40,7 +42,19 @@ class EndReason(StrEnum):
     INVALID = "invalid"
 
 
+# The end reasons of an attempt a Task may retry (spec.retryOn); the others (invalid, stopped, ...) never are.
+# A Literal of the values (each an EndReason's), so that a bad retryOn is answered with the accepted values.
+RetryReason = Literal["failed", "crashed", "timeout", "start_failed"]
+
 TERMINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.PARTIAL_SUCCEEDED, Phase.FAILED, Phase.STOPPED, Phase.INVALID})
+# Not started yet: what canceling a Task stops.
+PENDING_PHASES = frozenset({Phase.CREATED, Phase.SCHEDULED, Phase.QUEUED, Phase.BLOCKED})
+# Waiting for admission on a concurrency key or an Agent.
+WAITING_PHASES = frozenset({Phase.QUEUED, Phase.BLOCKED})
+# Ended without every part succeeding: a resume runs them again.
+RESUMABLE_PHASES = frozenset({Phase.PARTIAL_SUCCEEDED, Phase.FAILED, Phase.STOPPED})
+# Admission's answer for a Run it does not admit: wait in one of WAITING_PHASES, or end queue_full.
+WaitPhase = Literal[Phase.BLOCKED, Phase.QUEUED, "QUEUE_FULL"]
 
 _PHASE_OF_REASON: dict[EndReason, Phase] = {
     EndReason.SUCCESS: Phase.SUCCEEDED,
@@ -68,6 +82,11 @@ def is_terminal(phase: str | None) -> bool:
     return phase in TERMINAL_PHASES
 
 
+def raw_phase(run: Mapping[str, Any]) -> str:
+    """A raw Run's phase: CREATED until its first status write. Raw, not validated: hot paths read thousands."""
+    return str((run.get("status") or {}).get("phase") or Phase.CREATED.value)
+
+
 # --- each seed's vocabulary, derived from (phase, end reason) -----------------
 
 
@@ -75,7 +94,7 @@ def seed000_status(phase: Phase, reason: EndReason | None) -> str:
     """Seed 000 (executions): pending, queued, running, succeeded, failed, aborted."""
     if phase in (Phase.CREATED, Phase.SCHEDULED):
         return "pending"
-    if phase in (Phase.QUEUED, Phase.BLOCKED):
+    if phase in WAITING_PHASES:
         return "queued"
     if phase == Phase.RUNNING:
         return "running"
@@ -104,8 +123,3 @@ def seed003_status(phase: Phase) -> str:
     if phase in TERMINAL_PHASES:
         return "failure"
     return "in_progress"
-
-
-def seed004_status(phase: Phase) -> str:
-    """Seed 004 (runs): its lifecycle is taskops' phase vocabulary."""
-    return phase.value

@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from taskops import API_VERSION
 from taskops.domain import attempts, backoff, names
 from taskops.domain.batchrun import (
     attempt_job,
@@ -39,7 +38,7 @@ from taskops.domain.decision import (
     step,
     wait,
 )
-from taskops.domain.jobs import owner_reference
+from taskops.domain.jobs import task_owner
 from taskops.domain.models import Run, Task
 from taskops.domain.models.agent import JobDefaults
 from taskops.domain.models.base import ObjectMeta
@@ -84,7 +83,7 @@ def decide(
     elif not _owned_by(run, task) and task.metadata.deletion_timestamp is None:
         # Never while the Task is being deleted: an orphaning delete has just removed this reference, and one
         # added back would point at a Task about to be gone, so the garbage collector would delete the Run.
-        decision.owner = owner_reference(API_VERSION, "Task", task.metadata.name, task.metadata.uid or "")
+        decision.owner = task_owner(task)
 
     annotations = run.metadata.annotations or {}
     disposition = annotations.get(names.ANNOTATION_DISPOSITION)

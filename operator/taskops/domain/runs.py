@@ -6,10 +6,18 @@ import datetime as dt
 from typing import Any
 
 from taskops import API_VERSION
-from taskops.domain import names
-from taskops.domain.jobs import owner_reference
+from taskops.domain import names, timefmt
+from taskops.domain.jobs import task_owner
 from taskops.domain.models import Task
 from taskops.domain.phases import EndReason
+
+
+def stop_patch(message: str | None = None) -> dict[str, Any]:
+    """The merge patch that asks a Run to stop (spec.stop); `message` becomes the message it ends with."""
+    patch: dict[str, Any] = {"spec": {"stop": True}}
+    if message:
+        patch["metadata"] = {"annotations": {names.ANNOTATION_STOP_MESSAGE: message}}
+    return patch
 
 
 def build_scheduled_run(
@@ -30,11 +38,11 @@ def build_scheduled_run(
             "namespace": task.metadata.namespace,
             "labels": {names.LABEL_TASK: task.metadata.name, names.LABEL_SCHEDULED: "true"},
             "annotations": annotations,
-            "ownerReferences": [owner_reference(API_VERSION, "Task", task.metadata.name, task.metadata.uid or "")],
+            "ownerReferences": [task_owner(task)],
         },
         "spec": {
             "taskRef": {"name": task.metadata.name},
             "triggeredBy": task.spec.schedule_kind or "manual",
-            "scheduledTime": at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+            "scheduledTime": timefmt.stamp(at),
         },
     }

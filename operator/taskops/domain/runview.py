@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from pydantic.alias_generators import to_snake
 
+from taskops.domain import timefmt
 from taskops.domain.apinames import ANNOTATION_CREATED_AT
 from taskops.domain.phases import EndReason, Phase, is_terminal
 
@@ -81,14 +82,6 @@ class RunOut(BaseModel):
     idempotent_replay: bool | None = None
 
 
-def timestamp(value: Any) -> dt.datetime | None:
-    if not value:
-        return None
-    if isinstance(value, dt.datetime):
-        return value
-    return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-
-
 def _owner_uid(obj: dict[str, Any], kind: str) -> str | None:
     for ref in obj["metadata"].get("ownerReferences") or []:
         if ref.get("kind") == kind:
@@ -153,13 +146,15 @@ def run_out(run: dict[str, Any], task_name: str | None = None, replay: bool | No
         attempts=[Attempt.model_validate(_attempt(a)) for a in status.get("attempts") or []],
         batch=status.get("batch"),
         history=[Step.model_validate(s) for s in status.get("history") or []],
-        scheduled_at=timestamp(spec.get("scheduledAt") or spec.get("scheduledTime")),
-        created_at=timestamp(
+        scheduled_at=timefmt.parse_optional(spec.get("scheduledAt") or spec.get("scheduledTime")),
+        created_at=timefmt.parse_optional(
             (meta.get("annotations") or {}).get(ANNOTATION_CREATED_AT) or meta.get("creationTimestamp")
         ),
-        updated_at=timestamp((meta.get("annotations") or {}).get(UPDATED_AT) or meta.get("creationTimestamp")),
-        start_at=timestamp(status.get("startTime")),
-        end_at=timestamp(status.get("endTime")),
+        updated_at=timefmt.parse_optional(
+            (meta.get("annotations") or {}).get(UPDATED_AT) or meta.get("creationTimestamp")
+        ),
+        start_at=timefmt.parse_optional(status.get("startTime")),
+        end_at=timefmt.parse_optional(status.get("endTime")),
         is_done=ended,
         is_successful=(phase == Phase.SUCCEEDED) if ended else None,
         idempotent_replay=replay,

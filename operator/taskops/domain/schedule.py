@@ -31,14 +31,16 @@ import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 from dateutil import rrule
 
+from taskops.domain import timefmt
+from taskops.domain.models.task import DstPolicy, ScheduleKind
+
 UTC = dt.UTC
-ScheduleKind = Literal["cron", "rrule", "once", "event"]
 # Offsets change by at most two hours at a DST transition (30 minutes on Lord Howe Island).
 _DST_MARGIN = dt.timedelta(hours=3)
 _CRON_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
@@ -132,12 +134,6 @@ def _bounded(candidates: Iterable[dt.datetime], budget: _Budget) -> Iterator[dt.
             _BUDGET.reset(token)
         budget.spend()
         yield candidate
-
-
-@dataclass(frozen=True)
-class DstPolicy:
-    nonexistent: Literal["skip", "shift"] = "skip"
-    repeated: Literal["first", "last", "both"] = "first"
 
 
 @dataclass(frozen=True, order=True)
@@ -478,7 +474,7 @@ def _check_time_parts(parsed: rrule.rruleset) -> None:
 
 def _parse_once(expr: str) -> dt.datetime:
     try:
-        return dt.datetime.fromisoformat(expr.strip().replace("Z", "+00:00"))
+        return timefmt.parse(expr)
     except ValueError as exc:
         raise ScheduleError("scheduleExpr", f"a once schedule is an RFC 3339 datetime, got {expr!r}") from exc
 

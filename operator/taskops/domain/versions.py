@@ -15,8 +15,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from taskops import API_VERSION
-from taskops.domain.jobs import owner_reference
+from taskops.domain import names
+from taskops.domain.jobs import task_owner
 from taskops.domain.models import Task
 from taskops.domain.models.task import TaskSpec
 
@@ -74,9 +74,9 @@ def next_revision(task: Task, versions: list[Version]) -> dict[str, Any] | None:
         "metadata": {
             "name": revision_name(task.metadata.name, number),
             "namespace": task.metadata.namespace,
-            "labels": {"taskops.dev/task": task.metadata.name, LABEL_VERSION: str(number)},
+            "labels": {names.LABEL_TASK: task.metadata.name, LABEL_VERSION: str(number)},
             "annotations": {ANNOTATION_HASH: digest},
-            "ownerReferences": [owner_reference(API_VERSION, "Task", task.metadata.name, task.metadata.uid or "")],
+            "ownerReferences": [task_owner(task)],
         },
         "data": {"spec": content},
         "revision": number,

@@ -22,11 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from taskops.domain import backoff
+from taskops.domain import backoff, batch, names, timefmt
 from taskops.domain.egress import HostPolicy
 from taskops.domain.models.run import WebhookStatus
 from taskops.domain.phases import is_terminal
-from taskops.domain.runview import timestamp
 
 HEADER_DELIVERY = "X-Taskops-Delivery"
 HEADER_TIMESTAMP = "X-Taskops-Timestamp"
@@ -34,7 +33,7 @@ HEADER_SIGNATURE = "X-Taskops-Signature"
 HEADER_EVENT = "X-Taskops-Event"
 EVENT = "run.ended"
 # What spec.webhookSecret may be: a Secret's name (DNS subdomain), read in the Task's own namespace only.
-SECRET_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+SECRET_NAME = re.compile(names.DNS_SUBDOMAIN)
 
 
 @dataclass(frozen=True)
@@ -113,7 +112,7 @@ def delivery_id(run: dict[str, Any]) -> str:
     """The Run's uid; after a batch resume `<uid>.<resumes>`, as the resumed run's end is news of its own."""
     meta = run["metadata"]
     base = str(meta.get("uid") or meta["name"])
-    resumes = int((((run.get("status") or {}).get("batch")) or {}).get("resumes") or 0)
+    resumes = batch.resumes_done(run)
     return f"{base}.{resumes}" if resumes else base
 
 
@@ -182,7 +181,7 @@ def after_attempt(
         state.last_error = error or f"http: the receiver answered {status_code}; 4xx but 408/429 is not retried"
     elif status_code is not None and error is None:
         state.last_error = f"http: the receiver answered {status_code}"
-    ended = timestamp(status.get("endTime")) or now
+    ended = timefmt.parse_optional(status.get("endTime")) or now
     due = now + dt.timedelta(seconds=_delay(policy, attempts, state.delivery_id))
     if final or due > ended + dt.timedelta(seconds=policy.deadline_seconds):
         if not final:

@@ -14,14 +14,14 @@ import asyncio
 import logging
 from typing import Any, Literal
 
+from taskops.clients.informer import Key
 from taskops.domain.admission import Capacity, Pending, Verdict, Wait, admit
-from taskops.domain.phases import Phase, is_terminal
+from taskops.domain.phases import WAITING_PHASES, is_terminal
 from taskops.operator import metrics
-from taskops.operator.store import Key, Store
+from taskops.operator.store import Store
 from taskops.operator.workqueue import WorkQueue
 
 log = logging.getLogger("taskops.admission")
-WAITING = {Phase.QUEUED, Phase.BLOCKED}
 DEBOUNCE_SECONDS = 0.02
 
 
@@ -109,7 +109,7 @@ class AdmissionController:
                     cap.running_by_key[ck] = cap.running_by_key.get(ck, 0) + 1
                 if ag:
                     cap.running_by_agent[ag] = cap.running_by_agent.get(ag, 0) + 1
-            elif phase in WAITING:
+            elif phase in WAITING_PHASES:
                 created = raw["metadata"].get("creationTimestamp") or ""
                 pending.append(Pending(key, int(status.get("priority") or 0), created, ck, ag))
         for (ns, _), raw in self.store.tasks.objects.items():

@@ -14,9 +14,10 @@ import kopf
 
 from taskops import GROUP, VERSION
 from taskops.clients.credentials import Credentials
+from taskops.clients.informer import key_of
 from taskops.domain import names
-from taskops.domain.phases import is_terminal
-from taskops.operator.store import Kind, Store, key_of, without_managed_fields
+from taskops.domain.phases import is_terminal, raw_phase
+from taskops.operator.store import Kind, Store, without_managed_fields
 from taskops.operator.workqueue import WorkQueue
 
 
@@ -31,10 +32,6 @@ class _NoDiffBase(kopf.DiffBaseStorage):
 
     def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
         return kopf.BodyEssence()
-
-
-def _phase(obj: dict[str, Any]) -> str | None:
-    return (obj.get("status") or {}).get("phase")
 
 
 def _register_framework(registry: kopf.OperatorRegistry, creds: Credentials) -> None:
@@ -77,11 +74,7 @@ def build_registry(
     def apply(event: kopf.RawEvent, kind_store: Kind) -> dict[str, Any] | None:
         # A copy: kopf still holds the event's object.
         obj = without_managed_fields(dict(event["object"]))
-        if event.get("type") == "DELETED":
-            kind_store.remove(obj)
-            return None
-        kind_store.put(obj)
-        return obj
+        return obj if kind_store.apply(str(event.get("type")), obj) else None
 
     generations: dict[tuple[str, str], int | None] = {}
 
@@ -100,7 +93,7 @@ def build_registry(
             generations.pop(key, None)
         queue_changed()
         for run in store.runs_of_task(*key):
-            if not is_terminal(_phase(run)):
+            if not is_terminal(raw_phase(run)):
                 queue.add(key_of(run))
 
     @kopf.on.event(GROUP, VERSION, "agents", registry=registry)
@@ -114,7 +107,7 @@ def build_registry(
         apply(event, store.revisions)
         namespace = key_of(obj)[0]
         for run in store.runs_of_task(namespace, obj["metadata"]["labels"][names.LABEL_TASK]):
-            if not is_terminal(_phase(run)):
+            if not is_terminal(raw_phase(run)):
                 queue.add(key_of(run))
 
     return registry

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from taskops.domain import timefmt
 from taskops.domain.phases import is_terminal
 
 _DURATIONS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 3 * 3600, 12 * 3600)
@@ -28,22 +28,18 @@ WEBHOOKS = Counter("taskops_webhook_deliveries_total", "Webhook attempts by outc
 LEADER = Gauge("taskops_leader", "1 while this replica holds the leader Lease")
 
 
-def _time(value: Any) -> dt.datetime | None:
-    if not value:
-        return None
-    return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-
-
 def observe_status(run: dict[str, Any], old: dict[str, Any], new: dict[str, Any]) -> None:
     """Count what a status write changed: a first start, an end."""
     if old.get("startTime") is None and new.get("startTime") is not None:
         RUNS_STARTED.inc()
-        started = _time(new["startTime"])
-        queued = _time((run.get("spec") or {}).get("scheduledAt") or run["metadata"].get("creationTimestamp"))
+        started = timefmt.parse_optional(new["startTime"])
+        queued = timefmt.parse_optional(
+            (run.get("spec") or {}).get("scheduledAt") or run["metadata"].get("creationTimestamp")
+        )
         if started and queued:
             QUEUE_WAIT.observe(max(0.0, (started - queued).total_seconds()))
     if not is_terminal(old.get("phase")) and is_terminal(new.get("phase")):
         RUNS_ENDED.labels(new.get("phase") or "", new.get("endReason") or "").inc()
-        start, end = _time(new.get("startTime")), _time(new.get("endTime"))
+        start, end = timefmt.parse_optional(new.get("startTime")), timefmt.parse_optional(new.get("endTime"))
         if start and end:
             RUN_DURATION.observe(max(0.0, (end - start).total_seconds()))

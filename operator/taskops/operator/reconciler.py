@@ -13,9 +13,10 @@ from pydantic import ValidationError
 
 from taskops import logs
 from taskops.clients import errors
+from taskops.clients.informer import Key
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import AGENTS, CONFIGMAPS, JOBS, PODS, RUNS, TASKS
-from taskops.domain import attempts, batch
+from taskops.domain import attempts, batch, mergepatch, names, timefmt
 from taskops.domain.decision import Context, Decision, EventSpec, end_status
 from taskops.domain.models import Run, Task
 from taskops.domain.models.agent import AgentSpec
@@ -25,7 +26,7 @@ from taskops.domain.versions import Version, from_revision
 from taskops.operator import metrics
 from taskops.operator.admission import AdmissionController
 from taskops.operator.failpoints import failpoint
-from taskops.operator.store import JOB_NAME_LABEL, Key, Store, is_summary
+from taskops.operator.store import Store, is_summary
 from taskops.operator.workqueue import Gate, WorkQueue
 
 log = logging.getLogger("taskops.reconciler")
@@ -163,9 +164,9 @@ class Reconciler:
             meta = other["metadata"]
             if meta["name"] == run.name or (spec.get("dedupeKey") or task.spec.dedupe_key) != key:
                 continue
-            if ((other.get("status") or {}).get("endReason")) == "skipped":
+            if ((other.get("status") or {}).get("endReason")) == EndReason.SKIPPED:
                 continue
-            created = dt.datetime.fromisoformat(meta["creationTimestamp"].replace("Z", "+00:00"))
+            created = timefmt.parse(meta["creationTimestamp"])
             delta = (run.metadata.creation_timestamp - created).total_seconds()
             theirs = (created.isoformat(), meta["name"])
             if 0 <= delta <= window and theirs < mine and (earliest is None or theirs < earliest):
@@ -200,7 +201,7 @@ class Reconciler:
         # The Job and Pod watches are independent: right after a restart (or under load) the Job can be seen
         # Failed before its pod's terminated state arrives, and the attempt would end "failed" without the
         # exit code or an OOMKill. Ask the API server once for the pods as they are now.
-        listed = await self.client.list(PODS, namespace, label_selector=f"{JOB_NAME_LABEL}={job_name}")
+        listed = await self.client.list(PODS, namespace, label_selector=f"{names.LABEL_JOB_NAME}={job_name}")
         for pod in listed:
             pod.setdefault("apiVersion", "v1")
             pod.setdefault("kind", "Pod")
@@ -285,7 +286,7 @@ class Reconciler:
         ns, name = raw["metadata"]["namespace"], raw["metadata"]["name"]
         old = raw.get("status") or {}
         # Merge-patch semantics: a field we no longer set must be sent as null to be removed.
-        body = {**{k: None for k in old if k not in status}, **status}
+        body = mergepatch.replacing(old, status)
         patched = await self.client.patch(
             RUNS,
             ns,

@@ -28,28 +28,27 @@ from pydantic import ValidationError
 
 from taskops import logs
 from taskops.clients import errors
+from taskops.clients.informer import Key
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import REVISIONS, RUNS, TASKS
-from taskops.domain import gojson, jsonbounds, names
+from taskops.domain import gojson, jsonbounds, mergepatch
 from taskops.domain.firing import FirePlan, plan
 from taskops.domain.history import finished, prune
 from taskops.domain.models import Task
-from taskops.domain.models.task import DstPolicy as DstPolicyModel
-from taskops.domain.phases import Phase, is_terminal
+from taskops.domain.phases import PENDING_PHASES, is_terminal, raw_phase
 from taskops.domain.results import schema_error
-from taskops.domain.runs import build_scheduled_run
-from taskops.domain.schedule import Ahead, DstPolicy, FireSource, Schedule, ScheduleError, jitter_offset, parse
+from taskops.domain.runs import build_scheduled_run, stop_patch
+from taskops.domain.schedule import Ahead, FireSource, Schedule, ScheduleError, jitter_offset, parse
 from taskops.domain.taskstatus import task_status
 from taskops.domain.versions import Version, from_revision, next_revision
 from taskops.operator import metrics
 from taskops.operator.reconciler import COMPONENT, Clock, utcnow
-from taskops.operator.store import Key, Store
+from taskops.operator.store import Store
 from taskops.operator.workqueue import Gate, WorkQueue
 
 log = logging.getLogger("taskops.scheduler")
 T = TypeVar("T")
 
-PENDING = {Phase.CREATED, Phase.SCHEDULED, Phase.QUEUED, Phase.BLOCKED}
 # How long the status write waits after a fire, so that a burst of fires shares one write.
 SYNC_DELAY = 1.0
 # Re-check a Task at least this often even when nothing is due (clock jumps, missed wake-ups).
@@ -57,10 +56,6 @@ MAX_SLEEP = 300.0
 # Threads that search schedules; each search is bounded in time, so a few bad Tasks delay others' searches by
 # at most their bound, and fires computed ahead do not wait for them.
 SEARCH_THREADS = 2
-
-
-def _policy(model: DstPolicyModel | None) -> DstPolicy:
-    return DstPolicy(model.nonexistent, model.repeated) if model else DstPolicy()
 
 
 @dataclass
@@ -172,7 +167,7 @@ class TaskController:
             try:
                 await self._search(jsonbounds.check_depth, raw.get("spec"))
                 schedule = await self._search(
-                    parse, spec.schedule_kind, spec.schedule_expr, spec.timezone, _policy(spec.dst_policy), now
+                    parse, spec.schedule_kind, spec.schedule_expr, spec.timezone, spec.dst_policy, now
                 )
             except jsonbounds.TooDeep as exc:
                 unreadable = True
@@ -207,11 +202,7 @@ class TaskController:
             return
         raw, task, now, mem = loaded
         spec = task.spec
-        active = {
-            r["metadata"]["name"]: r
-            for r in self.store.runs_of_task(*key)
-            if not is_terminal((r.get("status") or {}).get("phase"))
-        }
+        active = {r["metadata"]["name"]: r for r in self.store.runs_of_task(*key) if not is_terminal(raw_phase(r))}
         last = self._last(task, mem, now)
         fire_plan = await self._plan(task, mem, last, now, list(active))
         # Run reconciles wait while fires are being created: fire lag is what a schedule promises.
@@ -306,14 +297,7 @@ class TaskController:
         for name in fire_plan.stop:
             run = active.get(name)
             if run is not None and not (run.get("spec") or {}).get("stop"):
-                patch = {
-                    "metadata": {
-                        "annotations": {
-                            names.ANNOTATION_STOP_MESSAGE: "replaced by a newer fire (overlap policy replace)"
-                        }
-                    },
-                    "spec": {"stop": True},
-                }
+                patch = stop_patch("replaced by a newer fire (overlap policy replace)")
                 self.store.runs.put(await self.client.patch(RUNS, ns, name, patch))
         for planned in fire_plan.runs:
             body = build_scheduled_run(task, planned.scheduled_time, planned.disposition, planned.message)
@@ -343,12 +327,9 @@ class TaskController:
 
     async def _abort_pending(self, active: list[dict[str, Any]]) -> None:
         for run in active:
-            pending = (run.get("status") or {}).get("phase", Phase.CREATED) in PENDING
+            pending = raw_phase(run) in PENDING_PHASES
             if pending and not (run.get("spec") or {}).get("stop"):
-                patch = {
-                    "metadata": {"annotations": {names.ANNOTATION_STOP_MESSAGE: "the task was canceled"}},
-                    "spec": {"stop": True},
-                }
+                patch = stop_patch("the task was canceled")
                 ns, name = run["metadata"]["namespace"], run["metadata"]["name"]
                 self.store.runs.put(await self.client.patch(RUNS, ns, name, patch))
 
@@ -378,7 +359,7 @@ class TaskController:
         if new == old:
             return
         was = {c.get("type"): c.get("status") for c in old.get("conditions") or []}
-        body = {**{k: None for k in old if k not in new}, **new}
+        body = mergepatch.replacing(old, new)
         patched = await self.client.patch(
             TASKS, task.metadata.namespace, task.metadata.name, {"status": body}, subresource="status"
         )

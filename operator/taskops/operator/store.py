@@ -7,20 +7,14 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from taskops import GROUP
+from taskops.clients.informer import Key, key_of
 from taskops.domain import names
 from taskops.domain.batch import resume_wanted
 from taskops.domain.phases import is_terminal
 from taskops.domain.webhooks import undelivered
 
-Key = tuple[str, str]  # (namespace, name)
 Obj = dict[str, Any]
-
-JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
-
-
-def key_of(obj: Obj) -> Key:
-    meta = obj["metadata"]
-    return meta.get("namespace") or "", meta["name"]
 
 
 def _newer(new: Obj, old: Obj | None) -> bool:
@@ -57,6 +51,14 @@ class Kind:
             self._by_label[(key[0], label)].add(key[1])
         return True
 
+    def apply(self, type_: str, obj: Obj) -> bool:
+        """A watch event: put `obj`, or remove it when it was deleted (then False)."""
+        if type_ == "DELETED":
+            self.remove(obj)
+            return False
+        self.put(obj)
+        return True
+
     def remove(self, obj: Obj) -> None:
         old = self.objects.pop(key_of(obj), None)
         self._unindex(old or obj)
@@ -88,7 +90,7 @@ def _label(name: str) -> Callable[[Obj], str | None]:
 def run_owner(obj: Obj) -> str | None:
     """The name of the Run that owns this object, if one does."""
     for ref in obj["metadata"].get("ownerReferences") or []:
-        if ref.get("kind") == "Run" and str(ref.get("apiVersion", "")).startswith("taskops.dev/"):
+        if ref.get("kind") == "Run" and str(ref.get("apiVersion", "")).startswith(f"{GROUP}/"):
             name = ref.get("name")
             return str(name) if name else None
     return None
@@ -154,7 +156,7 @@ class Store:
         self.tasks = Kind()
         self.runs = Kind(index=_task_of_run)
         self.jobs = Kind(index=_label(names.LABEL_RUN))
-        self.pods = Kind(index=_label(JOB_NAME_LABEL))
+        self.pods = Kind(index=_label(names.LABEL_JOB_NAME))
         self.revisions = Kind(index=_label(names.LABEL_TASK))
         self.agents = Kind()
         # Only ConfigMaps owned by a Run (batch inputs, index maps), without their data values.

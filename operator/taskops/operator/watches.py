@@ -14,16 +14,14 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from taskops.clients.informer import Informer
+from taskops.clients.informer import Informer, key_of
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import CONFIGMAPS, JOBS, PODS, RUNS
 from taskops.domain import names
 from taskops.domain.batch import resume_wanted
-from taskops.domain.phases import is_terminal
+from taskops.domain.phases import is_terminal, raw_phase
 from taskops.operator.store import (
-    Kind,
     Store,
-    key_of,
     run_owner,
     summarize_ended,
     without_data,
@@ -32,19 +30,6 @@ from taskops.operator.store import (
 from taskops.operator.workqueue import WorkQueue
 
 Obj = dict[str, Any]
-
-
-def _phase(obj: Obj) -> str | None:
-    return (obj.get("status") or {}).get("phase")
-
-
-def _apply(type_: str, obj: Obj, kind: Kind) -> bool:
-    """Put or remove `obj`; False when it was deleted."""
-    if type_ == "DELETED":
-        kind.remove(obj)
-        return False
-    kind.put(obj)
-    return True
 
 
 class Watches:
@@ -91,11 +76,11 @@ class Watches:
         status: Obj = obj.get("status") or {}
         if status.get("concurrencyKey") or status.get("agent"):
             self.queue_changed()
-        if not _apply(type_, obj, self.store.runs):
+        if not self.store.runs.apply(type_, obj):
             return
-        if not is_terminal(_phase(obj)) or resume_wanted(obj):
+        if not is_terminal(raw_phase(obj)) or resume_wanted(obj):
             self.queue.add(key_of(obj))
-        if is_terminal(_phase(obj)):
+        if is_terminal(raw_phase(obj)):
             # An ended Run may push its Task over a history limit.
             task = ((obj.get("spec") or {}).get("taskRef") or {}).get("name")
             if task:
@@ -104,11 +89,11 @@ class Watches:
                 self.webhook_queue.add(key_of(obj))
 
     def on_job(self, type_: str, obj: Obj) -> None:
-        _apply(type_, obj, self.store.jobs)
+        self.store.jobs.apply(type_, obj)
         self.queue.add((key_of(obj)[0], obj["metadata"]["labels"][names.LABEL_RUN]))
 
     def on_pod(self, type_: str, obj: Obj) -> None:
-        _apply(type_, obj, self.store.pods)
+        self.store.pods.apply(type_, obj)
         self.queue.add((key_of(obj)[0], obj["metadata"]["labels"][names.LABEL_RUN]))
 
     def on_configmap(self, type_: str, obj: Obj) -> None:
@@ -116,5 +101,5 @@ class Watches:
         owner = run_owner(obj)
         if owner is None:
             return
-        _apply(type_, obj, self.store.configmaps)
+        self.store.configmaps.apply(type_, obj)
         self.queue.add((key_of(obj)[0], owner))

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from taskops.clients import errors
+from taskops.clients.informer import Key
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import RUNS, SECRETS
 from taskops.clients.webhook import Outcome, WebhookSender
@@ -20,7 +21,7 @@ from taskops.domain.apinames import task_api_name
 from taskops.domain.models.run import WebhookStatus
 from taskops.domain.runview import run_out
 from taskops.operator import metrics
-from taskops.operator.store import Key, Store
+from taskops.operator.store import Store
 from taskops.operator.workqueue import WorkQueue
 
 log = logging.getLogger("taskops.webhooks")

@@ -4,7 +4,6 @@
 
 const TOKEN = "taskops.token";
 const NAMESPACE = "taskops.namespace";
-const ABORTABLE = new Set(["CREATED", "SCHEDULED", "QUEUED", "BLOCKED", "RUNNING"]);
 const main = document.getElementById("main");
 
 // --- helpers -------------------------------------------------------------------------------------
@@ -527,7 +526,8 @@ async function renderExecution(id) {
     history.replaceChildren(...(run.history || []).map((s) =>
       h("tr", {}, h("td", {}, when(s.time)), h("td", {}, s.step), h("td", {}, s.message || ""))));
     result.textContent = run.result === null || run.result === undefined ? "–" : JSON.stringify(run.result, null, 2);
-    abort.hidden = !ABORTABLE.has(run.status);
+    // is_done is the API's word for a terminal phase (domain/phases.py): only a run still going can be aborted.
+    abort.hidden = run.is_done;
     if (fetchLog) loadLog();
     else if (!run.start_at && !run.is_done) log.textContent = "No log yet: the execution has not started.";
   }

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
+from taskops import API_VERSION
 from taskops.domain.models.base import INT32_MAX, CamelModel, ObjectMeta
 
 
@@ -45,7 +46,7 @@ class AgentStatus(CamelModel):
 class Agent(CamelModel):
     """An executor with a capacity."""
 
-    api_version: str = Field(default="taskops.dev/v1alpha1", description="API version.")
+    api_version: str = Field(default=API_VERSION, description="API version.")
     kind: str = Field(default="Agent", description="Kind.")
     metadata: ObjectMeta = Field(description="Standard object metadata.")
     spec: AgentSpec = Field(default_factory=AgentSpec, description="The desired state of the agent.")

@@ -7,10 +7,12 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from taskops import API_VERSION
 from taskops.domain.models.agent import JobDefaults
 from taskops.domain.models.base import INT32_MAX, CamelModel, Condition, ObjectMeta
 from taskops.domain.phases import EndReason, Phase
 
+ExecutionMode = Literal["LIVE", "ASYNC", "SCHEDULE"]
 TRIGGERS = ("manual", "api", "cron", "rrule", "once", "event", "retry", "resume", "startup")
 
 
@@ -95,7 +97,7 @@ class RunSpec(CamelModel):
         max_length=2048,
         description="URL called with the run when it ends (seed 000 callback_url, seed 003 webhook_url).",
     )
-    execution_mode: Literal["LIVE", "ASYNC", "SCHEDULE"] | None = Field(
+    execution_mode: ExecutionMode | None = Field(
         default=None, description="Seed 004's execution mode the run was started in (set by the API)."
     )
     user: str | None = Field(
@@ -266,7 +268,7 @@ class RunStatus(CamelModel):
 class Run(CamelModel):
     """A run: one execution of a Task."""
 
-    api_version: str = Field(default="taskops.dev/v1alpha1", description="API version.")
+    api_version: str = Field(default=API_VERSION, description="API version.")
     kind: str = Field(default="Run", description="Kind.")
     metadata: ObjectMeta = Field(description="Standard object metadata.")
     spec: RunSpec = Field(description="The desired state of the run.")
@@ -279,7 +281,3 @@ class Run(CamelModel):
     @property
     def name(self) -> str:
         return self.metadata.name
-
-
-def parse_run(obj: dict[str, Any]) -> Run:
-    return Run.model_validate(obj)

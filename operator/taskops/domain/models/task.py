@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import ConfigDict, Field
 
+from taskops import API_VERSION
+from taskops.domain.backoff import Strategy
 from taskops.domain.models.base import INT32_MAX, CamelModel, Condition, ObjectMeta
 from taskops.domain.models.params import ParamSpec
+from taskops.domain.names import DNS_SUBDOMAIN
+from taskops.domain.phases import RetryReason
 
-RetryReason = Literal["failed", "crashed", "timeout", "start_failed"]
+ScheduleKind = Literal["cron", "rrule", "once", "event"]
+TaskState = Literal["active", "paused", "canceled"]
 
 
 def _default_retry_on() -> list[RetryReason]:
-    return ["failed", "crashed", "timeout", "start_failed"]
+    return list(get_args(RetryReason))
 
 
 class JobTemplate(CamelModel):
@@ -35,7 +40,10 @@ class JobTemplate(CamelModel):
 
 
 class DstPolicy(CamelModel):
-    """What a schedule does at a daylight-saving change in its time zone."""
+    """What a schedule does at a daylight-saving change in its time zone (domain/schedule.py applies it)."""
+
+    # Frozen: a parsed Schedule holds it and is hashed.
+    model_config = ConfigDict(frozen=True)
 
     nonexistent: Literal["skip", "shift"] = Field(
         default="skip",
@@ -100,7 +108,7 @@ class TaskSpec(CamelModel):
         description="Who created the task: a user, service account or agent id (seed 001 `created_by`).",
     )
     payload: JobTemplate = Field(description="The Job template each Run of this task executes (seed 001 `payload`).")
-    schedule_kind: Literal["cron", "rrule", "once", "event"] | None = Field(
+    schedule_kind: ScheduleKind | None = Field(
         default=None,
         description=(
             "How fires are computed: cron, rrule (RFC 5545), once (one datetime) or event (fired by a named "
@@ -152,7 +160,7 @@ class TaskSpec(CamelModel):
             "replace (the going Run is stopped, then the new one starts)."
         ),
     )
-    state: Literal["active", "paused", "canceled"] = Field(
+    state: TaskState = Field(
         default="active",
         description="active; paused (no fires until resumed); canceled (permanent: no fires, pending Runs aborted).",
         json_schema_extra={
@@ -193,7 +201,7 @@ class TaskSpec(CamelModel):
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
     max_retries: int = Field(default=3, ge=0, le=100, description="Attempts after the first (seed 001).")
-    backoff_strategy: Literal["exponential_jitter", "linear", "fixed"] = Field(
+    backoff_strategy: Strategy = Field(
         default="exponential_jitter",
         description=(
             "Delay between attempts: exponential_jitter (base*2^(n-1), capped, then a value in [d/2, d]), "
@@ -247,7 +255,7 @@ class TaskSpec(CamelModel):
         default=None,
         max_length=253,
         # A Secret's name, nothing more: "../" would walk the operator's GET into another namespace.
-        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        pattern=DNS_SUBDOMAIN,
         description=(
             "The name of a Secret in the task's namespace whose `secret` key signs the completion webhooks of "
             "this task's Runs (HMAC-SHA256); default: a key for the namespace derived from the operator's "
@@ -287,7 +295,7 @@ class TaskStatus(CamelModel):
 class Task(CamelModel):
     """A task: a template every Run of it executes."""
 
-    api_version: str = Field(default="taskops.dev/v1alpha1", description="API version.")
+    api_version: str = Field(default=API_VERSION, description="API version.")
     kind: str = Field(default="Task", description="Kind.")
     metadata: ObjectMeta = Field(description="Standard object metadata.")
     spec: TaskSpec = Field(description="The desired state of the task.")
