@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from taskops.domain.admission import Wait
+from taskops.domain.admission import Admission
 from taskops.domain.conditions import set_condition
 from taskops.domain.models import Run, RunStatus
 from taskops.domain.models.agent import AgentSpec
@@ -38,8 +38,8 @@ class Context:
     agent_missing: bool = False
     # An earlier Run with the same dedupe key inside the window.
     duplicate_of: str | None = None
-    # The admission verdict for a Run that waits on a key or agent: "admit", a Wait, or None (none yet).
-    admission: Literal["admit"] | Wait | None = None
+    # The admission verdict for a Run that waits on a key or agent: ADMITTED, a Wait, or None (none yet).
+    admission: Admission | None = None
     # A batch run's input ConfigMaps that exist (with their `inputs.jsonl` key).
     chunks: frozenset[str] = frozenset()
 

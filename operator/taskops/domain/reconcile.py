@@ -19,6 +19,7 @@ from typing import Any
 
 from taskops import API_VERSION
 from taskops.domain import attempts, backoff, names
+from taskops.domain.admission import Admitted, Wait
 from taskops.domain.batchrun import (
     attempt_job,
     follow_batch,
@@ -201,17 +202,17 @@ def _admit(run: Run, task: Task, version: Version, now: dt.datetime, decision: D
         )
     if status.concurrency_key is None and status.agent is None:
         return _start_attempt(validated, task, 1, now, decision, ctx, admitted=True)
-    verdict = ctx.admission
-    if verdict == "admit":
-        return _start_attempt(validated, task, 1, now, decision, ctx, admitted=True)
-    if verdict is None:
-        return wait(run, validated, Phase.QUEUED, "waiting for admission", None, now, decision)
-    assert not isinstance(verdict, str)
-    if verdict.phase == "QUEUE_FULL":
-        decision.status = end_status(validated, EndReason.QUEUE_FULL, verdict.reason, now)
-        decision.events.append(EventSpec("Warning", "QueueFull", verdict.reason))
-        return decision
-    return wait(run, validated, Phase(verdict.phase), verdict.reason, verdict.position, now, decision)
+    match ctx.admission:
+        case None:
+            return wait(run, validated, Phase.QUEUED, "waiting for admission", None, now, decision)
+        case Admitted():
+            return _start_attempt(validated, task, 1, now, decision, ctx, admitted=True)
+        case Wait(phase="QUEUE_FULL") as full:
+            decision.status = end_status(validated, EndReason.QUEUE_FULL, full.reason, now)
+            decision.events.append(EventSpec("Warning", "QueueFull", full.reason))
+            return decision
+        case Wait() as held:
+            return wait(run, validated, Phase(held.phase), held.reason, held.position, now, decision)
 
 
 def _job_defaults(run: Run, ctx: Context) -> JobDefaults | str | None:
