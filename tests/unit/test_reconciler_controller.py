@@ -12,7 +12,7 @@ import pytest
 
 from taskops.clients import errors
 from taskops.clients.resources import JOBS, PODS, REVISIONS, RUNS, TASKS, Resource
-from taskops.domain import names
+from taskops.domain import batch, names
 from taskops.domain.models import Task
 from taskops.domain.versions import next_revision
 from taskops.operator.reconciler import Reconciler
@@ -199,3 +199,42 @@ def test_a_failed_attempt_is_retried_after_its_backoff_which_the_sync_returns_as
     requeue, writes = sync(reconciler, fake)
     assert writes == [STATUS, ("create", "jobs", "r-2"), ("event", "Started", "r")]
     assert (status(fake)["phase"], status(fake)["attempt"], status(fake)["retryOf"]) == ("RUNNING", 2, "r-1")
+
+
+def test_a_stop_deletes_the_job_before_the_status_that_ends_the_run() -> None:
+    fake, clock = cluster(), Clock()
+    reconciler = operator(fake, clock)
+    sync(reconciler, fake)
+    run = fake.stored(RUNS, "ns", "r")
+    assert run is not None
+    run["spec"]["stop"] = True
+    reconciler.store.runs.put(fake.put(RUNS, run))
+
+    _, writes = sync(reconciler, fake)
+    assert writes == [("delete", "jobs", "r-1"), STATUS, ("event", "Stopped", "r")]
+    assert (status(fake)["phase"], status(fake)["endReason"]) == ("STOPPED", "stopped")
+
+
+def test_a_resume_writes_status_then_its_index_map_then_its_job() -> None:
+    fake, clock = cluster(), Clock()
+    run = fake.stored(RUNS, "ns", "r")
+    assert run is not None
+    run["spec"].update(inputs={"count": 3, "chunkSize": 3, "configMaps": ["r-in"]}, resume=1)
+    run["status"] = {
+        "phase": "FAILED",
+        "endReason": "failed",
+        "attempt": 1,
+        "jobName": "r-1",
+        "version": {"number": 1, "id": "t-v1"},
+        "batch": {"total": 3, "succeeded": 1, "failed": 2, "completedIndexes": "1", "failedIndexes": "0,2"},
+    }
+    fake.put(RUNS, run)
+
+    _, writes = sync(operator(fake, clock), fake)
+    assert writes == [
+        STATUS,
+        ("create", "configmaps", batch.index_map_name("r", 2)),
+        ("create", "jobs", "r-2"),
+        ("event", "Started", "r"),
+    ]
+    assert status(fake)["batch"]["attemptIndexes"] == "0,2"
