@@ -84,6 +84,31 @@ def test_run_of_missing_task_is_invalid_not_a_crash_loop(kube: Kube, operator: O
     assert operator.running()
 
 
+def test_a_job_the_api_server_refuses_ends_the_run_start_failed_without_a_started_event(
+    cluster: Cluster, kube: Kube, operator: OperatorProcess, ns: str
+) -> None:
+    # A quota of zero Jobs: the API server refuses the create with 403 Forbidden, which no retry can change.
+    quota = {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "no-jobs"},
+        "spec": {"hard": {"count/jobs.batch": "0"}},
+    }
+    cluster.kubectl("create", "-n", ns, "-f", "-", input=yaml.safe_dump(quota))
+    kube.create(ns, builders.task("refused", maxRetries=2))
+    kube.create(ns, builders.run("refused-1", "refused"))
+
+    status = kube.wait_run_phase(ns, "refused-1", {"SUCCEEDED", "FAILED", "INVALID", "STOPPED"})["status"]
+    assert (status["phase"], status["endReason"], status["attempt"]) == ("FAILED", "start_failed", 1), status
+    assert status["message"].startswith("Job refused-1-1 could not be created: "), status["message"]
+    assert "quota" in status["message"]
+    assert kube.jobs(ns) == []
+    wait_for(
+        lambda: "StartFailed" in {e.reason for e in kube.events_for(ns, "refused-1")}, 20, what="a StartFailed event"
+    )
+    assert "Started" not in {e.reason for e in kube.events_for(ns, "refused-1")}, "no Job was created"
+
+
 def test_operator_killed_after_job_create_makes_no_second_job(
     cluster: Cluster, kube: Kube, operator: OperatorProcess, ns: str
 ) -> None:

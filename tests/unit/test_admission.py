@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from taskops.domain.admission import Capacity, Pending, admit
+from taskops.domain.admission import Capacity, Limit, Pending, Verdict, Wait, admit
 from taskops.domain.priority import from_seed001
 
 
@@ -113,3 +113,20 @@ def test_seed_001_priority_scale() -> None:
     assert [from_seed001(p) for p in (1, 5, 9)] == [1000, 0, -1000]
     with pytest.raises(ValueError):
         from_seed001(0)
+
+
+def test_verdict_names_what_each_run_waits_on_and_what_changed() -> None:
+    items = [pending(f"k{i}", created=f"2026-01-01T00:00:0{i}Z", key="ns/k") for i in range(3)]
+    items += [pending(f"g{i}", created=f"2026-01-01T00:00:0{i}Z", agent="ns/gpu") for i in range(2)]
+    cap = Capacity(key_limits={"ns/k": 1}, agent_limits={"ns/gpu": 1}, running_by_key={"ns/k": 1})
+    verdict = admit(items, cap)
+    assert verdict.admit == [("ns", "g0")]
+    assert verdict.wait(("ns", "k0")) == Wait("BLOCKED", Limit.CONCURRENCY_KEY, "ns/k", 1, 1, 1)
+    assert verdict.wait(("ns", "g1")) == Wait("QUEUED", Limit.AGENT, "ns/gpu", 1, 1, 1)
+    assert verdict.depth() == {(Limit.CONCURRENCY_KEY, "ns/k"): 3, (Limit.AGENT, "ns/gpu"): 1}
+    assert set(verdict.changed_since(Verdict())) == set(verdict.waits)
+    # The key's running Run ended: k0 is admitted; k1 and k2 now wait behind it (QUEUED, not BLOCKED); g1's
+    # verdict is the same, so its Run is not reconciled again.
+    after = admit(items, Capacity(key_limits={"ns/k": 1}, agent_limits={"ns/gpu": 1}))
+    assert after.admit == [("ns", "g0"), ("ns", "k0")]
+    assert list(after.changed_since(verdict)) == [("ns", "k1"), ("ns", "k2")]

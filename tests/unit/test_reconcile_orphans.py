@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from taskops.domain.admission import ADMITTED
 from taskops.domain.decision import Context
 from taskops.domain.models.agent import AgentSpec
 from taskops.domain.phases import EndReason, Phase
@@ -72,7 +73,7 @@ def with_agent(status: dict[str, Any]) -> dict[str, Any]:
 
 def test_the_first_attempt_records_the_agents_job_defaults() -> None:
     task = make_task(agent="gpu")
-    d = decide(make_run(), task, None, [], T0, Context(versions=[version_of(task)], agent=GPU, admission="admit"))
+    d = decide(make_run(), task, None, [], T0, Context(versions=[version_of(task)], agent=GPU, admission=ADMITTED))
     assert d.status is not None and d.status.agent_job_defaults is not None
     assert d.status.to_k8s()["agentJobDefaults"] == {"tolerations": [TOLERATION]}
     assert tolerations(d.create_job) == [TOLERATION]
@@ -80,7 +81,7 @@ def test_the_first_attempt_records_the_agents_job_defaults() -> None:
 
 def test_an_agent_without_job_defaults_is_recorded_as_empty() -> None:
     task = make_task(agent="gpu")
-    ctx = Context(versions=[version_of(task)], agent=AgentSpec(), admission="admit")
+    ctx = Context(versions=[version_of(task)], agent=AgentSpec(), admission=ADMITTED)
     d = decide(make_run(), task, None, [], T0, ctx)
     assert d.status is not None and d.status.to_k8s()["agentJobDefaults"] == {}
 

@@ -12,14 +12,36 @@ concurrency key and per agent:
 - anything else is admitted, and counts against its key and agent at once.
 
 A blocked Run never holds back a lower-priority Run on another key or agent.
+
+The verdict for one Run is `ADMITTED` or a `Wait`; the Run reconciler's pure
+`decide` is the one place that turns it into the Run's status (RUNNING with
+`admittedAt`, QUEUED/BLOCKED with a reason, or the end `queue_full`).
 """
 
 from __future__ import annotations
 
+import enum
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Final
 
 from taskops.domain.phases import Phase, WaitPhase
+
+
+class Limit(enum.Enum):
+    """What a waiting Run waits on; the value is how a reason names it."""
+
+    CONCURRENCY_KEY = "concurrency key"
+    AGENT = "agent"
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """The verdict for a Run that may start now (or was admitted and is held until its status says so)."""
+
+
+ADMITTED: Final = Admitted()
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,19 +56,21 @@ class Pending:
         return (-self.priority, self.created, self.key[0], self.key[1])
 
 
-class Wait(NamedTuple):
-    """Why a Run waits. The message is built only when someone reads it (10,000 waiters are common)."""
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """The verdict for a Run that may not start: why it waits (or, QUEUE_FULL, why it ends).
+    The message is built only when someone reads it (10,000 waiters are common)."""
 
     phase: WaitPhase
-    kind: str  # "concurrency key" or "agent"
-    name: str
+    kind: Limit
+    name: str  # namespaced: "ns/name"
     used: int
     limit: int
     position: int
 
     @property
     def reason(self) -> str:
-        what = f'{self.kind} "{self.name.split("/", 1)[-1]}" at {self.used}/{self.limit}'
+        what = f'{self.kind.value} "{self.name.split("/", 1)[-1]}" at {self.used}/{self.limit}'
         if self.phase == Phase.QUEUED:
             return f"queued behind higher-priority runs ({what}), position {self.position}"
         if self.phase == "QUEUE_FULL":
@@ -65,15 +89,36 @@ class Capacity:
     agent_max_queued: dict[str, int] = field(default_factory=dict)
 
 
+# One Run's verdict.
+Admission = Admitted | Wait
+
+# A Wait's fields as a plain tuple, in field order: building 10,000 objects would cost more than the decision.
+# Only this module reads them by position.
+_WaitRow = tuple[WaitPhase, Limit, str, int, int, int]
+
+
 @dataclass
 class Verdict:
+    """One admission pass's verdicts: the Runs admitted, in queue order, and why each other one waits."""
+
     admit: list[tuple[str, str]] = field(default_factory=list)
-    # Plain tuples in Wait's field order: building 10,000 NamedTuples would cost more than the decision.
-    waits: dict[tuple[str, str], tuple[WaitPhase, str, str, int, int, int]] = field(default_factory=dict)
+    waits: dict[tuple[str, str], _WaitRow] = field(default_factory=dict)
 
     def wait(self, key: tuple[str, str]) -> Wait | None:
         found = self.waits.get(key)
         return Wait(*found) if found is not None else None
+
+    def changed_since(self, before: Verdict) -> Iterator[tuple[str, str]]:
+        """Waiting Runs whose status must change: new waiters, and those whose phase or blocker changed.
+        A position move alone is not a change (the status shows it only when written for another reason)."""
+        for key, row in self.waits.items():
+            old = before.waits.get(key)
+            if old is None or old[:3] != row[:3]:
+                yield key
+
+    def depth(self) -> Counter[tuple[Limit, str]]:
+        """How many Runs wait on each concurrency key and agent (namespaced names)."""
+        return Counter((row[1], row[2]) for row in self.waits.values())
 
 
 # Per key or agent during one pass: [in use, limit, running before the pass, waiting, queue bound (-1: none)].
@@ -102,11 +147,11 @@ def admit(pending: list[Pending], cap: Capacity, presorted: bool = False) -> Ver
         if ck is not None:
             ks = keys.get(ck) or _state(keys, ck, cap.key_limits, cap.running_by_key, cap.key_max_queued)
             if ks[0] >= ks[1]:
-                blocking, kind, name = ks, "concurrency key", ck
+                blocking, kind, name = ks, Limit.CONCURRENCY_KEY, ck
         if ag is not None:
             as_ = agents.get(ag) or _state(agents, ag, cap.agent_limits, cap.running_by_agent, cap.agent_max_queued)
             if blocking is None and as_[0] >= as_[1]:
-                blocking, kind, name = as_, "agent", ag
+                blocking, kind, name = as_, Limit.AGENT, ag
         if blocking is None:
             admitted.append(p.key)
             if ks is not None:

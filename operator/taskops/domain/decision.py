@@ -1,7 +1,23 @@
 """The shape of a reconcile's outcome, and the status edits every kind of Run shares.
 
 `decide` (reconcile.py) and the batch branch (batchrun.py) both build a
-Decision from these; the operator applies it (reconciler.py).
+Decision from these: every write one reconcile makes, chosen by pure code from
+what was observed (the Context included). The operator (reconciler.py) applies
+a Decision's writes in this order, and writes the Run's status at most once:
+
+1. `owner`: the Task's owner reference on the Run (a metadata patch);
+2. `delete_job`: a stopped or stuck attempt's Job;
+3. `write_results`: a batch run's result chunks, before the status that records them;
+4. `status`: the one status write, with the resourceVersion the decision was made on;
+5. `create_config_maps`: a resume attempt's index map, which its Job reads;
+6. `create_job`: the attempt's Job, named `<run>-<attempt>`;
+7. `events`: posted only when every write above succeeded.
+
+State is written before the side effects it leads to, so a crash between any
+two writes is repaired by the next reconcile doing the rest under the same
+deterministic names. A Job the API server refuses (an invalid template, a quota,
+RBAC) is an observation, not a decision: the operator keeps it as a
+`JobRejected` and the next reconcile's `decide` ends the Run `start_failed`.
 """
 
 from __future__ import annotations
@@ -10,7 +26,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from taskops.domain.admission import Wait
+from taskops.domain.admission import Admission
 from taskops.domain.conditions import set_condition
 from taskops.domain.models import Run, RunStatus
 from taskops.domain.models.agent import AgentSpec
@@ -28,6 +44,14 @@ class EventSpec:
     message: str
 
 
+@dataclass(frozen=True)
+class JobRejected:
+    """The API server refused to create an attempt's Job, with a non-transient error."""
+
+    job_name: str
+    message: str  # the API server's own
+
+
 @dataclass
 class Context:
     """What the operator knows beyond the Run, its Task, Job and pods."""
@@ -38,10 +62,12 @@ class Context:
     agent_missing: bool = False
     # An earlier Run with the same dedupe key inside the window.
     duplicate_of: str | None = None
-    # The admission verdict for a Run that waits on a key or agent: "admit", a Wait, or None (none yet).
-    admission: Literal["admit"] | Wait | None = None
+    # The admission verdict for a Run that waits on a key or agent: ADMITTED, a Wait, or None (none yet).
+    admission: Admission | None = None
     # A batch run's input ConfigMaps that exist (with their `inputs.jsonl` key).
     chunks: frozenset[str] = frozenset()
+    # The previous reconcile's Job create was refused (kept by the operator until this reconcile).
+    job_rejected: JobRejected | None = None
 
 
 @dataclass

@@ -1,10 +1,10 @@
 """Decide what to do for one Run: a pure function of (Run, Task, Job, pods, now).
 
-The operator snapshots its caches, calls `decide`, and applies the Decision in
-a fixed order: owner reference, Job deletion, status (one write), Job
-creation, Events. Status is written before a Job is created, and the Job's
-name is a function of (Run, attempt), so a crash at any point neither loses
-the attempt nor makes a second Job for it.
+The operator snapshots its caches, calls `decide`, and applies the Decision's
+writes in the fixed order decision.py lists (status at most once). Status is
+written before a Job is created, and the Job's name is a function of (Run,
+attempt), so a crash at any point neither loses the attempt nor makes a second
+Job for it. A Job the API server refused comes back as `ctx.job_rejected`.
 
 A Run's life: CREATED → validated (or INVALID) → RUNNING attempt 1 → the
 attempt ends → a retryable end with retries left: SCHEDULED until
@@ -18,6 +18,7 @@ import datetime as dt
 from typing import Any
 
 from taskops.domain import attempts, backoff, names
+from taskops.domain.admission import Admitted, Wait
 from taskops.domain.batchrun import (
     attempt_job,
     follow_batch,
@@ -200,17 +201,17 @@ def _admit(run: Run, task: Task, version: Version, now: dt.datetime, decision: D
         )
     if status.concurrency_key is None and status.agent is None:
         return _start_attempt(validated, task, 1, now, decision, ctx, admitted=True)
-    verdict = ctx.admission
-    if verdict == "admit":
-        return _start_attempt(validated, task, 1, now, decision, ctx, admitted=True)
-    if verdict is None:
-        return wait(run, validated, Phase.QUEUED, "waiting for admission", None, now, decision)
-    assert not isinstance(verdict, str)
-    if verdict.phase == "QUEUE_FULL":
-        decision.status = end_status(validated, EndReason.QUEUE_FULL, verdict.reason, now)
-        decision.events.append(EventSpec("Warning", "QueueFull", verdict.reason))
-        return decision
-    return wait(run, validated, Phase(verdict.phase), verdict.reason, verdict.position, now, decision)
+    match ctx.admission:
+        case None:
+            return wait(run, validated, Phase.QUEUED, "waiting for admission", None, now, decision)
+        case Admitted():
+            return _start_attempt(validated, task, 1, now, decision, ctx, admitted=True)
+        case Wait(phase="QUEUE_FULL") as full:
+            decision.status = end_status(validated, EndReason.QUEUE_FULL, full.reason, now)
+            decision.events.append(EventSpec("Warning", "QueueFull", full.reason))
+            return decision
+        case Wait() as held:
+            return wait(run, validated, Phase(held.phase), held.reason, held.position, now, decision)
 
 
 def _job_defaults(run: Run, ctx: Context) -> JobDefaults | str | None:
@@ -281,6 +282,24 @@ def _start_attempt(
     return decision
 
 
+def _job_missing(run: Run, task: Task, attempt: int, now: dt.datetime, decision: Decision, ctx: Context) -> Decision:
+    """The attempt is recorded in status but its Job is not in the cache."""
+    rejected = ctx.job_rejected
+    if rejected is not None and rejected.job_name == run.status.job_name:
+        # The API server refused the Job (an invalid template, a quota, RBAC): the attempt cannot start, and
+        # the same Job would be refused the same way.
+        message = f"Job {rejected.job_name} could not be created: {rejected.message}"
+        decision.status = end_status(run, EndReason.START_FAILED, message, now)
+        decision.events.append(EventSpec("Warning", "StartFailed", message))
+        return decision
+    # Not created yet (a crash after the status write) or not seen yet: create it; AlreadyExists means it is there.
+    defaults = _job_defaults(run, ctx)
+    if isinstance(defaults, str):
+        return _agent_lost(run, defaults, now, decision)
+    decision.create_job, decision.create_config_maps = attempt_job(task, run, attempt, defaults)
+    return decision
+
+
 def _follow_attempt(
     run: Run,
     task: Task,
@@ -292,12 +311,7 @@ def _follow_attempt(
 ) -> Decision:
     attempt = run.status.attempt or 1
     if job is None:
-        # Written to status but not (yet) seen in the cache: recreate; AlreadyExists means it is there.
-        defaults = _job_defaults(run, ctx)
-        if isinstance(defaults, str):
-            return _agent_lost(run, defaults, now, decision)
-        decision.create_job, decision.create_config_maps = attempt_job(task, run, attempt, defaults)
-        return decision
+        return _job_missing(run, task, attempt, now, decision, ctx)
     if run.spec.inputs is not None:
         return follow_batch(run, job, pods, now, decision)
     outcome = attempts.observe(job, pods)

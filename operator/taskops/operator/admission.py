@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Literal
+from typing import Any
 
 from taskops.clients.informer import Key
-from taskops.domain.admission import Capacity, Pending, Verdict, Wait, admit
+from taskops.domain.admission import ADMITTED, Admission, Capacity, Limit, Pending, Verdict, admit
 from taskops.domain.phases import WAITING_PHASES, is_terminal
 from taskops.operator import metrics
 from taskops.operator.store import Store
@@ -23,6 +23,8 @@ from taskops.operator.workqueue import WorkQueue
 
 log = logging.getLogger("taskops.admission")
 DEBOUNCE_SECONDS = 0.02
+# The queue-depth metric's `kind` label.
+_METRIC_KIND = {Limit.CONCURRENCY_KEY: "key", Limit.AGENT: "agent"}
 
 
 class AdmissionController:
@@ -38,11 +40,12 @@ class AdmissionController:
     def trigger(self) -> None:
         self._dirty.set()
 
-    def verdict_for(self, key: Key) -> Literal["admit"] | Wait | None:
+    def verdict_for(self, key: Key) -> Admission | None:
+        """The Run's verdict, for its reconcile's `decide` to apply; None: no pass has looked at it yet."""
         if not self.ready:
             return None
         if key in self._reserved:
-            return "admit"
+            return ADMITTED
         return self._verdict.wait(key)
 
     async def sync(self, runs_listed: asyncio.Event) -> None:
@@ -70,18 +73,15 @@ class AdmissionController:
         self._reserved.update(self._verdict.admit)
         for key in self._verdict.admit:
             self.runs.add(key)
-        for key, wait in self._verdict.waits.items():
-            old = before.waits.get(key)
-            if old is None or old[:3] != wait[:3]:
-                self.runs.add(key)
+        for key in self._verdict.changed_since(before):
+            self.runs.add(key)
         self._export_depth()
 
     def _export_depth(self) -> None:
         depth: dict[tuple[str, str, str], int] = {}
-        for _, kind, scoped, *_ in self._verdict.waits.values():
+        for (kind, scoped), n in self._verdict.depth().items():
             ns, _, name = scoped.partition("/")
-            labels = ("key" if kind == "concurrency key" else "agent", ns, name)
-            depth[labels] = depth.get(labels, 0) + 1
+            depth[(_METRIC_KIND[kind], ns, name)] = n
         for labels in self._exported - depth.keys():
             metrics.QUEUE_DEPTH.remove(*labels)
         for labels, n in depth.items():

@@ -1,4 +1,10 @@
-"""Reconcile one Run: snapshot the caches, let the pure `decide` choose, apply its Decision."""
+"""Reconcile one Run: snapshot the caches, let the pure `decide` choose, apply its Decision.
+
+Each sync is one decision and its writes, applied in the order
+`taskops.domain.decision` documents, with at most one status write. What a
+write meets that only the API server can say (a Job refused) is kept as an
+observation for the next sync's decision; nothing here chooses an outcome.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +13,16 @@ import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
 from taskops import logs
 from taskops.clients import errors
 from taskops.clients.informer import Key
-from taskops.clients.kube import KubeClient
-from taskops.clients.resources import AGENTS, CONFIGMAPS, JOBS, PODS, RUNS, TASKS
+from taskops.clients.resources import AGENTS, CONFIGMAPS, JOBS, PODS, RUNS, TASKS, Resource
 from taskops.domain import attempts, batch, mergepatch, names, timefmt
-from taskops.domain.decision import Context, Decision, EventSpec, end_status
+from taskops.domain.decision import Context, Decision, EventSpec, JobRejected
 from taskops.domain.models import Run, Task
 from taskops.domain.models.agent import AgentSpec
 from taskops.domain.phases import EndReason
@@ -39,11 +44,39 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+class RunClient(Protocol):
+    """The Kubernetes API verbs a Run reconcile uses (`taskops.clients.kube.KubeClient`; a fake in tests)."""
+
+    async def get(self, res: Resource, namespace: str | None, name: str) -> dict[str, Any]: ...
+
+    async def list(
+        self, res: Resource, namespace: str | None = None, label_selector: str | None = None
+    ) -> list[dict[str, Any]]: ...
+
+    async def create(self, res: Resource, namespace: str | None, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    async def create_or_get(
+        self, res: Resource, namespace: str, body: dict[str, Any]
+    ) -> tuple[dict[str, Any], bool]: ...
+
+    async def patch(
+        self, res: Resource, namespace: str | None, name: str, patch: dict[str, Any], subresource: str | None = None
+    ) -> dict[str, Any]: ...
+
+    async def delete(
+        self, res: Resource, namespace: str | None, name: str, propagation: str = "Background"
+    ) -> dict[str, Any]: ...
+
+    async def post_event(
+        self, involved: dict[str, Any], type_: str, reason: str, message: str, component: str, now: dt.datetime
+    ) -> dict[str, Any]: ...
+
+
 class Reconciler:
     def __init__(
         self,
         store: Store,
-        client: KubeClient,
+        client: RunClient,
         queue: WorkQueue,
         clock: Clock = utcnow,
         workers: int = 4,
@@ -59,6 +92,8 @@ class Reconciler:
         self.yield_to = yield_to or Gate()
         self.admission = admission
         self._failures: dict[Key, int] = {}
+        # Job creates the API server refused, each kept for its Run's next sync only (it is requeued at once).
+        self._rejected: dict[Key, JobRejected] = {}
 
     async def run_workers(self) -> None:
         await asyncio.gather(*(self._worker() for _ in range(self.workers)))
@@ -106,6 +141,9 @@ class Reconciler:
     # -- one reconcile -----------------------------------------------------------
 
     async def reconcile(self, key: Key) -> float | None:
+        # Popped first: a deleted Run leaves nothing behind; a sync that fails before deciding loses the
+        # observation, and the next one meets the refusal again by creating the same Job.
+        rejected = self._rejected.pop(key, None)
         raw = self.store.runs.get(key)
         if raw is None:
             return None
@@ -130,14 +168,23 @@ class Reconciler:
                 pods = await self._pods(run.namespace, run.status.job_name, job)
         agent = run.status.agent or run.spec.agent or (task.spec.agent if task else None)
         agent_raw = await self._agent(run.namespace, agent) if agent else None
-        decision = decide(run, task, job, pods, self.clock(), self._context(run, task, agent, agent_raw))
+        ctx = self._context(run, task, agent, agent_raw, rejected)
+        decision = decide(run, task, job, pods, self.clock(), ctx)
         if decision.empty:
             return None
-        await self.apply(raw, run, decision)
+        if not await self.apply(raw, run, decision):
+            return 0.0  # the next sync decides on what the API server said
         return decision.requeue_after
 
-    def _context(self, run: Run, task: Task | None, agent: str | None, raw: dict[str, Any] | None) -> Context:
-        ctx = Context(versions=self.versions(run.namespace, run.spec.task_ref.name))
+    def _context(
+        self,
+        run: Run,
+        task: Task | None,
+        agent: str | None,
+        raw: dict[str, Any] | None,
+        rejected: JobRejected | None = None,
+    ) -> Context:
+        ctx = Context(versions=self.versions(run.namespace, run.spec.task_ref.name), job_rejected=rejected)
         if agent:
             ctx.agent_missing = raw is None
             ctx.agent = AgentSpec.model_validate(raw.get("spec") or {}) if raw else None
@@ -220,7 +267,9 @@ class Reconciler:
             self.store.agents.put(raw)
         return raw
 
-    async def apply(self, raw: dict[str, Any], run: Run, decision: Decision) -> None:
+    async def apply(self, raw: dict[str, Any], run: Run, decision: Decision) -> bool:
+        """Apply the decision's writes in the documented order (taskops.domain.decision). False: the API server
+        refused the Job; the refusal is kept for the next sync and the decision's Events are not posted."""
         ns, name = run.namespace, run.name
         if decision.owner and await self._owner_stays(ns, decision.owner):
             refs = [*(run.metadata.owner_references or []), decision.owner]
@@ -242,6 +291,7 @@ class Reconciler:
         for config_map in decision.create_config_maps:
             await self.client.create_or_get(CONFIGMAPS, ns, config_map)
         if decision.create_job is not None:
+            job_name = decision.create_job["metadata"]["name"]
             try:
                 job, _ = await self.client.create_or_get(JOBS, ns, decision.create_job)
                 failpoint("after-job-create")
@@ -249,13 +299,15 @@ class Reconciler:
             except errors.ApiError as exc:
                 if exc.transient:
                     raise
-                # The API server rejected the Job (an invalid template, a quota, RBAC): the attempt cannot start.
-                message = f"Job {decision.create_job['metadata']['name']} could not be created: {exc.message}"
-                end = end_status(Run.model_validate(raw), EndReason.START_FAILED, message, self.clock())
-                raw = await self._write_status(raw, end.to_k8s())
-                decision.events.append(EventSpec("Warning", "StartFailed", message))
+                # Refused for good (an invalid template, a quota, RBAC). The status written above already records
+                # the attempt, and must come before the Job so that a crash never loses or doubles one; so the
+                # refusal is known only after this sync's status write. Rather than decide here and write status
+                # a second time, keep what the API server said: the next sync's `decide` ends the Run.
+                self._rejected[(ns, name)] = JobRejected(job_name, exc.message)
+                return False
         for event in decision.events:
             await self._event(raw, event)
+        return True
 
     async def _owner_stays(self, namespace: str, owner: dict[str, Any]) -> bool:
         """Whether the Task is there and not being deleted, asked of the API server: the cache may not have seen

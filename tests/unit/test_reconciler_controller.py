@@ -1,0 +1,240 @@
+"""The Run reconciler driven against an in-memory API server and a fake clock: what it writes, in what order,
+and how it comes back from a refused Job, a crash between two writes, and a failed attempt."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import pytest
+
+from taskops.clients import errors
+from taskops.clients.resources import JOBS, PODS, REVISIONS, RUNS, TASKS, Resource
+from taskops.domain import batch, names
+from taskops.domain.models import Task
+from taskops.domain.versions import next_revision
+from taskops.operator.reconciler import Reconciler
+from taskops.operator.store import Kind, Store
+from taskops.operator.workqueue import WorkQueue
+from tests import builders
+from tests.unit.fake_kube import Crash, FakeKube
+from tests.unit.k8s_builders import T0, stamp
+
+KEY = ("ns", "r")
+STATUS = ("patch", "runs/status", "r")
+T = TypeVar("T")
+
+
+class Clock:
+    def __init__(self, now: dt.datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)
+
+
+def run_sync(coro: Callable[[], Awaitable[T]]) -> T:
+    async def main() -> T:
+        return await coro()
+
+    return asyncio.run(main())
+
+
+def cluster(owned: bool = True, **task_spec: Any) -> FakeKube:
+    """A namespace with Task "t" (its version 1 recorded) and a new Run "r" of it."""
+    task_spec.setdefault("maxRetries", 0)
+    fake = FakeKube()
+    task = fake.put(TASKS, {**builders.task("t", **task_spec), "metadata": {"name": "t", "namespace": "ns"}})
+    revision = next_revision(Task.model_validate(task), [])
+    assert revision is not None
+    fake.put(REVISIONS, {**revision, "revision": 1})
+    run = builders.run("r", "t")
+    run["metadata"]["namespace"] = "ns"
+    if owned:
+        run["metadata"]["ownerReferences"] = [
+            {"apiVersion": builders.API, "kind": "Task", "name": "t", "uid": task["metadata"]["uid"]}
+        ]
+    fake.put(RUNS, run)
+    return fake
+
+
+def operator(fake: FakeKube, clock: Clock) -> Reconciler:
+    """A Reconciler as a (re)started operator has it: caches filled from what the API server holds."""
+    store = Store()
+    kinds: list[tuple[Resource, Kind]] = [
+        (TASKS, store.tasks),
+        (RUNS, store.runs),
+        (REVISIONS, store.revisions),
+        (JOBS, store.jobs),
+        (PODS, store.pods),
+    ]
+    for res, kind in kinds:
+        for obj in fake.all(res):
+            kind.put(obj)
+    return Reconciler(store, fake, WorkQueue(), clock=clock)
+
+
+def sync(reconciler: Reconciler, fake: FakeKube) -> tuple[float | None, list[tuple[str, str, str]]]:
+    """One reconcile of the Run: its requeue delay and the writes it made."""
+    before = len(fake.writes)
+    requeue = run_sync(lambda: reconciler.reconcile(KEY))
+    return requeue, fake.writes[before:]
+
+
+def status(fake: FakeKube) -> dict[str, Any]:
+    run = fake.stored(RUNS, "ns", "r")
+    assert run is not None
+    return dict(run.get("status") or {})
+
+
+def test_first_sync_writes_owner_then_status_then_job_then_events() -> None:
+    fake, clock = cluster(owned=False), Clock()
+    requeue, writes = sync(operator(fake, clock), fake)
+    assert writes == [("patch", "runs", "r"), STATUS, ("create", "jobs", "r-1"), ("event", "Started", "r")]
+    assert requeue is None
+    assert (status(fake)["phase"], status(fake)["jobName"]) == ("RUNNING", "r-1")
+    assert [j["metadata"]["name"] for j in fake.all(JOBS)] == ["r-1"]
+
+
+def test_a_refused_job_ends_the_run_start_failed_on_the_next_sync_with_one_status_write_each() -> None:
+    fake, clock = cluster(), Clock()
+    quota = 'jobs "r-1" is forbidden: exceeded quota: jobs, requested: count/jobs.batch=1, limited: count/jobs.batch=0'
+    fake.refuse[("create", "jobs")] = errors.ApiError(403, {"reason": "Forbidden", "message": quota})
+    reconciler = operator(fake, clock)
+
+    requeue, writes = sync(reconciler, fake)
+    # The attempt is recorded, the Job refused: no "Started" Event for a Job that does not exist.
+    assert writes == [STATUS]
+    assert fake.refused == [("create", "jobs", "r-1")]
+    assert requeue == 0.0, "the next sync must decide at once"
+    assert status(fake)["phase"] == "RUNNING"
+
+    requeue, writes = sync(reconciler, fake)
+    assert writes == [STATUS, ("event", "StartFailed", "r")]
+    assert requeue is None
+    ended = status(fake)
+    assert (ended["phase"], ended["endReason"]) == ("FAILED", "start_failed")
+    assert ended["message"] == f"Job r-1 could not be created: {quota}"
+    assert fake.all(JOBS) == []
+
+    assert sync(reconciler, fake) == (None, []), "an ended Run is left alone"
+
+
+def test_a_transient_error_on_the_job_create_is_retried_not_decided() -> None:
+    fake, clock = cluster(), Clock()
+    fake.refuse[("create", "jobs")] = errors.ApiError(503, {"reason": "ServiceUnavailable", "message": "etcd"})
+    reconciler = operator(fake, clock)
+    with pytest.raises(errors.ApiError):
+        sync(reconciler, fake)
+    del fake.refuse[("create", "jobs")]
+    _, writes = sync(reconciler, fake)
+    assert writes == [("create", "jobs", "r-1")]
+    assert status(fake)["phase"] == "RUNNING"
+
+
+@pytest.mark.parametrize(
+    "crash_before",
+    [STATUS[:2], ("create", "jobs"), ("event", "Started")],
+    ids=["before-status", "between-status-and-job", "after-job"],
+)
+def test_a_crash_between_two_writes_never_loses_or_doubles_the_job(crash_before: tuple[str, str]) -> None:
+    fake, clock = cluster(), Clock()
+    fake.crash_before = crash_before
+    with pytest.raises(Crash):
+        sync(operator(fake, clock), fake)
+    restarted = operator(fake, clock)
+    sync(restarted, fake)
+    assert sync(restarted, fake) == (None, [])
+    assert [j["metadata"]["name"] for j in fake.all(JOBS)] == ["r-1"]
+    assert [w for w in fake.writes if w[1] == "jobs"] == [("create", "jobs", "r-1")]
+    assert [w for w in fake.writes if w == STATUS] == [STATUS]
+    assert (status(fake)["phase"], status(fake)["attempt"]) == ("RUNNING", 1)
+
+
+def fail_attempt(fake: FakeKube, reconciler: Reconciler, job_name: str, at: dt.datetime) -> None:
+    """The attempt's pod exited 1 and its Job is Failed, as the watches would bring them to the caches."""
+    job = fake.stored(JOBS, "ns", job_name)
+    assert job is not None
+    job["status"] = {
+        "conditions": [
+            {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "lastTransitionTime": stamp(at)}
+        ]
+    }
+    pod = {
+        "metadata": {
+            "name": f"{job_name}-pod",
+            "namespace": "ns",
+            "labels": {names.LABEL_JOB_NAME: job_name, names.LABEL_RUN: "r"},
+        },
+        "status": {
+            "phase": "Failed",
+            "containerStatuses": [{"name": "main", "state": {"terminated": {"exitCode": 1, "reason": "Error"}}}],
+        },
+    }
+    reconciler.store.jobs.put(fake.put(JOBS, job))
+    reconciler.store.pods.put(fake.put(PODS, pod))
+
+
+def test_a_failed_attempt_is_retried_after_its_backoff_which_the_sync_returns_as_its_requeue_delay() -> None:
+    fake, clock = cluster(maxRetries=1, backoffStrategy="fixed", backoffSeconds=30), Clock()
+    reconciler = operator(fake, clock)
+    sync(reconciler, fake)
+    clock.advance(5)
+    fail_attempt(fake, reconciler, "r-1", clock.now)
+
+    requeue, writes = sync(reconciler, fake)
+    assert requeue == 30.0
+    assert writes == [STATUS, ("event", "RetryScheduled", "r")]
+    assert status(fake)["phase"] == "SCHEDULED"
+
+    clock.advance(20)
+    assert sync(reconciler, fake) == (10.0, []), "still waiting: the rest of the backoff, no write"
+
+    clock.advance(10)
+    requeue, writes = sync(reconciler, fake)
+    assert writes == [STATUS, ("create", "jobs", "r-2"), ("event", "Started", "r")]
+    assert (status(fake)["phase"], status(fake)["attempt"], status(fake)["retryOf"]) == ("RUNNING", 2, "r-1")
+
+
+def test_a_stop_deletes_the_job_before_the_status_that_ends_the_run() -> None:
+    fake, clock = cluster(), Clock()
+    reconciler = operator(fake, clock)
+    sync(reconciler, fake)
+    run = fake.stored(RUNS, "ns", "r")
+    assert run is not None
+    run["spec"]["stop"] = True
+    reconciler.store.runs.put(fake.put(RUNS, run))
+
+    _, writes = sync(reconciler, fake)
+    assert writes == [("delete", "jobs", "r-1"), STATUS, ("event", "Stopped", "r")]
+    assert (status(fake)["phase"], status(fake)["endReason"]) == ("STOPPED", "stopped")
+
+
+def test_a_resume_writes_status_then_its_index_map_then_its_job() -> None:
+    fake, clock = cluster(), Clock()
+    run = fake.stored(RUNS, "ns", "r")
+    assert run is not None
+    run["spec"].update(inputs={"count": 3, "chunkSize": 3, "configMaps": ["r-in"]}, resume=1)
+    run["status"] = {
+        "phase": "FAILED",
+        "endReason": "failed",
+        "attempt": 1,
+        "jobName": "r-1",
+        "version": {"number": 1, "id": "t-v1"},
+        "batch": {"total": 3, "succeeded": 1, "failed": 2, "completedIndexes": "1", "failedIndexes": "0,2"},
+    }
+    fake.put(RUNS, run)
+
+    _, writes = sync(operator(fake, clock), fake)
+    assert writes == [
+        STATUS,
+        ("create", "configmaps", batch.index_map_name("r", 2)),
+        ("create", "jobs", "r-2"),
+        ("event", "Started", "r"),
+    ]
+    assert status(fake)["batch"]["attemptIndexes"] == "0,2"
