@@ -6,6 +6,11 @@ status write (`admittedAt`, phase RUNNING) before the Run's Job is created;
 until that write is seen, an admitted Run is held as a reservation and counts
 against its limits. Counts are rebuilt from the cluster: nothing is admitted
 before the first full listing of Runs has been read.
+
+The pass runs in the worker shell (controller.py) under one key: a change
+queues it after DEBOUNCE_SECONDS (an earlier pending timer wins, so a burst of
+changes makes one pass), a change during a pass makes one more, and a pass that
+fails is retried with the shell's backoff.
 """
 
 from __future__ import annotations
@@ -15,28 +20,33 @@ import logging
 from typing import Any, Literal
 
 from taskops.domain.admission import Capacity, Pending, Verdict, Wait, admit
+from taskops.domain.clock import SYSTEM, Clock
 from taskops.domain.phases import Phase, is_terminal
 from taskops.operator import metrics
+from taskops.operator.controller import Controller
 from taskops.operator.store import Key, Store
 from taskops.operator.workqueue import WorkQueue
 
 log = logging.getLogger("taskops.admission")
 WAITING = {Phase.QUEUED, Phase.BLOCKED}
 DEBOUNCE_SECONDS = 0.02
+# The one key of the admission pass: it decides for every waiting Run at once.
+PASS = ("", "admission")
 
 
 class AdmissionController:
-    def __init__(self, store: Store, runs: WorkQueue) -> None:
+    def __init__(self, store: Store, runs: WorkQueue, clock: Clock = SYSTEM) -> None:
         self.store = store
         self.runs = runs
         self.ready = False
         self._verdict = Verdict()
         self._reserved: set[Key] = set()
-        self._dirty = asyncio.Event()
         self._exported: set[tuple[str, str, str]] = set()
+        self.controller: Controller[Key] = Controller("admission", self.sync, clock=clock)
 
     def trigger(self) -> None:
-        self._dirty.set()
+        """Something admission reads changed (a Run's phase or key, a Task's limit, an Agent's capacity)."""
+        self.controller.queue.add_after(PASS, DEBOUNCE_SECONDS)
 
     def verdict_for(self, key: Key) -> Literal["admit"] | Wait | None:
         if not self.ready:
@@ -45,23 +55,20 @@ class AdmissionController:
             return "admit"
         return self._verdict.wait(key)
 
-    async def sync(self, runs_listed: asyncio.Event) -> None:
+    async def start_when_listed(self, runs_listed: asyncio.Event) -> None:
         """Decide nothing until every Run is in the store from an authoritative LIST (limits survive restarts)."""
         await runs_listed.wait()
         self.ready = True
         self.trigger()
 
     async def run(self) -> None:
-        while True:
-            await self._dirty.wait()
-            await asyncio.sleep(DEBOUNCE_SECONDS)  # one pass for a burst of changes
-            self._dirty.clear()
-            if self.ready:
-                try:
-                    self.decide()
-                except Exception:
-                    # A bad object must not stop admission for everyone; the next change retries.
-                    log.exception("admission pass failed")
+        await self.controller.run()
+
+    async def sync(self, key: Key) -> float | None:
+        """One admission pass for every waiting Run. Nothing in it is timed: the next pass is queued by a change."""
+        if self.ready:
+            self.decide()
+        return None
 
     def decide(self) -> None:
         pending, cap = self._snapshot()

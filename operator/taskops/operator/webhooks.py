@@ -1,14 +1,16 @@
-"""Deliver completion webhooks: one queue of ended Runs with a callbackUrl, state kept in the Run's status."""
+"""Deliver completion webhooks: one queue of ended Runs with a callbackUrl, state kept in the Run's status.
+
+`deliver` is the sync of a worker shell (controller.py): it makes one attempt when one is due and returns the
+seconds until the next look. A failed delivery is not an exception: its backoff is the webhook policy's,
+recorded in the Run's status (`nextAttemptAt`) so that it survives a restart; an exception (a status write
+refused) is retried with the shell's backoff.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import datetime as dt
 import logging
 import random
-import time
-from collections.abc import Callable
 from typing import Any
 
 from taskops.clients import errors
@@ -17,9 +19,11 @@ from taskops.clients.resources import RUNS, SECRETS
 from taskops.clients.webhook import Outcome, WebhookSender
 from taskops.domain import webhooks
 from taskops.domain.apinames import task_api_name
+from taskops.domain.clock import SYSTEM, Clock
 from taskops.domain.models.run import WebhookStatus
 from taskops.domain.runview import run_out
 from taskops.operator import metrics
+from taskops.operator.controller import Controller
 from taskops.operator.store import Key, Store
 from taskops.operator.workqueue import WorkQueue
 
@@ -38,7 +42,7 @@ class WebhookController:
         client: KubeClient,
         sender: WebhookSender,
         default_secret: tuple[str, str] | None,
-        clock: Callable[[], dt.datetime],
+        clock: Clock = SYSTEM,
         workers: int = 16,
     ) -> None:
         self.store = store
@@ -48,34 +52,19 @@ class WebhookController:
         self.default_secret = default_secret
         self.clock = clock
         self.workers = workers
-        self.queue = WorkQueue()
+        self.controller: Controller[Key] = Controller(
+            "webhook", self.deliver, clock=clock, workers=workers, subject="run"
+        )
+        self.queue: WorkQueue = self.controller.queue
         self._secrets: dict[tuple[str, str], tuple[float, bytes | None]] = {}
         # Attempts in flight per receiver (host, port): a few hanging receivers hold a few workers, not all.
         self._inflight: dict[tuple[str, int], int] = {}
 
     async def run_workers(self) -> None:
         try:
-            await asyncio.gather(*(self._worker() for _ in range(self.workers)))
+            await self.controller.run()
         finally:
             await self.sender.close()
-
-    async def _worker(self) -> None:
-        while True:
-            key = await self.queue.get()
-            assert isinstance(key, tuple)
-            try:
-                again = await self.deliver(key)
-                if again is not None:
-                    self.queue.add_after(key, again)
-            except errors.ApiError as exc:
-                if not exc.gone:
-                    log.warning("webhook state of run %s/%s not written (%s); retrying", *key, exc)
-                    self.queue.add_after(key, 2.0)
-            except Exception:
-                log.exception("webhook of run %s/%s failed unexpectedly; retrying", *key)
-                self.queue.add_after(key, 5.0)
-            finally:
-                self.queue.done(key)
 
     async def deliver(self, key: Key) -> float | None:
         """One attempt if one is due; the seconds until the next look, or None when there is nothing left to do."""
@@ -127,7 +116,7 @@ class WebhookController:
         if secret is None:
             return Outcome(error=webhooks.error("no-secret"), final=True)
         body = run_out(raw, self._task_name(raw)).model_dump_json().encode()
-        stamp = int(time.time())
+        stamp = int(self.clock().timestamp())
         headers = {
             webhooks.HEADER_DELIVERY: webhooks.delivery_id(raw),
             webhooks.HEADER_EVENT: webhooks.EVENT,
@@ -158,7 +147,7 @@ class WebhookController:
 
     async def _read_secret(self, where: tuple[str, str]) -> bytes | None:
         hit = self._secrets.get(where)
-        if hit is not None and hit[0] > time.monotonic():
+        if hit is not None and hit[0] > self.clock.monotonic():
             return hit[1]
         try:
             secret = await self.client.get(SECRETS, *where)
@@ -166,7 +155,7 @@ class WebhookController:
             data = base64.b64decode(value) if value else None
         except errors.NotFound:
             data = None
-        self._secrets[where] = (time.monotonic() + SECRET_TTL, data)
+        self._secrets[where] = (self.clock.monotonic() + SECRET_TTL, data)
         return data
 
     async def _announce(self, raw: dict[str, Any], state: WebhookStatus) -> None:
