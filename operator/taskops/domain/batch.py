@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from taskops import API_VERSION
@@ -173,7 +173,7 @@ def index_map_text(indexes: Sequence[int]) -> str:
     return "".join(f"{i}\n" for i in indexes)
 
 
-def resume_wanted(run: dict[str, Any]) -> bool:
+def resume_wanted(run: Mapping[str, Any]) -> bool:
     """A raw Run whose spec.resume is above the resumes done (the reconciler decides whether it can)."""
     spec = run.get("spec") or {}
     done = ((run.get("status") or {}).get("batch") or {}).get("resumes") or 0

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Literal
+from typing import Literal
 
 from taskops.domain.admission import Capacity, Pending, Verdict, Wait, admit
 from taskops.domain.clock import SYSTEM, Clock
@@ -98,8 +98,8 @@ class AdmissionController:
     def _snapshot(self) -> tuple[list[Pending], Capacity]:
         cap = Capacity()
         pending: list[Pending] = []
-        for key, raw in self.store.runs.objects.items():
-            status: dict[str, Any] = raw.get("status") or {}
+        for key, run in self.store.runs.objects.items():
+            status = run.get("status") or {}
             phase = status.get("phase")
             if is_terminal(phase) or status.get("version") is None:
                 self._reserved.discard(key)
@@ -117,10 +117,10 @@ class AdmissionController:
                 if ag:
                     cap.running_by_agent[ag] = cap.running_by_agent.get(ag, 0) + 1
             elif phase in WAITING:
-                created = raw["metadata"].get("creationTimestamp") or ""
+                created = run["metadata"].get("creationTimestamp") or ""
                 pending.append(Pending(key, int(status.get("priority") or 0), created, ck, ag))
-        for (ns, _), raw in self.store.tasks.objects.items():
-            spec = raw.get("spec") or {}
+        for (ns, _), task in self.store.tasks.objects.items():
+            spec = task.get("spec") or {}
             key_name = spec.get("concurrencyKey")
             if key_name:
                 ck = f"{ns}/{key_name}"
@@ -129,9 +129,9 @@ class AdmissionController:
                 if spec.get("maxQueued") is not None:
                     bound = int(spec["maxQueued"])
                     cap.key_max_queued[ck] = min(bound, cap.key_max_queued.get(ck, bound))
-        for (ns, name), raw in self.store.agents.objects.items():
-            spec = raw.get("spec") or {}
-            cap.agent_limits[f"{ns}/{name}"] = int(spec.get("capacity") or 1)
-            if spec.get("maxQueued") is not None:
-                cap.agent_max_queued[f"{ns}/{name}"] = int(spec["maxQueued"])
+        for (ns, name), agent in self.store.agents.objects.items():
+            agent_spec = agent.get("spec") or {}
+            cap.agent_limits[f"{ns}/{name}"] = int(agent_spec.get("capacity") or 1)
+            if agent_spec.get("maxQueued") is not None:
+                cap.agent_max_queued[f"{ns}/{name}"] = int(agent_spec["maxQueued"])
         return pending, cap

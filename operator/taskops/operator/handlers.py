@@ -7,7 +7,7 @@ thread pool, and the store and queues belong to the event loop.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import kopf
@@ -33,7 +33,7 @@ class _NoDiffBase(kopf.DiffBaseStorage):
         return kopf.BodyEssence()
 
 
-def _phase(obj: dict[str, Any]) -> str | None:
+def _phase(obj: Mapping[str, Any]) -> str | None:
     return (obj.get("status") or {}).get("phase")
 
 
@@ -74,7 +74,7 @@ def build_registry(
     registry = kopf.OperatorRegistry()
     _register_framework(registry, creds)
 
-    def apply(event: kopf.RawEvent, kind_store: Kind) -> dict[str, Any] | None:
+    def apply(event: kopf.RawEvent, kind_store: Kind[Any]) -> dict[str, Any] | None:
         # A copy: kopf still holds the event's object.
         obj = without_managed_fields(dict(event["object"]))
         if event.get("type") == "DELETED":

@@ -43,7 +43,9 @@ class Reconciler:
         yield_to: Gate | None = None,
         admission: AdmissionController | None = None,
     ) -> None:
-        self.store = store
+        # The caches hand out typed raw bodies (domain/raw.py); this reconcile still reads them as plain dicts
+        # until its decide/apply rewrite (issue 21, outcome 1) reads the typed views.
+        self.store: Any = store
         self.client = client
         self.queue = queue
         self.clock = clock
@@ -151,7 +153,7 @@ class Reconciler:
         return Task.model_validate(raw)
 
     async def _pods(self, namespace: str, job_name: str, job: dict[str, Any]) -> list[dict[str, Any]]:
-        pods = self.store.pods_of_job(namespace, job_name)
+        pods: list[dict[str, Any]] = self.store.pods_of_job(namespace, job_name)
         failed = attempts.finished(job) or {}
         if failed.get("type") != "Failed" or attempts.terminated_container(pods) is not None:
             return pods
@@ -166,7 +168,7 @@ class Reconciler:
         return listed or pods
 
     async def _agent(self, namespace: str, name: str) -> dict[str, Any] | None:
-        raw = self.store.agents.get((namespace, name))
+        raw: dict[str, Any] | None = self.store.agents.get((namespace, name))
         if raw is None:
             # Right after a restart the Run watch can deliver before the Agent watch has listed anything:
             # as for Tasks, only the API server can say the Agent does not exist.

@@ -20,7 +20,7 @@ import contextlib
 import datetime as dt
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -37,6 +37,7 @@ from taskops.domain.history import finished, prune
 from taskops.domain.models import Task
 from taskops.domain.models.task import DstPolicy as DstPolicyModel
 from taskops.domain.phases import Phase, is_terminal
+from taskops.domain.raw import RawRun, RawTask
 from taskops.domain.results import schema_error
 from taskops.domain.runs import build_scheduled_run
 from taskops.domain.schedule import Ahead, DstPolicy, FireSource, Schedule, ScheduleError, jitter_offset, parse
@@ -119,7 +120,7 @@ class TaskController:
         delay = MAX_SLEEP if when is None else min((when - self.clock()).total_seconds(), MAX_SLEEP)
         return max(delay, 0.0)
 
-    def _task(self, key: Key) -> tuple[dict[str, Any], Task] | None:
+    def _task(self, key: Key) -> tuple[RawTask, Task] | None:
         raw = self.store.tasks.get(key)
         if raw is None:
             self._memory.pop(key, None)
@@ -135,7 +136,7 @@ class TaskController:
         task = mem.task
         return (raw, task) if not task.metadata.deletion_timestamp else None
 
-    async def _schedule(self, key: Key, raw: dict[str, Any], task: Task, now: dt.datetime) -> _Memory:
+    async def _schedule(self, key: Key, raw: RawTask, task: Task, now: dt.datetime) -> _Memory:
         mem = self._memory.setdefault(key, _Memory())
         generation = task.metadata.generation
         if mem.generation != generation:
@@ -166,7 +167,7 @@ class TaskController:
         """The hot path: create the Runs of due fires; the seconds until the next one (None: no such Task)."""
         return await self._fire(key)
 
-    async def _load(self, key: Key) -> tuple[dict[str, Any], Task, dt.datetime, _Memory] | None:
+    async def _load(self, key: Key) -> tuple[RawTask, Task, dt.datetime, _Memory] | None:
         found = self._task(key)
         if found is None:
             return None
@@ -274,9 +275,7 @@ class TaskController:
                         mem.ahead = ahead
         return self._delay_until(next_ttl) if next_ttl is not None else None
 
-    async def _apply_plan(
-        self, raw: dict[str, Any], task: Task, fire_plan: FirePlan, active: dict[str, dict[str, Any]]
-    ) -> None:
+    async def _apply_plan(self, raw: RawTask, task: Task, fire_plan: FirePlan, active: dict[str, RawRun]) -> None:
         ns = task.metadata.namespace
         for name in fire_plan.stop:
             run = active.get(name)
@@ -316,7 +315,7 @@ class TaskController:
             created, _ = await self.client.create_or_get(REVISIONS, ns, body, encode=gojson.dumps)
             self.store.revisions.put(created)
 
-    async def _abort_pending(self, active: list[dict[str, Any]]) -> None:
+    async def _abort_pending(self, active: list[RawRun]) -> None:
         for run in active:
             pending = (run.get("status") or {}).get("phase", Phase.CREATED) in PENDING
             if pending and not (run.get("spec") or {}).get("stop"):
@@ -327,7 +326,7 @@ class TaskController:
                 ns, name = run["metadata"]["namespace"], run["metadata"]["name"]
                 self.store.runs.put(await self.client.patch(RUNS, ns, name, patch))
 
-    async def _prune(self, task: Task, runs: list[dict[str, Any]], now: dt.datetime) -> dt.datetime | None:
+    async def _prune(self, task: Task, runs: list[RawRun], now: dt.datetime) -> dt.datetime | None:
         ended = [f for r in runs if (f := finished(r)) is not None]
         delete, next_ttl = prune(task.spec, ended, now)
         for name in delete:
@@ -337,7 +336,7 @@ class TaskController:
 
     async def _write_status(
         self,
-        raw: dict[str, Any],
+        raw: RawTask,
         task: Task,
         fire_plan: FirePlan | None,
         mem: _Memory,
@@ -363,7 +362,7 @@ class TaskController:
         if mem.schema_problem is not None and was.get("ResultSchemaValid") != "False":
             await self._event(patched, "Warning", "InvalidResultSchema", f"spec.resultSchema: {mem.schema_problem}")
 
-    async def _event(self, raw: dict[str, Any], type_: str, reason: str, message: str) -> None:
+    async def _event(self, raw: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
         try:
             await self.client.post_event(raw, type_, reason, message, COMPONENT, self.clock())
         except errors.ApiError as exc:

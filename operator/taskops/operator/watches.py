@@ -38,7 +38,7 @@ def _phase(obj: Obj) -> str | None:
     return (obj.get("status") or {}).get("phase")
 
 
-def _apply(type_: str, obj: Obj, kind: Kind) -> bool:
+def _apply(type_: str, obj: Obj, kind: Kind[Any]) -> bool:
     """Put or remove `obj`; False when it was deleted."""
     if type_ == "DELETED":
         kind.remove(obj)

@@ -21,6 +21,7 @@ from taskops.domain import webhooks
 from taskops.domain.apinames import task_api_name
 from taskops.domain.clock import SYSTEM, Clock
 from taskops.domain.models.run import WebhookStatus
+from taskops.domain.raw import RawRun
 from taskops.domain.runview import run_out
 from taskops.operator import metrics
 from taskops.operator.controller import Controller
@@ -107,7 +108,7 @@ class WebhookController:
             return max(0.0, (state.next_attempt_at - self.clock()).total_seconds())
         return None
 
-    async def _attempt(self, raw: dict[str, Any]) -> Outcome:
+    async def _attempt(self, raw: RawRun) -> Outcome:
         url = raw["spec"]["callbackUrl"]
         problem = webhooks.url_error(url)
         if problem:
@@ -126,17 +127,17 @@ class WebhookController:
         }
         return await self.sender.post(url, body, headers)
 
-    def _task_name(self, raw: dict[str, Any]) -> str:
+    def _task_name(self, raw: RawRun) -> str:
         name: str = raw["spec"]["taskRef"]["name"]
         task = self.store.tasks.get((raw["metadata"]["namespace"], name))
-        return task_api_name(name, (task or {}).get("metadata", {}).get("annotations"))
+        return task_api_name(name, task["metadata"].get("annotations") if task else None)
 
-    async def _secret(self, raw: dict[str, Any]) -> bytes | None:
+    async def _secret(self, raw: RawRun) -> bytes | None:
         """The Task's own key (a Secret in the Run's namespace, never another's), else the namespace's key
         derived from the release key (webhooks.namespace_key): no two namespaces share a key."""
         namespace = raw["metadata"]["namespace"]
-        task = self.store.tasks.get((namespace, raw["spec"]["taskRef"]["name"])) or {}
-        named = (task.get("spec") or {}).get("webhookSecret")
+        task = self.store.tasks.get((namespace, raw["spec"]["taskRef"]["name"]))
+        named = task.get("spec", {}).get("webhookSecret") if task else None
         if named:
             # The CRD's pattern refuses anything but a name; a Task stored before it had one is not trusted either.
             return await self._read_secret((namespace, named)) if webhooks.SECRET_NAME.match(named) else None
@@ -158,7 +159,7 @@ class WebhookController:
         self._secrets[where] = (self.clock.monotonic() + SECRET_TTL, data)
         return data
 
-    async def _announce(self, raw: dict[str, Any], state: WebhookStatus) -> None:
+    async def _announce(self, raw: RawRun | dict[str, Any], state: WebhookStatus) -> None:
         if state.state == "pending":
             return
         if state.state == "delivered":
