@@ -3,7 +3,10 @@
 Every controller, the leader elector, the work queue and the API take a `Clock`
 as a constructor parameter, so that a test drives them with a fake one (the way
 the Kubernetes CronJob controller's tests inject `now`): nothing else in the
-package calls `datetime.now`, `time.time`, `time.monotonic` or `loop.time`.
+package calls `datetime.now`, `time.time` or `time.monotonic`. What stays on the
+event loop's own clock are asyncio's deadlines on real I/O (`asyncio.timeout`
+around a lease renewal, the UI stream's `timeout_at`): they bound how long a
+socket is held, whatever time a test pretends it is.
 Two readings, as client-go's clock has: wall time (what is written to objects
 and compared with schedules) and a monotonic time (durations, timers, TTLs) that
 a wall-clock step never moves.
