@@ -2,9 +2,9 @@
 
 All due times live in one timer heap (the clock's): each Task's sync returns
 the delay to its next fire, and the worker shell (controller.py) re-queues the
-key for then, never polled. Run
-names are derived from (Task, fire time), so a restart or a second operator
-creating the same fire gets AlreadyExists instead of a duplicate.
+key for then, never polled. Run names are derived from (Task, fire time), so a
+restart or a second operator creating the same fire gets AlreadyExists instead
+of a duplicate.
 
 Schedule searches never run on the event loop, except a fire whose times were
 all computed ahead (the hot path, no arithmetic): parsing a changed spec,
