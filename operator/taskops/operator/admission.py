@@ -16,7 +16,6 @@ fails is retried with the shell's backoff.
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Literal
 
 from taskops.domain.admission import Capacity, Pending, Verdict, Wait, admit
@@ -27,7 +26,6 @@ from taskops.operator.controller import Controller
 from taskops.operator.store import Key, Store
 from taskops.operator.workqueue import WorkQueue
 
-log = logging.getLogger("taskops.admission")
 WAITING = {Phase.QUEUED, Phase.BLOCKED}
 DEBOUNCE_SECONDS = 0.02
 # The one key of the admission pass: it decides for every waiting Run at once.
