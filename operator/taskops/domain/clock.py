@@ -58,8 +58,3 @@ class SystemClock:
 
 
 SYSTEM: Clock = SystemClock()
-
-
-def utcnow() -> dt.datetime:
-    """The system's wall time; for defaults only, a component reads the clock it was given."""
-    return SYSTEM()
