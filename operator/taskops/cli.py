@@ -161,6 +161,9 @@ def _run_operator(args: argparse.Namespace) -> int:
     from taskops.operator.leader import LostLeadership
     from taskops.operator.main import LeaderOptions, Options, run, webhook_options
 
+    if args.workers < 1:
+        # The worker shell refuses it too (controller.py); say so as a flag error, not a trace.
+        raise SystemExit("--workers must be at least 1")
     leader = None
     if args.leader_elect:
         if args.lease_duration_seconds < 2:

@@ -7,7 +7,6 @@ import json
 import time
 import tracemalloc
 from collections.abc import Awaitable, Callable, Iterator
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from taskops.api.limits import HOLDS, LIMITS, USER_KEY, Holds, Limits, Pool, Tok
 from taskops.api.problems import MAX_BODY, Problem, problem_middleware
 from taskops.api.ttlcache import TtlLru
 from taskops.clients.reviews import User
+from tests.unit.fakes import FakeClock
 
 # -- pools ----------------------------------------------------------------------------------------
 
@@ -133,20 +133,18 @@ def test_a_flood_of_bogus_tokens_neither_evicts_a_real_caller_nor_gets_unbounded
     asyncio.run(scenario())
 
 
-def test_a_known_token_is_reviewed_again_at_its_ttl_even_when_the_bucket_is_empty(
-    reviews: FakeReviews, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_known_token_is_reviewed_again_at_its_ttl_even_when_the_bucket_is_empty(reviews: FakeReviews) -> None:
     async def scenario() -> None:
-        authorizer = auth.Authorizer(None, Limits(token_reviews_per_second=1e-9, token_review_burst=1))  # type: ignore[arg-type]
+        clock = FakeClock()
+        limits = Limits(token_reviews_per_second=1e-9, token_review_burst=1)
+        authorizer = auth.Authorizer(None, limits, clock)  # type: ignore[arg-type]
         await authorizer.authenticate(request_with("real"))
         with pytest.raises(Problem) as throttled:
             await authorizer.authenticate(request_with("new"))
         assert throttled.value.status == 429
-        clock = SimpleNamespace(monotonic=lambda: 0.0)
-        monkeypatch.setattr(auth, "time", clock)
-        clock.monotonic = lambda: 1e6 + 61  # past the review's TTL
+        clock.advance(auth.TOKEN_TTL + 1)  # past the review's TTL
         await authorizer.authenticate(request_with("real"))  # stale: reviewed again, outside the empty bucket
-        clock.monotonic = lambda: 1e6 + 200
+        clock.advance(auth.TOKEN_TTL * 2)
         reviews.good.clear()  # the token is revoked: the next review refuses it
         with pytest.raises(Problem) as revoked:
             await authorizer.authenticate(request_with("real"))

@@ -156,7 +156,8 @@ def test_one_status_in_each_seed_vocabulary() -> None:
     )
     assert out.updated_at == dt.datetime(2026, 11, 25, 12, 0, 9, tzinfo=dt.UTC)
     assert views.execution(run).status == "succeeded"
-    assert (views.run002(run).status, views.run002(run).end_reason, views.run002(run).params) == (
+    seed2 = views.run002(run, now=NOW)
+    assert (seed2.status, seed2.end_reason, seed2.params) == (
         "ended",
         "success",
         {"n": "1"},
@@ -167,7 +168,7 @@ def test_one_status_in_each_seed_vocabulary() -> None:
     assert views.execution(stopped).status == "aborted"
     assert views.run_out(stopped).error is None or views.run_out(stopped).is_successful is False
     queued = _run("BLOCKED", None)
-    assert (views.execution(queued).status, views.run002(queued).status) == ("queued", "pending")
+    assert (views.execution(queued).status, views.run002(queued, now=NOW).status) == ("queued", "pending")
     assert views.task_run003(queued).status == "in_progress"
 
 

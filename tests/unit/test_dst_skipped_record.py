@@ -45,7 +45,7 @@ def test_a_dst_skipped_fire_ends_dst_skipped_on_the_api_and_in_the_metrics() -> 
     assert (decision.status.phase, decision.status.end_reason) == (Phase.STOPPED, EndReason.DST_SKIPPED)
 
     ended = {**body, "status": decision.status.model_dump(mode="json", by_alias=True, exclude_none=True)}
-    seed002 = views.run002(ended)
+    seed002 = views.run002(ended, now=GAP_END)
     assert (seed002.status, seed002.end_reason) == ("ended", "dst_skipped")
     assert views.run_out(ended).status == "STOPPED"
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
 
 from aiohttp import web
 from prometheus_client import Counter
@@ -25,6 +24,7 @@ from taskops.api.problems import Problem
 from taskops.api.ttlcache import TtlLru
 from taskops.clients.kube import KubeClient
 from taskops.clients.reviews import Access, User, review_access, review_token
+from taskops.domain.clock import SYSTEM, Clock
 
 TOKEN_TTL = 60.0
 DENIED_TOKEN_TTL = 5.0
@@ -36,14 +36,17 @@ REVIEWS = Counter("taskops_api_token_reviews_total", "TokenReviews by outcome (t
 
 
 class Authorizer:
-    def __init__(self, client: KubeClient, limits: Limits | None = None) -> None:
+    def __init__(self, client: KubeClient, limits: Limits | None = None, clock: Clock = SYSTEM) -> None:
         limits = limits or Limits()
         self.client = client
+        self.clock = clock
         # digest -> (user, reviewed until): remembered past the review's TTL, to re-review outside the bucket.
-        self._users: TtlLru[str, tuple[User, float]] = TtlLru(CACHE_MAX)
-        self._denied: TtlLru[str, None] = TtlLru(CACHE_MAX)
-        self._unknown_reviews = TokenBucket(limits.token_reviews_per_second, limits.token_review_burst)
-        self._decisions: TtlLru[tuple[str, tuple[str, ...], Access], tuple[bool, str]] = TtlLru(CACHE_MAX)
+        self._users: TtlLru[str, tuple[User, float]] = TtlLru(CACHE_MAX, clock.monotonic)
+        self._denied: TtlLru[str, None] = TtlLru(CACHE_MAX, clock.monotonic)
+        self._unknown_reviews = TokenBucket(limits.token_reviews_per_second, limits.token_review_burst, clock.monotonic)
+        self._decisions: TtlLru[tuple[str, tuple[str, ...], Access], tuple[bool, str]] = TtlLru(
+            CACHE_MAX, clock.monotonic
+        )
         self._pending: dict[str, asyncio.Future[User | None]] = {}
 
     async def authenticate(self, request: web.Request) -> User:
@@ -54,7 +57,7 @@ class Authorizer:
         # The token itself is never kept or logged, only its digest.
         digest = hashlib.sha256(token.strip().encode()).hexdigest()
         known, entry = self._users.get(digest)
-        if entry is not None and entry[1] >= time.monotonic():
+        if entry is not None and entry[1] >= self.clock.monotonic():
             user = entry[0]
         else:
             if not known and self._denied.get(digest)[0]:
@@ -89,7 +92,7 @@ class Authorizer:
             self._users.pop(digest)
             self._denied.put(digest, None, DENIED_TOKEN_TTL)
         else:
-            self._users.put(digest, (reviewed, time.monotonic() + TOKEN_TTL), KNOWN_TOKEN_MEMORY)
+            self._users.put(digest, (reviewed, self.clock.monotonic() + TOKEN_TTL), KNOWN_TOKEN_MEMORY)
         return reviewed
 
     async def authorize(self, user: User, access: Access) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -18,6 +18,7 @@ from taskops.api.problems import Problem, from_validation, invalid
 from taskops.clients.kube import KubeClient
 from taskops.clients.reviews import Access, User
 from taskops.domain import jsonbounds
+from taskops.domain.clock import SYSTEM, Clock
 from taskops.domain.params import FieldError
 
 M = TypeVar("M", bound=BaseModel)
@@ -32,9 +33,10 @@ class Services:
     default_namespace: str
     # Set when the API serves one namespace only.
     only_namespace: str | None = None
+    clock: Clock = field(default=SYSTEM)
 
     def now(self) -> dt.datetime:
-        return dt.datetime.now(dt.UTC)
+        return self.clock()
 
 
 SERVICES = web.AppKey("services", Services)

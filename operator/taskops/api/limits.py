@@ -9,7 +9,6 @@ handler did: `on_finish` registers the release and `release_middleware` runs it.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from prometheus_client import Counter as Total
 from prometheus_client import Gauge
 
 from taskops.api.problems import DOCS, Handler, Problem
+from taskops.domain.clock import SYSTEM
 
 RETRY_AFTER_SECONDS = 1
 HELD = Gauge("taskops_api_held", "What requests hold now: body_bytes (parse-cost bound), waiters, streams", ["pool"])
@@ -153,7 +153,7 @@ def busy(status: int, detail: str) -> Problem:
 class TokenBucket:
     """`rate` tokens a second up to `burst`: a bound on how fast something may happen, with bursts."""
 
-    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = SYSTEM.monotonic) -> None:
         self.rate = rate
         self.burst = burst
         self._clock = clock

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any, get_args
 
@@ -64,7 +65,8 @@ async def run_002(request: web.Request) -> web.Response:
     data, raw = await body(request, schemas.TaskRunRequest, optional=True)
     wait, timeout = wait_options(request)
     trigger = Trigger(task, "api", params=data.params, user=user)
-    return await fire(request, trigger, user, "run", raw, views.run002, wait, timeout, api_name)
+    shape = functools.partial(views.run002, now=services(request).now())
+    return await fire(request, trigger, user, "run", raw, shape, wait, timeout, api_name)
 
 
 @routes.post("/api/v1/tasks/{id}/runs")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
+
+from taskops.domain.clock import SYSTEM
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -18,7 +19,7 @@ class TtlLru(Generic[K, V]):
     cannot wipe the entries that are in use (they are moved to the recent end on every hit).
     """
 
-    def __init__(self, size: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, size: int, clock: Callable[[], float] = SYSTEM.monotonic) -> None:
         self.size = size
         self._clock = clock
         self._items: OrderedDict[K, tuple[float, V]] = OrderedDict()

@@ -59,7 +59,10 @@ def execution(run: dict[str, Any], task_name: str | None = None, replay: bool | 
     )
 
 
-def run002(run: dict[str, Any], task_name: str | None = None, replay: bool | None = None) -> schemas.Run002:
+def run002(
+    run: dict[str, Any], task_name: str | None = None, replay: bool | None = None, *, now: dt.datetime
+) -> schemas.Run002:
+    """Seed 002's Run; `now` stands for the creation time of a Run the API server has not stored yet."""
     out = run_out(run, task_name)
     phase, reason = phase_and_reason(run)
     status, end_reason = seed002_status(phase, reason)
@@ -69,7 +72,7 @@ def run002(run: dict[str, Any], task_name: str | None = None, replay: bool | Non
         status=status,
         end_reason=end_reason,
         exit_code=out.exit_code or 0,
-        created_at=out.created_at or dt.datetime.now(dt.UTC),
+        created_at=out.created_at or now,
         start_at=out.start_at,
         end_at=out.end_at,
         params={k: v if isinstance(v, str) else json.dumps(v) for k, v in (out.params or {}).items()},

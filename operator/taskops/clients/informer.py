@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -28,7 +28,7 @@ Transform = Callable[[dict[str, Any]], dict[str, Any]]
 RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 
-def key_of(obj: dict[str, Any]) -> Key:
+def key_of(obj: Mapping[str, Any]) -> Key:
     meta = obj["metadata"]
     return meta.get("namespace") or "", meta["name"]
 

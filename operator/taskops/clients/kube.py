@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import ssl
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -244,7 +244,7 @@ class KubeClient:
                 yield chunk
 
     async def post_event(
-        self, involved: dict[str, Any], type_: str, reason: str, message: str, component: str, now: dt.datetime
+        self, involved: Mapping[str, Any], type_: str, reason: str, message: str, component: str, now: dt.datetime
     ) -> dict[str, Any]:
         meta = involved["metadata"]
         stamp = timefmt.stamp_seconds(now)

@@ -7,6 +7,7 @@ are derived from the same fields by the API's views.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -82,7 +83,7 @@ class RunOut(BaseModel):
     idempotent_replay: bool | None = None
 
 
-def _owner_uid(obj: dict[str, Any], kind: str) -> str | None:
+def _owner_uid(obj: Mapping[str, Any], kind: str) -> str | None:
     for ref in obj["metadata"].get("ownerReferences") or []:
         if ref.get("kind") == kind:
             return str(ref.get("uid"))
@@ -97,14 +98,14 @@ def _snake_keys(value: Any) -> Any:
     return value
 
 
-def phase_and_reason(run: dict[str, Any]) -> tuple[Phase, EndReason | None]:
+def phase_and_reason(run: Mapping[str, Any]) -> tuple[Phase, EndReason | None]:
     status = run.get("status") or {}
     phase = Phase(status.get("phase") or Phase.CREATED)
     reason = status.get("endReason")
     return phase, EndReason(reason) if reason else None
 
 
-def run_out(run: dict[str, Any], task_name: str | None = None, replay: bool | None = None) -> RunOut:
+def run_out(run: Mapping[str, Any], task_name: str | None = None, replay: bool | None = None) -> RunOut:
     """`task_name`: the task's API name when it differs from the Task object's name (see apinames)."""
     meta, spec, status = run["metadata"], run.get("spec") or {}, run.get("status") or {}
     phase, reason = phase_and_reason(run)

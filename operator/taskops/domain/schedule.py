@@ -28,7 +28,6 @@ import functools
 import heapq
 import itertools
 import re
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -38,6 +37,7 @@ from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 from dateutil import rrule
 
 from taskops.domain import timefmt
+from taskops.domain.clock import SYSTEM
 from taskops.domain.models.task import DstPolicy, ScheduleKind
 
 UTC = dt.UTC
@@ -63,17 +63,19 @@ class ScheduleError(ValueError):
 
 
 class _Budget:
-    """What one search may still spend: steps, and wall time (a loaded machine must not stretch it)."""
+    """What one search may still spend: steps, and real time (a loaded machine must not stretch it).
+
+    Real time on purpose, not an injected clock: the bound is on the CPU a search may hold."""
 
     __slots__ = ("deadline", "steps")
 
     def __init__(self, steps: int = SEARCH_STEPS, seconds: float = SEARCH_SECONDS) -> None:
         self.steps = steps
-        self.deadline = time.monotonic() + seconds
+        self.deadline = SYSTEM.monotonic() + seconds
 
     def spend(self, steps: int = 1) -> None:
         self.steps -= steps
-        if self.steps < 0 or time.monotonic() > self.deadline:
+        if self.steps < 0 or SYSTEM.monotonic() > self.deadline:
             raise ScheduleError(
                 "scheduleExpr",
                 f"no fire found within the search bound ({SEARCH_STEPS} steps, {SEARCH_SECONDS:g} s): the "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +51,7 @@ def revision_name(task_name: str, number: int) -> str:
     return f"{task_name[: 253 - len(suffix)]}{suffix}"
 
 
-def from_revision(obj: dict[str, Any]) -> Version:
+def from_revision(obj: Mapping[str, Any]) -> Version:
     meta = obj["metadata"]
     return Version(
         number=int(obj["revision"]),

@@ -108,7 +108,7 @@ def url_error(url: str) -> str | None:
     return None
 
 
-def delivery_id(run: dict[str, Any]) -> str:
+def delivery_id(run: Mapping[str, Any]) -> str:
     """The Run's uid; after a batch resume `<uid>.<resumes>`, as the resumed run's end is news of its own."""
     meta = run["metadata"]
     base = str(meta.get("uid") or meta["name"])
@@ -130,7 +130,7 @@ class Step:
     done: bool = False
 
 
-def plan(run: dict[str, Any], now: dt.datetime) -> Step:
+def plan(run: Mapping[str, Any], now: dt.datetime) -> Step:
     spec, status = run.get("spec") or {}, run.get("status") or {}
     if not spec.get("callbackUrl") or not is_terminal(status.get("phase")):
         return Step(done=True)
@@ -155,7 +155,7 @@ def retryable(status_code: int) -> bool:
 
 
 def after_attempt(
-    run: dict[str, Any],
+    run: Mapping[str, Any],
     now: dt.datetime,
     policy: Policy,
     status_code: int | None = None,

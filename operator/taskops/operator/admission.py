@@ -6,18 +6,24 @@ status write (`admittedAt`, phase RUNNING) before the Run's Job is created;
 until that write is seen, an admitted Run is held as a reservation and counts
 against its limits. Counts are rebuilt from the cluster: nothing is admitted
 before the first full listing of Runs has been read.
+
+The pass runs in the worker shell (controller.py) under one key: a change
+queues it after DEBOUNCE_SECONDS (an earlier pending timer wins, so a burst of
+changes makes one pass), a change during a pass makes one more, and a pass that
+fails is retried with the shell's backoff.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 from taskops.clients.informer import Key
 from taskops.domain.admission import ADMITTED, Admission, Capacity, Limit, Pending, Verdict, admit
+from taskops.domain.clock import SYSTEM, Clock
 from taskops.domain.phases import WAITING_PHASES, is_terminal
 from taskops.operator import metrics
+from taskops.operator.controller import Controller
 from taskops.operator.store import Store
 from taskops.operator.workqueue import WorkQueue
 
@@ -25,20 +31,23 @@ log = logging.getLogger("taskops.admission")
 DEBOUNCE_SECONDS = 0.02
 # The queue-depth metric's `kind` label.
 _METRIC_KIND = {Limit.CONCURRENCY_KEY: "key", Limit.AGENT: "agent"}
+# The one key of the admission pass: it decides for every waiting Run at once.
+PASS = ("", "admission")
 
 
 class AdmissionController:
-    def __init__(self, store: Store, runs: WorkQueue) -> None:
+    def __init__(self, store: Store, runs: WorkQueue, clock: Clock = SYSTEM) -> None:
         self.store = store
         self.runs = runs
         self.ready = False
         self._verdict = Verdict()
         self._reserved: set[Key] = set()
-        self._dirty = asyncio.Event()
         self._exported: set[tuple[str, str, str]] = set()
+        self.controller: Controller[Key] = Controller("admission", self.sync, clock=clock)
 
     def trigger(self) -> None:
-        self._dirty.set()
+        """Something admission reads changed (a Run's phase or key, a Task's limit, an Agent's capacity)."""
+        self.controller.queue.add_after(PASS, DEBOUNCE_SECONDS)
 
     def verdict_for(self, key: Key) -> Admission | None:
         """The Run's verdict, for its reconcile's `decide` to apply; None: no pass has looked at it yet."""
@@ -48,23 +57,20 @@ class AdmissionController:
             return ADMITTED
         return self._verdict.wait(key)
 
-    async def sync(self, runs_listed: asyncio.Event) -> None:
+    async def start_when_listed(self, runs_listed: asyncio.Event) -> None:
         """Decide nothing until every Run is in the store from an authoritative LIST (limits survive restarts)."""
         await runs_listed.wait()
         self.ready = True
         self.trigger()
 
     async def run(self) -> None:
-        while True:
-            await self._dirty.wait()
-            await asyncio.sleep(DEBOUNCE_SECONDS)  # one pass for a burst of changes
-            self._dirty.clear()
-            if self.ready:
-                try:
-                    self.decide()
-                except Exception:
-                    # A bad object must not stop admission for everyone; the next change retries.
-                    log.exception("admission pass failed")
+        await self.controller.run()
+
+    async def sync(self, key: Key) -> float | None:
+        """One admission pass for every waiting Run. Nothing in it is timed: the next pass is queued by a change."""
+        if self.ready:
+            self.decide()
+        return None
 
     def decide(self) -> None:
         pending, cap = self._snapshot()
@@ -91,8 +97,8 @@ class AdmissionController:
     def _snapshot(self) -> tuple[list[Pending], Capacity]:
         cap = Capacity()
         pending: list[Pending] = []
-        for key, raw in self.store.runs.objects.items():
-            status: dict[str, Any] = raw.get("status") or {}
+        for key, run in self.store.runs.objects.items():
+            status = run.get("status") or {}
             phase = status.get("phase")
             if is_terminal(phase) or status.get("version") is None:
                 self._reserved.discard(key)
@@ -110,10 +116,10 @@ class AdmissionController:
                 if ag:
                     cap.running_by_agent[ag] = cap.running_by_agent.get(ag, 0) + 1
             elif phase in WAITING_PHASES:
-                created = raw["metadata"].get("creationTimestamp") or ""
+                created = run["metadata"].get("creationTimestamp") or ""
                 pending.append(Pending(key, int(status.get("priority") or 0), created, ck, ag))
-        for (ns, _), raw in self.store.tasks.objects.items():
-            spec = raw.get("spec") or {}
+        for (ns, _), task in self.store.tasks.objects.items():
+            spec = task.get("spec") or {}
             key_name = spec.get("concurrencyKey")
             if key_name:
                 ck = f"{ns}/{key_name}"
@@ -122,9 +128,9 @@ class AdmissionController:
                 if spec.get("maxQueued") is not None:
                     bound = int(spec["maxQueued"])
                     cap.key_max_queued[ck] = min(bound, cap.key_max_queued.get(ck, bound))
-        for (ns, name), raw in self.store.agents.objects.items():
-            spec = raw.get("spec") or {}
-            cap.agent_limits[f"{ns}/{name}"] = int(spec.get("capacity") or 1)
-            if spec.get("maxQueued") is not None:
-                cap.agent_max_queued[f"{ns}/{name}"] = int(spec["maxQueued"])
+        for (ns, name), agent in self.store.agents.objects.items():
+            agent_spec = agent.get("spec") or {}
+            cap.agent_limits[f"{ns}/{name}"] = int(agent_spec.get("capacity") or 1)
+            if agent_spec.get("maxQueued") is not None:
+                cap.agent_max_queued[f"{ns}/{name}"] = int(agent_spec["maxQueued"])
         return pending, cap

@@ -71,7 +71,7 @@ def build_registry(
     registry = kopf.OperatorRegistry()
     _register_framework(registry, creds)
 
-    def apply(event: kopf.RawEvent, kind_store: Kind) -> dict[str, Any] | None:
+    def apply(event: kopf.RawEvent, kind_store: Kind[Any]) -> dict[str, Any] | None:
         # A copy: kopf still holds the event's object.
         obj = without_managed_fields(dict(event["object"]))
         return obj if kind_store.apply(str(event.get("type")), obj) else None

@@ -17,14 +17,13 @@ stalled leader act on past its Lease.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
-import time
 
 from taskops.clients import errors
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import LEASES
 from taskops.domain import leases
+from taskops.domain.clock import SYSTEM, Clock
 from taskops.operator import metrics
 
 log = logging.getLogger("taskops.leader")
@@ -44,6 +43,7 @@ class LeaderElector:
         duration: int = 15,
         renew_deadline: float = 10.0,
         retry: float = 2.0,
+        clock: Clock = SYSTEM,
     ) -> None:
         if not 0 < retry < renew_deadline < duration:
             raise ValueError(
@@ -57,6 +57,7 @@ class LeaderElector:
         self.duration = duration
         self.renew_deadline = renew_deadline
         self.retry = retry
+        self.clock = clock
         self.leading = False
         # When the last successful take or renewal was sent (our clock): the Lease holds from then at least.
         self.renewed_at: float | None = None
@@ -65,7 +66,8 @@ class LeaderElector:
 
     async def _attempt(self, within: float) -> bool:
         """One attempt to take or renew the Lease, abandoned after `within` seconds (TimeoutError)."""
-        started = time.monotonic()
+        started = self.clock.monotonic()
+        # The event loop's timeout: a bound on a request's real duration, whatever clock the elector is given.
         async with asyncio.timeout(max(within, 0.0)):
             ok = await self._try()
         if ok:
@@ -74,7 +76,7 @@ class LeaderElector:
 
     async def _try(self) -> bool:
         """One attempt to take or renew the Lease."""
-        now = time.monotonic()
+        now = self.clock.monotonic()
         try:
             lease = await self.client.get(LEASES, self.namespace, self.name)
         except errors.NotFound:
@@ -82,7 +84,7 @@ class LeaderElector:
                 "apiVersion": "coordination.k8s.io/v1",
                 "kind": "Lease",
                 "metadata": {"name": self.name, "namespace": self.namespace},
-                "spec": leases.spec_for(self.identity, self.duration, dt.datetime.now(dt.UTC), None),
+                "spec": leases.spec_for(self.identity, self.duration, self.clock(), None),
             }
             try:
                 created = await self.client.create(LEASES, self.namespace, body)
@@ -95,14 +97,14 @@ class LeaderElector:
             return False
         lease["spec"] = {
             **(lease.get("spec") or {}),
-            **leases.spec_for(self.identity, self.duration, dt.datetime.now(dt.UTC), self._observed),
+            **leases.spec_for(self.identity, self.duration, self.clock(), self._observed),
         }
         try:
             # PUT with the resourceVersion we read: of two contenders, the API server lets one win.
             updated = await self.client.request("PUT", LEASES.path(self.namespace, self.name), lease)
         except errors.Conflict:
             return False
-        self._observed = leases.observe(self._observed, updated, time.monotonic())
+        self._observed = leases.observe(self._observed, updated, self.clock.monotonic())
         return True
 
     async def acquire(self) -> None:
@@ -114,7 +116,7 @@ class LeaderElector:
                     break
             except (errors.ApiError, OSError, TimeoutError) as exc:
                 log.warning("leader election: %s", exc or "no answer within the renew deadline")
-            await asyncio.sleep(self.retry)
+            await self.clock.sleep(self.retry)
         self.leading = True
         metrics.LEADER.set(1)
         log.info("leading (lease %s/%s)", self.namespace, self.name)
@@ -124,15 +126,15 @@ class LeaderElector:
         assert self.renewed_at is not None, "keep() after acquire()"
         while True:
             deadline = self.renewed_at + self.renew_deadline
-            await asyncio.sleep(max(0.0, min(self.retry, deadline - time.monotonic())))
+            await self.clock.sleep(max(0.0, min(self.retry, deadline - self.clock.monotonic())))
             try:
                 # At most half the deadline per request: a connection that hangs gets a second, fresh try.
-                if await self._attempt(min(deadline - time.monotonic(), self.renew_deadline / 2)):
+                if await self._attempt(min(deadline - self.clock.monotonic(), self.renew_deadline / 2)):
                     continue
                 log.error("the lease was taken by %s", self._observed.holder if self._observed else "?")
             except (errors.ApiError, OSError, TimeoutError) as exc:
                 log.warning("lease renewal failed: %s", exc or "no answer within the renew deadline")
-                if time.monotonic() < deadline:
+                if self.clock.monotonic() < deadline:
                     continue
             self.leading = False
             metrics.LEADER.set(0)

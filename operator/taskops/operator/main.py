@@ -17,12 +17,13 @@ import kopf
 from taskops.clients import credentials
 from taskops.clients.kube import KubeClient
 from taskops.clients.webhook import WebhookSender
+from taskops.domain.clock import SYSTEM, Clock
 from taskops.domain.webhooks import Policy
 from taskops.operator.admission import AdmissionController
 from taskops.operator.handlers import build_registry
 from taskops.operator.health import serve as serve_health
 from taskops.operator.leader import LeaderElector
-from taskops.operator.reconciler import Reconciler, utcnow
+from taskops.operator.reconciler import Reconciler
 from taskops.operator.scheduler import TaskController
 from taskops.operator.store import Store
 from taskops.operator.watches import Watches
@@ -82,7 +83,9 @@ async def run(opts: Options) -> None:
             # the lease for a leader that missed it to stop before a follower may take over.
             renew = lead.duration * 2 / 3
             retry = renew / 5
-            elector = LeaderElector(client, lead.namespace, lead.name, lead.identity, lead.duration, renew, retry)
+            elector = LeaderElector(
+                client, lead.namespace, lead.name, lead.identity, lead.duration, renew, retry, clock=SYSTEM
+            )
         admission_ready: list[bool] = []
 
         def ready() -> bool:
@@ -107,14 +110,17 @@ async def _operate(
     creds: credentials.Credentials,
     elector: LeaderElector | None,
     admission_ready: list[bool],
+    clock: Clock = SYSTEM,
 ) -> None:
     store = Store()
-    queue = WorkQueue()
-    tasks = TaskController(store, client)
-    admission = AdmissionController(store, queue)
-    reconciler = Reconciler(store, client, queue, workers=opts.workers, yield_to=tasks.firing, admission=admission)
+    queue = WorkQueue(clock)
+    tasks = TaskController(store, client, clock)
+    admission = AdmissionController(store, queue, clock)
+    reconciler = Reconciler(
+        store, client, queue, clock, workers=opts.workers, yield_to=tasks.firing, admission=admission
+    )
     sender = WebhookSender(opts.webhook.policy, opts.webhook.connect_timeout, opts.webhook.read_timeout)
-    webhooks = WebhookController(store, client, sender, opts.webhook.secret, utcnow)
+    webhooks = WebhookController(store, client, sender, opts.webhook.secret, clock)
     registry = build_registry(store, queue, tasks.queue, creds, admission.trigger)
     watches = Watches(
         client, store, queue, tasks.sync_queue, opts.namespace, admission.trigger, webhook_queue=webhooks.queue
@@ -123,7 +129,7 @@ async def _operate(
     log.info("taskops operator starting (%s)", f"namespace {namespace}" if namespace else "all namespaces")
 
     async def sync_admission() -> None:
-        await admission.sync(watches.runs.synced)
+        await admission.start_when_listed(watches.runs.synced)
         admission_ready.append(True)
 
     operator = asyncio.create_task(

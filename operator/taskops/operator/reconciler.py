@@ -8,20 +8,18 @@ observation for the next sync's decision; nothing here chooses an outcome.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from taskops import logs
 from taskops.clients import errors
 from taskops.clients.informer import Key
 from taskops.clients.resources import AGENTS, CONFIGMAPS, JOBS, PODS, RUNS, TASKS, Resource
 from taskops.domain import attempts, batch, mergepatch, names, timefmt
+from taskops.domain.clock import SYSTEM, Clock
 from taskops.domain.decision import Context, Decision, EventSpec, JobRejected
 from taskops.domain.models import Run, Task
 from taskops.domain.models.agent import AgentSpec
@@ -30,6 +28,7 @@ from taskops.domain.reconcile import decide
 from taskops.domain.versions import Version, from_revision
 from taskops.operator import metrics
 from taskops.operator.admission import AdmissionController
+from taskops.operator.controller import Controller
 from taskops.operator.failpoints import failpoint
 from taskops.operator.store import Store, is_summary
 from taskops.operator.workqueue import Gate, WorkQueue
@@ -37,11 +36,6 @@ from taskops.operator.workqueue import Gate, WorkQueue
 log = logging.getLogger("taskops.reconciler")
 
 COMPONENT = "taskops-operator"
-Clock = Callable[[], dt.datetime]
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class RunClient(Protocol):
@@ -78,65 +72,31 @@ class Reconciler:
         store: Store,
         client: RunClient,
         queue: WorkQueue,
-        clock: Clock = utcnow,
+        clock: Clock = SYSTEM,
         workers: int = 4,
         yield_to: Gate | None = None,
         admission: AdmissionController | None = None,
     ) -> None:
-        self.store = store
+        # The caches hand out typed raw bodies (domain/raw.py); this reconcile still reads them as plain dicts
+        # until its decide/apply rewrite (issue 21, outcome 1) reads the typed views.
+        self.store: Any = store
         self.client = client
         self.queue = queue
         self.clock = clock
-        self.workers = workers
         # Schedules fire first: while the gate is held, Run reconciles wait before starting.
         self.yield_to = yield_to or Gate()
         self.admission = admission
-        self._failures: dict[Key, int] = {}
         # Job creates the API server refused, each kept for its Run's next sync only (it is requeued at once).
         self._rejected: dict[Key, JobRejected] = {}
+        self.controller = Controller("run", self.sync, clock=clock, workers=workers, queue=queue)
 
     async def run_workers(self) -> None:
-        await asyncio.gather(*(self._worker() for _ in range(self.workers)))
+        await self.controller.run()
 
-    async def _worker(self) -> None:
-        while True:
-            key = await self.queue.get()
-            assert isinstance(key, tuple)
-            context = logs.bind(namespace=key[0], run=key[1], trace_id=logs.new_trace_id())
-            try:
-                await self.yield_to.wait_open()
-                requeue = await self.reconcile(key)
-                self._failures.pop(key, None)
-                if requeue is not None:
-                    self.queue.add_after(key, requeue)
-            except errors.Conflict:
-                # Our cache was behind; the watch event that brings it up to date re-queues the key.
-                self.queue.add_after(key, 0.2)
-            except errors.ApiError as exc:
-                if exc.gone:
-                    log.debug("run %s/%s is gone: %s", *key, exc)
-                    self._failures.pop(key, None)
-                else:
-                    self._retry(key, exc)
-            except Exception as exc:
-                self._retry(key, exc)
-            finally:
-                logs.CONTEXT.reset(context)
-                self.queue.done(key)
-
-    def _retry(self, key: Key, exc: Exception) -> None:
-        metrics.RECONCILE_ERRORS.labels("run").inc()
-        n = self._failures.get(key, 0) + 1
-        self._failures[key] = n
-        delay = min(0.5 * 2 ** (n - 1), 60.0)
-        log.warning(
-            "reconcile of run %s/%s failed (%s); retrying in %.1fs",
-            *key,
-            exc,
-            delay,
-            exc_info=not isinstance(exc, errors.ApiError | OSError),
-        )
-        self.queue.add_after(key, delay)
+    async def sync(self, key: Key) -> float | None:
+        """The worker shell's sync: wait while schedules fire, then reconcile the Run."""
+        await self.yield_to.wait_open()
+        return await self.reconcile(key)
 
     # -- one reconcile -----------------------------------------------------------
 
@@ -241,7 +201,7 @@ class Reconciler:
         return Task.model_validate(raw)
 
     async def _pods(self, namespace: str, job_name: str, job: dict[str, Any]) -> list[dict[str, Any]]:
-        pods = self.store.pods_of_job(namespace, job_name)
+        pods: list[dict[str, Any]] = self.store.pods_of_job(namespace, job_name)
         failed = attempts.finished(job) or {}
         if failed.get("type") != "Failed" or attempts.terminated_container(pods) is not None:
             return pods
@@ -256,7 +216,7 @@ class Reconciler:
         return listed or pods
 
     async def _agent(self, namespace: str, name: str) -> dict[str, Any] | None:
-        raw = self.store.agents.get((namespace, name))
+        raw: dict[str, Any] | None = self.store.agents.get((namespace, name))
         if raw is None:
             # Right after a restart the Run watch can deliver before the Agent watch has listed anything:
             # as for Tasks, only the API server can say the Agent does not exist.

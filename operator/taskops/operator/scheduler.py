@@ -1,9 +1,10 @@
 """The Task controller: fires schedules on time, stops overlapping Runs, prunes history.
 
-All due times live in one timer heap (the event loop's): each Task key is
-re-queued for its next fire with `WorkQueue.add_after`, never polled. Run
-names are derived from (Task, fire time), so a restart or a second operator
-creating the same fire gets AlreadyExists instead of a duplicate.
+All due times live in one timer heap (the clock's): each Task's sync returns
+the delay to its next fire, and the worker shell (controller.py) re-queues the
+key for then, never polled. Run names are derived from (Task, fire time), so a
+restart or a second operator creating the same fire gets AlreadyExists instead
+of a duplicate.
 
 Schedule searches never run on the event loop, except a fire whose times were
 all computed ahead (the hot path, no arithmetic): parsing a changed spec,
@@ -19,32 +20,34 @@ import contextlib
 import datetime as dt
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from taskops import logs
 from taskops.clients import errors
 from taskops.clients.informer import Key
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import REVISIONS, RUNS, TASKS
 from taskops.domain import gojson, jsonbounds, mergepatch
+from taskops.domain.clock import SYSTEM, Clock
 from taskops.domain.firing import FirePlan, plan
 from taskops.domain.history import finished, prune
 from taskops.domain.models import Task
 from taskops.domain.phases import PENDING_PHASES, is_terminal, raw_phase
+from taskops.domain.raw import RawRun, RawTask
 from taskops.domain.results import schema_error
 from taskops.domain.runs import build_scheduled_run, stop_patch
 from taskops.domain.schedule import Ahead, FireSource, Schedule, ScheduleError, jitter_offset, parse
 from taskops.domain.taskstatus import task_status
 from taskops.domain.versions import Version, from_revision, next_revision
 from taskops.operator import metrics
-from taskops.operator.reconciler import COMPONENT, Clock, utcnow
+from taskops.operator.controller import Controller
+from taskops.operator.reconciler import COMPONENT
 from taskops.operator.store import Store
-from taskops.operator.workqueue import Gate, WorkQueue
+from taskops.operator.workqueue import Gate
 
 log = logging.getLogger("taskops.scheduler")
 T = TypeVar("T")
@@ -81,12 +84,14 @@ class _Memory:
 class TaskController:
     """Two queues: `queue` fires schedules (latency matters), `sync_queue` writes status and prunes (it can wait)."""
 
-    def __init__(self, store: Store, client: KubeClient, clock: Clock = utcnow, workers: int = 32) -> None:
+    def __init__(self, store: Store, client: KubeClient, clock: Clock = SYSTEM, workers: int = 32) -> None:
         self.store = store
         self.client = client
         self.clock = clock
-        self.queue = WorkQueue()
-        self.sync_queue = WorkQueue()
+        self.fires: Controller[Key] = Controller("task", self.reconcile, clock=clock, workers=workers)
+        self.statuses: Controller[Key] = Controller("task", self.sync, clock=clock, workers=max(1, workers // 8))
+        self.queue = self.fires.queue
+        self.sync_queue = self.statuses.queue
         self.workers = workers
         self._memory: dict[Key, _Memory] = {}
         # Run reconciles wait while fires are being created: fire lag is what a schedule promises.
@@ -103,44 +108,14 @@ class TaskController:
         mem.schedule, mem.error, mem.ahead, mem.next_fire = None, error, None, None
 
     async def run_workers(self) -> None:
-        await asyncio.gather(
-            *(self._worker(self.queue, self.reconcile) for _ in range(self.workers)),
-            *(self._worker(self.sync_queue, self.sync) for _ in range(max(1, self.workers // 8))),
-        )
+        await asyncio.gather(self.fires.run(), self.statuses.run())
 
-    async def _worker(self, queue: WorkQueue, fn: Callable[[Key], Awaitable[None]]) -> None:
-        while True:
-            key = await queue.get()
-            assert isinstance(key, tuple)
-            context = logs.bind(namespace=key[0], task=key[1], trace_id=logs.new_trace_id())
-            try:
-                await fn(key)
-            except errors.ApiError as exc:
-                if exc.gone:
-                    log.debug("task %s/%s or its namespace is gone: %s", *key, exc)
-                else:
-                    metrics.RECONCILE_ERRORS.labels("task").inc()
-                    log.warning("%s of task %s/%s failed (%s); retrying in 2s", fn.__name__, *key, exc)
-                    queue.add_after(key, 2.0)
-            except Exception as exc:
-                metrics.RECONCILE_ERRORS.labels("task").inc()
-                log.warning(
-                    "%s of task %s/%s failed (%s); retrying in 2s",
-                    fn.__name__,
-                    *key,
-                    exc,
-                    exc_info=not isinstance(exc, errors.ApiError | OSError),
-                )
-                queue.add_after(key, 2.0)
-            finally:
-                logs.CONTEXT.reset(context)
-                queue.done(key)
-
-    def _wake_at(self, queue: WorkQueue, key: Key, when: dt.datetime | None) -> None:
+    def _delay_until(self, when: dt.datetime | None) -> float:
+        """The requeue delay to `when`: at most MAX_SLEEP, none at all when nothing is due."""
         delay = MAX_SLEEP if when is None else min((when - self.clock()).total_seconds(), MAX_SLEEP)
-        queue.add_after(key, max(delay, 0.0))
+        return max(delay, 0.0)
 
-    def _task(self, key: Key) -> tuple[dict[str, Any], Task] | None:
+    def _task(self, key: Key) -> tuple[RawTask, Task] | None:
         raw = self.store.tasks.get(key)
         if raw is None:
             self._memory.pop(key, None)
@@ -156,7 +131,7 @@ class TaskController:
         task = mem.task
         return (raw, task) if not task.metadata.deletion_timestamp else None
 
-    async def _schedule(self, key: Key, raw: dict[str, Any], task: Task, now: dt.datetime) -> _Memory:
+    async def _schedule(self, key: Key, raw: RawTask, task: Task, now: dt.datetime) -> _Memory:
         mem = self._memory.setdefault(key, _Memory())
         generation = task.metadata.generation
         if mem.generation != generation:
@@ -183,11 +158,11 @@ class TaskController:
                 mem.schema_problem, mem.unreadable = problem, unreadable
         return mem
 
-    async def reconcile(self, key: Key) -> None:
-        """The hot path: create the Runs of due fires, then arm the timer for the next one."""
-        await self._fire(key)
+    async def reconcile(self, key: Key) -> float | None:
+        """The hot path: create the Runs of due fires; the seconds until the next one (None: no such Task)."""
+        return await self._fire(key)
 
-    async def _load(self, key: Key) -> tuple[dict[str, Any], Task, dt.datetime, _Memory] | None:
+    async def _load(self, key: Key) -> tuple[RawTask, Task, dt.datetime, _Memory] | None:
         found = self._task(key)
         if found is None:
             return None
@@ -195,11 +170,11 @@ class TaskController:
         now = self.clock()
         return raw, task, now, await self._schedule(key, raw, task, now)
 
-    async def _fire(self, key: Key) -> None:
+    async def _fire(self, key: Key) -> float | None:
         # Parsing a changed spec and planning happen before the gate: Run reconciles wait only for the writes.
         loaded = await self._load(key)
         if loaded is None:
-            return
+            return None
         raw, task, now, mem = loaded
         spec = task.spec
         active = {r["metadata"]["name"]: r for r in self.store.runs_of_task(*key) if not is_terminal(raw_phase(r))}
@@ -229,7 +204,7 @@ class TaskController:
         # Status follows a moment later: a burst of fires costs one status write each, not one per fire.
         self.sync_queue.add_after(key, SYNC_DELAY)
         wake = mem.next_fire + jitter_offset(key[0], key[1], spec.jitter_seconds) if mem.next_fire else None
-        self._wake_at(self.queue, key, wake)
+        return self._delay_until(wake)
 
     @staticmethod
     def _last(task: Task, mem: _Memory, now: dt.datetime) -> dt.datetime:
@@ -260,13 +235,15 @@ class TaskController:
             return ahead
         return mem.schedule
 
-    async def sync(self, key: Key) -> None:
-        """Write the Task's status and prune its finished Runs; then compute the next fires ahead."""
+    async def sync(self, key: Key) -> float | None:
+        """Write the Task's status and prune its finished Runs; then compute the next fires ahead.
+
+        The seconds until a finished Run's TTL runs out, if one will."""
         # Fires come first: a status write can wait for the burst of fires sharing an instant to be sent.
         await self.firing.wait_open()
         loaded = await self._load(key)
         if loaded is None:
-            return
+            return None
         raw, task, now, mem = loaded
         next_ttl = await self._prune(task, self.store.runs_of_task(*key), now)
         view = FirePlan(last_schedule_time=mem.last_fire, next_fire=mem.next_fire)
@@ -287,12 +264,9 @@ class TaskController:
                 else:
                     if mem.schedule is schedule:
                         mem.ahead = ahead
-        if next_ttl is not None:
-            self._wake_at(self.sync_queue, key, next_ttl)
+        return self._delay_until(next_ttl) if next_ttl is not None else None
 
-    async def _apply_plan(
-        self, raw: dict[str, Any], task: Task, fire_plan: FirePlan, active: dict[str, dict[str, Any]]
-    ) -> None:
+    async def _apply_plan(self, raw: RawTask, task: Task, fire_plan: FirePlan, active: dict[str, RawRun]) -> None:
         ns = task.metadata.namespace
         for name in fire_plan.stop:
             run = active.get(name)
@@ -325,7 +299,7 @@ class TaskController:
             created, _ = await self.client.create_or_get(REVISIONS, ns, body, encode=gojson.dumps)
             self.store.revisions.put(created)
 
-    async def _abort_pending(self, active: list[dict[str, Any]]) -> None:
+    async def _abort_pending(self, active: list[RawRun]) -> None:
         for run in active:
             pending = raw_phase(run) in PENDING_PHASES
             if pending and not (run.get("spec") or {}).get("stop"):
@@ -333,7 +307,7 @@ class TaskController:
                 ns, name = run["metadata"]["namespace"], run["metadata"]["name"]
                 self.store.runs.put(await self.client.patch(RUNS, ns, name, patch))
 
-    async def _prune(self, task: Task, runs: list[dict[str, Any]], now: dt.datetime) -> dt.datetime | None:
+    async def _prune(self, task: Task, runs: list[RawRun], now: dt.datetime) -> dt.datetime | None:
         ended = [f for r in runs if (f := finished(r)) is not None]
         delete, next_ttl = prune(task.spec, ended, now)
         for name in delete:
@@ -343,7 +317,7 @@ class TaskController:
 
     async def _write_status(
         self,
-        raw: dict[str, Any],
+        raw: RawTask,
         task: Task,
         fire_plan: FirePlan | None,
         mem: _Memory,
@@ -369,7 +343,7 @@ class TaskController:
         if mem.schema_problem is not None and was.get("ResultSchemaValid") != "False":
             await self._event(patched, "Warning", "InvalidResultSchema", f"spec.resultSchema: {mem.schema_problem}")
 
-    async def _event(self, raw: dict[str, Any], type_: str, reason: str, message: str) -> None:
+    async def _event(self, raw: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
         try:
             await self.client.post_event(raw, type_, reason, message, COMPONENT, self.clock())
         except errors.ApiError as exc:

@@ -1,23 +1,29 @@
-"""In-memory caches of the objects the operator watches, filled from kopf's watch events."""
+"""In-memory caches of the objects the operator watches, filled from kopf's watch events and the informers.
+
+Each kind's cache is typed with its raw body (domain/raw.py): the hot paths read
+the objects as the API server sent them, with no parse, and mypy checks the keys.
+"""
 
 from __future__ import annotations
 
 import sys
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 from taskops import GROUP
 from taskops.clients.informer import Key, key_of
 from taskops.domain import names
 from taskops.domain.batch import resume_wanted
 from taskops.domain.phases import is_terminal
+from taskops.domain.raw import RawAgent, RawBody, RawConfigMap, RawJob, RawPod, RawRevision, RawRun, RawTask
 from taskops.domain.webhooks import undelivered
 
 Obj = dict[str, Any]
+B = TypeVar("B", bound=RawBody)
 
 
-def _newer(new: Obj, old: Obj | None) -> bool:
+def _newer(new: RawBody, old: RawBody | None) -> bool:
     """Watch streams of different resources interleave, and our own writes land before their events."""
     if old is None:
         return True
@@ -27,18 +33,22 @@ def _newer(new: Obj, old: Obj | None) -> bool:
         return True
 
 
-class Kind:
+class Kind(Generic[B]):
     """One kind's objects by key, plus one secondary index (objects by a value derived from each)."""
 
-    def __init__(self, index: Callable[[Obj], str | None] | None = None) -> None:
-        self.objects: dict[Key, Obj] = {}
+    def __init__(self, index: Callable[[B], str | None] | None = None) -> None:
+        self.objects: dict[Key, B] = {}
         self._index = index
         self._by_label: dict[Key, set[str]] = defaultdict(set)
 
-    def get(self, key: Key) -> Obj | None:
+    def get(self, key: Key) -> B | None:
         return self.objects.get(key)
 
-    def put(self, obj: Obj) -> bool:
+    def put(self, obj: B | Obj) -> bool:
+        """Keep `obj` unless the cache has a newer copy; an untyped body (a write's answer) is the same object."""
+        return self._put(cast(B, obj))
+
+    def _put(self, obj: B) -> bool:
         key = key_of(obj)
         if not _newer(obj, self.objects.get(key)):
             return False
@@ -59,11 +69,11 @@ class Kind:
         self.put(obj)
         return True
 
-    def remove(self, obj: Obj) -> None:
+    def remove(self, obj: B | Obj) -> None:
         old = self.objects.pop(key_of(obj), None)
-        self._unindex(old or obj)
+        self._unindex(old or cast(B, obj))
 
-    def _unindex(self, obj: Obj) -> None:
+    def _unindex(self, obj: B) -> None:
         key = key_of(obj)
         label = self._label(obj)
         if label:
@@ -73,17 +83,17 @@ class Kind:
                 if not names_:
                     del self._by_label[(key[0], label)]
 
-    def by_label(self, namespace: str, value: str) -> list[Obj]:
+    def by_label(self, namespace: str, value: str) -> list[B]:
         return [o for n in self._by_label.get((namespace, value), ()) if (o := self.objects.get((namespace, n)))]
 
-    def _label(self, obj: Obj) -> str | None:
+    def _label(self, obj: B) -> str | None:
         return self._index(obj) if self._index else None
 
     def __len__(self) -> int:
         return len(self.objects)
 
 
-def _label(name: str) -> Callable[[Obj], str | None]:
+def _label(name: str) -> Callable[[RawBody], str | None]:
     return lambda obj: (obj["metadata"].get("labels") or {}).get(name)
 
 
@@ -147,26 +157,26 @@ def is_summary(run: Obj) -> bool:
     return bool(run.get(SUMMARY))
 
 
-def _task_of_run(obj: Obj) -> str | None:
-    return ((obj.get("spec") or {}).get("taskRef") or {}).get("name")
+def _task_of_run(obj: RawRun) -> str | None:
+    return obj.get("spec", {}).get("taskRef", {}).get("name")
 
 
 class Store:
     def __init__(self) -> None:
-        self.tasks = Kind()
-        self.runs = Kind(index=_task_of_run)
-        self.jobs = Kind(index=_label(names.LABEL_RUN))
-        self.pods = Kind(index=_label(names.LABEL_JOB_NAME))
-        self.revisions = Kind(index=_label(names.LABEL_TASK))
-        self.agents = Kind()
+        self.tasks: Kind[RawTask] = Kind()
+        self.runs: Kind[RawRun] = Kind(index=_task_of_run)
+        self.jobs: Kind[RawJob] = Kind(index=_label(names.LABEL_RUN))
+        self.pods: Kind[RawPod] = Kind(index=_label(names.LABEL_JOB_NAME))
+        self.revisions: Kind[RawRevision] = Kind(index=_label(names.LABEL_TASK))
+        self.agents: Kind[RawAgent] = Kind()
         # Only ConfigMaps owned by a Run (batch inputs, index maps), without their data values.
-        self.configmaps = Kind()
+        self.configmaps: Kind[RawConfigMap] = Kind()
 
-    def runs_of_task(self, namespace: str, task_name: str) -> list[Obj]:
+    def runs_of_task(self, namespace: str, task_name: str) -> list[RawRun]:
         return self.runs.by_label(namespace, task_name)
 
-    def revisions_of_task(self, namespace: str, task_name: str) -> list[Obj]:
+    def revisions_of_task(self, namespace: str, task_name: str) -> list[RawRevision]:
         return self.revisions.by_label(namespace, task_name)
 
-    def pods_of_job(self, namespace: str, job_name: str) -> list[Obj]:
+    def pods_of_job(self, namespace: str, job_name: str) -> list[RawPod]:
         return self.pods.by_label(namespace, job_name)

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from taskops.clients.informer import Informer, key_of
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import CONFIGMAPS, JOBS, PODS, RUNS
 from taskops.domain import names
 from taskops.domain.batch import resume_wanted
-from taskops.domain.phases import is_terminal, raw_phase
+from taskops.domain.phases import is_terminal
+from taskops.domain.raw import RawRun
 from taskops.operator.store import (
     Store,
     run_owner,
@@ -73,20 +74,23 @@ class Watches:
         await asyncio.gather(*(informer.synced.wait() for informer in self.informers))
 
     def on_run(self, type_: str, obj: Obj) -> None:
-        status: Obj = obj.get("status") or {}
+        run = cast(RawRun, obj)  # the informer's body as it is (no copy, no parse), its reads checked by mypy
+        status = run.get("status") or {}
         if status.get("concurrencyKey") or status.get("agent"):
             self.queue_changed()
         if not self.store.runs.apply(type_, obj):
             return
-        if not is_terminal(raw_phase(obj)) or resume_wanted(obj):
-            self.queue.add(key_of(obj))
-        if is_terminal(raw_phase(obj)):
+        ended = is_terminal(status.get("phase"))
+        if not ended or resume_wanted(run):
+            self.queue.add(key_of(run))
+        if ended:
             # An ended Run may push its Task over a history limit.
-            task = ((obj.get("spec") or {}).get("taskRef") or {}).get("name")
+            spec = run.get("spec") or {}
+            task = spec.get("taskRef", {}).get("name")
             if task:
-                self.sync_queue.add((key_of(obj)[0], task))
-            if self.webhook_queue is not None and (obj.get("spec") or {}).get("callbackUrl"):
-                self.webhook_queue.add(key_of(obj))
+                self.sync_queue.add((key_of(run)[0], task))
+            if self.webhook_queue is not None and spec.get("callbackUrl"):
+                self.webhook_queue.add(key_of(run))
 
     def on_job(self, type_: str, obj: Obj) -> None:
         self.store.jobs.apply(type_, obj)

@@ -1,14 +1,16 @@
-"""Deliver completion webhooks: one queue of ended Runs with a callbackUrl, state kept in the Run's status."""
+"""Deliver completion webhooks: one queue of ended Runs with a callbackUrl, state kept in the Run's status.
+
+`deliver` is the sync of a worker shell (controller.py): it makes one attempt when one is due and returns the
+seconds until the next look. A failed delivery is not an exception: its backoff is the webhook policy's,
+recorded in the Run's status (`nextAttemptAt`) so that it survives a restart; an exception (a status write
+refused) is retried with the shell's backoff.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import datetime as dt
 import logging
 import random
-import time
-from collections.abc import Callable
 from typing import Any
 
 from taskops.clients import errors
@@ -18,9 +20,12 @@ from taskops.clients.resources import RUNS, SECRETS
 from taskops.clients.webhook import Outcome, WebhookSender
 from taskops.domain import webhooks
 from taskops.domain.apinames import task_api_name
+from taskops.domain.clock import SYSTEM, Clock
 from taskops.domain.models.run import WebhookStatus
+from taskops.domain.raw import RawRun
 from taskops.domain.runview import run_out
 from taskops.operator import metrics
+from taskops.operator.controller import Controller
 from taskops.operator.store import Store
 from taskops.operator.workqueue import WorkQueue
 
@@ -39,7 +44,7 @@ class WebhookController:
         client: KubeClient,
         sender: WebhookSender,
         default_secret: tuple[str, str] | None,
-        clock: Callable[[], dt.datetime],
+        clock: Clock = SYSTEM,
         workers: int = 16,
     ) -> None:
         self.store = store
@@ -49,34 +54,19 @@ class WebhookController:
         self.default_secret = default_secret
         self.clock = clock
         self.workers = workers
-        self.queue = WorkQueue()
+        self.controller: Controller[Key] = Controller(
+            "webhook", self.deliver, clock=clock, workers=workers, subject="run"
+        )
+        self.queue: WorkQueue = self.controller.queue
         self._secrets: dict[tuple[str, str], tuple[float, bytes | None]] = {}
         # Attempts in flight per receiver (host, port): a few hanging receivers hold a few workers, not all.
         self._inflight: dict[tuple[str, int], int] = {}
 
     async def run_workers(self) -> None:
         try:
-            await asyncio.gather(*(self._worker() for _ in range(self.workers)))
+            await self.controller.run()
         finally:
             await self.sender.close()
-
-    async def _worker(self) -> None:
-        while True:
-            key = await self.queue.get()
-            assert isinstance(key, tuple)
-            try:
-                again = await self.deliver(key)
-                if again is not None:
-                    self.queue.add_after(key, again)
-            except errors.ApiError as exc:
-                if not exc.gone:
-                    log.warning("webhook state of run %s/%s not written (%s); retrying", *key, exc)
-                    self.queue.add_after(key, 2.0)
-            except Exception:
-                log.exception("webhook of run %s/%s failed unexpectedly; retrying", *key)
-                self.queue.add_after(key, 5.0)
-            finally:
-                self.queue.done(key)
 
     async def deliver(self, key: Key) -> float | None:
         """One attempt if one is due; the seconds until the next look, or None when there is nothing left to do."""
@@ -119,7 +109,7 @@ class WebhookController:
             return max(0.0, (state.next_attempt_at - self.clock()).total_seconds())
         return None
 
-    async def _attempt(self, raw: dict[str, Any]) -> Outcome:
+    async def _attempt(self, raw: RawRun) -> Outcome:
         url = raw["spec"]["callbackUrl"]
         problem = webhooks.url_error(url)
         if problem:
@@ -128,7 +118,7 @@ class WebhookController:
         if secret is None:
             return Outcome(error=webhooks.error("no-secret"), final=True)
         body = run_out(raw, self._task_name(raw)).model_dump_json().encode()
-        stamp = int(time.time())
+        stamp = int(self.clock().timestamp())
         headers = {
             webhooks.HEADER_DELIVERY: webhooks.delivery_id(raw),
             webhooks.HEADER_EVENT: webhooks.EVENT,
@@ -138,17 +128,17 @@ class WebhookController:
         }
         return await self.sender.post(url, body, headers)
 
-    def _task_name(self, raw: dict[str, Any]) -> str:
+    def _task_name(self, raw: RawRun) -> str:
         name: str = raw["spec"]["taskRef"]["name"]
         task = self.store.tasks.get((raw["metadata"]["namespace"], name))
-        return task_api_name(name, (task or {}).get("metadata", {}).get("annotations"))
+        return task_api_name(name, task["metadata"].get("annotations") if task else None)
 
-    async def _secret(self, raw: dict[str, Any]) -> bytes | None:
+    async def _secret(self, raw: RawRun) -> bytes | None:
         """The Task's own key (a Secret in the Run's namespace, never another's), else the namespace's key
         derived from the release key (webhooks.namespace_key): no two namespaces share a key."""
         namespace = raw["metadata"]["namespace"]
-        task = self.store.tasks.get((namespace, raw["spec"]["taskRef"]["name"])) or {}
-        named = (task.get("spec") or {}).get("webhookSecret")
+        task = self.store.tasks.get((namespace, raw["spec"]["taskRef"]["name"]))
+        named = task.get("spec", {}).get("webhookSecret") if task else None
         if named:
             # The CRD's pattern refuses anything but a name; a Task stored before it had one is not trusted either.
             return await self._read_secret((namespace, named)) if webhooks.SECRET_NAME.match(named) else None
@@ -159,7 +149,7 @@ class WebhookController:
 
     async def _read_secret(self, where: tuple[str, str]) -> bytes | None:
         hit = self._secrets.get(where)
-        if hit is not None and hit[0] > time.monotonic():
+        if hit is not None and hit[0] > self.clock.monotonic():
             return hit[1]
         try:
             secret = await self.client.get(SECRETS, *where)
@@ -167,10 +157,10 @@ class WebhookController:
             data = base64.b64decode(value) if value else None
         except errors.NotFound:
             data = None
-        self._secrets[where] = (time.monotonic() + SECRET_TTL, data)
+        self._secrets[where] = (self.clock.monotonic() + SECRET_TTL, data)
         return data
 
-    async def _announce(self, raw: dict[str, Any], state: WebhookStatus) -> None:
+    async def _announce(self, raw: RawRun | dict[str, Any], state: WebhookStatus) -> None:
         if state.state == "pending":
             return
         if state.state == "delivered":

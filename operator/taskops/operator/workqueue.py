@@ -2,7 +2,13 @@
 
 A key is queued at most once; a key being processed is never handed to a
 second worker, and a key added meanwhile is processed again afterwards.
-Delayed adds replace sleeping coroutines: nothing waits in a handler.
+Delayed adds replace sleeping coroutines: nothing waits in a handler. Timers run
+on the clock the queue is given (domain/clock.py), so a test steps them with a
+fake clock.
+
+Bounded: a key is held at most once, queued or on a timer (never both for long:
+a timer that fires adds the key, which dedupes), so the queue never holds more
+entries than there are keys, that is objects in the caches.
 """
 
 from __future__ import annotations
@@ -10,14 +16,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Hashable
 
+from taskops.domain.clock import SYSTEM, Clock, Timer
+
 
 class WorkQueue:
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = SYSTEM) -> None:
+        self.clock = clock
         self._queue: asyncio.Queue[Hashable] = asyncio.Queue()
         self._queued: set[Hashable] = set()
         self._active: set[Hashable] = set()
         self._again: set[Hashable] = set()
-        self._timers: dict[Hashable, asyncio.TimerHandle] = {}
+        # A key's pending timer and when it fires (the clock's monotonic time).
+        self._timers: dict[Hashable, tuple[float, Timer]] = {}
 
     def add(self, key: Hashable) -> None:
         if key in self._active:
@@ -31,14 +41,13 @@ class WorkQueue:
         if delay <= 0:
             self.add(key)
             return
-        loop = asyncio.get_running_loop()
         existing = self._timers.get(key)
-        due = loop.time() + delay
-        if existing is not None and existing.when() <= due:
+        due = self.clock.monotonic() + delay
+        if existing is not None and existing[0] <= due:
             return
         if existing is not None:
-            existing.cancel()
-        self._timers[key] = loop.call_at(due, self._fire, key)
+            existing[1].cancel()
+        self._timers[key] = (due, self.clock.call_later(delay, lambda: self._fire(key)))
 
     def _fire(self, key: Hashable) -> None:
         self._timers.pop(key, None)
@@ -58,6 +67,10 @@ class WorkQueue:
 
     def __len__(self) -> int:
         return len(self._queued)
+
+    def waiting(self) -> int:
+        """Keys on a timer (a delayed add not yet due)."""
+        return len(self._timers)
 
 
 class Gate:
