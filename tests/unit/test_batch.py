@@ -17,7 +17,7 @@ from taskops.domain.models import Run, Task
 from taskops.domain.phases import EndReason, Phase
 from taskops.domain.reconcile import decide
 from tests import builders
-from tests.unit.k8s_builders import T0, stamp
+from tests.builders import T0, stamp
 from tests.unit.test_reconcile import version_of
 
 # --- chunking and names -------------------------------------------------------------

@@ -12,7 +12,7 @@ from taskops.domain.reconcile import POD_GRACE
 from taskops.domain.reconcile import decide as decide_at
 from taskops.domain.versions import Version, content_hash, versioned_content
 from tests import builders
-from tests.unit.k8s_builders import T0, job, pod
+from tests.builders import T0, job, pod
 
 
 def make_task(**spec: Any) -> Task:
