@@ -210,8 +210,8 @@ def pod(
             term: dict[str, Any] = {"exitCode": code, "reason": reason or ("Completed" if code == 0 else "Error")}
             if message is not None:
                 term["message"] = message
-            if finished is not None:
-                term["finishedAt"] = stamp(finished)
+            term["startedAt"] = stamp(created)
+            term["finishedAt"] = stamp(finished or created)
             state = {"terminated": term}
         statuses.append({"name": "main" if i == 0 else f"c{i}", "state": state})
     if phase is None and waiting is None and exit_code is not None:

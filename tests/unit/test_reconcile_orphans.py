@@ -10,7 +10,7 @@ from taskops.domain.models.agent import AgentSpec
 from taskops.domain.phases import EndReason, Phase
 from taskops.domain.reconcile import decide
 from tests.builders import T0, job, pod
-from tests.unit.test_reconcile import RUNNING, make_run, make_task, version_of
+from tests.unit.decisions import RUNNING, make_run, make_task, version_of
 
 TOLERATION = {"key": "pool", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}
 GPU = AgentSpec.model_validate({"capacity": 1, "jobDefaults": {"tolerations": [TOLERATION]}})
