@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.test_dockerfile import parse, stages
+from tests.dockerfile import parse, stages
 
 pytestmark = pytest.mark.integration
 
