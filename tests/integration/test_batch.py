@@ -8,11 +8,10 @@ from typing import Any
 from devcluster.cluster import Cluster
 from taskops.domain import batch, batchresults
 from tests import builders
-from tests.integration.api import Caller
+from tests.integration.api import Caller, make_task
 from tests.integration.kube import Kube, wait_for
 from tests.integration.processes import OperatorProcess
 from tests.integration.receiver import Receiver
-from tests.integration.test_api_runs import make_task
 
 ENDED = {"SUCCEEDED", "FAILED", "STOPPED", "INVALID", "PARTIAL_SUCCEEDED"}
 COUNT = 1000

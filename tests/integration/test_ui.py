@@ -18,9 +18,8 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests import builders
-from tests.integration.api import Caller
+from tests.integration.api import Caller, make_task
 from tests.integration.kube import Kube
-from tests.integration.test_api_runs import make_task
 from tests.paths import OUTPUT
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
