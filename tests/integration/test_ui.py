@@ -133,8 +133,7 @@ def test_sign_in_list_run_with_params_watch_and_abort(driver: WebDriver, api: Ca
     make_task(api, "orders", pods=builders.pod_behaviour(duration="3s"), params=PARAMS, agent="agent-1",
               schedule_kind="cron", schedule_expr="0 3 * * *")  # fmt: skip
     make_task(api, "long", pods=builders.pod_behaviour(duration="120s"), max_retries=0)
-    kube.create(ns, {"apiVersion": "taskops.dev/v1alpha1", "kind": "Agent", "metadata": {"name": "agent-1"},
-                     "spec": {"capacity": 2}})  # fmt: skip
+    kube.create(ns, builders.agent("agent-1", 2))
     driver.get_log("browser")  # type: ignore[no-untyped-call]  # start with a clean console
 
     # A token the API server does not accept: the problem's detail, and no way in.

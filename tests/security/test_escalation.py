@@ -59,12 +59,7 @@ def api_body(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def agent(name: str, account: str) -> dict[str, Any]:
-    return {
-        "apiVersion": builders.API,
-        "kind": "Agent",
-        "metadata": {"name": name},
-        "spec": {"capacity": 5, "jobDefaults": {"serviceAccountName": account}},
-    }
+    return builders.agent(name, 5, jobDefaults={"serviceAccountName": account})
 
 
 def refused(out: subprocess.CompletedProcess[str], *words: str) -> None:
