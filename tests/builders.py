@@ -193,6 +193,7 @@ def pod(
     phase: str | None = None,
     finished: dt.datetime | None = None,
     waiting: str | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A pod of Job `job_name` as served.
 
@@ -226,6 +227,7 @@ def pod(
         "creationTimestamp": stamp(created),
         "labels": labels,
         "annotations": annotations,
+        **(metadata or {}),
     }
     default_name = f"{job_name}-{index}" if index is not None else "p"
     return {

@@ -21,6 +21,7 @@ from taskops.api.limits import HOLDS, LIMITS, USER_KEY, Holds, Limits, Pool, Tok
 from taskops.api.problems import MAX_BODY, Problem, problem_middleware
 from taskops.api.ttlcache import TtlLru
 from taskops.clients.reviews import User
+from tests import builders
 
 # -- pools ----------------------------------------------------------------------------------------
 
@@ -348,7 +349,7 @@ class Everyone:
 
 class OneRun:
     def run(self, namespace: str, ident: str) -> dict[str, Any]:
-        return {"metadata": {"name": ident, "namespace": namespace}, "spec": {}, "status": {"jobName": "job-1"}}
+        return builders.run(ident, metadata={"namespace": namespace}, status={"jobName": "job-1"})
 
 
 def test_a_followed_log_ends_at_the_maximum_duration_and_streams_are_capped_per_caller() -> None:

@@ -132,15 +132,15 @@ def test_request_hash_ignores_key_order_but_not_values() -> None:
 
 
 def _run(phase: str = "SUCCEEDED", reason: str | None = "success", **status: Any) -> dict[str, Any]:
-    run = builders.run("r1", "orders", params={"n": 1}, triggeredBy="api", user="alice")
-    run["metadata"].update(
-        namespace="ns",
-        uid="run-uid",
-        creationTimestamp="2026-11-25T12:00:00Z",
-        ownerReferences=[{"kind": "Task", "uid": "task-uid", "name": "orders"}],
-        managedFields=[{"time": "2026-11-25T12:00:05Z"}, {"time": "2026-11-25T12:00:09Z"}],
-    )
-    run["status"] = {"phase": phase, "endReason": reason, "exitCode": 0, "attempt": 2, "params": {"n": 1}, **status}
+    meta = {
+        "namespace": "ns",
+        "uid": "run-uid",
+        "creationTimestamp": "2026-11-25T12:00:00Z",
+        "ownerReferences": [builders.owner("Task", "orders", "task-uid")],
+        "managedFields": [{"time": "2026-11-25T12:00:05Z"}, {"time": "2026-11-25T12:00:09Z"}],
+    }
+    status = {"phase": phase, "endReason": reason, "exitCode": 0, "attempt": 2, "params": {"n": 1}, **status}
+    run = builders.run("r1", "orders", metadata=meta, status=status, params={"n": 1}, triggeredBy="api", user="alice")
     return views.slim(run)
 
 

@@ -18,7 +18,7 @@ def raw_run(name: str, phase: str, end: str | None = "2026-03-01T12:00:00Z", **e
     status: dict[str, Any] = {"phase": phase, **extra.pop("status", {})}
     if end:
         status["endTime"] = end
-    return {"metadata": {"name": name}, "spec": {"taskRef": {"name": "t"}, **extra}, "status": status}
+    return builders.run(name, "t", status=status, **extra)
 
 
 @pytest.mark.parametrize(

@@ -177,15 +177,7 @@ def test_retry_on_decides_which_reasons_retry() -> None:
 
 
 def test_a_container_that_cannot_start_ends_start_failed_and_its_job_is_removed() -> None:
-    waiting = {
-        "metadata": {"name": "p"},
-        "status": {
-            "phase": "Pending",
-            "containerStatuses": [
-                {"name": "main", "state": {"waiting": {"reason": "ErrImagePull", "message": "no such image"}}}
-            ],
-        },
-    }
+    waiting = pod(waiting="ErrImagePull", message="no such image")
     d = decide(make_run(RUNNING), make_task(), job(), [waiting], T0)
     assert d.delete_job == "r-1"
     assert d.status is not None and d.status.end_reason == EndReason.START_FAILED

@@ -8,32 +8,34 @@ from typing import Any
 from taskops.domain.history import finished
 from taskops.operator.store import Store, is_summary, summarize_ended, without_managed_fields
 from taskops.operator.workqueue import WorkQueue
+from tests import builders
 
 
-def obj(name: str, rv: str, labels: dict[str, str] | None = None, task: str | None = None) -> dict[str, Any]:
-    o: dict[str, Any] = {"metadata": {"name": name, "namespace": "ns", "resourceVersion": rv, "labels": labels or {}}}
-    if task:
-        o["spec"] = {"taskRef": {"name": task}}
-    return o
+def run(name: str, rv: str, task: str = "t") -> dict[str, Any]:
+    return builders.run(name, task, metadata={"namespace": "ns", "resourceVersion": rv})
+
+
+def pod(name: str, rv: str, job: str) -> dict[str, Any]:
+    return builders.pod(name=name, job_name=job, metadata={"resourceVersion": rv})
 
 
 def test_older_resource_versions_never_replace_newer() -> None:
     store = Store()
-    assert store.runs.put(obj("r", "10", task="t"))
-    assert not store.runs.put(obj("r", "9", task="t"))
+    assert store.runs.put(run("r", "10"))
+    assert not store.runs.put(run("r", "9"))
     assert store.runs.get(("ns", "r"))["metadata"]["resourceVersion"] == "10"  # type: ignore[index]
 
 
 def test_indexes_follow_label_changes_and_deletes() -> None:
     store = Store()
-    store.pods.put(obj("p1", "1", {"batch.kubernetes.io/job-name": "j1"}))
-    store.pods.put(obj("p2", "1", {"batch.kubernetes.io/job-name": "j1"}))
+    store.pods.put(pod("p1", "1", "j1"))
+    store.pods.put(pod("p2", "1", "j1"))
     assert {p["metadata"]["name"] for p in store.pods_of_job("ns", "j1")} == {"p1", "p2"}
-    store.pods.put(obj("p2", "2", {"batch.kubernetes.io/job-name": "j2"}))
+    store.pods.put(pod("p2", "2", "j2"))
     assert [p["metadata"]["name"] for p in store.pods_of_job("ns", "j1")] == ["p1"]
-    store.pods.remove(obj("p1", "3"))
+    store.pods.remove(pod("p1", "3", "j1"))
     assert store.pods_of_job("ns", "j1") == []
-    store.runs.put(obj("r1", "1", task="t"))
+    store.runs.put(run("r1", "1"))
     assert [r["metadata"]["name"] for r in store.runs_of_task("ns", "t")] == ["r1"]
 
 
@@ -68,28 +70,28 @@ def test_delayed_add_keeps_the_earliest_timer() -> None:
 
 
 def test_ended_runs_are_kept_as_summaries_unless_they_may_still_act() -> None:
-    run: dict[str, Any] = {
-        "apiVersion": "taskops.dev/v1alpha1",
-        "kind": "Run",
-        "metadata": {
-            "name": "r",
+    ended = builders.run(
+        "r",
+        "t",
+        metadata={
             "namespace": "ns",
             "uid": "u-1",
             "resourceVersion": "5",
             "creationTimestamp": "2026-01-01T00:00:00Z",
             "labels": {"taskops.dev/task": "t"},
         },
-        "spec": {"taskRef": {"name": "t"}, "params": {"x": 1}, "dedupeKey": "k"},
-        "status": {
+        status={
             "phase": "SUCCEEDED",
             "endTime": "2026-01-01T00:01:00Z",
             "endReason": "success",
             "agent": "gpu",
             "result": {"rows": "x" * 1000},
         },
-    }
-    summary = summarize_ended(run)
-    assert is_summary(summary) and not is_summary(run)
+        params={"x": 1},
+        dedupeKey="k",
+    )
+    summary = summarize_ended(ended)
+    assert is_summary(summary) and not is_summary(ended)
     assert summary["spec"] == {"taskRef": {"name": "t"}, "dedupeKey": "k"}
     assert summary["status"] == {
         "phase": "SUCCEEDED",
@@ -97,18 +99,18 @@ def test_ended_runs_are_kept_as_summaries_unless_they_may_still_act() -> None:
         "endReason": "success",
         "agent": "gpu",
     }
-    assert finished(summary) == finished(run)
+    assert finished(summary) == finished(ended)
     store = Store()
     store.runs.put(summary)
     assert store.runs_of_task("ns", "t") == [summary]
 
     # Runs that may still act are kept whole: not ended, a batch resume asked for, a webhook to deliver.
-    running = {**run, "status": {"phase": "RUNNING"}}
-    resume = {**run, "spec": {**run["spec"], "inputs": {"configMaps": ["c"]}, "resume": 1}}
-    hook = {**run, "spec": {**run["spec"], "callbackUrl": "https://example.test/done"}}
+    running = {**ended, "status": {"phase": "RUNNING"}}
+    resume = {**ended, "spec": {**ended["spec"], "inputs": {"configMaps": ["c"]}, "resume": 1}}
+    hook = {**ended, "spec": {**ended["spec"], "callbackUrl": "https://example.test/done"}}
     for whole in (running, resume, hook):
         assert summarize_ended(whole) is whole
-    delivered = {**hook, "status": {**run["status"], "webhook": {"state": "delivered"}}}
+    delivered = {**hook, "status": {**ended["status"], "webhook": {"state": "delivered"}}}
     assert is_summary(summarize_ended(delivered))
     assert summarize_ended(delivered)["status"]["webhook"] == {"state": "delivered"}
 
