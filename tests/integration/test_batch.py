@@ -127,6 +127,7 @@ def test_the_api_accepts_a_batch_and_resumes_it(kube: Kube, api: Caller, ns: str
     spec = kube.run(ns, run["id"])["spec"]
     assert spec["inputs"]["count"] == 60 and "params" not in spec
     # The inputs are in ConfigMaps owned by the Run, never in the Run itself.
+    assert spec["inputs"]["configMaps"], "no input ConfigMaps"
     for name in spec["inputs"]["configMaps"]:
         cm = kube.core.read_namespaced_config_map(name, ns)
         assert cm.metadata.owner_references[0].uid == run["uid"]

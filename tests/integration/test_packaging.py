@@ -54,7 +54,9 @@ def build_context(dest: Path) -> Path:
     """The files the Dockerfile's builder stage copies from the context, copied the same way."""
     builder = stages(parse((REPO / "Dockerfile").read_text()))[0]
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", "dist")
-    for copy in builder.all("COPY"):
+    copies = builder.all("COPY")
+    assert copies, "the builder stage copies nothing"
+    for copy in copies:
         assert "from" not in copy.flags()
         *sources, target = copy.body().split()
         for source in sources:

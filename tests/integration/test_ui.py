@@ -165,7 +165,9 @@ def test_sign_in_list_run_with_params_watch_and_abort(driver: WebDriver, api: Ca
     assert find(driver, "#param-dry_run").get_attribute("type") == "checkbox"
     assert find(driver, "#param-order_id").get_attribute("required") is not None
     assert "The order to process." in form.text and "order_id *" in form.text
-    for field in form.find_elements(By.CSS_SELECTOR, "input, select, textarea"):
+    fields = form.find_elements(By.CSS_SELECTOR, "input, select, textarea")
+    assert len(fields) >= 4, "the form lost its parameter fields"
+    for field in fields:
         assert form.find_elements(By.CSS_SELECTOR, f"label[for='{field.get_attribute('id')}']"), field
 
     # Client-side: the required param is missing and the limit is not a whole number; nothing is sent.

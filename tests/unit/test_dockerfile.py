@@ -376,7 +376,9 @@ def test_each_lock_pins_every_requirement_of_pyproject_with_hashes(lock: str, se
     for name, (version, hashes) in entries.items():
         assert hashes, f"{lock}: {name}=={version} has no hash: pip --require-hashes would refuse it"
         assert all(re.fullmatch(r"sha256:[0-9a-f]{64}", h) for h in hashes), f"{lock}: {name}: {hashes}"
-    for req in requirements_of(pyproject[section[0]][section[1]]):
+    required = requirements_of(pyproject[section[0]][section[1]])
+    assert required, f"pyproject.toml [{'.'.join(section)}] is empty"
+    for req in required:
         found = entries.get(normalized(req.name))
         assert found is not None, f"{lock} lacks {req.name}, a requirement in pyproject.toml [{'.'.join(section)}]"
         assert req.specifier.contains(found[0], prereleases=True), (
