@@ -326,7 +326,7 @@ class EndlessLogs:
         self.open = 0
 
     async def list(self, *_: Any, **__: Any) -> list[dict[str, Any]]:
-        return [{"metadata": {"name": "pod-1", "creationTimestamp": "2026-01-01T00:00:00Z"}}]
+        return [builders.pod(name="pod-1", job_name="job-1")]
 
     async def stream(self, path: str, params: dict[str, str]) -> Any:
         self.open += 1

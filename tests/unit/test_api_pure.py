@@ -65,9 +65,7 @@ def test_run_names_fit_in_a_label_value() -> None:
 
 
 def _task(**spec: Any) -> Task:
-    raw = builders.task("orders", **spec)
-    raw["metadata"].update(namespace="ns", uid="uid-1")
-    return Task.model_validate(raw)
+    return Task.model_validate(builders.task("orders", metadata={"namespace": "ns", "uid": "uid-1"}, **spec))
 
 
 PARAMS = [{"name": "order_id", "required": True}, {"name": "limit", "type": "integer", "default": 10}]
@@ -208,10 +206,10 @@ def test_events_fire_only_active_tasks_listening_to_them() -> None:
     from taskops.api.triggers import listens
 
     def task(**spec: Any) -> dict[str, Any]:
-        return {"metadata": {"name": "t"}, "spec": {"scheduleKind": "event", **spec}}
+        return builders.task("t", scheduleKind="event", **spec)
 
     assert listens(task(scheduleExpr="deployed"), "deployed")
     assert listens(task(), "t"), "an empty expression names the task itself"
     assert not listens(task(scheduleExpr="deployed", state="paused"), "deployed")
     assert not listens(task(scheduleExpr="other"), "deployed")
-    assert not listens({"metadata": {"name": "t"}, "spec": {"scheduleKind": "cron"}}, "t")
+    assert not listens(builders.task("t", scheduleKind="cron"), "t")
