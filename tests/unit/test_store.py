@@ -1,13 +1,11 @@
-"""The operator's caches and work queue (no API server involved)."""
+"""The operator's cache of raw objects (operator/store.py): resource versions, indexes, summaries of ended Runs."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from taskops.domain.history import finished
 from taskops.operator.store import Store, is_summary, summarize_ended, without_managed_fields
-from taskops.operator.workqueue import WorkQueue
 from tests import builders
 
 
@@ -37,36 +35,6 @@ def test_indexes_follow_label_changes_and_deletes() -> None:
     assert store.pods_of_job("ns", "j1") == []
     store.runs.put(run("r1", "1"))
     assert [r["metadata"]["name"] for r in store.runs_of_task("ns", "t")] == ["r1"]
-
-
-def test_queue_dedupes_and_never_hands_one_key_to_two_workers() -> None:
-    async def scenario() -> None:
-        q = WorkQueue()
-        q.add("a")
-        q.add("a")
-        q.add("b")
-        assert len(q) == 2
-        key = await q.get()
-        assert key == "a"
-        q.add("a")  # while "a" is being processed
-        assert len(q) == 1  # only "b": "a" waits for done()
-        q.done("a")
-        assert len(q) == 2
-        assert await q.get() == "b"
-        assert await q.get() == "a"
-
-    asyncio.run(scenario())
-
-
-def test_delayed_add_keeps_the_earliest_timer() -> None:
-    async def scenario() -> None:
-        q = WorkQueue()
-        q.add_after("a", 0.05)
-        q.add_after("a", 10)
-        assert len(q) == 0
-        assert await asyncio.wait_for(q.get(), 1) == "a"
-
-    asyncio.run(scenario())
 
 
 def test_ended_runs_are_kept_as_summaries_unless_they_may_still_act() -> None:
