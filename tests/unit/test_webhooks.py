@@ -206,18 +206,3 @@ def test_a_resumed_batch_ends_news_of_its_own() -> None:
     resumed["status"]["batch"] = {"total": 10, "resumes": 2}
     assert webhooks.delivery_id(resumed) == "u-1.2"
     assert webhooks.after_attempt(resumed, NOW, POLICY, 200).delivery_id == "u-1.2"
-
-
-@pytest.mark.parametrize(
-    ("url", "location", "ok"),
-    [("https://hooks.example.com/x", "body.callback_url", True), ("ftp://h/x", "body.callback_url", False),
-     ("http://h:0/", "body.webhook_url", False), ("hooks.example.com/x", "body.webhook_url", False)],
-)  # fmt: skip
-def test_the_api_names_the_field_of_a_bad_callback_url(url: str, location: str, ok: bool) -> None:
-    from taskops.api.triggers import Trigger, check
-    from taskops.domain.models import Task
-
-    raw = builders.task("orders", metadata={"namespace": "ns", "uid": "uid-1"})
-    trigger = Trigger(Task.model_validate(raw), callback_url=url, callback_location=location)
-    errors = check(trigger, [], NOW).errors
-    assert [e.location for e in errors] == ([] if ok else [location])
