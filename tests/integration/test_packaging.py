@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from devcluster.cluster import free_port
 from tests.dockerfile import parse, stages
 
 pytestmark = pytest.mark.integration
@@ -166,12 +166,6 @@ def test_the_installed_console_script_runs_from_the_fresh_environment(venv: Path
     where = run(venv / "bin" / "python", "-c", f"import taskops, {modules}; print(taskops.__file__)", env=env)
     assert Path(where.strip()).is_relative_to(venv), f"imported from {where.strip()}, not the installed wheel"
     assert tree(venv) == before, "running taskops wrote into its installation: a read-only root filesystem breaks"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_the_installed_api_starts_and_answers_healthz(venv: Path, tmp_path: Path) -> None:

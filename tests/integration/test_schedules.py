@@ -17,13 +17,10 @@ from tests import builders
 from tests.integration.api import Caller
 from tests.integration.kube import Kube, wait_for
 from tests.integration.processes import OperatorProcess
+from tests.integration.timing import parse_time
 from tests.paths import OUTPUT
 
 UTC = dt.UTC
-
-
-def parse_time(s: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
 
 
 def scheduled(kube: Kube, ns: str, task: str) -> list[dict[str, Any]]:
