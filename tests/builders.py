@@ -221,19 +221,20 @@ def pod(
     annotations: dict[str, str] = {}
     if index is not None:
         labels[COMPLETION_INDEX] = annotations[COMPLETION_INDEX] = str(index)
+    if name is None:
+        name = f"{job_name}-{index}" if index is not None else "p"
     meta = {
         "namespace": namespace,
-        "uid": f"{name or 'p'}-uid",
+        "uid": f"{name}-uid",
         "creationTimestamp": stamp(created),
         "labels": labels,
         "annotations": annotations,
         **(metadata or {}),
     }
-    default_name = f"{job_name}-{index}" if index is not None else "p"
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": name or default_name, **meta},
+        "metadata": {"name": name, **meta},
         "spec": {"restartPolicy": "Never", "containers": [{"name": s["name"]} for s in statuses]},
         "status": {"phase": phase or ("Pending" if waiting else "Running"), "containerStatuses": statuses},
     }
