@@ -60,8 +60,7 @@ def test_kill_loop(kube: Kube, operator: OperatorProcess, ns: str) -> None:
     agent_of: dict[str, str] = {}
     limits: dict[str, int] = dict(AGENTS)
     for agent, capacity in AGENTS.items():
-        kube.create(ns, {"apiVersion": builders.API, "kind": "Agent", "metadata": {"name": agent},
-                         "spec": {"capacity": capacity}})  # fmt: skip
+        kube.create(ns, builders.agent(agent, capacity))
     for k in range(KEYS):
         key, agent = f"key-{k}", f"agent-{k % len(AGENTS)}"
         limits[key] = 1 + k % 5

@@ -58,6 +58,7 @@ def expected_instants(case: dict[str, Any]) -> list[dt.datetime]:
 def test_rfc5545_example(case: dict[str, Any]) -> None:
     want = expected_instants(case)
     assert want == sorted(set(want)), "the transcribed occurrences are in order, each once"
+    assert case["rules"], "an example without its rule checks nothing"
     for rule in case["rules"]:
         with pytest.raises(ScheduleError) as err:
             parse("rrule", "\n".join([case["rfc"], rule]), ZONE)

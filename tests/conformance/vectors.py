@@ -40,6 +40,7 @@ def cases(name: str, key: str = "cases") -> list[Any]:
         differs = case.get("differs")
         assert differs is None or differs in known, f"{name}: {case['name']} cites unknown difference {differs}"
         params.append(pytest.param(case, id=case["name"]))
+    assert params, f"{name}: no {key}"
     return params
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import requests
 
 from devcluster.cluster import Cluster, free_port, spawn, stop_process
+from tests import builders
 
 
 class ApiProcess:
@@ -111,3 +112,37 @@ def full_access() -> list[dict[str, Any]]:
         {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create"]},
         {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
     ]
+
+
+# --- requests and answers ----------------------------------------------------------------------------------
+
+PROBLEM = "application/problem+json"
+
+
+def task_body(name: str | None = None, **fields: Any) -> dict[str, Any]:
+    """The body of a POST /api/v1/tasks (seed 001 field names); `fields` are added."""
+    payload = builders.task("x")["spec"]["payload"]
+    body = {"title": f"task {name}", "description": "made by a test", "payload": payload, **fields}
+    if name:
+        body["name"] = name
+    return body
+
+
+def assert_problem(resp: Any, status: int, location: str | None = None) -> dict[str, Any]:
+    """`resp` is an RFC 9457 problem with `status`, naming `location` among its errors if given; returns it."""
+    assert resp.status_code == status, resp.text
+    assert resp.headers["Content-Type"].startswith(PROBLEM), resp.headers
+    problem = resp.json()
+    assert problem["status"] == status and problem["title"] and "instance" in problem, problem
+    if location:
+        assert any(e["location"] == location for e in problem["errors"]), problem
+    return dict(problem)
+
+
+def make_task(api: Caller, name: str, pods: dict[str, str] | None = None, **fields: Any) -> dict[str, Any]:
+    """Creates Task `name` through the API (its pods behave as the kwok annotations `pods` say); returns it."""
+    body = task_body(name, **fields)
+    body["payload"] = builders.task("x", pod_annotations=pods or {})["spec"]["payload"]
+    resp = api.post("/api/v1/tasks", json=body)
+    assert resp.status_code == 201, resp.text
+    return dict(resp.json())

@@ -7,23 +7,14 @@ import time
 from typing import Any
 
 from tests import builders
-from tests.integration.api import Caller
+from tests.integration.api import Caller, assert_problem, make_task
 from tests.integration.kube import Kube, wait_for
-from tests.integration.test_api_tasks import assert_problem, task_body
 
 PARAMS = [
     {"name": "order_id", "type": "string", "required": True},
     {"name": "limit", "type": "integer", "default": 10},
     {"name": "note", "type": "string", "default": "none"},
 ]
-
-
-def make_task(api: Caller, name: str, pods: dict[str, str] | None = None, **fields: Any) -> dict[str, Any]:
-    body = task_body(name, **fields)
-    body["payload"] = builders.task("x", pod_annotations=pods or {})["spec"]["payload"]
-    resp = api.post("/api/v1/tasks", json=body)
-    assert resp.status_code == 201, resp.text
-    return dict(resp.json())
 
 
 def test_seed_002_trigger_and_wait_returns_the_ended_run(api: Caller, kube: Kube, ns: str) -> None:

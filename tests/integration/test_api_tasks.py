@@ -2,32 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from devcluster.cluster import Cluster
-from tests import builders
-from tests.integration.api import Caller, service_account
+from tests.integration.api import Caller, assert_problem, service_account, task_body
 from tests.integration.kube import Kube, wait_for
-
-PROBLEM = "application/problem+json"
-
-
-def task_body(name: str | None = None, **fields: Any) -> dict[str, Any]:
-    payload = builders.task("x")["spec"]["payload"]
-    body = {"title": f"task {name}", "description": "made by a test", "payload": payload, **fields}
-    if name:
-        body["name"] = name
-    return body
-
-
-def assert_problem(resp: Any, status: int, location: str | None = None) -> dict[str, Any]:
-    assert resp.status_code == status, resp.text
-    assert resp.headers["Content-Type"].startswith(PROBLEM), resp.headers
-    problem = resp.json()
-    assert problem["status"] == status and problem["title"] and "instance" in problem, problem
-    if location:
-        assert any(e["location"] == location for e in problem["errors"]), problem
-    return dict(problem)
 
 
 def test_401_without_or_with_a_bad_token_403_without_rbac_2xx_with_it(api: Caller, cluster: Cluster, ns: str) -> None:

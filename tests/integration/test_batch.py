@@ -8,11 +8,10 @@ from typing import Any
 from devcluster.cluster import Cluster
 from taskops.domain import batch, batchresults
 from tests import builders
-from tests.integration.api import Caller
+from tests.integration.api import Caller, make_task
 from tests.integration.kube import Kube, wait_for
 from tests.integration.processes import OperatorProcess
 from tests.integration.receiver import Receiver
-from tests.integration.test_api_runs import make_task
 
 ENDED = {"SUCCEEDED", "FAILED", "STOPPED", "INVALID", "PARTIAL_SUCCEEDED"}
 COUNT = 1000
@@ -128,6 +127,7 @@ def test_the_api_accepts_a_batch_and_resumes_it(kube: Kube, api: Caller, ns: str
     spec = kube.run(ns, run["id"])["spec"]
     assert spec["inputs"]["count"] == 60 and "params" not in spec
     # The inputs are in ConfigMaps owned by the Run, never in the Run itself.
+    assert spec["inputs"]["configMaps"], "no input ConfigMaps"
     for name in spec["inputs"]["configMaps"]:
         cm = kube.core.read_namespaced_config_map(name, ns)
         assert cm.metadata.owner_references[0].uid == run["uid"]

@@ -261,7 +261,9 @@ def test_rbac_namespaced_mode_uses_roles_in_the_watched_namespace(helm_home: Pat
         ("taskops-api", "x"),
         ("taskops-operator-local", "taskops-system"),
     }
-    for dep in by_kind(docs, "Deployment").values():
+    deployments = by_kind(docs, "Deployment")
+    assert set(deployments) == {"taskops-operator", "taskops-api"}
+    for dep in deployments.values():
         args = args_of(dep)
         assert args[args.index("--namespace") + 1] == "x", args
 
@@ -359,7 +361,9 @@ def test_scheduling_values_pass_through(helm_home: Path) -> None:
         "--set-json",
         'tolerations=[{"key":"dedicated","operator":"Exists","effect":"NoSchedule"}]',
     )
-    for dep in by_kind(docs, "Deployment").values():
+    deployments = by_kind(docs, "Deployment")
+    assert set(deployments) == {"taskops-operator", "taskops-api"}
+    for dep in deployments.values():
         pod = dep["spec"]["template"]
         assert pod["metadata"]["annotations"] == {"a": "b"}
         assert pod["spec"]["nodeSelector"] == {"type": "kwok"}

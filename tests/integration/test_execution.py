@@ -10,12 +10,9 @@ from typing import Any
 from tests import builders
 from tests.integration.kube import Kube, wait_for
 from tests.integration.processes import OperatorProcess
+from tests.integration.timing import parse_time
 
 ENDED = {"SUCCEEDED", "FAILED", "STOPPED", "INVALID", "PARTIAL_SUCCEEDED"}
-
-
-def parse_time(s: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
 
 
 def jobs_of(kube: Kube, ns: str, run: str) -> list[Any]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.test_dockerfile import parse, stages
+from devcluster.cluster import free_port
+from tests.dockerfile import parse, stages
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +54,9 @@ def build_context(dest: Path) -> Path:
     """The files the Dockerfile's builder stage copies from the context, copied the same way."""
     builder = stages(parse((REPO / "Dockerfile").read_text()))[0]
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", "dist")
-    for copy in builder.all("COPY"):
+    copies = builder.all("COPY")
+    assert copies, "the builder stage copies nothing"
+    for copy in copies:
         assert "from" not in copy.flags()
         *sources, target = copy.body().split()
         for source in sources:
@@ -164,12 +166,6 @@ def test_the_installed_console_script_runs_from_the_fresh_environment(venv: Path
     where = run(venv / "bin" / "python", "-c", f"import taskops, {modules}; print(taskops.__file__)", env=env)
     assert Path(where.strip()).is_relative_to(venv), f"imported from {where.strip()}, not the installed wheel"
     assert tree(venv) == before, "running taskops wrote into its installation: a read-only root filesystem breaks"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_the_installed_api_starts_and_answers_healthz(venv: Path, tmp_path: Path) -> None:

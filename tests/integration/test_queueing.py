@@ -137,15 +137,7 @@ def test_limit_holds_while_the_operator_is_killed_repeatedly(kube: Kube, operato
 
 
 def test_agent_capacity(kube: Kube, operator: OperatorProcess, ns: str) -> None:
-    kube.create(
-        ns,
-        {
-            "apiVersion": "taskops.dev/v1alpha1",
-            "kind": "Agent",
-            "metadata": {"name": "gpu"},
-            "spec": {"capacity": 3, "jobDefaults": {"nodeSelector": {"type": "kwok"}}},
-        },
-    )
+    kube.create(ns, builders.agent("gpu", 3, jobDefaults={"nodeSelector": {"type": "kwok"}}))
     kube.create(
         ns, builders.task("train", pod_annotations=builders.pod_behaviour(duration="1s"), maxRetries=0, agent="gpu")
     )
@@ -203,8 +195,7 @@ def test_runs_created_while_the_operator_starts_are_not_invalid_for_an_agent_it_
     # Found by the chaos suite: after a restart the Run watch may deliver before the Agent watch has listed
     # anything, and a new Run was then ended INVALID ("agent not found") for an Agent that exists.
     for i in range(5):
-        kube.create(ns, {"apiVersion": builders.API, "kind": "Agent", "metadata": {"name": f"pool-{i}"},
-                         "spec": {"capacity": 2}})  # fmt: skip
+        kube.create(ns, builders.agent(f"pool-{i}", 2))
         kube.create(ns, builders.task(f"t{i}", pod_annotations=builders.pod_behaviour(duration="200ms"),
                                       maxRetries=0, agent=f"pool-{i}"))  # fmt: skip
     names = []

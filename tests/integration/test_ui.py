@@ -18,9 +18,8 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests import builders
-from tests.integration.api import Caller
+from tests.integration.api import Caller, make_task
 from tests.integration.kube import Kube
-from tests.integration.test_api_runs import make_task
 from tests.paths import OUTPUT
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -134,8 +133,7 @@ def test_sign_in_list_run_with_params_watch_and_abort(driver: WebDriver, api: Ca
     make_task(api, "orders", pods=builders.pod_behaviour(duration="3s"), params=PARAMS, agent="agent-1",
               schedule_kind="cron", schedule_expr="0 3 * * *")  # fmt: skip
     make_task(api, "long", pods=builders.pod_behaviour(duration="120s"), max_retries=0)
-    kube.create(ns, {"apiVersion": "taskops.dev/v1alpha1", "kind": "Agent", "metadata": {"name": "agent-1"},
-                     "spec": {"capacity": 2}})  # fmt: skip
+    kube.create(ns, builders.agent("agent-1", 2))
     driver.get_log("browser")  # type: ignore[no-untyped-call]  # start with a clean console
 
     # A token the API server does not accept: the problem's detail, and no way in.
@@ -167,7 +165,9 @@ def test_sign_in_list_run_with_params_watch_and_abort(driver: WebDriver, api: Ca
     assert find(driver, "#param-dry_run").get_attribute("type") == "checkbox"
     assert find(driver, "#param-order_id").get_attribute("required") is not None
     assert "The order to process." in form.text and "order_id *" in form.text
-    for field in form.find_elements(By.CSS_SELECTOR, "input, select, textarea"):
+    fields = form.find_elements(By.CSS_SELECTOR, "input, select, textarea")
+    assert len(fields) >= 4, "the form lost its parameter fields"
+    for field in fields:
         assert form.find_elements(By.CSS_SELECTOR, f"label[for='{field.get_attribute('id')}']"), field
 
     # Client-side: the required param is missing and the limit is not a whole number; nothing is sent.

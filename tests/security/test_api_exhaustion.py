@@ -19,9 +19,8 @@ import requests
 
 from devcluster.cluster import Cluster
 from tests import builders
-from tests.integration.api import ApiProcess, Caller, full_access, service_account
+from tests.integration.api import ApiProcess, Caller, assert_problem, full_access, service_account, task_body
 from tests.integration.processes import OperatorProcess
-from tests.integration.test_api_tasks import assert_problem, task_body
 from tests.paths import OUTPUT
 
 WAITERS_PER_CALLER = 3

@@ -18,10 +18,9 @@ import yaml
 from devcluster import build
 from devcluster.cluster import Cluster
 from tests import builders
-from tests.integration.api import ALL_VERBS, Caller, service_account
+from tests.integration.api import ALL_VERBS, Caller, assert_problem, service_account
 from tests.integration.identities import kubeconfig_for
 from tests.integration.kube import Kube, wait_for
-from tests.integration.test_api_tasks import assert_problem
 from tests.paths import REPO
 
 TASKS_RUNS = {"apiGroups": ["taskops.dev"], "resources": ["tasks", "runs"], "verbs": ALL_VERBS}
@@ -60,12 +59,7 @@ def api_body(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def agent(name: str, account: str) -> dict[str, Any]:
-    return {
-        "apiVersion": builders.API,
-        "kind": "Agent",
-        "metadata": {"name": name},
-        "spec": {"capacity": 5, "jobDefaults": {"serviceAccountName": account}},
-    }
+    return builders.agent(name, 5, jobDefaults={"serviceAccountName": account})
 
 
 def refused(out: subprocess.CompletedProcess[str], *words: str) -> None:

@@ -22,6 +22,7 @@ from tests import builders
 from tests.integration.api import Caller
 from tests.integration.kube import Kube, wait_for
 from tests.integration.processes import OperatorProcess
+from tests.integration.timing import parse_time
 
 # kubectl-created (the API refuses them): each kept the old operator's loop busy for 8 s to hours per search.
 HOSTILE = {
@@ -37,10 +38,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def parse_time(s: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
 
 
 @pytest.fixture

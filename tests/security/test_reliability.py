@@ -129,8 +129,7 @@ TOLERATION = {"key": "taskops.dev/pool", "operator": "Equal", "value": "gpu", "e
 def test_a_retry_after_its_agent_is_deleted_keeps_the_agents_job_defaults(
     kube: Kube, operator: OperatorProcess, ns: str
 ) -> None:
-    kube.create(ns, {"apiVersion": builders.API, "kind": "Agent", "metadata": {"name": "gpu"},
-                     "spec": {"capacity": 1, "jobDefaults": {"tolerations": [TOLERATION]}}})  # fmt: skip
+    kube.create(ns, builders.agent("gpu", jobDefaults={"tolerations": [TOLERATION]}))
     # Attempt 1 fails after 3 s; attempt 2 (2 s of backoff later) succeeds.
     behaviour = {**builders.pod_behaviour(duration="3s"), "kwok.taskops.dev/fail-attempts": "1"}
     kube.create(ns, builders.task("train", pod_annotations=behaviour, agent="gpu", maxRetries=1,

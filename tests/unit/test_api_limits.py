@@ -20,6 +20,7 @@ from taskops.api.limits import HOLDS, LIMITS, USER_KEY, Holds, Limits, Pool, Tok
 from taskops.api.problems import MAX_BODY, Problem, problem_middleware
 from taskops.api.ttlcache import TtlLru
 from taskops.clients.reviews import User
+from tests import builders
 from tests.unit.fakes import FakeClock
 
 # -- pools ----------------------------------------------------------------------------------------
@@ -323,7 +324,7 @@ class EndlessLogs:
         self.open = 0
 
     async def list(self, *_: Any, **__: Any) -> list[dict[str, Any]]:
-        return [{"metadata": {"name": "pod-1", "creationTimestamp": "2026-01-01T00:00:00Z"}}]
+        return [builders.pod(name="pod-1", job_name="job-1")]
 
     async def stream(self, path: str, params: dict[str, str]) -> Any:
         self.open += 1
@@ -346,7 +347,7 @@ class Everyone:
 
 class OneRun:
     def run(self, namespace: str, ident: str) -> dict[str, Any]:
-        return {"metadata": {"name": ident, "namespace": namespace}, "spec": {}, "status": {"jobName": "job-1"}}
+        return builders.run(ident, metadata={"namespace": namespace}, status={"jobName": "job-1"})
 
 
 def test_a_followed_log_ends_at_the_maximum_duration_and_streams_are_capped_per_caller() -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from taskops.domain.attempts import observe
 from taskops.domain.phases import EndReason
-from tests.unit.k8s_builders import T0, job, pod
+from tests.builders import T0, job, pod
 
 
 @pytest.mark.parametrize(

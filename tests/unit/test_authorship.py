@@ -78,7 +78,8 @@ def test_policy_files_are_generated_for_both_installs(tmp_path: Path) -> None:
         and "toJson .Values.admissionPolicy.validationActions" in chart
     )
     # Every policy judges only its own release's operator and API as trusted, never a wildcard.
-    for obj in policies.authorization(policies.NON_HELM):
-        if obj["kind"] == "ValidatingAdmissionPolicy":
-            assert obj["spec"]["failurePolicy"] == "Fail"
-            assert "taskops-system:taskops-operator" in obj["spec"]["matchConditions"][0]["expression"]
+    judging = [obj for obj in policies.authorization(policies.NON_HELM) if obj["kind"] == "ValidatingAdmissionPolicy"]
+    assert judging, "no ValidatingAdmissionPolicy"
+    for obj in judging:
+        assert obj["spec"]["failurePolicy"] == "Fail"
+        assert "taskops-system:taskops-operator" in obj["spec"]["matchConditions"][0]["expression"]

@@ -11,14 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from taskops.domain import batch
-from taskops.domain.batchrun import RESULT_GRACE
-from taskops.domain.decision import Context, Decision
-from taskops.domain.models import Run, Task
 from taskops.domain.phases import EndReason, Phase
-from taskops.domain.reconcile import decide
 from tests import builders
-from tests.unit.k8s_builders import T0, stamp
-from tests.unit.test_reconcile import version_of
+from tests.builders import T0
+from tests.unit.decisions import BATCH_RUNNING, CHUNKS, LATER, batch_run, batch_task, decide_batch, partial_status
 
 # --- chunking and names -------------------------------------------------------------
 
@@ -110,69 +106,9 @@ def test_resume_wanted_reads_the_raw_run() -> None:
 
 # --- decide() ----------------------------------------------------------------------------
 
-CHUNKS = ["r-inputs-0", "r-inputs-1", "r-inputs-2"]
-
-
-def make_task(**spec: Any) -> Task:
-    obj = builders.task("t", maxRetries=3, **spec)
-    obj["metadata"].update(namespace="ns", uid="task-uid")
-    return Task.model_validate(obj)
-
-
-def make_run(status: dict[str, Any] | None = None, resume: int = 0, count: int = 25, **spec: Any) -> Run:
-    obj = builders.run("r", "t", inputs={"count": count, "chunkSize": 10, "configMaps": CHUNKS}, resume=resume, **spec)
-    obj["metadata"].update(
-        namespace="ns",
-        uid="run-uid",
-        generation=1,
-        resourceVersion="5",
-        creationTimestamp=stamp(T0),
-        ownerReferences=[{"kind": "Task", "name": "t", "uid": "task-uid"}],
-    )
-    if status:
-        obj["status"] = status
-    return Run.model_validate(obj)
-
-
-# Past the time a run waits for the pods of inputs its ended Job counted (their results are then "missing").
-LATER = T0 + RESULT_GRACE
-
-
-def run_decide(
-    run: Run,
-    task: Task,
-    job: dict[str, Any] | None = None,
-    now: dt.datetime = T0,
-    chunks: list[str] | None = None,
-    pods: list[dict[str, Any]] | None = None,
-) -> Decision:
-    ctx = Context(versions=[version_of(task)], chunks=frozenset(CHUNKS if chunks is None else chunks))
-    return decide(run, task, job, pods or [], now, ctx)
-
-
-def indexed_job(
-    name: str = "r-1", completed: str = "", failed: str = "", active: int = 0, ended: str | None = None
-) -> dict[str, Any]:
-    status: dict[str, Any] = {"completedIndexes": completed, "failedIndexes": failed, "active": active}
-    if ended:
-        reason = "FailedIndexes" if ended == "Failed" else "Completed"
-        status["conditions"] = [{"type": ended, "status": "True", "reason": reason, "lastTransitionTime": stamp(T0)}]
-    return {"metadata": {"name": name, "namespace": "ns"}, "status": status}
-
-
-RUNNING = {
-    "phase": "RUNNING",
-    "attempt": 1,
-    "jobName": "r-1",
-    "startTime": stamp(T0),
-    "version": {"number": 1, "id": "t-v1"},
-    "attempts": [{"number": 1, "jobName": "r-1", "startTime": stamp(T0)}],
-    "batch": {"total": 25},
-}
-
 
 def test_a_run_waits_for_its_chunks() -> None:
-    d = run_decide(make_run(), make_task(), chunks=["r-inputs-1"])
+    d = decide_batch(batch_run(), batch_task(), chunks=["r-inputs-1"])
     assert d.status is not None and d.create_job is None
     assert d.status.phase == Phase.CREATED
     assert d.status.message == "waiting for 2 input chunks"
@@ -180,31 +116,31 @@ def test_a_run_waits_for_its_chunks() -> None:
 
 
 def test_a_waiting_run_is_not_rewritten_until_something_changes() -> None:
-    first = run_decide(make_run(), make_task(), chunks=[])
+    first = decide_batch(batch_run(), batch_task(), chunks=[])
     assert first.status is not None
-    waiting = make_run(first.status.to_k8s())
+    waiting = batch_run(first.status.to_k8s())
     later = T0 + dt.timedelta(seconds=10)
-    again = run_decide(waiting, make_task(), now=later, chunks=[])
+    again = decide_batch(waiting, batch_task(), now=later, chunks=[])
     assert again.status is None and again.requeue_after == pytest.approx(290)
 
 
 def test_chunks_missing_after_300s_make_the_run_invalid() -> None:
-    d = run_decide(make_run(), make_task(), now=T0 + dt.timedelta(seconds=300), chunks=["r-inputs-0"])
+    d = decide_batch(batch_run(), batch_task(), now=T0 + dt.timedelta(seconds=300), chunks=["r-inputs-0"])
     assert d.status is not None and d.create_job is None
     assert (d.status.phase, d.status.end_reason) == (Phase.INVALID, EndReason.INVALID)
     assert d.status.message is not None and "r-inputs-1, r-inputs-2" in d.status.message
 
 
 def test_a_wrong_number_of_chunks_is_invalid() -> None:
-    run = make_run(count=35)
-    d = run_decide(run, make_task())
+    run = batch_run(count=35)
+    d = decide_batch(run, batch_task())
     assert d.status is not None and d.status.phase == Phase.INVALID
     assert "need 4" in (d.status.message or "")
 
 
 def test_all_chunks_there_starts_one_indexed_job() -> None:
-    task = make_task(batch={"parallelism": 100, "backoffLimitPerIndex": 2, "maxFailedIndexes": 5})
-    d = run_decide(make_run(), task)
+    task = batch_task(batch={"parallelism": 100, "backoffLimitPerIndex": 2, "maxFailedIndexes": 5})
+    d = decide_batch(batch_run(), task)
     assert d.status is not None and d.create_job is not None and d.create_config_maps == []
     assert d.status.phase == Phase.RUNNING and d.status.batch is not None and d.status.batch.total == 25
     spec = d.create_job["spec"]
@@ -232,21 +168,21 @@ def test_all_chunks_there_starts_one_indexed_job() -> None:
 
 
 def test_default_batch_settings() -> None:
-    d = run_decide(make_run(count=25), make_task())
+    d = decide_batch(batch_run(count=25), batch_task())
     assert d.create_job is not None
     spec = d.create_job["spec"]
     assert (spec["parallelism"], spec["backoffLimitPerIndex"]) == (10, 0) and "maxFailedIndexes" not in spec
 
 
 def test_progress_is_mirrored_in_range_form_and_only_written_when_it_changes() -> None:
-    run = make_run(RUNNING)
-    d = run_decide(run, make_task(), indexed_job(completed="0-9,12", failed="3,11", active=4))
+    run = batch_run(BATCH_RUNNING)
+    d = decide_batch(run, batch_task(), builders.indexed_job(completed="0-9,12", failed="3,11", active=4))
     assert d.status is not None and d.status.batch is not None
     b = d.status.batch
     assert (b.succeeded, b.failed, b.running) == (11, 1, 4)
     assert (b.completed_indexes, b.failed_indexes) == ("0-9,12", "11")
-    same = make_run({**RUNNING, "batch": b.to_k8s()})
-    assert run_decide(same, make_task(), indexed_job(completed="0-9,12", failed="3,11", active=4)).empty
+    same = batch_run({**BATCH_RUNNING, "batch": b.to_k8s()})
+    assert decide_batch(same, batch_task(), builders.indexed_job(completed="0-9,12", failed="3,11", active=4)).empty
 
 
 @pytest.mark.parametrize(
@@ -258,8 +194,11 @@ def test_progress_is_mirrored_in_range_form_and_only_written_when_it_changes() -
     ],
 )
 def test_end_phases(completed: str, failed: str, ended: str, phase: Phase, reason: EndReason) -> None:
-    d = run_decide(
-        make_run(RUNNING), make_task(), indexed_job(completed=completed, failed=failed, ended=ended), now=LATER
+    d = decide_batch(
+        batch_run(BATCH_RUNNING),
+        batch_task(),
+        builders.indexed_job(completed=completed, failed=failed, ended=ended),
+        now=LATER,
     )
     assert d.status is not None
     assert (d.status.phase, d.status.end_reason) == (phase, reason)
@@ -268,22 +207,11 @@ def test_end_phases(completed: str, failed: str, ended: str, phase: Phase, reaso
     assert d.status.batch is not None and d.status.batch.running == 0
 
 
-def partial_status() -> dict[str, Any]:
-    d = run_decide(
-        make_run(RUNNING),
-        make_task(),
-        indexed_job(completed="0-2,4-16,21-24", failed="3,17-20", ended="Failed"),
-        now=LATER,
-    )
-    assert d.status is not None and d.status.phase == Phase.PARTIAL_SUCCEEDED
-    return d.status.to_k8s()
-
-
 def test_resume_runs_only_what_did_not_succeed() -> None:
     ended = partial_status()
     ended["webhook"] = {"state": "delivered", "url": "https://h/x", "deliveryId": "run-uid", "attempts": 1}
-    assert run_decide(make_run(ended), make_task()).empty, "resume 0: nothing to do"
-    d = run_decide(make_run(ended, resume=1), make_task(batch={"parallelism": 100}))
+    assert decide_batch(batch_run(ended), batch_task()).empty, "resume 0: nothing to do"
+    d = decide_batch(batch_run(ended, resume=1), batch_task(batch={"parallelism": 100}))
     assert d.status is not None and d.create_job is not None
     assert d.status.webhook is None, "the resumed run's end is announced again"
     assert (d.status.phase, d.status.attempt, d.status.job_name) == (Phase.RUNNING, 2, "r-2")
@@ -302,27 +230,31 @@ def test_resume_runs_only_what_did_not_succeed() -> None:
     assert sources["sources"][-1]["configMap"]["name"] == "r-index-map-2"
 
     # The resume attempt's indexes map back to the originals and merge.
-    resumed = make_run(d.status.to_k8s(), resume=1)
-    progress = run_decide(resumed, make_task(), indexed_job("r-2", completed="0-3", failed="4", active=0))
+    resumed = batch_run(d.status.to_k8s(), resume=1)
+    progress = decide_batch(resumed, batch_task(), builders.indexed_job("r-2", completed="0-3", failed="4", active=0))
     assert progress.status is not None and progress.status.batch is not None
     assert progress.status.batch.completed_indexes == "0-19,21-24"
     assert progress.status.batch.failed_indexes == "20"
-    done = run_decide(resumed, make_task(), indexed_job("r-2", completed="0-4", ended="Complete"), now=LATER)
+    done = decide_batch(
+        resumed, batch_task(), builders.indexed_job("r-2", completed="0-4", ended="Complete"), now=LATER
+    )
     assert done.status is not None and done.status.batch is not None
     assert (done.status.phase, done.status.batch.succeeded, done.status.batch.failed) == (Phase.SUCCEEDED, 25, 0)
     # A recreated Job (not yet in the cache) brings its index map again.
-    again = run_decide(resumed, make_task(), None)
+    again = decide_batch(resumed, batch_task(), None)
     assert again.create_job is not None and [c["metadata"]["name"] for c in again.create_config_maps] == [
         "r-index-map-2"
     ]
 
 
 def test_no_resume_of_a_succeeded_or_stopped_on_request_run() -> None:
-    d = run_decide(make_run(RUNNING), make_task(), indexed_job(completed="0-24", ended="Complete"), now=LATER)
+    d = decide_batch(
+        batch_run(BATCH_RUNNING), batch_task(), builders.indexed_job(completed="0-24", ended="Complete"), now=LATER
+    )
     assert d.status is not None
-    assert run_decide(make_run(d.status.to_k8s(), resume=1), make_task()).empty
-    stopped = run_decide(make_run(RUNNING, stop=True), make_task())
+    assert decide_batch(batch_run(d.status.to_k8s(), resume=1), batch_task()).empty
+    stopped = decide_batch(batch_run(BATCH_RUNNING, stop=True), batch_task())
     assert stopped.status is not None and stopped.status.phase == Phase.STOPPED
-    assert run_decide(make_run(stopped.status.to_k8s(), resume=1, stop=True), make_task()).empty
-    resumed = run_decide(make_run(stopped.status.to_k8s(), resume=1), make_task())
+    assert decide_batch(batch_run(stopped.status.to_k8s(), resume=1, stop=True), batch_task()).empty
+    resumed = decide_batch(batch_run(stopped.status.to_k8s(), resume=1), batch_task())
     assert resumed.create_job is not None and resumed.create_job["spec"]["completions"] == 25

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
+
+from tests.dockerfile import Instruction, Stage, commands, key_values, parse, stages
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"
@@ -22,105 +22,6 @@ DOCKERIGNORE = REPO / ".dockerignore"
 
 BUILD_TOOLS = {"gcc", "g++", "cc", "clang", "make", "build-essential", "python3-dev", "libc6-dev", "cmake"}
 FULL_VERSION = re.compile(r"(^|[^0-9.])\d+\.\d+\.\d+($|[^0-9.])")
-
-
-@dataclass
-class Instruction:
-    line: int  # where it starts, 1-based
-    keyword: str  # upper case
-    args: str  # continuations joined, flags included
-
-    def flags(self) -> dict[str, str]:
-        """Leading `--name=value` flags (`FROM --platform=…`, `COPY --from=…`, `RUN --mount=…`)."""
-        out: dict[str, str] = {}
-        for word in self.args.split():
-            if not word.startswith("--"):
-                break
-            name, _, value = word[2:].partition("=")
-            out[name] = value
-        return out
-
-    def body(self) -> str:
-        """The arguments after the leading flags."""
-        words = self.args.split()
-        while words and words[0].startswith("--"):
-            words.pop(0)
-        return " ".join(words)
-
-
-@dataclass
-class Stage:
-    image: str
-    name: str | None
-    instructions: list[Instruction] = field(default_factory=list)
-
-    def all(self, keyword: str) -> list[Instruction]:
-        return [i for i in self.instructions if i.keyword == keyword]
-
-
-def parse(text: str) -> list[Instruction]:
-    """Dockerfile lines to instructions: comments dropped (also inside continuations), `\\` lines joined."""
-    out: list[Instruction] = []
-    pending: list[str] = []
-    start = 0
-    for number, raw in enumerate(text.splitlines(), start=1):
-        stripped = raw.strip()
-        if not stripped or stripped.startswith("#"):
-            continue  # a blank or comment line never ends a continuation
-        if not pending:
-            start = number
-        continued = stripped.endswith("\\")
-        pending.append(stripped[:-1].strip() if continued else stripped)
-        if not continued:
-            keyword, _, args = " ".join(pending).partition(" ")
-            out.append(Instruction(start, keyword.upper(), args.strip()))
-            pending = []
-    if pending:
-        raise ValueError(f"line {start}: the last instruction ends with a continuation")
-    return out
-
-
-def stages(instructions: list[Instruction]) -> list[Stage]:
-    """The stages, each FROM's image with the defaults of the ARGs declared before the first FROM
-    substituted (what `docker build` uses when no --build-arg overrides them)."""
-    out: list[Stage] = []
-    defaults: dict[str, str] = {}
-
-    def expand(image: str) -> str:
-        return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: defaults.get(m.group(1) or m.group(2), m.group(0)), image)
-
-    for ins in instructions:
-        if ins.keyword == "FROM":
-            words = ins.body().split()
-            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
-            out.append(Stage(expand(words[0]), name))
-        elif out:
-            out[-1].instructions.append(ins)
-        elif ins.keyword != "ARG":
-            raise ValueError(f"line {ins.line}: {ins.keyword} before the first FROM")
-        else:
-            arg, has_default, default = ins.body().partition("=")
-            if has_default:
-                defaults[arg] = default.strip('"')
-    return out
-
-
-def commands(run: Instruction) -> list[list[str]]:
-    """A RUN's shell command split at `&&`, `||`, `;` and `|` into word lists."""
-    lexer = shlex.shlex(run.body(), posix=True, punctuation_chars=";&|")
-    lexer.whitespace_split = True
-    out: list[list[str]] = [[]]
-    for token in lexer:
-        if token and set(token) <= set(";&|"):
-            out.append([])
-        else:
-            out[-1].append(token)
-    return [c for c in out if c]
-
-
-def key_values(ins: Instruction) -> dict[str, str]:
-    """`ENV A=1 B=2` / `LABEL "a.b"="c d"` to a dict."""
-    return dict(word.partition("=")[::2] for word in shlex.split(ins.body()))
 
 
 # --- the rules -----------------------------------------------------------------------------
@@ -475,7 +376,9 @@ def test_each_lock_pins_every_requirement_of_pyproject_with_hashes(lock: str, se
     for name, (version, hashes) in entries.items():
         assert hashes, f"{lock}: {name}=={version} has no hash: pip --require-hashes would refuse it"
         assert all(re.fullmatch(r"sha256:[0-9a-f]{64}", h) for h in hashes), f"{lock}: {name}: {hashes}"
-    for req in requirements_of(pyproject[section[0]][section[1]]):
+    required = requirements_of(pyproject[section[0]][section[1]])
+    assert required, f"pyproject.toml [{'.'.join(section)}] is empty"
+    for req in required:
         found = entries.get(normalized(req.name))
         assert found is not None, f"{lock} lacks {req.name}, a requirement in pyproject.toml [{'.'.join(section)}]"
         assert req.specifier.contains(found[0], prereleases=True), (

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from taskops.domain import gojson, versions
-from tests.unit.test_reconcile import make_task
+from tests.unit.decisions import make_task
 
 NUMBERS = (
     "[1.0,-0.0,0.0,1e-7,1.5e-7,1e21,1e20,123456789.125,1e16,18446744073709551616,"

@@ -10,15 +10,14 @@ import pytest
 from taskops.domain.history import Finished, finished, prune
 from taskops.domain.models import Task
 from tests import builders
-
-T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+from tests.builders import T0
 
 
 def raw_run(name: str, phase: str, end: str | None = "2026-03-01T12:00:00Z", **extra: Any) -> dict[str, Any]:
     status: dict[str, Any] = {"phase": phase, **extra.pop("status", {})}
     if end:
         status["endTime"] = end
-    return {"metadata": {"name": name}, "spec": {"taskRef": {"name": "t"}, **extra}, "status": status}
+    return builders.run(name, "t", status=status, **extra)
 
 
 @pytest.mark.parametrize(

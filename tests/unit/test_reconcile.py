@@ -5,51 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from taskops.domain.decision import Context, Decision
-from taskops.domain.models import Run, Task
+from taskops.domain.decision import Context
+from taskops.domain.models import Run
 from taskops.domain.phases import EndReason, Phase
 from taskops.domain.reconcile import POD_GRACE
 from taskops.domain.reconcile import decide as decide_at
-from taskops.domain.versions import Version, content_hash, versioned_content
-from tests import builders
-from tests.unit.k8s_builders import T0, job, pod
-
-
-def make_task(**spec: Any) -> Task:
-    spec.setdefault("maxRetries", 0)
-    obj = builders.task("t", **spec)
-    obj["metadata"].update(namespace="ns", uid="task-uid")
-    return Task.model_validate(obj)
-
-
-def make_run(status: dict[str, Any] | None = None, owned: bool = True) -> Run:
-    obj = builders.run("r", "t")
-    obj["metadata"].update(namespace="ns", uid="run-uid", generation=1, resourceVersion="5")
-    if owned:
-        obj["metadata"]["ownerReferences"] = [{"kind": "Task", "name": "t", "uid": "task-uid"}]
-    if status:
-        obj["status"] = status
-    return Run.model_validate(obj)
-
-
-def version_of(task: Task, number: int = 1) -> Version:
-    return Version(number, f"t-v{number}", content_hash(versioned_content(task.spec)), task.spec)
-
-
-def decide(
-    run: Run, task: Task | None, job: dict[str, Any] | None, pods: list[dict[str, Any]], now: dt.datetime
-) -> Decision:
-    """Every Task here is at version 1; the version tests call decide_at themselves."""
-    return decide_at(run, task, job, pods, now, Context(versions=[version_of(task)] if task else []))
-
-
-RUNNING = {
-    "phase": "RUNNING",
-    "attempt": 1,
-    "jobName": "r-1",
-    "startTime": "2026-03-01T11:59:00Z",
-    "version": {"number": 1, "id": "t-v1"},
-}
+from tests.builders import T0, job, pod
+from tests.unit.decisions import RUNNING, decide, make_run, make_task, version_of
 
 
 def test_new_run_writes_status_then_creates_attempt_one() -> None:
@@ -215,15 +177,7 @@ def test_retry_on_decides_which_reasons_retry() -> None:
 
 
 def test_a_container_that_cannot_start_ends_start_failed_and_its_job_is_removed() -> None:
-    waiting = {
-        "metadata": {"name": "p"},
-        "status": {
-            "phase": "Pending",
-            "containerStatuses": [
-                {"name": "main", "state": {"waiting": {"reason": "ErrImagePull", "message": "no such image"}}}
-            ],
-        },
-    }
+    waiting = pod(waiting="ErrImagePull", message="no such image")
     d = decide(make_run(RUNNING), make_task(), job(), [waiting], T0)
     assert d.delete_job == "r-1"
     assert d.status is not None and d.status.end_reason == EndReason.START_FAILED

@@ -14,7 +14,7 @@ from taskops.domain.phases import EndReason, Phase
 from taskops.domain.reconcile import decide
 from taskops.domain.versions import Version, content_hash, versioned_content
 from tests import builders
-from tests.unit.k8s_builders import T0, job
+from tests.builders import T0, job
 
 QUOTA = "exceeded quota: jobs, requested: count/jobs.batch=1, limited: count/jobs.batch=0"
 RUNNING: dict[str, Any] = {

@@ -10,8 +10,8 @@ from taskops.domain.decision import Context
 from taskops.domain.models.agent import AgentSpec
 from taskops.domain.phases import EndReason, Phase
 from taskops.domain.reconcile import decide
-from tests.unit.k8s_builders import T0, job, pod
-from tests.unit.test_reconcile import RUNNING, make_run, make_task, version_of
+from tests.builders import T0, job, pod
+from tests.unit.decisions import RUNNING, make_run, make_task, version_of
 
 TOLERATION = {"key": "pool", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}
 GPU = AgentSpec.model_validate({"capacity": 1, "jobDefaults": {"tolerations": [TOLERATION]}})

@@ -20,7 +20,7 @@ from taskops.operator.store import Kind, Store
 from taskops.operator.workqueue import WorkQueue
 from tests import builders
 from tests.unit.fake_kube import Crash, FakeKube
-from tests.unit.k8s_builders import T0, stamp
+from tests.builders import T0, stamp
 
 KEY = ("ns", "r")
 STATUS = ("patch", "runs/status", "r")

@@ -15,6 +15,7 @@ from taskops.domain.models import Task
 from taskops.domain.results import check_result, schema_error
 from taskops.domain.schedule import Ahead, ScheduleError, parse
 from taskops.domain.taskstatus import task_status
+from tests import builders
 
 UTC = dt.UTC
 NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -199,15 +200,7 @@ def test_a_deep_result_is_refused_not_crashed() -> None:
 
 def task(result_schema: Any) -> Task:
     return Task.model_validate(
-        {
-            "apiVersion": "taskops.dev/v1alpha1",
-            "kind": "Task",
-            "metadata": {"name": "t", "namespace": "n", "generation": 2},
-            "spec": {
-                "payload": {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}},
-                "resultSchema": result_schema,
-            },
-        }
+        builders.task("t", metadata={"namespace": "n", "generation": 2}, resultSchema=result_schema)
     )
 
 

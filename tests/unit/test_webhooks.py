@@ -9,6 +9,7 @@ import pytest
 
 from taskops.domain import egress, webhooks
 from taskops.domain.webhooks import Policy
+from tests import builders
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 POLICY = Policy(backoff_seconds=1, backoff_max_seconds=8, deadline_seconds=60)
@@ -20,10 +21,8 @@ def run(
     status: dict[str, Any] = {"phase": phase, "endTime": "2026-11-25T12:00:00Z"}
     if webhook:
         status["webhook"] = webhook
-    spec: dict[str, Any] = {"taskRef": {"name": "t"}}
-    if url:
-        spec["callbackUrl"] = url
-    return {"metadata": {"name": "r", "namespace": "ns", "uid": "u-1"}, "spec": spec, "status": status}
+    spec = {"callbackUrl": url} if url else {}
+    return builders.run("r", "t", metadata={"namespace": "ns", "uid": "u-1"}, status=status, **spec)
 
 
 def test_plan_sends_once_a_run_with_a_url_has_ended() -> None:
@@ -207,20 +206,3 @@ def test_a_resumed_batch_ends_news_of_its_own() -> None:
     resumed["status"]["batch"] = {"total": 10, "resumes": 2}
     assert webhooks.delivery_id(resumed) == "u-1.2"
     assert webhooks.after_attempt(resumed, NOW, POLICY, 200).delivery_id == "u-1.2"
-
-
-@pytest.mark.parametrize(
-    ("url", "location", "ok"),
-    [("https://hooks.example.com/x", "body.callback_url", True), ("ftp://h/x", "body.callback_url", False),
-     ("http://h:0/", "body.webhook_url", False), ("hooks.example.com/x", "body.webhook_url", False)],
-)  # fmt: skip
-def test_the_api_names_the_field_of_a_bad_callback_url(url: str, location: str, ok: bool) -> None:
-    from taskops.api.triggers import Trigger, check
-    from taskops.domain.models import Task
-    from tests import builders
-
-    raw = builders.task("orders")
-    raw["metadata"].update(namespace="ns", uid="uid-1")
-    trigger = Trigger(Task.model_validate(raw), callback_url=url, callback_location=location)
-    errors = check(trigger, [], NOW).errors
-    assert [e.location for e in errors] == ([] if ok else [location])

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,32 +12,22 @@ from taskops.api import views
 from taskops.domain import batchresults as br
 from taskops.domain.models.run import BatchResults
 from taskops.domain.phases import EndReason, Phase
-from tests.unit.test_batch import LATER, RUNNING, indexed_job, make_run, make_task, partial_status, run_decide
+from tests import builders
+from tests.builders import T0
+from tests.unit.decisions import BATCH_RUNNING, LATER, batch_run, batch_task, decide_batch, partial_status
 
 RUN = br.RunRef("r", "ns", "run-uid")
-
-
-def pod(
-    index: int, phase: str = "Succeeded", message: str | None = None, exit_code: int = 0, at: int = 0
-) -> dict[str, Any]:
-    term: dict[str, Any] = {"exitCode": exit_code, "reason": "Completed" if exit_code == 0 else "Error"}
-    term["finishedAt"] = f"2026-01-01T00:00:{at:02d}Z"
-    if message is not None:
-        term["message"] = message
-    return {
-        "metadata": {"name": f"r-1-{index}-{at}", "annotations": {br.COMPLETION_INDEX: str(index)}},
-        "status": {"phase": phase, "containerStatuses": [{"name": "main", "state": {"terminated": term}}]},
-    }
+SECOND = dt.timedelta(seconds=1)
 
 
 def test_pod_entries_read_messages_and_prefer_success_then_the_latest_failure() -> None:
     pods = [
-        pod(0, message='{"n": 0}'),
-        pod(1, "Failed", "first", 1, at=1),
-        pod(1, "Failed", "second", 2, at=2),
-        pod(2, "Failed", "boom", 1, at=1),
-        pod(2, message="plain text", at=3),
-        {"metadata": {"annotations": {br.COMPLETION_INDEX: "3"}}, "status": {"phase": "Running"}},
+        builders.pod(0, message='{"n": 0}', index=0),
+        builders.pod(1, message="first", index=1, finished=T0 + SECOND),
+        builders.pod(2, message="second", index=1, finished=T0 + 2 * SECOND),
+        builders.pod(1, message="boom", index=2, finished=T0 + SECOND),
+        builders.pod(0, message="plain text", index=2, finished=T0 + 3 * SECOND),
+        builders.pod(index=3),
     ]
     entries = br.pod_entries(pods, None, attempt=1)
     assert set(entries) == {0, 1, 2}
@@ -52,7 +42,7 @@ def test_pod_entries_read_messages_and_prefer_success_then_the_latest_failure() 
 
 
 def test_pod_entries_map_a_resume_attempts_indexes_to_the_originals() -> None:
-    entries = br.pod_entries([pod(0), pod(1), pod(5)], own=[3, 17], attempt=2)
+    entries = br.pod_entries([builders.pod(0, index=i) for i in (0, 1, 5)], own=[3, 17], attempt=2)
     assert sorted(entries) == [3, 17] and entries[17].attempt == 2
 
 
@@ -133,8 +123,10 @@ def test_pages_cover_every_entry_once_in_index_order(statuses: dict[int, str]) -
 
 
 def test_results_are_written_before_the_status_that_records_them() -> None:
-    pods = [pod(i, message=f'{{"i": {i}}}') for i in range(12)]
-    d = run_decide(make_run(RUNNING), make_task(), indexed_job(completed="0-11", active=3), pods=pods)
+    pods = [builders.pod(0, message=f'{{"i": {i}}}', index=i) for i in range(12)]
+    d = decide_batch(
+        batch_run(BATCH_RUNNING), batch_task(), builders.indexed_job(completed="0-11", active=3), pods=pods
+    )
     assert d.status is not None and d.status.batch is not None and d.status.batch.results is not None
     assert d.status.batch.results.recorded == "0-11"
     [(cm, new)] = d.write_results
@@ -147,11 +139,19 @@ def test_results_are_written_before_the_status_that_records_them() -> None:
 
 
 def test_an_ended_job_ends_the_run_only_once_every_result_is_recorded() -> None:
-    job = indexed_job(completed="0-24", ended="Complete")
-    early = run_decide(make_run(RUNNING), make_task(), job, pods=[pod(i) for i in range(20)])
+    job = builders.indexed_job(completed="0-24", ended="Complete")
+    early = decide_batch(
+        batch_run(BATCH_RUNNING), batch_task(), job, pods=[builders.pod(0, index=i) for i in range(20)]
+    )
     assert early.status is not None and early.status.phase == Phase.RUNNING
     assert early.requeue_after is not None and early.write_results
-    ended = run_decide(make_run(early.status.to_k8s()), make_task(), job, now=LATER, pods=[pod(i) for i in range(20)])
+    ended = decide_batch(
+        batch_run(early.status.to_k8s()),
+        batch_task(),
+        job,
+        now=LATER,
+        pods=[builders.pod(0, index=i) for i in range(20)],
+    )
     assert ended.status is not None and ended.status.phase == Phase.SUCCEEDED
     assert ended.status.batch is not None and ended.status.batch.results is not None
     assert ended.status.batch.results.recorded == "0-24"
@@ -162,32 +162,42 @@ def test_an_ended_job_ends_the_run_only_once_every_result_is_recorded() -> None:
 def test_a_resume_records_its_inputs_again_under_the_new_attempt() -> None:
     ended = partial_status()
     assert ended["batch"]["results"]["recorded"] == "0-24"
-    d = run_decide(make_run(ended, resume=1), make_task())
+    d = decide_batch(batch_run(ended, resume=1), batch_task())
     assert d.status is not None and d.status.batch is not None and d.status.batch.results is not None
     assert d.status.batch.results.recorded == "0-2,4-16,21-24"
-    resumed = make_run(d.status.to_k8s(), resume=1)
-    done = run_decide(
-        resumed, make_task(), indexed_job("r-2", completed="0-4", ended="Complete"), pods=[pod(i) for i in range(5)]
+    resumed = batch_run(d.status.to_k8s(), resume=1)
+    done = decide_batch(
+        resumed,
+        batch_task(),
+        builders.indexed_job("r-2", completed="0-4", ended="Complete"),
+        pods=[builders.pod(0, index=i) for i in range(5)],
     )
     assert done.status is not None and done.status.phase == Phase.SUCCEEDED
     data = {k: json.loads(v) for cm, _ in done.write_results for k, v in cm["data"].items()}
     assert sorted(map(int, data)) == [3, 17, 18, 19, 20] and {e["attempt"] for e in data.values()} == {2}
 
 
-def waiting_pod(index: int, reason: str = "ErrImagePull") -> dict[str, Any]:
-    state = {"waiting": {"reason": reason, "message": "no such image"}}
-    return {
-        "metadata": {"name": f"r-1-{index}", "annotations": {br.COMPLETION_INDEX: str(index)}},
-        "status": {"phase": "Pending", "containerStatuses": [{"name": "main", "state": state}]},
-    }
-
-
 def test_a_batch_whose_pods_cannot_start_ends_start_failed_without_waiting_for_its_deadline() -> None:
-    job = indexed_job(active=2)
-    d = run_decide(make_run(RUNNING), make_task(), job, pods=[waiting_pod(0), waiting_pod(1)])
+    job = builders.indexed_job(active=2)
+    d = decide_batch(
+        batch_run(BATCH_RUNNING),
+        batch_task(),
+        job,
+        pods=[builders.pod(index=0, waiting="ErrImagePull"), builders.pod(index=1, waiting="ErrImagePull")],
+    )
     assert d.status is not None and (d.status.phase, d.status.end_reason) == (Phase.FAILED, EndReason.START_FAILED)
     assert d.delete_job == "r-1" and "ErrImagePull" in (d.status.message or "")
     # One pod that starts, or one input that ended, and the attempt goes on.
-    assert run_decide(make_run(RUNNING), make_task(), job, pods=[waiting_pod(0), pod(1)]).delete_job is None
-    creating = run_decide(make_run(RUNNING), make_task(), job, pods=[waiting_pod(0, "ContainerCreating")])
+    assert (
+        decide_batch(
+            batch_run(BATCH_RUNNING),
+            batch_task(),
+            job,
+            pods=[builders.pod(index=0, waiting="ErrImagePull"), builders.pod(0, index=1)],
+        ).delete_job
+        is None
+    )
+    creating = decide_batch(
+        batch_run(BATCH_RUNNING), batch_task(), job, pods=[builders.pod(index=0, waiting="ContainerCreating")]
+    )
     assert creating.delete_job is None and creating.status is not None and creating.status.phase == Phase.RUNNING

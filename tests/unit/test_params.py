@@ -1,16 +1,12 @@
-"""Params validation (every rule, exact locations), backoff sequences, result checking."""
+"""Params validation (domain/params.py): every rule, exact locations, env rendering."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from taskops.domain import backoff
 from taskops.domain.params import FieldError, ParamSpec, env_name, env_value, validate_params
-from taskops.domain.results import check_result, schema_error
 
 SCHEMA = [
     ParamSpec(name="order_id", type="string", required=True),
@@ -82,46 +78,3 @@ def test_env_rendering() -> None:
     assert env_name("order_id") == "TASKOPS_PARAM_ORDER_ID"
     assert env_value("") == "" and env_value("x") == "x"
     assert env_value(True) == "true" and env_value(3) == "3" and env_value({"a": 1}) == '{"a": 1}'
-
-
-# -- backoff ----------------------------------------------------------------------------------------
-
-
-def test_fixed_and_linear_sequences() -> None:
-    assert [backoff.delay("fixed", n, 5, 60) for n in range(1, 5)] == [5, 5, 5, 5]
-    assert [backoff.delay("linear", n, 5, 12) for n in range(1, 5)] == [5, 10, 12, 12]
-
-
-@given(st.integers(1, 200), st.floats(0.1, 100), st.floats(1, 5000), st.text(max_size=8))
-def test_exponential_jitter_bounds(n: int, base: float, cap: float, seed: str) -> None:
-    d = backoff.delay("exponential_jitter", n, base, cap, seed)
-    full = min(cap, base * 2 ** min(n - 1, 64))
-    assert full / 2 <= d <= full <= cap
-    assert d == backoff.delay("exponential_jitter", n, base, cap, seed)  # a restart computes the same delay
-
-
-def test_exponential_doubles_until_the_cap() -> None:
-    ds = [backoff.delay("exponential_jitter", n, 10, 100, "run") for n in range(1, 7)]
-    fulls = [10, 20, 40, 80, 100, 100]
-    assert all(f / 2 <= d <= f for d, f in zip(ds, fulls, strict=True))
-    with pytest.raises(ValueError):
-        backoff.delay("fixed", 0)
-
-
-# -- results ----------------------------------------------------------------------------------------
-
-RESULT_SCHEMA = {"type": "object", "required": ["count"], "properties": {"count": {"type": "integer"}}}
-
-
-def test_results() -> None:
-    assert check_result('{"count": 3}', RESULT_SCHEMA) == ({"count": 3}, None)
-    assert check_result("hello", None) == ("hello", None)
-    assert check_result(None, None) == (None, None)
-    _, err = check_result("not json", RESULT_SCHEMA)
-    assert err is not None and err.startswith("the result is not JSON")
-    value, err = check_result('{"count": "3"}', RESULT_SCHEMA)
-    assert value == {"count": "3"} and err is not None and "at count" in err and "integer" in err
-    _, err = check_result(None, RESULT_SCHEMA)
-    assert err is not None and "no result" in err
-    assert schema_error({"type": "nonsense"}) is not None
-    assert schema_error(RESULT_SCHEMA) is None

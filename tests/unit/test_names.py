@@ -1,24 +1,13 @@
-"""Deterministic names and the phase / end-reason vocabulary of every seed."""
+"""Deterministic object names (domain/names.py): Jobs of attempts, scheduled Runs."""
 
 from __future__ import annotations
 
 import re
-from typing import get_args
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from taskops.domain import names
-from taskops.domain.phases import (
-    TERMINAL_PHASES,
-    EndReason,
-    Phase,
-    RetryReason,
-    phase_of,
-    seed000_status,
-    seed002_status,
-    seed003_status,
-)
 
 DNS_LABELISH = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 run_names = st.from_regex(r"[a-z0-9]([-a-z0-9]{0,251}[a-z0-9])?", fullmatch=True)
@@ -41,29 +30,6 @@ def test_distinct_runs_get_distinct_job_names(a: str, b: str) -> None:
 
 def test_short_names_stay_readable() -> None:
     assert names.job_name("nightly-backup-x7k2p", 2) == "nightly-backup-x7k2p-2"
-
-
-def test_every_end_reason_has_a_terminal_phase() -> None:
-    for reason in EndReason:
-        assert phase_of(reason) in TERMINAL_PHASES
-
-
-def test_retryable_reasons_are_end_reasons_of_a_failed_attempt() -> None:
-    assert {phase_of(EndReason(value)) for value in get_args(RetryReason)} == {Phase.FAILED}
-
-
-def test_seed_vocabularies() -> None:
-    assert seed000_status(Phase.SCHEDULED, None) == "pending"
-    assert seed000_status(Phase.BLOCKED, None) == "queued"
-    assert seed000_status(Phase.STOPPED, EndReason.STOPPED) == "aborted"
-    assert seed002_status(Phase.QUEUED, None) == ("pending", None)
-    assert seed002_status(Phase.RUNNING, None) == ("running", None)
-    assert seed002_status(Phase.FAILED, EndReason.TIMEOUT) == ("ended", "timeout")
-    assert seed002_status(Phase.INVALID, EndReason.INVALID) == ("ended", "start_failed")
-    assert seed002_status(Phase.PARTIAL_SUCCEEDED, EndReason.PARTIAL_SUCCESS) == ("ended", "failed")
-    assert seed003_status(Phase.SUCCEEDED) == "success"
-    assert seed003_status(Phase.STOPPED) == "failure"
-    assert seed003_status(Phase.BLOCKED) == "in_progress"
 
 
 def test_scheduled_run_names_fit_in_a_label_value() -> None:

@@ -1,12 +1,9 @@
-"""Leader-election rules (pure) and the log formatters."""
+"""Leader-election rules, pure (domain/leases.py): when a Lease may be taken, and a takeover's term."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import logging
 
-from taskops import logs
 from taskops.domain import leases
 
 
@@ -33,18 +30,3 @@ def test_free_or_own_leases_are_taken_at_once_and_a_takeover_is_a_new_term() -> 
     assert takeover["leaseTransitions"] == 4 and takeover["acquireTime"] == takeover["renewTime"]
     renewal = leases.spec_for("b", 15, now, leases.observe(None, lease("b", "t", 4), 0.0))
     assert "acquireTime" not in renewal and "leaseTransitions" not in renewal
-
-
-def test_json_lines_carry_the_context_and_never_a_token() -> None:
-    record = logging.LogRecord(
-        "taskops.x", logging.WARNING, __file__, 1, "sent Authorization: Bearer %s", ("abc.def.ghijklmnop",), None
-    )
-    token = logs.bind(run="r1", namespace="ns", trace_id="t1")
-    try:
-        line = json.loads(logs.JsonFormatter().format(record))
-        text = logs.TextFormatter().format(record)
-    finally:
-        logs.CONTEXT.reset(token)
-    assert (line["run"], line["namespace"], line["trace_id"], line["level"]) == ("r1", "ns", "t1", "WARNING")
-    assert "abc.def" not in line["message"] and "[redacted]" in line["message"]
-    assert "abc.def" not in text and "run=r1" in text

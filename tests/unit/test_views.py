@@ -1,0 +1,61 @@
+"""The API's views of raw Runs (api/views.py): each seed's vocabulary, the priority scale, selection and order."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from taskops.api import views
+from tests import builders
+
+NOW = dt.datetime(2026, 11, 25, 12, 0, 10, tzinfo=dt.UTC)
+
+
+def _run(phase: str = "SUCCEEDED", reason: str | None = "success", **status: Any) -> dict[str, Any]:
+    meta = {
+        "namespace": "ns",
+        "uid": "run-uid",
+        "creationTimestamp": "2026-11-25T12:00:00Z",
+        "ownerReferences": [builders.owner("Task", "orders", "task-uid")],
+        "managedFields": [{"time": "2026-11-25T12:00:05Z"}, {"time": "2026-11-25T12:00:09Z"}],
+    }
+    status = {"phase": phase, "endReason": reason, "exitCode": 0, "attempt": 2, "params": {"n": 1}, **status}
+    run = builders.run("r1", "orders", metadata=meta, status=status, params={"n": 1}, triggeredBy="api", user="alice")
+    return views.slim(run)
+
+
+def test_one_status_in_each_seed_vocabulary() -> None:
+    run = _run(history=[{"time": "2026-11-25T12:00:01Z", "step": "ended", "message": "done"}], result={"x": 1})
+    out = views.run_out(run)
+    assert (out.status, out.is_done, out.is_successful, out.retry_attempt, out.task_id) == (
+        "SUCCEEDED",
+        True,
+        True,
+        1,
+        "task-uid",
+    )
+    assert out.updated_at == dt.datetime(2026, 11, 25, 12, 0, 9, tzinfo=dt.UTC)
+    assert views.execution(run).status == "succeeded"
+    seed2 = views.run002(run, now=NOW)
+    assert (seed2.status, seed2.end_reason, seed2.params) == (
+        "ended",
+        "success",
+        {"n": "1"},
+    )
+    seed3 = views.task_run003(run)
+    assert (seed3.status, seed3.result, seed3.history[0].actions[0].success) == ("success", {"x": 1}, True)  # type: ignore[index]
+    stopped = _run("STOPPED", "stopped")
+    assert views.execution(stopped).status == "aborted"
+    assert views.run_out(stopped).error is None or views.run_out(stopped).is_successful is False
+    queued = _run("BLOCKED", None)
+    assert (views.execution(queued).status, views.run002(queued, now=NOW).status) == ("queued", "pending")
+    assert views.task_run003(queued).status == "in_progress"
+
+
+def test_select_runs_filters_and_sorts() -> None:
+    a = views.run_out(_run("SUCCEEDED", "success"))
+    b = views.run_out(_run("RUNNING", None)).model_copy(update={"id": "r2", "execution_mode": "LIVE"})
+    assert [r.id for r in views.select_runs([a, b], {"status": "running"}, "-created_at")] == ["r2"]
+    assert [r.id for r in views.select_runs([a, b], {"execution_mode": "live"}, "status")] == ["r2"]
+    assert [r.id for r in views.select_runs([b, a], {}, "status")] == ["r2", "r1"]
+    assert [r.id for r in views.select_runs([a, b], {}, "-status")] == ["r1", "r2"]
