@@ -19,8 +19,8 @@ from taskops.operator.reconciler import Reconciler
 from taskops.operator.store import Kind, Store
 from taskops.operator.workqueue import WorkQueue
 from tests import builders
-from tests.unit.fake_kube import Crash, FakeKube
 from tests.builders import T0, stamp
+from tests.unit.fake_kube import Crash, FakeKube
 
 KEY = ("ns", "r")
 STATUS = ("patch", "runs/status", "r")

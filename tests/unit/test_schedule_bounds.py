@@ -35,16 +35,17 @@ NEVER = [
 
 
 def budget_seconds() -> float:
-    # The wall bound, plus room for a loaded machine to start and end the search.
+    # The CPU bound, plus room for starting and ending the search. CPU time of this thread, as the bound is:
+    # a loaded machine stretches the wall time of the same search.
     return schedule.SEARCH_SECONDS * 2 + 0.5
 
 
 @pytest.mark.parametrize("expr", NEVER)
 def test_a_never_firing_rrule_is_rejected_within_the_bound(expr: str) -> None:
-    started = time.monotonic()
+    started = time.thread_time()
     with pytest.raises(ScheduleError) as caught:
         parse("rrule", expr, "UTC", now=NOW)
-    assert time.monotonic() - started < budget_seconds()
+    assert time.thread_time() - started < budget_seconds()
     assert caught.value.field == "scheduleExpr"
     assert "never fires" in caught.value.message or "search bound" in caught.value.message
 
@@ -54,10 +55,10 @@ def test_a_search_of_an_unchecked_schedule_is_cut_too(expr: str) -> None:
     # A Task written before this check (or by kubectl while the operator was down) is searched at a fire.
     s = parse("rrule", expr, "UTC")
     assert s is not None
-    started = time.monotonic()
+    started = time.thread_time()
     with pytest.raises(ScheduleError, match="search bound"):
         s.next_fire(NOW)
-    assert time.monotonic() - started < budget_seconds()
+    assert time.thread_time() - started < budget_seconds()
 
 
 def test_the_bound_holds_inside_one_dateutil_step() -> None:
@@ -96,9 +97,9 @@ def test_an_old_dtstart_with_a_fine_frequency_is_fast() -> None:
     # dateutil walks from DTSTART: every minute since 1900 is 66 million steps. The rule is rebased instead.
     s = parse("rrule", "DTSTART:19000101T000030\nRRULE:FREQ=MINUTELY;INTERVAL=7", now=NOW)
     assert s is not None
-    started = time.monotonic()
+    started = time.thread_time()
     fires = [f.at for f in itertools.islice(s.fires_after(NOW), 3)]
-    assert time.monotonic() - started < 0.5
+    assert time.thread_time() - started < 0.5
     assert fires[0] > NOW and fires[0].second == 30
     origin = dt.datetime(1900, 1, 1, 0, 0, 30, tzinfo=UTC)
     assert all((f - origin) % dt.timedelta(minutes=7) == dt.timedelta(0) for f in fires)

@@ -37,7 +37,7 @@ from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 from dateutil import rrule
 
 from taskops.domain import timefmt
-from taskops.domain.clock import SYSTEM
+from taskops.domain.clock import thread_cpu
 from taskops.domain.models.task import DstPolicy, ScheduleKind
 
 UTC = dt.UTC
@@ -63,22 +63,23 @@ class ScheduleError(ValueError):
 
 
 class _Budget:
-    """What one search may still spend: steps, and real time (a loaded machine must not stretch it).
+    """What one search may still spend: steps, and CPU seconds of the thread running it.
 
-    Real time on purpose, not an injected clock: the bound is on the CPU a search may hold."""
+    CPU time, not wall time: the bound is on the work a schedule costs the operator. A wall-clock bound
+    made a valid schedule invalid on a busy machine (the same search, stretched by other processes)."""
 
     __slots__ = ("deadline", "steps")
 
     def __init__(self, steps: int = SEARCH_STEPS, seconds: float = SEARCH_SECONDS) -> None:
         self.steps = steps
-        self.deadline = SYSTEM.monotonic() + seconds
+        self.deadline = thread_cpu() + seconds
 
     def spend(self, steps: int = 1) -> None:
         self.steps -= steps
-        if self.steps < 0 or SYSTEM.monotonic() > self.deadline:
+        if self.steps < 0 or thread_cpu() > self.deadline:
             raise ScheduleError(
                 "scheduleExpr",
-                f"no fire found within the search bound ({SEARCH_STEPS} steps, {SEARCH_SECONDS:g} s): the "
+                f"no fire found within the search bound ({SEARCH_STEPS} steps, {SEARCH_SECONDS:g} s of CPU): the "
                 "expression matches no date, or too rarely (e.g. BYMONTH=2;BYMONTHDAY=31 never matches)",
             )
 
