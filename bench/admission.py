@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from bench.common import save
-from taskops.domain.admission import Capacity, Pending, admit
+from taskops.domain.queueing.admission import Capacity, Pending, admit
 
 N = 10_000
 REPEAT = 30

@@ -30,8 +30,8 @@ from devcluster.cluster import Cluster
 from taskops import API_VERSION
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import RUNS, TASKS
-from taskops.domain import names
-from taskops.domain.jobs import owner_reference
+from taskops.domain.execution.jobs import owner_reference
+from taskops.domain.resources import names
 from tests.integration.api import ApiProcess
 
 NS = "bench-api"

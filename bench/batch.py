@@ -2,7 +2,7 @@
 
 On a fresh control plane with the operator and the API as real processes:
 
-1. reference: the chunks `taskops.domain.batch.plan_chunks` makes of the inputs, created directly as
+1. reference: the chunks `taskops.domain.execution.batch.plan_chunks` makes of the inputs, created directly as
    ConfigMaps with the admin client (8 at a time, as the API writes them);
 2. taskops: `POST /api/v1/actions/{task}/async` with `{"inputs": [...]}` — validated, chunked, the Run
    and its ConfigMaps written — timed until the answer, with the API's peak RSS (VmHWM) and the number
@@ -24,7 +24,7 @@ import aiohttp
 
 from bench.common import client, cluster_with_api, rss_mb, save
 from taskops.clients.resources import CONFIGMAPS
-from taskops.domain import batch
+from taskops.domain.execution import batch
 from tests.integration.api import ApiProcess
 
 NS = "bench-batch"

@@ -22,8 +22,8 @@ from taskops import API_VERSION
 from taskops.clients import credentials
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import Resource
-from taskops.domain import names
-from taskops.domain.jobs import owner_reference
+from taskops.domain.execution.jobs import owner_reference
+from taskops.domain.resources import names
 from tests.integration.api import ApiProcess, full_access, service_account
 
 T = TypeVar("T")

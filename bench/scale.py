@@ -58,7 +58,7 @@ from devcluster.cluster import Cluster, free_port, stop_process
 from taskops import GROUP
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import JOBS, RUNS, TASKS
-from taskops.domain import names
+from taskops.domain.resources import names
 
 NS = "bench-scale"
 CONCURRENCY = 64

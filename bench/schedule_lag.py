@@ -30,9 +30,9 @@ from devcluster.cluster import Cluster, stop_process
 from taskops.clients import credentials
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import JOBS, TASKS, Resource
-from taskops.domain import timefmt
-from taskops.domain.models import Task
-from taskops.domain.runs import build_scheduled_run
+from taskops.domain.resources import timefmt
+from taskops.domain.resources.task import Task
+from taskops.domain.scheduling.firedruns import build_scheduled_run
 
 CRONJOBS = Resource("batch", "v1", "cronjobs")
 NAMESPACES = Resource("", "v1", "namespaces")

@@ -37,7 +37,7 @@ from devcluster.cluster import Cluster
 from taskops.clients import errors
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import JOBS, RUNS, TASKS
-from taskops.domain import names
+from taskops.domain.resources import names
 
 CONCURRENCY = 32
 

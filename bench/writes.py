@@ -35,7 +35,7 @@ from bench.common import client, cluster_with_operator, make_namespace, run_body
 from devcluster.cluster import Cluster
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import JOBS, RUNS, TASKS
-from taskops.domain.phases import is_terminal
+from taskops.domain.resources.phases import is_terminal
 
 NS = "bench-writes"
 TASKOPS_AGENTS = ("taskops-operator", "kopf/")

@@ -147,7 +147,7 @@ def _operator_flags(op: argparse.ArgumentParser) -> None:
 
 def _webhook_key(args: argparse.Namespace) -> int:
     """Print a namespace's default webhook key, from the release key on stdin (what its receivers verify with)."""
-    from taskops.domain.webhooks import namespace_key
+    from taskops.domain.delivery.webhooks import namespace_key
 
     release = sys.stdin.buffer.read().strip()
     if not release:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from taskops.domain.models.task import DstPolicy
-from taskops.domain.schedule import Fire, ScheduleError, parse, zone
+from taskops.domain.resources.task import DstPolicy
+from taskops.domain.scheduling.recurrence import Fire, ScheduleError, parse, zone
 from tests.conformance.vectors import UTC, cases, instant, wall
 
 FILE = "croniter_dst.yaml"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from taskops.domain.schedule import ScheduleError, parse
+from taskops.domain.scheduling.recurrence import ScheduleError, parse
 from tests.conformance.vectors import UTC, cases, wall
 
 FILE = "dateutil_rrule.yaml"

@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from taskops.domain.models.task import DstPolicy
-from taskops.domain.schedule import Fire, parse
+from taskops.domain.resources.task import DstPolicy
+from taskops.domain.scheduling.recurrence import Fire, parse
 
 UTC = dt.UTC
 YEARS = (dt.datetime(2026, 1, 1, tzinfo=UTC), dt.datetime(2029, 1, 1, tzinfo=UTC))

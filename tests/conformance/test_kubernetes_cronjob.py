@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from taskops.domain.firing import FirePlan, plan
-from taskops.domain.models.task import TaskSpec
-from taskops.domain.phases import EndReason
-from taskops.domain.schedule import Schedule, ScheduleError, parse
+from taskops.domain.resources.phases import EndReason
+from taskops.domain.resources.task import TaskSpec
+from taskops.domain.scheduling.firing import FirePlan, plan
+from taskops.domain.scheduling.recurrence import Schedule, ScheduleError, parse
 from tests.conformance.vectors import cases, instant
 
 FILE = "kubernetes_cronjob.yaml"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from taskops.domain.schedule import ScheduleError, parse, zone
+from taskops.domain.scheduling.recurrence import ScheduleError, parse, zone
 from tests.conformance.vectors import UTC, cases, load
 
 FILE = "rfc5545_rrule.yaml"

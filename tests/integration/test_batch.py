@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from devcluster.cluster import Cluster
-from taskops.domain import batch, batchresults
+from taskops.domain.execution import batch, batchresults
 from tests import builders
 from tests.integration.api import Caller, make_task
 from tests.integration.kube import Kube, wait_for

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from devcluster.cluster import Cluster
-from taskops.domain.models import Task
-from taskops.domain.phases import EndReason
-from taskops.domain.runs import build_scheduled_run
+from taskops.domain.resources.phases import EndReason
+from taskops.domain.resources.task import Task
+from taskops.domain.scheduling.firedruns import build_scheduled_run
 from tests import builders
 from tests.integration.api import Caller
 from tests.integration.kube import Kube, wait_for

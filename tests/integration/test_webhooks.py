@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from devcluster.cluster import Cluster
-from taskops.domain import webhooks
+from taskops.domain.delivery import webhooks
 from tests import builders
 from tests.integration.controlplane import WEBHOOK_KEY
 from tests.integration.kube import Kube, wait_for

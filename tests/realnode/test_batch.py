@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from devcluster.cluster import Cluster
-from taskops.domain import batch, batchresults
+from taskops.domain.execution import batch, batchresults
 from tests import builders
 from tests.integration.kube import Kube
 from tests.integration.processes import OperatorProcess

@@ -24,7 +24,7 @@ import requests
 
 from devcluster import build, images, realnode
 from devcluster.cluster import Cluster
-from taskops.domain import webhooks
+from taskops.domain.delivery import webhooks
 from tests import builders
 from tests.integration.api import Caller, full_access, service_account
 from tests.integration.controlplane import WEBHOOK_KEY, WEBHOOK_SECRET

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from taskops.domain import webhooks
+from taskops.domain.delivery import webhooks
 from tests import builders
 from tests.integration.controlplane import OPERATOR_ARGS
 from tests.integration.kube import Kube, wait_for

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from taskops.domain.batchrun import RESULT_GRACE
-from taskops.domain.decision import Context, Decision
-from taskops.domain.models import Run, Task
-from taskops.domain.reconcile import decide as decide_at
-from taskops.domain.versions import Version, content_hash, versioned_content
+from taskops.domain.execution.decide import decide as decide_at
+from taskops.domain.execution.decide_batch import RESULT_GRACE
+from taskops.domain.execution.decision import Context, Decision
+from taskops.domain.execution.versions import Version, content_hash, versioned_content
+from taskops.domain.resources.run import Run
+from taskops.domain.resources.task import Task
 from tests import builders
 from tests.builders import T0, stamp
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from taskops.domain.admission import Capacity, Limit, Pending, Verdict, Wait, admit
-from taskops.domain.priority import from_seed001
+from taskops.domain.queueing.admission import Capacity, Limit, Pending, Verdict, Wait, admit
+from taskops.domain.resources.priority import from_seed001
 
 
 def pending(

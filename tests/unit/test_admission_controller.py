@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from taskops.domain.admission import ADMITTED, Wait
+from taskops.domain.queueing.admission import ADMITTED, Wait
 from taskops.operator.admission import DEBOUNCE_SECONDS, AdmissionController
 from taskops.operator.store import Store
 from taskops.operator.workqueue import WorkQueue

@@ -351,7 +351,7 @@ class OneRun:
 
 
 def test_a_followed_log_ends_at_the_maximum_duration_and_streams_are_capped_per_caller() -> None:
-    from taskops.api import runs
+    from taskops.api import run_routes as runs
     from taskops.api.context import SERVICES, Services
 
     client = EndlessLogs()
@@ -382,7 +382,7 @@ def test_a_followed_log_ends_at_the_maximum_duration_and_streams_are_capped_per_
 
 
 def test_a_body_larger_than_a_callers_share_is_not_held_through_a_wait() -> None:
-    from taskops.api.triggering import wait_options
+    from taskops.api.trigger_create import wait_options
 
     raw = json.dumps({"a": list(range(2000))}).encode()
     cost = bodies.parse_cost(raw)

@@ -1,4 +1,4 @@
-"""API names and object names (domain/apinames.py): the mapping, its collisions, names that fit a label."""
+"""API names and object names (domain/resources/apinames.py): the mapping, its collisions, names that fit a label."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from taskops.domain import apinames
+from taskops.domain.resources import apinames
 
 API_NAMES = st.from_regex(r"\A[a-zA-Z0-9._:-]{1,100}\Z")
 

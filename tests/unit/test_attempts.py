@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from taskops.domain.attempts import observe
-from taskops.domain.phases import EndReason
+from taskops.domain.execution.attempts import observe
+from taskops.domain.resources.phases import EndReason
 from tests.builders import T0, job, pod
 
 

@@ -1,4 +1,4 @@
-"""What a write asks of its author's rights (taskops.domain.authorship), and the policies made from the same rules."""
+"""What a write asks of its author's rights (taskops.domain.access.authorship), and the policies of the same rules."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from taskops import crds, policies
-from taskops.domain.authorship import CREATE_JOBS, Right, agent_need, task_needs
-from taskops.domain.mergepatch import merged, replacing
+from taskops.domain.access.authorship import CREATE_JOBS, Right, agent_need, task_needs
+from taskops.domain.resources.mergepatch import merged, replacing
 
 
 def spec(account: str | None = None, field: str = "serviceAccountName", **more: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Retry backoff sequences (domain/backoff.py)."""
+"""Retry backoff sequences (domain/resources/backoff.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from taskops.domain import backoff
+from taskops.domain.resources import backoff
 
 
 def test_fixed_and_linear_sequences() -> None:

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from taskops.domain import batch
-from taskops.domain.phases import EndReason, Phase
+from taskops.domain.execution import batch
+from taskops.domain.resources.phases import EndReason, Phase
 from tests import builders
 from tests.builders import T0
 from tests.unit.decisions import BATCH_RUNNING, CHUNKS, LATER, batch_run, batch_task, decide_batch, partial_status

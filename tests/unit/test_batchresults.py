@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from taskops.api import views
-from taskops.domain import batchresults as br
-from taskops.domain.models.run import BatchResults
-from taskops.domain.phases import EndReason, Phase
+from taskops.domain.execution import batchresults as br
+from taskops.domain.resources.phases import EndReason, Phase
+from taskops.domain.resources.run import BatchResults
 from tests import builders
 from tests.builders import T0
 from tests.unit.decisions import BATCH_RUNNING, LATER, batch_run, batch_task, decide_batch, partial_status

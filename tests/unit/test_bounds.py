@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from taskops.clients.kube import _dumps
-from taskops.domain.models import Task
+from taskops.domain.resources.task import Task
 from tests import builders
 
 

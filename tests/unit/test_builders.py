@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from taskops.domain.models import Run, Task
-from taskops.domain.models.agent import Agent
+from taskops.domain.resources.agent import Agent
+from taskops.domain.resources.run import Run
+from taskops.domain.resources.task import Task
 from tests import builders
 
 

@@ -9,7 +9,7 @@ import pytest
 from pydantic import Field
 
 from taskops import crds
-from taskops.domain.models import task as task_models
+from taskops.domain.resources import task as task_models
 
 
 def walk(schema: dict[str, Any], path: str = "") -> list[tuple[str, dict[str, Any]]]:

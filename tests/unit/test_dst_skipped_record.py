@@ -11,13 +11,14 @@ import datetime as dt
 from prometheus_client import REGISTRY
 
 from taskops.api import views
-from taskops.domain.decision import Context
-from taskops.domain.firing import plan
-from taskops.domain.models import Run, Task
-from taskops.domain.phases import EndReason, Phase
-from taskops.domain.reconcile import decide
-from taskops.domain.runs import build_scheduled_run
-from taskops.domain.schedule import parse
+from taskops.domain.execution.decide import decide
+from taskops.domain.execution.decision import Context
+from taskops.domain.resources.phases import EndReason, Phase
+from taskops.domain.resources.run import Run
+from taskops.domain.resources.task import Task
+from taskops.domain.scheduling.firedruns import build_scheduled_run
+from taskops.domain.scheduling.firing import plan
+from taskops.domain.scheduling.recurrence import parse
 from taskops.operator import metrics
 from tests import builders
 

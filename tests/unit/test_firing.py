@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from taskops.domain.firing import LATE_AFTER, plan
-from taskops.domain.models.task import TaskSpec
-from taskops.domain.phases import EndReason
-from taskops.domain.schedule import parse
+from taskops.domain.resources.phases import EndReason
+from taskops.domain.resources.task import TaskSpec
+from taskops.domain.scheduling.firing import LATE_AFTER, plan
+from taskops.domain.scheduling.recurrence import parse
 
 UTC = dt.UTC
 T0 = dt.datetime(2026, 5, 1, 12, 0, tzinfo=UTC)

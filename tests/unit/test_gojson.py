@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from taskops.domain import gojson, versions
+from taskops.domain.execution import gojson, versions
 from tests.unit.decisions import make_task
 
 NUMBERS = (

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from taskops.domain.history import Finished, finished, prune
-from taskops.domain.models import Task
+from taskops.domain.resources.task import Task
+from taskops.domain.scheduling.history import Finished, finished, prune
 from tests import builders
 from tests.builders import T0
 

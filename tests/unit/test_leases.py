@@ -1,10 +1,10 @@
-"""Leader-election rules, pure (domain/leases.py): when a Lease may be taken, and a takeover's term."""
+"""Leader-election rules, pure (domain/leadership/leases.py): when a Lease may be taken, and a takeover's term."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from taskops.domain import leases
+from taskops.domain.leadership import leases
 
 
 def lease(holder: str, renew: str, transitions: int = 0) -> dict[str, object]:

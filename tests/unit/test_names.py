@@ -1,4 +1,4 @@
-"""Deterministic object names (domain/names.py): Jobs of attempts, scheduled Runs."""
+"""Deterministic object names (domain/resources/names.py): Jobs of attempts, scheduled Runs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from taskops.domain import names
+from taskops.domain.resources import names
 
 DNS_LABELISH = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 run_names = st.from_regex(r"[a-z0-9]([-a-z0-9]{0,251}[a-z0-9])?", fullmatch=True)
@@ -35,7 +35,7 @@ def test_short_names_stay_readable() -> None:
 def test_scheduled_run_names_fit_in_a_label_value() -> None:
     import datetime as dt
 
-    from taskops.domain import names
+    from taskops.domain.resources import names
 
     at = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
     assert names.scheduled_run_name("nightly", at) == "nightly-20261125-120000"

@@ -1,4 +1,4 @@
-"""Params validation (domain/params.py): every rule, exact locations, env rendering."""
+"""Params validation (domain/resources/params.py): every rule, exact locations, env rendering."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from taskops.domain.params import FieldError, ParamSpec, env_name, env_value, validate_params
+from taskops.domain.resources.params import FieldError, ParamSpec, env_name, env_value, validate_params
 
 SCHEMA = [
     ParamSpec(name="order_id", type="string", required=True),

@@ -1,10 +1,10 @@
-"""The phase / end-reason vocabulary of every seed (domain/phases.py)."""
+"""The phase / end-reason vocabulary of every seed (domain/resources/phases.py)."""
 
 from __future__ import annotations
 
 from typing import get_args
 
-from taskops.domain.phases import (
+from taskops.domain.resources.phases import (
     TERMINAL_PHASES,
     EndReason,
     Phase,

@@ -1,10 +1,10 @@
-"""Seed 001's priority scale (1 highest .. 9 lowest) against the native one (domain/priority.py)."""
+"""Seed 001's priority scale (1 highest .. 9 lowest) against the native one (domain/resources/priority.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from taskops.domain import priority
+from taskops.domain.resources import priority
 
 
 @pytest.mark.parametrize(("p", "native"), [(1, 1000), (2, 750), (3, 500), (4, 250), (5, 0), (9, -1000)])

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from taskops.domain.decision import Context
-from taskops.domain.models import Run
-from taskops.domain.phases import EndReason, Phase
-from taskops.domain.reconcile import POD_GRACE
-from taskops.domain.reconcile import decide as decide_at
+from taskops.domain.execution.decide import POD_GRACE
+from taskops.domain.execution.decide import decide as decide_at
+from taskops.domain.execution.decision import Context
+from taskops.domain.resources.phases import EndReason, Phase
+from taskops.domain.resources.run import Run
 from tests.builders import T0, job, pod
 from tests.unit.decisions import RUNNING, decide, make_run, make_task, version_of
 

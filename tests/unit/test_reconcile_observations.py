@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 
-from taskops.domain.admission import ADMITTED, Admission, Limit, Wait
-from taskops.domain.decision import Context, JobRejected
-from taskops.domain.models import Run, Task
-from taskops.domain.phases import EndReason, Phase
-from taskops.domain.reconcile import decide
-from taskops.domain.versions import Version, content_hash, versioned_content
+from taskops.domain.execution.decide import decide
+from taskops.domain.execution.decision import Context, JobRejected
+from taskops.domain.execution.versions import Version, content_hash, versioned_content
+from taskops.domain.queueing.admission import ADMITTED, Admission, Limit, Wait
+from taskops.domain.resources.phases import EndReason, Phase
+from taskops.domain.resources.run import Run
+from taskops.domain.resources.task import Task
 from tests import builders
 from tests.builders import T0, job
 

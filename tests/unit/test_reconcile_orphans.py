@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from taskops.domain.admission import ADMITTED
-from taskops.domain.decision import Context
-from taskops.domain.models.agent import AgentSpec
-from taskops.domain.phases import EndReason, Phase
-from taskops.domain.reconcile import decide
+from taskops.domain.execution.decide import decide
+from taskops.domain.execution.decision import Context
+from taskops.domain.queueing.admission import ADMITTED
+from taskops.domain.resources.agent import AgentSpec
+from taskops.domain.resources.phases import EndReason, Phase
 from tests.builders import T0, job, pod
 from tests.unit.decisions import RUNNING, make_run, make_task, version_of
 

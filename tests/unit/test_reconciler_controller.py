@@ -12,9 +12,10 @@ import pytest
 
 from taskops.clients import errors
 from taskops.clients.resources import JOBS, PODS, REVISIONS, RUNS, TASKS, Resource
-from taskops.domain import batch, names
-from taskops.domain.models import Task
-from taskops.domain.versions import next_revision
+from taskops.domain.execution import batch
+from taskops.domain.execution.versions import next_revision
+from taskops.domain.resources import names
+from taskops.domain.resources.task import Task
 from taskops.operator.reconciler import Reconciler
 from taskops.operator.store import Kind, Store
 from taskops.operator.workqueue import WorkQueue

@@ -1,8 +1,8 @@
-"""Result checking against a Task's resultSchema (domain/results.py)."""
+"""Result checking against a Task's resultSchema (domain/resources/results.py)."""
 
 from __future__ import annotations
 
-from taskops.domain.results import check_result, schema_error
+from taskops.domain.resources.results import check_result, schema_error
 
 RESULT_SCHEMA = {"type": "object", "required": ["count"], "properties": {"count": {"type": "integer"}}}
 

@@ -13,8 +13,8 @@ from taskops.clients import errors
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import JOBS, RUNS, TASKS
 from taskops.operator.reconciler import Reconciler
-from taskops.operator.scheduler import TaskController
 from taskops.operator.store import Store
+from taskops.operator.task_controller import TaskController
 from taskops.operator.workqueue import Gate, WorkQueue
 from tests import builders
 from tests.unit.fakes import FakeClock, FakeKube

@@ -10,8 +10,8 @@ from croniter import croniter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from taskops.domain.models.task import DstPolicy
-from taskops.domain.schedule import (
+from taskops.domain.resources.task import DstPolicy
+from taskops.domain.scheduling.recurrence import (
     Ahead,
     Fire,
     ScheduleError,

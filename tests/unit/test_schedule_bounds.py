@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from dateutil import rrule
 
-from taskops.domain import jsonbounds, schedule
-from taskops.domain.models import Task
-from taskops.domain.results import check_result, schema_error
-from taskops.domain.schedule import Ahead, ScheduleError, parse
-from taskops.domain.taskstatus import task_status
+from taskops.domain.resources import jsonbounds
+from taskops.domain.resources.results import check_result, schema_error
+from taskops.domain.resources.task import Task
+from taskops.domain.scheduling import recurrence as schedule
+from taskops.domain.scheduling.recurrence import Ahead, ScheduleError, parse
+from taskops.domain.scheduling.taskstatus import task_status
 from tests import builders
 
 UTC = dt.UTC
@@ -233,8 +234,8 @@ def test_a_deep_document_from_the_api_server_is_cut_not_lost() -> None:
 
 
 def test_deep_params_make_a_run_invalid_naming_where() -> None:
-    from taskops.domain.models.params import ParamSpec
-    from taskops.domain.params import validate_params
+    from taskops.domain.resources.params import validate_params
+    from taskops.domain.resources.paramspec import ParamSpec
 
     _, errors = validate_params([ParamSpec(name="p", type="json")], {"p": nested(100)})
     assert len(errors) == 1 and errors[0].location.startswith("spec.params.p.k.0.k")

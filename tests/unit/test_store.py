@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from taskops.domain.history import finished
+from taskops.domain.scheduling.history import finished
 from taskops.operator.store import Store, is_summary, summarize_ended, without_managed_fields
 from tests import builders
 

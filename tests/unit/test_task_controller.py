@@ -1,4 +1,4 @@
-"""The Task controller (operator/scheduler.py) driven with a fake clock and a fake API server.
+"""The Task controller (operator/task_controller.py) driven with a fake clock and a fake API server.
 
 As the CronJob controller's tests do: `now` is injected, the Run writes land in an in-memory client, and the
 controller's sync says when it wants to look again.
@@ -12,8 +12,8 @@ from typing import cast
 
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import RUNS, TASKS
-from taskops.operator.scheduler import TaskController
 from taskops.operator.store import Store
+from taskops.operator.task_controller import TaskController
 from tests import builders
 from tests.unit.fakes import START, FakeClock, FakeKube
 

@@ -1,4 +1,4 @@
-"""The API's triggers (api/triggers.py): checks naming every location, the Run they build, resume, events."""
+"""The API's triggers (api/trigger_build.py): checks naming every location, the Run they build, resume, events."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from taskops.api import views
-from taskops.api.triggers import Trigger, build_run, check, request_hash, resume_of
-from taskops.domain import apinames
-from taskops.domain.models import Task
+from taskops.api.trigger_build import Trigger, build_run, check, request_hash, resume_of
+from taskops.domain.resources import apinames
+from taskops.domain.resources.task import Task
 from tests import builders
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
@@ -89,7 +89,7 @@ def test_resume_pins_the_version_the_run_ran() -> None:
 
 
 def test_events_fire_only_active_tasks_listening_to_them() -> None:
-    from taskops.api.triggers import listens
+    from taskops.api.trigger_build import listens
 
     def task(**spec: Any) -> dict[str, Any]:
         return builders.task("t", scheduleKind="event", **spec)

@@ -11,8 +11,8 @@ from taskops.clients import errors
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import RUNS, SECRETS
 from taskops.clients.webhook import Outcome, WebhookSender
-from taskops.domain import webhooks
-from taskops.domain.webhooks import Policy
+from taskops.domain.delivery import webhooks
+from taskops.domain.delivery.webhooks import Policy
 from taskops.operator.store import Store
 from taskops.operator.webhooks import WebhookController
 from tests import builders

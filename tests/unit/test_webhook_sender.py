@@ -14,7 +14,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 from taskops.clients import webhook
 from taskops.clients.webhook import WebhookSender
-from taskops.domain.webhooks import Policy
+from taskops.domain.delivery.webhooks import Policy
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from taskops.domain import egress, webhooks
-from taskops.domain.webhooks import Policy
+from taskops.domain.access import egress
+from taskops.domain.delivery import webhooks
+from taskops.domain.delivery.webhooks import Policy
 from tests import builders
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)

@@ -11,7 +11,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 from taskops import logs
-from taskops.api import openapi, runs, tasks, trigger_routes, ui
+from taskops.api import openapi, trigger_routes, ui
+from taskops.api import run_routes as runs
+from taskops.api import task_routes as tasks
 from taskops.api.context import SERVICES, Services, services
 from taskops.api.limits import HOLDS, LIMITS, Holds, Limits, release_middleware
 from taskops.api.problems import MAX_BODY, Handler, Problem, problem_middleware

@@ -24,7 +24,7 @@ from taskops.api.problems import Problem
 from taskops.api.ttlcache import TtlLru
 from taskops.clients.kube import KubeClient
 from taskops.clients.reviews import Access, User, review_access, review_token
-from taskops.domain.clock import SYSTEM, Clock
+from taskops.domain.resources.clock import SYSTEM, Clock
 
 TOKEN_TTL = 60.0
 DENIED_TOKEN_TTL = 5.0

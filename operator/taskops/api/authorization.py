@@ -13,8 +13,8 @@ from aiohttp import web
 from taskops.api.context import services
 from taskops.api.problems import Problem
 from taskops.clients.reviews import Access, User
-from taskops.domain.authorship import Need, Right
-from taskops.domain.params import FieldError
+from taskops.domain.access.authorship import Need, Right
+from taskops.domain.resources.params import FieldError
 
 FORBIDDEN = "https://taskops.dev/problems/forbidden"
 

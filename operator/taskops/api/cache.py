@@ -15,8 +15,8 @@ from taskops.api.views import slim
 from taskops.clients.informer import Informer, Key, key_of
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import RUNS, TASKS
-from taskops.domain.apinames import task_api_name
-from taskops.domain.phases import is_terminal, raw_phase
+from taskops.domain.resources.apinames import task_api_name
+from taskops.domain.resources.phases import is_terminal, raw_phase
 
 
 def _terminal(run: dict[str, Any]) -> bool:

@@ -17,9 +17,9 @@ from taskops.api.cache import Cache
 from taskops.api.problems import Problem, from_validation, invalid
 from taskops.clients.kube import KubeClient
 from taskops.clients.reviews import Access, User
-from taskops.domain import jsonbounds
-from taskops.domain.clock import SYSTEM, Clock
-from taskops.domain.params import FieldError
+from taskops.domain.resources import jsonbounds
+from taskops.domain.resources.clock import SYSTEM, Clock
+from taskops.domain.resources.params import FieldError
 
 M = TypeVar("M", bound=BaseModel)
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

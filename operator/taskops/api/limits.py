@@ -18,7 +18,7 @@ from prometheus_client import Counter as Total
 from prometheus_client import Gauge
 
 from taskops.api.problems import DOCS, Handler, Problem
-from taskops.domain.clock import SYSTEM
+from taskops.domain.resources.clock import SYSTEM
 
 RETRY_AFTER_SECONDS = 1
 HELD = Gauge("taskops_api_held", "What requests hold now: body_bytes (parse-cost bound), waiters, streams", ["pool"])

@@ -15,8 +15,8 @@ from pydantic import BaseModel, Field
 from pydantic.json_schema import models_json_schema
 
 from taskops.api import schemas
-from taskops.domain.batchresults import InputStatus
-from taskops.domain.models.task import ScheduleKind, TaskState
+from taskops.domain.execution.batchresults import InputStatus
+from taskops.domain.resources.task import ScheduleKind, TaskState
 
 REF = "#/components/schemas/{model}"
 

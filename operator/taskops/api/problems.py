@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from taskops.clients.errors import ApiError
-from taskops.domain.params import FieldError
+from taskops.domain.resources.params import FieldError
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"

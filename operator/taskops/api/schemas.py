@@ -14,10 +14,10 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
 
-from taskops.domain.apinames import API_NAME_MAX, API_NAME_PATTERN
-from taskops.domain.batchresults import InputStatus
-from taskops.domain.models.task import TaskSpec, TaskState
-from taskops.domain.runview import Attempt, RunOut, Step
+from taskops.domain.execution.batchresults import InputStatus
+from taskops.domain.resources.apinames import API_NAME_MAX, API_NAME_PATTERN
+from taskops.domain.resources.task import TaskSpec, TaskState
+from taskops.domain.views.run import Attempt, RunOut, Step
 
 __all__ = ["Attempt", "RunOut", "Step"]
 

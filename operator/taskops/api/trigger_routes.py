@@ -18,15 +18,15 @@ from taskops.api.context import (
     services,
 )
 from taskops.api.problems import invalid
-from taskops.api.tasks import find_task
-from taskops.api.triggering import fire, wait_options
-from taskops.api.triggers import Trigger, build_run, check, listens
+from taskops.api.task_routes import find_task
+from taskops.api.trigger_build import Trigger, build_run, check, listens
+from taskops.api.trigger_create import fire, wait_options
 from taskops.clients.errors import AlreadyExists, NotFound
 from taskops.clients.resources import REVISIONS, RUNS
-from taskops.domain import apinames, names
-from taskops.domain.models import Task
-from taskops.domain.models.run import ExecutionMode
-from taskops.domain.params import FieldError
+from taskops.domain.resources import apinames, names
+from taskops.domain.resources.params import FieldError
+from taskops.domain.resources.run import ExecutionMode
+from taskops.domain.resources.task import Task
 
 routes = web.RouteTableDef()
 

@@ -6,7 +6,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from taskops.domain.clock import SYSTEM
+from taskops.domain.resources.clock import SYSTEM
 
 K = TypeVar("K")
 V = TypeVar("V")

@@ -25,11 +25,11 @@ from taskops.api import views
 from taskops.api.context import SERVICES, caller, namespace, reply, services
 from taskops.api.limits import HOLDS, LIMITS, STREAM_MAX_HEADER, hold
 from taskops.api.problems import Problem
-from taskops.api.tasks import find_task
+from taskops.api.task_routes import find_task
 from taskops.clients.errors import ApiError
 from taskops.clients.resources import REVISIONS
-from taskops.domain import names
-from taskops.domain.params import FieldError
+from taskops.domain.resources import names
+from taskops.domain.resources.params import FieldError
 
 routes = web.RouteTableDef()
 UI_DIR = Path(__file__).resolve().parent / "ui"

@@ -12,11 +12,11 @@ import json
 from typing import Any
 
 from taskops.api import schemas
-from taskops.domain import priority, timefmt
-from taskops.domain.apinames import task_api_name
-from taskops.domain.models.task import TaskSpec
-from taskops.domain.phases import Phase, seed000_status, seed002_status, seed003_status
-from taskops.domain.runview import UPDATED_AT, phase_and_reason, run_out
+from taskops.domain.resources import priority, timefmt
+from taskops.domain.resources.apinames import task_api_name
+from taskops.domain.resources.phases import Phase, seed000_status, seed002_status, seed003_status
+from taskops.domain.resources.task import TaskSpec
+from taskops.domain.views.run import UPDATED_AT, phase_and_reason, run_out
 
 __all__ = ["phase_and_reason", "run_out"]
 

@@ -15,7 +15,7 @@ import orjson
 from taskops.clients.credentials import Credentials
 from taskops.clients.errors import AlreadyExists, api_error
 from taskops.clients.resources import EVENTS, Resource
-from taskops.domain import jsonbounds, timefmt
+from taskops.domain.resources import jsonbounds, timefmt
 
 Objects = list[dict[str, Any]]
 MERGE_PATCH = "application/merge-patch+json"

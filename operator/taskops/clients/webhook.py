@@ -11,8 +11,8 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
-from taskops.domain import webhooks
-from taskops.domain.webhooks import Policy
+from taskops.domain.delivery import webhooks
+from taskops.domain.delivery.webhooks import Policy
 
 # What is read of a response: its status is the answer; the body is drained only this far (so a small
 # answer leaves the connection reusable) and never decompressed (a gzip bomb stays the bytes it is).
@@ -45,7 +45,7 @@ class _PolicyResolver(AbstractResolver):
 @dataclass(frozen=True)
 class Outcome:
     status_code: int | None = None
-    # What status.webhook.lastError says (domain/webhooks.py ERRORS): a category, never connector text.
+    # What status.webhook.lastError says (domain/delivery/webhooks.py ERRORS): a category, never connector text.
     error: str | None = None
     # Never worth retrying (a denied host, a redirect, a bad URL).
     final: bool = False

@@ -19,9 +19,9 @@ import asyncio
 import logging
 
 from taskops.clients.informer import Key
-from taskops.domain.admission import ADMITTED, Admission, Capacity, Limit, Pending, Verdict, admit
-from taskops.domain.clock import SYSTEM, Clock
-from taskops.domain.phases import WAITING_PHASES, is_terminal
+from taskops.domain.queueing.admission import ADMITTED, Admission, Capacity, Limit, Pending, Verdict, admit
+from taskops.domain.resources.clock import SYSTEM, Clock
+from taskops.domain.resources.phases import WAITING_PHASES, is_terminal
 from taskops.operator import metrics
 from taskops.operator.controller import Controller
 from taskops.operator.store import Store

@@ -22,7 +22,7 @@ from typing import Generic, TypeVar
 
 from taskops import logs
 from taskops.clients import errors
-from taskops.domain.clock import SYSTEM, Clock
+from taskops.domain.resources.clock import SYSTEM, Clock
 from taskops.operator import metrics
 from taskops.operator.workqueue import WorkQueue
 

@@ -15,8 +15,8 @@ import kopf
 from taskops import GROUP, VERSION
 from taskops.clients.credentials import Credentials
 from taskops.clients.informer import key_of
-from taskops.domain import names
-from taskops.domain.phases import is_terminal, raw_phase
+from taskops.domain.resources import names
+from taskops.domain.resources.phases import is_terminal, raw_phase
 from taskops.operator.store import Kind, Store, without_managed_fields
 from taskops.operator.workqueue import WorkQueue
 

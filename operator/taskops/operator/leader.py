@@ -22,8 +22,8 @@ import logging
 from taskops.clients import errors
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import LEASES
-from taskops.domain import leases
-from taskops.domain.clock import SYSTEM, Clock
+from taskops.domain.leadership import leases
+from taskops.domain.resources.clock import SYSTEM, Clock
 from taskops.operator import metrics
 
 log = logging.getLogger("taskops.leader")

@@ -17,15 +17,15 @@ import kopf
 from taskops.clients import credentials
 from taskops.clients.kube import KubeClient
 from taskops.clients.webhook import WebhookSender
-from taskops.domain.clock import SYSTEM, Clock
-from taskops.domain.webhooks import Policy
+from taskops.domain.delivery.webhooks import Policy
+from taskops.domain.resources.clock import SYSTEM, Clock
 from taskops.operator.admission import AdmissionController
 from taskops.operator.handlers import build_registry
 from taskops.operator.health import serve as serve_health
 from taskops.operator.leader import LeaderElector
 from taskops.operator.reconciler import Reconciler
-from taskops.operator.scheduler import TaskController
 from taskops.operator.store import Store
+from taskops.operator.task_controller import TaskController
 from taskops.operator.watches import Watches
 from taskops.operator.webhooks import WebhookController
 from taskops.operator.workqueue import WorkQueue
@@ -33,7 +33,7 @@ from taskops.operator.workqueue import WorkQueue
 # kopf reads Tasks with Python's json, which stops at about 1,000 levels of nesting with RecursionError, and that
 # fails kopf's whole watch (no Task in any namespace is seen). The API server stores up to 10,000 levels, so the
 # operator allows that much recursion: such a Task is read, and refused where its fields are validated
-# (domain/jsonbounds.py). The C stack this takes (about 3 MB at 10,000 levels) fits the main thread's 8 MB.
+# (domain/resources/jsonbounds.py). The C stack this takes (about 3 MB at 10,000 levels) fits the main thread's 8 MB.
 RECURSION_LIMIT = 25_000
 
 log = logging.getLogger("taskops.operator")

@@ -6,8 +6,8 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from taskops.domain import timefmt
-from taskops.domain.phases import is_terminal
+from taskops.domain.resources import timefmt
+from taskops.domain.resources.phases import is_terminal
 
 _DURATIONS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 3 * 3600, 12 * 3600)
 

@@ -1,7 +1,7 @@
 """Reconcile one Run: snapshot the caches, let the pure `decide` choose, apply its Decision.
 
 Each sync is one decision and its writes, applied in the order
-`taskops.domain.decision` documents, with at most one status write. What a
+`taskops.domain.execution.decision` documents, with at most one status write. What a
 write meets that only the API server can say (a Job refused) is kept as an
 observation for the next sync's decision; nothing here chooses an outcome.
 """
@@ -18,14 +18,16 @@ from pydantic import ValidationError
 from taskops.clients import errors
 from taskops.clients.informer import Key
 from taskops.clients.resources import AGENTS, CONFIGMAPS, JOBS, PODS, RUNS, TASKS, Resource
-from taskops.domain import attempts, batch, mergepatch, names, timefmt
-from taskops.domain.clock import SYSTEM, Clock
-from taskops.domain.decision import Context, Decision, EventSpec, JobRejected
-from taskops.domain.models import Run, Task
-from taskops.domain.models.agent import AgentSpec
-from taskops.domain.phases import EndReason
-from taskops.domain.reconcile import decide
-from taskops.domain.versions import Version, from_revision
+from taskops.domain.execution import attempts, batch
+from taskops.domain.execution.decide import decide
+from taskops.domain.execution.decision import Context, Decision, EventSpec, JobRejected
+from taskops.domain.execution.versions import Version, from_revision
+from taskops.domain.resources import mergepatch, names, timefmt
+from taskops.domain.resources.agent import AgentSpec
+from taskops.domain.resources.clock import SYSTEM, Clock
+from taskops.domain.resources.phases import EndReason
+from taskops.domain.resources.run import Run
+from taskops.domain.resources.task import Task
 from taskops.operator import metrics
 from taskops.operator.admission import AdmissionController
 from taskops.operator.controller import Controller
@@ -77,7 +79,7 @@ class Reconciler:
         yield_to: Gate | None = None,
         admission: AdmissionController | None = None,
     ) -> None:
-        # The caches hand out typed raw bodies (domain/raw.py); this reconcile still reads them as plain dicts
+        # The caches hand out typed raw bodies (domain/resources/raw.py); this reconcile still reads them as plain dicts
         # until its decide/apply rewrite (issue 21, outcome 1) reads the typed views.
         self.store: Any = store
         self.client = client
@@ -228,8 +230,8 @@ class Reconciler:
         return raw
 
     async def apply(self, raw: dict[str, Any], run: Run, decision: Decision) -> bool:
-        """Apply the decision's writes in the documented order (taskops.domain.decision). False: the API server
-        refused the Job; the refusal is kept for the next sync and the decision's Events are not posted."""
+        """Apply the decision's writes in the documented order (taskops.domain.execution.decision). False: the API
+        server refused the Job; the refusal is kept for the next sync and the decision's Events are not posted."""
         ns, name = run.namespace, run.name
         if decision.owner and await self._owner_stays(ns, decision.owner):
             refs = [*(run.metadata.owner_references or []), decision.owner]

@@ -1,6 +1,6 @@
 """In-memory caches of the objects the operator watches, filled from kopf's watch events and the informers.
 
-Each kind's cache is typed with its raw body (domain/raw.py): the hot paths read
+Each kind's cache is typed with its raw body (domain/resources/raw.py): the hot paths read
 the objects as the API server sent them, with no parse, and mypy checks the keys.
 """
 
@@ -13,11 +13,11 @@ from typing import Any, Generic, TypeVar, cast
 
 from taskops import GROUP
 from taskops.clients.informer import Key, key_of
-from taskops.domain import names
-from taskops.domain.batch import resume_wanted
-from taskops.domain.phases import is_terminal
-from taskops.domain.raw import RawAgent, RawBody, RawConfigMap, RawJob, RawPod, RawRevision, RawRun, RawTask
-from taskops.domain.webhooks import undelivered
+from taskops.domain.delivery.webhooks import undelivered
+from taskops.domain.execution.batch import resume_wanted
+from taskops.domain.resources import names
+from taskops.domain.resources.phases import is_terminal
+from taskops.domain.resources.raw import RawAgent, RawBody, RawConfigMap, RawJob, RawPod, RawRevision, RawRun, RawTask
 
 Obj = dict[str, Any]
 B = TypeVar("B", bound=RawBody)

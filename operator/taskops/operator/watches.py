@@ -17,10 +17,10 @@ from typing import Any, cast
 from taskops.clients.informer import Informer, key_of
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import CONFIGMAPS, JOBS, PODS, RUNS
-from taskops.domain import names
-from taskops.domain.batch import resume_wanted
-from taskops.domain.phases import is_terminal
-from taskops.domain.raw import RawRun
+from taskops.domain.execution.batch import resume_wanted
+from taskops.domain.resources import names
+from taskops.domain.resources.phases import is_terminal
+from taskops.domain.resources.raw import RawRun
 from taskops.operator.store import (
     Store,
     run_owner,

@@ -18,12 +18,12 @@ from taskops.clients.informer import Key
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import RUNS, SECRETS
 from taskops.clients.webhook import Outcome, WebhookSender
-from taskops.domain import webhooks
-from taskops.domain.apinames import task_api_name
-from taskops.domain.clock import SYSTEM, Clock
-from taskops.domain.models.run import WebhookStatus
-from taskops.domain.raw import RawRun
-from taskops.domain.runview import run_out
+from taskops.domain.delivery import webhooks
+from taskops.domain.resources.apinames import task_api_name
+from taskops.domain.resources.clock import SYSTEM, Clock
+from taskops.domain.resources.raw import RawRun
+from taskops.domain.resources.run import WebhookStatus
+from taskops.domain.views.run import run_out
 from taskops.operator import metrics
 from taskops.operator.controller import Controller
 from taskops.operator.store import Store

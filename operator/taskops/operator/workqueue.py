@@ -3,7 +3,7 @@
 A key is queued at most once; a key being processed is never handed to a
 second worker, and a key added meanwhile is processed again afterwards.
 Delayed adds replace sleeping coroutines: nothing waits in a handler. Timers run
-on the clock the queue is given (domain/clock.py), so a test steps them with a
+on the clock the queue is given (domain/resources/clock.py), so a test steps them with a
 fake clock.
 
 Bounded: a key is held at most once, queued or on a timer (never both for long:
@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Hashable
 
-from taskops.domain.clock import SYSTEM, Clock, Timer
+from taskops.domain.resources.clock import SYSTEM, Clock, Timer
 
 
 class WorkQueue:

@@ -1,0 +1,245 @@
+"""The Runs API (seed 004 and 000): list, get, cancel, resume, logs, a batch run's per-input results."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any, get_args
+
+from aiohttp import web
+
+from taskops.api import authorization, schemas, views
+from taskops.api.context import (
+    Services,
+    caller,
+    namespace,
+    not_found,
+    query_bool,
+    query_int,
+    reply,
+    services,
+)
+from taskops.api.limits import HOLDS, LIMITS, STREAM_MAX_HEADER, hold
+from taskops.api.problems import Problem, invalid
+from taskops.api.task_routes import find_task
+from taskops.api.trigger_build import resume_of
+from taskops.api.trigger_create import respond, wait_options
+from taskops.clients.errors import AlreadyExists, NotFound
+from taskops.clients.resources import CONFIGMAPS, PODS, RUNS
+from taskops.clients.reviews import Access
+from taskops.domain.access import authorship
+from taskops.domain.execution import batch, batchresults
+from taskops.domain.execution.batchresults import InputStatus
+from taskops.domain.resources import apinames, names
+from taskops.domain.resources.params import FieldError
+from taskops.domain.resources.phases import RESUMABLE_PHASES, Phase, is_terminal, raw_phase
+from taskops.domain.resources.run import ExecutionMode
+from taskops.domain.resources.task import Task
+from taskops.domain.scheduling import firedruns as runs
+
+routes = web.RouteTableDef()
+# How long ending a stream may wait for a slow reader.
+EOF_SECONDS = 5.0
+
+
+def _task(obj: dict[str, Any]) -> Task:
+    return Task.model_validate(obj)
+
+
+_SORT_KEYS = {"created_at", "status", "updated_at"}
+_FILTERS = ("status", "action_name", "task_name", "execution_mode", "uid", "user_uid", "workspace_uid")
+
+
+@routes.get("/api/v1/runs")
+async def list_runs(request: web.Request) -> web.Response:
+    svc, ns = services(request), namespace(request)
+    await caller(request, "list", "runs", ns)
+    limit = query_int(request, "limit", 10, 1, 100)
+    offset = query_int(request, "offset", 0, 0, 10**9)
+    sort = request.query.get("sort") or "-created_at"
+    if sort.lstrip("-") not in _SORT_KEYS:
+        raise invalid([FieldError("query.sort", "sort by created_at, status or updated_at (- for descending)", sort)])
+    wanted = {k: request.query[k] for k in _FILTERS if request.query.get(k)}
+    if "status" in wanted and wanted["status"].upper() not in Phase.__members__:
+        raise invalid([FieldError("query.status", f"must be one of {', '.join(Phase)}", wanted["status"])])
+    if "execution_mode" in wanted and wanted["execution_mode"].upper() not in get_args(ExecutionMode):
+        raise invalid([FieldError("query.execution_mode", "must be LIVE, ASYNC or SCHEDULE", wanted["execution_mode"])])
+    out = [views.run_out(r, svc.cache.task_name(ns, r["spec"]["taskRef"]["name"])) for r in svc.cache.runs_in(ns)]
+    out = views.select_runs(out, wanted, sort)
+    return reply(schemas.RunList(items=out[offset : offset + limit], total=len(out), limit=limit, offset=offset))
+
+
+async def _find_run(svc: Services, ns: str, ident: str) -> dict[str, Any]:
+    found = svc.cache.run(ns, ident)
+    if found is None and apinames.is_object_name(ident, 253):
+        try:
+            found = await svc.client.get(RUNS, ns, ident)
+        except NotFound:
+            found = None
+    if found is None:
+        raise not_found("run", ident, ns)
+    return found
+
+
+@routes.get("/api/v1/runs/{id}")
+async def get_run(request: web.Request) -> web.Response:
+    svc, ns = services(request), namespace(request)
+    await caller(request, "get", "runs", ns)
+    run = await _find_run(svc, ns, request.match_info["id"])
+    wait, timeout = wait_options(request)
+    task_name = svc.cache.task_name(ns, run["spec"]["taskRef"]["name"])
+    return (
+        await respond(svc, run, views.run_out, task_name, None, wait, timeout)
+        if wait
+        else reply(views.run_out(run, task_name))
+    )
+
+
+@routes.get("/api/v1/integrations/executions/{id}")
+async def get_execution(request: web.Request) -> web.Response:
+    svc, ns = services(request), namespace(request)
+    await caller(request, "get", "runs", ns)
+    run = await _find_run(svc, ns, request.match_info["id"])
+    return reply(views.execution(run, svc.cache.task_name(ns, run["spec"]["taskRef"]["name"])))
+
+
+async def _cancel(request: web.Request) -> dict[str, Any]:
+    svc, ns = services(request), namespace(request)
+    await caller(request, "patch", "runs", ns)
+    run = await _find_run(svc, ns, request.match_info["id"])
+    phase = raw_phase(run)
+    if is_terminal(phase):
+        raise Problem(409, "Conflict", f'run "{run["metadata"]["name"]}" already ended ({phase}); nothing to cancel')
+    patched = await svc.client.patch(RUNS, ns, run["metadata"]["name"], runs.stop_patch())
+    svc.cache.runs.upsert(patched)
+    return patched
+
+
+@routes.post("/api/v1/runs/{id}/cancel")
+async def cancel_run(request: web.Request) -> web.Response:
+    run = await _cancel(request)
+    svc = services(request)
+    return reply(views.run_out(run, svc.cache.task_name(run["metadata"]["namespace"], run["spec"]["taskRef"]["name"])))
+
+
+@routes.post("/api/v1/integrations/executions/{id}/cancel")
+async def cancel_execution(request: web.Request) -> web.Response:
+    run = await _cancel(request)
+    svc = services(request)
+    return reply(
+        views.execution(run, svc.cache.task_name(run["metadata"]["namespace"], run["spec"]["taskRef"]["name"]))
+    )
+
+
+@routes.post("/api/v1/runs/{id}/resume")
+async def resume_run(request: web.Request) -> web.Response:
+    """Rerun a stopped or failed run with its pinned version and params (one resume per run: idempotent).
+
+    Resuming reads the run and acts on it (a batch run is patched in place), so it needs `get` and `patch` on
+    that run besides `create runs`: `create runs` alone must not let a caller rerun someone else's run.
+    """
+    svc, ns = services(request), namespace(request)
+    user = await caller(request, "create", "runs", ns)
+    run = await _find_run(svc, ns, request.match_info["id"])
+    await authorization.require_on_run(request, user, ns, run["metadata"]["name"], ("get", "patch"))
+    await authorization.require(request, user, ns, authorship.agent_need(run["spec"].get("agent"), "run.spec.agent"))
+    phase = raw_phase(run)
+    if phase not in RESUMABLE_PHASES:
+        raise Problem(409, "Conflict", f"only a STOPPED, FAILED or PARTIAL_SUCCEEDED run can be resumed; it is {phase}")
+    if run["spec"].get("inputs"):
+        return await _resume_batch(svc, ns, run)
+    task = _task(await find_task(svc, ns, run["spec"]["taskRef"]["name"]))
+    body_ = resume_of(run, task, user.name, svc.now())
+    replay = False
+    try:
+        created = await svc.client.create(RUNS, ns, body_)
+    except AlreadyExists:
+        created, replay = await svc.client.get(RUNS, ns, body_["metadata"]["name"]), True
+    svc.cache.runs.upsert(created)
+    task_name = svc.cache.task_name(ns, task.metadata.name)
+    return reply(views.run_out(created, task_name, replay), 200 if replay else 201)
+
+
+async def _resume_batch(svc: Services, ns: str, run: dict[str, Any]) -> web.Response:
+    """A batch Run resumes in place: a new attempt over only the indexes that did not succeed (docs/batch.md)."""
+    done = batch.resumes_done(run)
+    patched = run
+    if int(run["spec"].get("resume") or 0) <= done:  # otherwise a resume is already asked for: idempotent
+        patched = await svc.client.patch(RUNS, ns, run["metadata"]["name"], {"spec": {"resume": done + 1}})
+        svc.cache.runs.upsert(patched)
+    task_name = svc.cache.task_name(ns, run["spec"]["taskRef"]["name"])
+    return reply(views.run_out(patched, task_name), 202)
+
+
+@routes.get("/api/v1/runs/{id}/logs")
+async def run_logs(request: web.Request) -> web.StreamResponse:
+    """The current attempt's pod log as text/plain; `follow=true` streams it until the container ends.
+
+    Every log read is a stream: it takes one of the caller's stream slots (429/503 when full) and ends after
+    the maximum stream duration at the latest (docs/security.md §4).
+    """
+    svc, ns = services(request), namespace(request)
+    user = await caller(request, "get", "runs", ns)
+    await svc.auth.authorize(user, Access("get", "pods", ns, group="", subresource="log"))
+    hold(request, request.app[HOLDS].streams)
+    run = await _find_run(svc, ns, request.match_info["id"])
+    job = (run.get("status") or {}).get("jobName")
+    pods = await svc.client.list(PODS, ns, label_selector=f"{names.LABEL_JOB_NAME}={job}") if job else []
+    if not pods:
+        raise Problem(409, "Conflict", f'run "{run["metadata"]["name"]}" has no pod (phase {raw_phase(run)})')
+    pod = max(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "")
+    params = {"follow": "true" if query_bool(request, "follow") else "false"}
+    if request.query.get("container"):
+        params["container"] = request.query["container"]
+    max_seconds = request.app[LIMITS].max_stream_seconds
+    deadline = asyncio.get_running_loop().time() + max_seconds
+    chunks = svc.client.stream(PODS.path(ns, pod["metadata"]["name"], "log"), params)
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/plain; charset=utf-8", STREAM_MAX_HEADER: str(int(max_seconds))}
+    )
+    try:
+        first = b""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(deadline):
+                # An error (no such container, kubelet unreachable) still becomes a problem.
+                first = await anext(chunks, b"")
+        await response.prepare(request)
+        # The deadline bounds writes too: a caller that stops reading cannot hold the stream open.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(deadline):
+                await response.write(first)
+                async for chunk in chunks:
+                    await response.write(chunk)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(EOF_SECONDS):
+                await response.write_eof()
+    except ConnectionResetError:
+        pass  # the caller stopped following
+    finally:
+        await chunks.aclose()
+    return response
+
+
+@routes.get("/api/v1/runs/{id}/results")
+async def run_results(request: web.Request) -> web.Response:
+    """A batch run's per-input results, a page at a time, read from its result chunks (docs/batch.md)."""
+    svc, ns = services(request), namespace(request)
+    await caller(request, "get", "runs", ns)
+    status = request.query.get("status") or None
+    if status not in (None, *get_args(InputStatus)):
+        raise invalid([FieldError("query.status", "must be succeeded or failed", status)])
+    limit = query_int(request, "limit", 100, 1, 1000)
+    offset = query_int(request, "offset", 0, 0, 10**9)
+    run = await _find_run(svc, ns, request.match_info["id"])
+    name, inputs = run["metadata"]["name"], run["spec"].get("inputs")
+    if not inputs:
+        raise Problem(409, "Conflict", f'run "{name}" is not a batch run: its result is the run\'s own "result"')
+    results = ((run.get("status") or {}).get("batch") or {}).get("results") or {}
+    chunks = []
+    for k in range(int(results.get("configMaps") or 0)):
+        try:
+            chunks.append((await svc.client.get(CONFIGMAPS, ns, batchresults.results_name(name, k))).get("data") or {})
+        except NotFound:
+            continue  # the run is being deleted with its chunks
+    items, total = views.input_results(batchresults.merge(chunks), status, offset, limit)
+    return reply(schemas.InputResultList(items=items, total=total, inputs=inputs["count"], limit=limit, offset=offset))

@@ -1,0 +1,1 @@
+"""Completion webhooks: when to send, how to sign, what a response means."""

@@ -1,0 +1,1 @@
+"""What one Run executes and decides: its pinned Task version, Jobs, attempts, batch inputs and results, `decide`."""

@@ -1,0 +1,175 @@
+"""Build the Kubernetes Job of one attempt of a Run (a pure function; the operator sends it)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from taskops import API_VERSION
+from taskops.domain.execution import batch
+from taskops.domain.resources import names
+from taskops.domain.resources.agent import JobDefaults
+from taskops.domain.resources.params import env_name, env_value
+from taskops.domain.resources.run import Run
+from taskops.domain.resources.task import BatchSpec, Task
+
+
+def owner_reference(api_version: str, kind: str, name: str, uid: str) -> dict[str, Any]:
+    return {
+        "apiVersion": api_version,
+        "kind": kind,
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def task_owner(task: Task) -> dict[str, Any]:
+    """The owner reference to `task` that its Runs and versions carry (deleted with it)."""
+    return owner_reference(API_VERSION, "Task", task.metadata.name, task.metadata.uid or "")
+
+
+PARAMS_ANNOTATION = "taskops.dev/params"
+PARAMS_VOLUME = "taskops-params"
+PARAMS_DIR = "/etc/taskops"
+
+
+def _env(run: Run, attempt: int, params: dict[str, Any]) -> list[dict[str, str]]:
+    env = [
+        {"name": "TASKOPS_TASK", "value": run.spec.task_ref.name},
+        {"name": "TASKOPS_RUN", "value": run.name},
+        {"name": "TASKOPS_ATTEMPT", "value": str(attempt)},
+        {"name": "TASKOPS_PARAMS_FILE", "value": f"{PARAMS_DIR}/params.json"},
+    ]
+    # Values travel as data (env values, a file), never spliced into a command line.
+    env += [{"name": env_name(k), "value": env_value(v)} for k, v in sorted(params.items())]
+    return env
+
+
+def build_job(
+    task: Task,
+    run: Run,
+    attempt: int,
+    params: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
+    defaults: JobDefaults | None = None,
+    indexes: list[int] | None = None,
+) -> dict[str, Any]:
+    """The Job for `attempt` of `run`: the Task's template, owned by the Run, retries left to taskops.
+
+    Params reach every container as `TASKOPS_PARAM_<NAME>` variables and as one JSON file,
+    `/etc/taskops/params.json`, projected from a pod annotation by the downward API.
+    """
+    params = params or {}
+    template = task.spec.payload
+    spec: dict[str, Any] = copy.deepcopy(template.spec)
+    meta: dict[str, Any] = copy.deepcopy(template.metadata or {})
+    labels = {
+        **(meta.get("labels") or {}),
+        names.LABEL_TASK: task.metadata.name,
+        names.LABEL_RUN: run.name,
+        names.LABEL_ATTEMPT: str(attempt),
+        names.LABEL_MANAGED_BY: names.MANAGED_BY,
+    }
+    # taskops decides about retries itself, with its own backoff: the Job must never retry a pod.
+    spec["backoffLimit"] = 0
+    pod_template = spec.setdefault("template", {})
+    pod_meta = pod_template.setdefault("metadata", {})
+    pod_meta["labels"] = {
+        **(pod_meta.get("labels") or {}),
+        **{k: labels[k] for k in (names.LABEL_TASK, names.LABEL_RUN, names.LABEL_ATTEMPT)},
+    }
+    payload = {"params": params, "overrides": overrides or {}}
+    pod_meta["annotations"] = {
+        **(pod_meta.get("annotations") or {}),
+        PARAMS_ANNOTATION: json.dumps(payload, sort_keys=True),
+    }
+    pod_spec = pod_template.setdefault("spec", {})
+    pod_spec.setdefault("restartPolicy", "Never")
+    pod_spec["volumes"] = [
+        *(pod_spec.get("volumes") or []),
+        {
+            "name": PARAMS_VOLUME,
+            "downwardAPI": {
+                "items": [
+                    {"path": "params.json", "fieldRef": {"fieldPath": f"metadata.annotations['{PARAMS_ANNOTATION}']"}}
+                ]
+            },
+        },
+    ]
+    for container in pod_spec.get("containers") or []:
+        container["env"] = [*(container.get("env") or []), *_env(run, attempt, params)]
+        container["volumeMounts"] = [
+            *(container.get("volumeMounts") or []),
+            {"name": PARAMS_VOLUME, "mountPath": PARAMS_DIR, "readOnly": True},
+        ]
+    if defaults is not None:
+        if defaults.service_account_name:
+            pod_spec["serviceAccountName"] = defaults.service_account_name
+        if defaults.node_selector:
+            pod_spec["nodeSelector"] = {**(pod_spec.get("nodeSelector") or {}), **defaults.node_selector}
+        if defaults.tolerations:
+            pod_spec["tolerations"] = [*(pod_spec.get("tolerations") or []), *defaults.tolerations]
+    timeout = run.spec.timeout_seconds or task.spec.timeout_seconds
+    if timeout:
+        spec["activeDeadlineSeconds"] = timeout
+    if run.spec.inputs is not None:
+        _make_indexed(spec, task, run, attempt, indexes)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": names.job_name(run.name, attempt),
+            "namespace": run.namespace,
+            "labels": labels,
+            "annotations": meta.get("annotations") or {},
+            "ownerReferences": [owner_reference(API_VERSION, "Run", run.name, run.metadata.uid or "")],
+        },
+        "spec": spec,
+    }
+
+
+def _make_indexed(spec: dict[str, Any], task: Task, run: Run, attempt: int, indexes: list[int] | None) -> None:
+    """A batch run's attempt: an Indexed Job over all inputs, or (a resume) over `indexes` via an index map."""
+    inputs = run.spec.inputs
+    assert inputs is not None
+    settings = task.spec.batch or BatchSpec()
+    completions = inputs.count if indexes is None else len(indexes)
+    # Per-index retries replace the Job-level limit (which then defaults to "unlimited").
+    spec.pop("backoffLimit", None)
+    spec["completionMode"] = "Indexed"
+    spec["completions"] = completions
+    spec["parallelism"] = min(settings.parallelism, completions)
+    spec["backoffLimitPerIndex"] = settings.backoff_limit_per_index
+    if settings.max_failed_indexes is not None:
+        spec["maxFailedIndexes"] = settings.max_failed_indexes
+    else:
+        spec.pop("maxFailedIndexes", None)
+    sources: list[dict[str, Any]] = [
+        {"configMap": {"name": name, "items": [{"key": batch.INPUTS_KEY, "path": batch.chunk_file(k)}]}}
+        for k, name in enumerate(inputs.config_maps)
+    ]
+    env = [
+        {"name": "TASKOPS_INPUTS_DIR", "value": batch.INPUTS_DIR},
+        {"name": "TASKOPS_CHUNK_SIZE", "value": str(inputs.chunk_size)},
+        {"name": "TASKOPS_INPUT_COUNT", "value": str(inputs.count)},
+    ]
+    if indexes is not None:
+        name = batch.index_map_name(run.name, attempt)
+        sources.append(
+            {"configMap": {"name": name, "items": [{"key": batch.INDEX_MAP_KEY, "path": batch.INDEX_MAP_KEY}]}}
+        )
+        env.append({"name": "TASKOPS_INDEX_MAP", "value": batch.INDEX_MAP_PATH})
+    pod_spec = spec["template"]["spec"]
+    pod_spec["volumes"] = [
+        *(pod_spec.get("volumes") or []),
+        {"name": batch.INPUTS_VOLUME, "projected": {"sources": sources}},
+    ]
+    for container in pod_spec.get("containers") or []:
+        container["env"] = [*(container.get("env") or []), *env]
+        container["volumeMounts"] = [
+            *(container.get("volumeMounts") or []),
+            {"name": batch.INPUTS_VOLUME, "mountPath": batch.INPUTS_DIR, "readOnly": True},
+        ]

@@ -1,0 +1,1 @@
+"""Leader election's pure rules (client-go's Lease semantics)."""

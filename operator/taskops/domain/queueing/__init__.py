@@ -1,0 +1,1 @@
+"""Admission: which waiting Runs start now (Kueue's shape), and why the others wait."""

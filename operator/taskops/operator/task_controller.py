@@ -1,0 +1,351 @@
+"""The Task controller: fires schedules on time, stops overlapping Runs, prunes history.
+
+All due times live in one timer heap (the clock's): each Task's sync returns
+the delay to its next fire, and the worker shell (controller.py) re-queues the
+key for then, never polled. Run names are derived from (Task, fire time), so a
+restart or a second operator creating the same fire gets AlreadyExists instead
+of a duplicate.
+
+Schedule searches never run on the event loop, except a fire whose times were
+all computed ahead (the hot path, no arithmetic): parsing a changed spec,
+computing fires ahead and any other plan run on a small thread pool, and each
+search is bounded (domain/scheduling/recurrence.py). A search that runs out of its bound
+makes the schedule invalid (ScheduleValid=False) until the spec changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import functools
+import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from taskops.clients import errors
+from taskops.clients.informer import Key
+from taskops.clients.kube import KubeClient
+from taskops.clients.resources import REVISIONS, RUNS, TASKS
+from taskops.domain.execution import gojson
+from taskops.domain.execution.versions import Version, from_revision, next_revision
+from taskops.domain.resources import jsonbounds, mergepatch
+from taskops.domain.resources.clock import SYSTEM, Clock
+from taskops.domain.resources.phases import PENDING_PHASES, is_terminal, raw_phase
+from taskops.domain.resources.raw import RawRun, RawTask
+from taskops.domain.resources.results import schema_error
+from taskops.domain.resources.task import Task
+from taskops.domain.scheduling.firedruns import build_scheduled_run, stop_patch
+from taskops.domain.scheduling.firing import FirePlan, plan
+from taskops.domain.scheduling.history import finished, prune
+from taskops.domain.scheduling.recurrence import Ahead, FireSource, Schedule, ScheduleError, jitter_offset, parse
+from taskops.domain.scheduling.taskstatus import task_status
+from taskops.operator import metrics
+from taskops.operator.controller import Controller
+from taskops.operator.reconciler import COMPONENT
+from taskops.operator.store import Store
+from taskops.operator.workqueue import Gate
+
+log = logging.getLogger("taskops.scheduler")
+T = TypeVar("T")
+
+# How long the status write waits after a fire, so that a burst of fires shares one write.
+SYNC_DELAY = 1.0
+# Re-check a Task at least this often even when nothing is due (clock jumps, missed wake-ups).
+MAX_SLEEP = 300.0
+# Threads that search schedules; each search is bounded in time, so a few bad Tasks delay others' searches by
+# at most their bound, and fires computed ahead do not wait for them.
+SEARCH_THREADS = 2
+
+
+@dataclass
+class _Memory:
+    """What the controller knows of a Task between reconciles (its status is written lazily)."""
+
+    generation: int | None = None
+    resource_version: str | None = None
+    task: Task | None = None
+    schedule: Schedule | None = None
+    error: ScheduleError | None = None
+    # Why the resultSchema is not acceptable (checked with the schedule, once per generation).
+    schema_problem: str | None = None
+    # The spec nests deeper than jsonbounds.MAX_DEPTH (written with kubectl): it is neither versioned nor fired.
+    unreadable: bool = False
+    versioned_generation: int | None = None
+    last_fire: dt.datetime | None = None
+    next_fire: dt.datetime | None = None
+    # The next fires, computed by `sync` after a fire so that the fire itself does no schedule arithmetic.
+    ahead: Ahead | None = None
+
+
+class TaskController:
+    """Two queues: `queue` fires schedules (latency matters), `sync_queue` writes status and prunes (it can wait)."""
+
+    def __init__(self, store: Store, client: KubeClient, clock: Clock = SYSTEM, workers: int = 32) -> None:
+        self.store = store
+        self.client = client
+        self.clock = clock
+        self.fires: Controller[Key] = Controller("task", self.reconcile, clock=clock, workers=workers)
+        self.statuses: Controller[Key] = Controller("task", self.sync, clock=clock, workers=max(1, workers // 8))
+        self.queue = self.fires.queue
+        self.sync_queue = self.statuses.queue
+        self.workers = workers
+        self._memory: dict[Key, _Memory] = {}
+        # Run reconciles wait while fires are being created: fire lag is what a schedule promises.
+        self.firing = Gate()
+        self._searches = ThreadPoolExecutor(SEARCH_THREADS, thread_name_prefix="schedule-search")
+
+    async def _search(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` (a bounded schedule search) off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._searches, functools.partial(fn, *args))
+
+    @staticmethod
+    def _invalid(mem: _Memory, error: ScheduleError) -> None:
+        """The schedule failed at a search: it stays invalid (no more searches) until the spec changes."""
+        mem.schedule, mem.error, mem.ahead, mem.next_fire = None, error, None, None
+
+    async def run_workers(self) -> None:
+        await asyncio.gather(self.fires.run(), self.statuses.run())
+
+    def _delay_until(self, when: dt.datetime | None) -> float:
+        """The requeue delay to `when`: at most MAX_SLEEP, none at all when nothing is due."""
+        delay = MAX_SLEEP if when is None else min((when - self.clock()).total_seconds(), MAX_SLEEP)
+        return max(delay, 0.0)
+
+    def _task(self, key: Key) -> tuple[RawTask, Task] | None:
+        raw = self.store.tasks.get(key)
+        if raw is None:
+            self._memory.pop(key, None)
+            return None
+        mem = self._memory.setdefault(key, _Memory())
+        rv = raw["metadata"].get("resourceVersion")
+        if mem.task is None or mem.resource_version != rv:
+            try:
+                mem.task, mem.resource_version = Task.model_validate(raw), rv
+            except ValidationError as exc:
+                log.error("task %s/%s cannot be parsed: %s", *key, exc)
+                return None
+        task = mem.task
+        return (raw, task) if not task.metadata.deletion_timestamp else None
+
+    async def _schedule(self, key: Key, raw: RawTask, task: Task, now: dt.datetime) -> _Memory:
+        mem = self._memory.setdefault(key, _Memory())
+        generation = task.metadata.generation
+        if mem.generation != generation:
+            spec = task.spec
+            schedule: Schedule | None = None
+            error: ScheduleError | None = None
+            unreadable = False
+            try:
+                await self._search(jsonbounds.check_depth, raw.get("spec"))
+                schedule = await self._search(
+                    parse, spec.schedule_kind, spec.schedule_expr, spec.timezone, spec.dst_policy, now
+                )
+            except jsonbounds.TooDeep as exc:
+                unreadable = True
+                error = ScheduleError(exc.path, f"{exc}: the task is not read (no version, no fire) until it is fixed")
+            except ScheduleError as exc:
+                error = exc
+            problem = None
+            if spec.result_schema is not None:
+                problem = await self._search(schema_error, spec.result_schema)
+            # The fire and the status worker may both have parsed this generation meanwhile: the first one wins.
+            if mem.generation != generation:
+                mem.generation, mem.schedule, mem.error, mem.ahead = generation, schedule, error, None
+                mem.schema_problem, mem.unreadable = problem, unreadable
+        return mem
+
+    async def reconcile(self, key: Key) -> float | None:
+        """The hot path: create the Runs of due fires; the seconds until the next one (None: no such Task)."""
+        return await self._fire(key)
+
+    async def _load(self, key: Key) -> tuple[RawTask, Task, dt.datetime, _Memory] | None:
+        found = self._task(key)
+        if found is None:
+            return None
+        raw, task = found
+        now = self.clock()
+        return raw, task, now, await self._schedule(key, raw, task, now)
+
+    async def _fire(self, key: Key) -> float | None:
+        # Parsing a changed spec and planning happen before the gate: Run reconciles wait only for the writes.
+        loaded = await self._load(key)
+        if loaded is None:
+            return None
+        raw, task, now, mem = loaded
+        spec = task.spec
+        active = {r["metadata"]["name"]: r for r in self.store.runs_of_task(*key) if not is_terminal(raw_phase(r))}
+        last = self._last(task, mem, now)
+        fire_plan = await self._plan(task, mem, last, now, list(active))
+        # Run reconciles wait while fires are being created: fire lag is what a schedule promises.
+        with self.firing:
+            if mem.versioned_generation != task.metadata.generation and not mem.unreadable:
+                await self._ensure_version(task)
+                mem.versioned_generation = task.metadata.generation
+            if spec.state == "canceled":
+                await self._abort_pending(list(active.values()))
+            if fire_plan is not None:
+                await self._apply_plan(raw, task, fire_plan, active)
+        if fire_plan is not None:
+            if fire_plan.runs:
+                log.debug(
+                    "task %s/%s fired %s at %s",
+                    *key,
+                    [r.scheduled_time.isoformat() for r in fire_plan.runs],
+                    now.isoformat(),
+                )
+            mem.last_fire = fire_plan.last_schedule_time or mem.last_fire
+            mem.next_fire = fire_plan.next_fire
+        else:
+            mem.next_fire = None
+        # Status follows a moment later: a burst of fires costs one status write each, not one per fire.
+        self.sync_queue.add_after(key, SYNC_DELAY)
+        wake = mem.next_fire + jitter_offset(key[0], key[1], spec.jitter_seconds) if mem.next_fire else None
+        return self._delay_until(wake)
+
+    @staticmethod
+    def _last(task: Task, mem: _Memory, now: dt.datetime) -> dt.datetime:
+        """The last fire handled: ours if the status write has not happened yet, else the status's."""
+        stored = task.status.last_schedule_time
+        return max(filter(None, (stored, mem.last_fire)), default=None) or task.metadata.creation_timestamp or now
+
+    async def _plan(
+        self, task: Task, mem: _Memory, last: dt.datetime, now: dt.datetime, active: list[str]
+    ) -> FirePlan | None:
+        """The fire plan: on the loop when every time it needs was computed ahead, else off it, bounded."""
+        source = self._source(mem, last)
+        if source is None:
+            return None
+        try:
+            if isinstance(source, Ahead) and source.covers(last, now):
+                return plan(task.spec, source, last, now, active)
+            return await self._search(plan, task.spec, source, last, now, active)
+        except ScheduleError as exc:
+            log.warning("the schedule of task %s/%s is invalid: %s", task.metadata.namespace, task.metadata.name, exc)
+            self._invalid(mem, exc)
+            return None
+
+    @staticmethod
+    def _source(mem: _Memory, last: dt.datetime) -> FireSource | None:
+        ahead = mem.ahead
+        if ahead is not None and ahead.schedule is mem.schedule and ahead.start <= last:
+            return ahead
+        return mem.schedule
+
+    async def sync(self, key: Key) -> float | None:
+        """Write the Task's status and prune its finished Runs; then compute the next fires ahead.
+
+        The seconds until a finished Run's TTL runs out, if one will."""
+        # Fires come first: a status write can wait for the burst of fires sharing an instant to be sent.
+        await self.firing.wait_open()
+        loaded = await self._load(key)
+        if loaded is None:
+            return None
+        raw, task, now, mem = loaded
+        next_ttl = await self._prune(task, self.store.runs_of_task(*key), now)
+        view = FirePlan(last_schedule_time=mem.last_fire, next_fire=mem.next_fire)
+        versions = [from_revision(r) for r in self.store.revisions_of_task(*key)]
+        newest = max(versions, key=lambda v: v.number, default=None)
+        await self._write_status(raw, task, view if mem.schedule else None, mem, now, newest)
+        # Parse the Task as written and compute its next fires now, while nothing is due.
+        reloaded = await self._load(key)
+        schedule = mem.schedule
+        if reloaded is not None and schedule is not None:
+            last = self._last(reloaded[1], mem, now)
+            if mem.ahead is None or mem.ahead.schedule is not schedule or mem.ahead.start != last:
+                try:
+                    ahead = await self._search(Ahead, schedule, last)
+                except ScheduleError as exc:
+                    self._invalid(mem, exc)
+                    self.sync_queue.add(key)
+                else:
+                    if mem.schedule is schedule:
+                        mem.ahead = ahead
+        return self._delay_until(next_ttl) if next_ttl is not None else None
+
+    async def _apply_plan(self, raw: RawTask, task: Task, fire_plan: FirePlan, active: dict[str, RawRun]) -> None:
+        ns = task.metadata.namespace
+        for name in fire_plan.stop:
+            run = active.get(name)
+            if run is not None and not (run.get("spec") or {}).get("stop"):
+                patch = stop_patch("replaced by a newer fire (overlap policy replace)")
+                self.store.runs.put(await self.client.patch(RUNS, ns, name, patch))
+        for planned in fire_plan.runs:
+            body = build_scheduled_run(task, planned.scheduled_time, planned.disposition, planned.message)
+            created, made = await self.client.create_or_get(RUNS, ns or "", body)
+            self.store.runs.put(created)
+            if made and planned.disposition is None:
+                metrics.SCHEDULE_LAG.observe(max(0.0, (self.clock() - planned.scheduled_time).total_seconds()))
+        if fire_plan.dropped != 0:
+            count = "many" if fire_plan.dropped is None else str(fire_plan.dropped)
+            await self._event(
+                raw,
+                "Warning",
+                "MissedFiresDropped",
+                f"{count} missed fire times beyond maxCatchUp ({task.spec.max_catch_up}) were dropped",
+            )
+
+    async def _ensure_version(self, task: Task) -> None:
+        """Write the ControllerRevision of a changed spec (version N+1); Runs pinning "current" wait for it."""
+        ns, name = task.metadata.namespace or "", task.metadata.name
+        versions = [from_revision(r) for r in self.store.revisions_of_task(ns, name)]
+        body = next_revision(task, versions)
+        if body is not None:
+            # Go's encoding, or every strategic-merge patch of the revision (the garbage collector's, on
+            # `kubectl delete task --cascade=orphan`) is refused: `data` is kept as sent and is immutable.
+            created, _ = await self.client.create_or_get(REVISIONS, ns, body, encode=gojson.dumps)
+            self.store.revisions.put(created)
+
+    async def _abort_pending(self, active: list[RawRun]) -> None:
+        for run in active:
+            pending = raw_phase(run) in PENDING_PHASES
+            if pending and not (run.get("spec") or {}).get("stop"):
+                patch = stop_patch("the task was canceled")
+                ns, name = run["metadata"]["namespace"], run["metadata"]["name"]
+                self.store.runs.put(await self.client.patch(RUNS, ns, name, patch))
+
+    async def _prune(self, task: Task, runs: list[RawRun], now: dt.datetime) -> dt.datetime | None:
+        ended = [f for r in runs if (f := finished(r)) is not None]
+        delete, next_ttl = prune(task.spec, ended, now)
+        for name in delete:
+            with contextlib.suppress(errors.NotFound):
+                await self.client.delete(RUNS, task.metadata.namespace, name)
+        return next_ttl
+
+    async def _write_status(
+        self,
+        raw: RawTask,
+        task: Task,
+        fire_plan: FirePlan | None,
+        mem: _Memory,
+        now: dt.datetime,
+        newest: Version | None,
+    ) -> None:
+        error = mem.error
+        status = task_status(task, fire_plan, error, now, mem.schema_problem)
+        if newest is not None:
+            status.active_version, status.active_version_id = newest.number, newest.id
+        new = status.to_k8s()
+        old = raw.get("status") or {}
+        if new == old:
+            return
+        was = {c.get("type"): c.get("status") for c in old.get("conditions") or []}
+        body = mergepatch.replacing(old, new)
+        patched = await self.client.patch(
+            TASKS, task.metadata.namespace, task.metadata.name, {"status": body}, subresource="status"
+        )
+        self.store.tasks.put(patched)
+        if error is not None and was.get("ScheduleValid") != "False":
+            await self._event(patched, "Warning", "InvalidSchedule", f"spec.{error.field}: {error.message}")
+        if mem.schema_problem is not None and was.get("ResultSchemaValid") != "False":
+            await self._event(patched, "Warning", "InvalidResultSchema", f"spec.resultSchema: {mem.schema_problem}")
+
+    async def _event(self, raw: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
+        try:
+            await self.client.post_event(raw, type_, reason, message, COMPONENT, self.clock())
+        except errors.ApiError as exc:
+            log.warning("could not post event %s: %s", reason, exc)
