@@ -28,9 +28,9 @@ from taskops.clients.errors import AlreadyExists, NotFound
 from taskops.clients.resources import CONFIGMAPS, PODS, RUNS
 from taskops.clients.reviews import Access
 from taskops.domain.access import authorship
-from taskops.domain.execution import batch, batchresults
+from taskops.domain.execution import batchresults
 from taskops.domain.execution.batchresults import InputStatus
-from taskops.domain.resources import apinames, names
+from taskops.domain.resources import apinames, names, raw
 from taskops.domain.resources.params import FieldError
 from taskops.domain.resources.phases import RESUMABLE_PHASES, Phase, is_terminal, raw_phase
 from taskops.domain.resources.run import ExecutionMode
@@ -162,7 +162,7 @@ async def resume_run(request: web.Request) -> web.Response:
 
 async def _resume_batch(svc: Services, ns: str, run: dict[str, Any]) -> web.Response:
     """A batch Run resumes in place: a new attempt over only the indexes that did not succeed (docs/batch.md)."""
-    done = batch.resumes_done(run)
+    done = raw.resumes_done(run)
     patched = run
     if int(run["spec"].get("resume") or 0) <= done:  # otherwise a resume is already asked for: idempotent
         patched = await svc.client.patch(RUNS, ns, run["metadata"]["name"], {"spec": {"resume": done + 1}})

@@ -31,13 +31,12 @@ from taskops.domain.resources.task import Task
 from taskops.operator import metrics
 from taskops.operator.admission import AdmissionController
 from taskops.operator.controller import Controller
+from taskops.operator.events import COMPONENT
 from taskops.operator.failpoints import failpoint
 from taskops.operator.store import Store, is_summary
 from taskops.operator.workqueue import Gate, WorkQueue
 
 log = logging.getLogger("taskops.reconciler")
-
-COMPONENT = "taskops-operator"
 
 
 class RunClient(Protocol):

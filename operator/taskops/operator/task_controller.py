@@ -46,7 +46,7 @@ from taskops.domain.scheduling.recurrence import Ahead, FireSource, Schedule, Sc
 from taskops.domain.scheduling.taskstatus import task_status
 from taskops.operator import metrics
 from taskops.operator.controller import Controller
-from taskops.operator.reconciler import COMPONENT
+from taskops.operator.events import COMPONENT
 from taskops.operator.store import Store
 from taskops.operator.workqueue import Gate
 

@@ -26,11 +26,11 @@ from taskops.domain.resources.run import WebhookStatus
 from taskops.domain.views.run import run_out
 from taskops.operator import metrics
 from taskops.operator.controller import Controller
+from taskops.operator.events import COMPONENT
 from taskops.operator.store import Store
 from taskops.operator.workqueue import WorkQueue
 
 log = logging.getLogger("taskops.webhooks")
-COMPONENT = "taskops-operator"
 SECRET_KEY = "secret"
 SECRET_TTL = 30.0
 # A delivery whose receiver already has `per_host` attempts in flight looks again after about this long.

@@ -23,8 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from taskops.domain.access.egress import HostPolicy
-from taskops.domain.execution import batch
-from taskops.domain.resources import backoff, names, timefmt
+from taskops.domain.resources import backoff, names, raw, timefmt
 from taskops.domain.resources.phases import is_terminal
 from taskops.domain.resources.run import WebhookStatus
 
@@ -113,7 +112,7 @@ def delivery_id(run: Mapping[str, Any]) -> str:
     """The Run's uid; after a batch resume `<uid>.<resumes>`, as the resumed run's end is news of its own."""
     meta = run["metadata"]
     base = str(meta.get("uid") or meta["name"])
-    resumes = batch.resumes_done(run)
+    resumes = raw.resumes_done(run)
     return f"{base}.{resumes}" if resumes else base
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from taskops import API_VERSION
 from taskops.domain.resources import names
+from taskops.domain.resources.raw import resumes_done
 
 INPUTS_KEY = "inputs.jsonl"
 INDEX_MAP_KEY = "index-map.txt"
@@ -171,11 +172,6 @@ def merge_ranges(*texts: str | None) -> str:
 def index_map_text(indexes: Sequence[int]) -> str:
     """Line i+1 is the original input index that JOB_COMPLETION_INDEX i works on."""
     return "".join(f"{i}\n" for i in indexes)
-
-
-def resumes_done(run: Mapping[str, Any]) -> int:
-    """How many resumes a raw batch Run has had (status.batch.resumes; spec.resume above it asks for one more)."""
-    return int(((run.get("status") or {}).get("batch") or {}).get("resumes") or 0)
 
 
 def resume_wanted(run: Mapping[str, Any]) -> bool:

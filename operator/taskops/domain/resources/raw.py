@@ -11,6 +11,7 @@ or summarized object); the CRD schemas stay generated from the models.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Required, TypedDict
 
 
@@ -164,3 +165,11 @@ class RawPod(RawBody, total=False):
 class RawConfigMap(RawBody, total=False):
     data: dict[str, str]
     binaryData: dict[str, str] | None
+
+
+# -- reads of raw bodies that more than one group needs ----------------------------------------------------------
+
+
+def resumes_done(run: Mapping[str, Any]) -> int:
+    """How many resumes a raw batch Run has had (status.batch.resumes; spec.resume above it asks for one more)."""
+    return int(((run.get("status") or {}).get("batch") or {}).get("resumes") or 0)
