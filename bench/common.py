@@ -178,7 +178,7 @@ async def watch_events(
 ) -> None:
     """Feed every watch event of `res` (from `resource_version`, default: now) to `on_event` until `stop` is set."""
     if resource_version is None:
-        listing = await kube.request("GET", res.path(ns), params={"limit": "1"})
+        listing = await kube._request("GET", res.path(ns), params={"limit": "1"})
         resource_version = listing["metadata"]["resourceVersion"]
     rv = resource_version
 

@@ -110,7 +110,7 @@ def b64(text: str) -> str:
 
 
 async def count_runs(kube: KubeClient) -> int:
-    listing = await kube.request("GET", RUNS.path(NS), params={"limit": "1"})
+    listing = await kube._request("GET", RUNS.path(NS), params={"limit": "1"})
     return int(listing["metadata"].get("remainingItemCount", 0)) + len(listing.get("items") or [])
 
 

@@ -70,7 +70,7 @@ async def measure(
 ) -> list[float]:
     """Watch `res` in `ns`; return the lag of every object scheduled in [start, end)."""
     lags: list[float] = []
-    listing = await kube.request("GET", res.path(ns), params={"limit": "1"})
+    listing = await kube._request("GET", res.path(ns), params={"limit": "1"})
     rv = listing["metadata"]["resourceVersion"]
     deadline = end + dt.timedelta(seconds=30)
     while dt.datetime.now(dt.UTC) < deadline:
@@ -171,7 +171,7 @@ def raw_creator(kubeconfig: str, tasks: list[dict[str, Any]], start: dt.datetime
                 await asyncio.sleep(max(0.0, (at - dt.datetime.now(dt.UTC)).total_seconds() - 2))
                 # Open the connections now, as a running operator has them open: no TLS handshakes at the fire.
                 path = TASKS.path(bodies[0]["metadata"]["namespace"])
-                await asyncio.gather(*(kube.request("GET", path, params={"limit": "1"}) for _ in range(32)))
+                await asyncio.gather(*(kube._request("GET", path, params={"limit": "1"}) for _ in range(32)))
                 await asyncio.sleep(max(0.0, (at - dt.datetime.now(dt.UTC)).total_seconds()))
                 await create_all(kube, RUNS, bodies[0]["metadata"]["namespace"], bodies)
 

@@ -63,7 +63,7 @@ async def timed_phase(
 
     watches = []
     for name, (res, pred) in watched:
-        listing = await kube.request("GET", res.path(ns), params={"limit": "1"})
+        listing = await kube._request("GET", res.path(ns), params={"limit": "1"})
         rv = listing["metadata"]["resourceVersion"]
         watches.append(asyncio.create_task(watch_events(kube, res, ns, handler(name, pred), stops[name], rv)))
     started = time.perf_counter()

@@ -326,7 +326,7 @@ class EndlessLogs:
     async def list(self, *_: Any, **__: Any) -> list[dict[str, Any]]:
         return [builders.pod(name="pod-1", job_name="job-1")]
 
-    async def stream(self, path: str, params: dict[str, str]) -> Any:
+    async def pod_logs(self, namespace: str, pod: str, follow: bool, container: str | None = None) -> Any:
         self.open += 1
         try:
             while True:

@@ -48,7 +48,7 @@ class Leases:
         self.lease = {**body, "metadata": {**body["metadata"], "resourceVersion": str(self.version)}}
         return copy.deepcopy(self.lease)
 
-    async def request(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def replace(self, res: Any, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
         await self._answer()
         assert self.lease is not None
         if body["metadata"]["resourceVersion"] != self.lease["metadata"]["resourceVersion"]:

@@ -188,12 +188,10 @@ async def run_logs(request: web.Request) -> web.StreamResponse:
     if not pods:
         raise Problem(409, "Conflict", f'run "{run["metadata"]["name"]}" has no pod (phase {raw_phase(run)})')
     pod = max(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "")
-    params = {"follow": "true" if query_bool(request, "follow") else "false"}
-    if request.query.get("container"):
-        params["container"] = request.query["container"]
     max_seconds = request.app[LIMITS].max_stream_seconds
     deadline = asyncio.get_running_loop().time() + max_seconds
-    chunks = svc.client.stream(PODS.path(ns, pod["metadata"]["name"], "log"), params)
+    follow = bool(query_bool(request, "follow"))
+    chunks = svc.client.pod_logs(ns, pod["metadata"]["name"], follow, request.query.get("container") or None)
     response = web.StreamResponse(
         headers={"Content-Type": "text/plain; charset=utf-8", STREAM_MAX_HEADER: str(int(max_seconds))}
     )

@@ -14,7 +14,7 @@ import orjson
 
 from taskops.clients.credentials import Credentials
 from taskops.clients.errors import AlreadyExists, api_error
-from taskops.clients.resources import EVENTS, Resource
+from taskops.clients.resources import EVENTS, PODS, Resource
 from taskops.domain.resources import jsonbounds, timefmt
 
 Objects = list[dict[str, Any]]
@@ -103,7 +103,7 @@ class KubeClient:
             headers["Authorization"] = f"Bearer {token}"
         return headers
 
-    async def request(
+    async def _request(
         self,
         method: str,
         path: str,
@@ -130,13 +130,13 @@ class KubeClient:
     # -- verbs -------------------------------------------------------------------
 
     async def get(self, res: Resource, namespace: str | None, name: str) -> dict[str, Any]:
-        return await self.request("GET", res.path(namespace, name))
+        return await self._request("GET", res.path(namespace, name))
 
     async def list(
         self, res: Resource, namespace: str | None = None, label_selector: str | None = None
     ) -> list[dict[str, Any]]:
         params = {"labelSelector": label_selector} if label_selector else None
-        return list((await self.request("GET", res.path(namespace), params=params)).get("items") or [])
+        return list((await self._request("GET", res.path(namespace), params=params)).get("items") or [])
 
     async def list_all(
         self,
@@ -155,7 +155,7 @@ class KubeClient:
         selector = {"labelSelector": label_selector} if label_selector else {}
         params = {"limit": str(page), **selector}
         while True:
-            body = await self.request("GET", res.path(namespace), params=params)
+            body = await self._request("GET", res.path(namespace), params=params)
             kind = body.get("kind", "").removesuffix("List")
             for obj in body.get("items") or []:
                 # LIST items carry no kind; watch events do. Make them alike for the caches.
@@ -177,7 +177,7 @@ class KubeClient:
     ) -> dict[str, Any]:
         """`encode`: how the body is written (an object whose bytes the API server keeps as sent needs its form)."""
         params = {"dryRun": "All"} if dry_run else None
-        return await self.request("POST", res.path(namespace), body, params=params, encode=encode)
+        return await self._request("POST", res.path(namespace), body, params=params, encode=encode)
 
     async def create_or_get(
         self, res: Resource, namespace: str, body: dict[str, Any], encode: Callable[[Any], bytes] = _dumps
@@ -191,13 +191,17 @@ class KubeClient:
     async def patch(
         self, res: Resource, namespace: str | None, name: str, patch: dict[str, Any], subresource: str | None = None
     ) -> dict[str, Any]:
-        return await self.request("PATCH", res.path(namespace, name, subresource), patch, content_type=MERGE_PATCH)
+        return await self._request("PATCH", res.path(namespace, name, subresource), patch, content_type=MERGE_PATCH)
+
+    async def replace(self, res: Resource, namespace: str | None, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """PUT the whole object as read and changed: its resourceVersion makes a stale write fail with Conflict."""
+        return await self._request("PUT", res.path(namespace, name), body)
 
     async def delete(
         self, res: Resource, namespace: str | None, name: str, propagation: str = "Background"
     ) -> dict[str, Any]:
         body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
-        return await self.request("DELETE", res.path(namespace, name), body)
+        return await self._request("DELETE", res.path(namespace, name), body)
 
     async def watch(
         self,
@@ -228,8 +232,17 @@ class KubeClient:
                         event = _loads(line)
                         yield event["type"], event["object"]
 
-    async def stream(self, path: str, params: dict[str, str]) -> AsyncGenerator[bytes, None]:
-        """The raw body of a GET, chunk by chunk (pod logs), over the streams' own connection pool."""
+    def pod_logs(
+        self, namespace: str, pod: str, follow: bool, container: str | None = None
+    ) -> AsyncGenerator[bytes, None]:
+        """A pod's log, chunk by chunk; with `follow`, until its container ends (the caller bounds the time)."""
+        params = {"follow": "true" if follow else "false"}
+        if container:
+            params["container"] = container
+        return self._stream(PODS.path(namespace, pod, "log"), params)
+
+    async def _stream(self, path: str, params: dict[str, str]) -> AsyncGenerator[bytes, None]:
+        """The raw body of a GET, chunk by chunk, over the streams' own connection pool."""
         headers = self._headers(want_json=False)
         timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
         async with self._stream_http().get(path, params=params, headers=headers, timeout=timeout) as resp:

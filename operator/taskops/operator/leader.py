@@ -101,7 +101,7 @@ class LeaderElector:
         }
         try:
             # PUT with the resourceVersion we read: of two contenders, the API server lets one win.
-            updated = await self.client.request("PUT", LEASES.path(self.namespace, self.name), lease)
+            updated = await self.client.replace(LEASES, self.namespace, self.name, lease)
         except errors.Conflict:
             return False
         self._observed = leases.observe(self._observed, updated, self.clock.monotonic())
@@ -156,4 +156,4 @@ class LeaderElector:
         if (lease.get("spec") or {}).get("holderIdentity") == self.identity:
             lease["spec"]["holderIdentity"] = ""
             lease["spec"]["leaseDurationSeconds"] = 1
-            await self.client.request("PUT", LEASES.path(self.namespace, self.name), lease)
+            await self.client.replace(LEASES, self.namespace, self.name, lease)

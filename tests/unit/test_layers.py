@@ -1,0 +1,96 @@
+"""Only clients/ talks to the Kubernetes API: ruff catches a request built anywhere else (docs/design.md, Layers).
+
+import-linter sees which modules import which, but a request is built with aiohttp's client or with the
+KubeClient's raw verbs, neither of which is a module of its own. pyproject.toml bans aiohttp's client
+outside clients/ (ruff TID251) and makes the raw verbs private (`_request`, `_stream`; ruff SLF001). These
+tests run ruff with the project's configuration on code placed (through stdin, so the tree is untouched)
+in each package.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+# `path:line:column: CODE message`, ruff's concise output.
+FINDING = re.compile(r"^\S+:\d+:\d+: ([A-Z]+[0-9]+) ", re.MULTILINE)
+
+RAW_LEASE_PUT = """\
+from typing import Any
+
+from taskops.clients.kube import KubeClient
+from taskops.clients.resources import LEASES
+
+
+async def renew(client: KubeClient, lease: dict[str, Any]) -> dict[str, Any]:
+    return await client._request("PUT", LEASES.path("ns", "lease"), lease)
+"""
+
+AIOHTTP_SESSION = """\
+import aiohttp
+
+
+async def logs(url: str) -> bytes:
+    async with aiohttp.ClientSession() as session, session.get(url) as resp:
+        return await resp.read()
+"""
+
+AIOHTTP_IMPORTED = """\
+from aiohttp import ClientSession, request
+
+__all__ = ["ClientSession", "request"]
+"""
+
+SERVER_SIDE = """\
+import aiohttp
+from aiohttp import web
+
+
+async def health(request: web.Request) -> web.Response:
+    try:
+        return web.Response(text="ok")
+    except aiohttp.ClientError:
+        return web.Response(status=503)
+"""
+
+
+def ruff(code: str, path: str) -> set[str]:
+    """The rule codes ruff reports for `code` as if it were the file `path` (relative to the project root)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "--output-format=concise", "--stdin-filename", path],
+        input=code,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    return set(FINDING.findall(done.stdout))
+
+
+@pytest.mark.parametrize(
+    "where", ["operator/taskops/operator/leader.py", "operator/taskops/api/run_routes.py", "operator/taskops/cli.py"]
+)
+def test_a_raw_request_outside_clients_is_caught(where: str) -> None:
+    assert "SLF001" in ruff(RAW_LEASE_PUT, where)
+
+
+@pytest.mark.parametrize("where", ["operator/taskops/operator/leader.py", "operator/taskops/api/run_routes.py"])
+@pytest.mark.parametrize("code", [AIOHTTP_SESSION, AIOHTTP_IMPORTED], ids=["attribute", "imported"])
+def test_aiohttp_client_outside_clients_is_caught(where: str, code: str) -> None:
+    assert "TID251" in ruff(code, where)
+
+
+@pytest.mark.parametrize("code", [RAW_LEASE_PUT, AIOHTTP_SESSION, AIOHTTP_IMPORTED])
+def test_the_clients_package_may_build_requests(code: str) -> None:
+    assert ruff(code, "operator/taskops/clients/leases.py") == set()
+
+
+def test_serving_http_and_catching_client_errors_stay_allowed() -> None:
+    assert ruff(SERVER_SIDE, "operator/taskops/operator/health.py") == set()
