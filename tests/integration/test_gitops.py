@@ -217,6 +217,36 @@ def test_the_operator_reads_the_key_with_the_charts_rights_and_starts_without_on
     assert cluster.kubectl("get", "secrets", "-n", ns, "-o", "name") == ""
 
 
+def test_an_operator_started_with_webhook_secret_create_makes_the_key_before_it_acts(
+    cluster: Cluster, ns: str, tmp_path: Path
+) -> None:
+    """The process as the chart starts it (--webhook-secret-create), watching an empty namespace of its own so that it
+    never competes with the session's operator."""
+    proc = OperatorProcess(
+        cluster.kubeconfig, tmp_path, name="keymaker", args=("--namespace", ns, f"--webhook-secret={ns}/made-key")
+    )
+    proc.start("--webhook-secret-create")
+    try:
+        made = wait_for(
+            lambda: cluster.kubectl("get", "secret", "made-key", "-n", ns, "-o", "json", check=False), 60,
+            what="the operator's signing Secret",
+        )  # fmt: skip
+        key = base64.b64decode(json.loads(made)["data"]["secret"])
+        assert len(key) == webhookkey.KEY_LENGTH and key.isalnum()
+        wait_for(lambda: "created the webhook signing Secret" in proc.tail(), 30, what="the log line")
+        assert key.decode() not in proc.tail(), "a key in the log"
+    finally:
+        proc.stop()
+    # A restart reads it, and changes nothing.
+    proc.start("--webhook-secret-create")
+    try:
+        wait_for(lambda: proc.tail(400).count("taskops operator starting") == 2, 60, what="the restarted operator")
+        again = json.loads(cluster.kubectl("get", "secret", "made-key", "-n", ns, "-o", "json"))
+        assert again["metadata"]["resourceVersion"] == json.loads(made)["metadata"]["resourceVersion"]
+    finally:
+        proc.stop()
+
+
 # -- Tasks from Git --------------------------------------------------------------------------
 
 
