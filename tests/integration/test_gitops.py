@@ -301,13 +301,20 @@ def test_tasks_applied_by_a_gitops_tool_never_drift(
     kube.create(ns, builders.run("hello-1", "hello"))
     kube.wait_run_phase(ns, "hello-1", {"SUCCEEDED"}, timeout=90)
 
+    seen: set[str] = set()
+
     def ticked() -> bool:
+        # Until the operator has deleted a scheduled Run past the history limit, with two ended and the next fire
+        # time in the Task's status.
         runs = [r for r in kube.runs(ns) if r["spec"]["taskRef"]["name"] == "tick"]
+        names = {r["metadata"]["name"] for r in runs}
+        pruned = bool(seen - names)
+        seen.update(names)
         task = kube.get(ns, "tasks", "tick") or {}
         ended = [r for r in runs if (r.get("status") or {}).get("phase") == "SUCCEEDED"]
-        return len(ended) >= 2 and bool((task.get("status") or {}).get("nextRunAt"))
+        return pruned and len(ended) >= 2 and bool((task.get("status") or {}).get("nextRunAt"))
 
-    wait_for(ticked, 90, interval=1, what="scheduled Runs and the Task's status")
+    wait_for(ticked, 90, interval=1, what="scheduled Runs, one deleted by the history limit, and the Task's status")
     # The second sync: no conflict (kubectl exits non-zero on one), and then nothing to sync.
     cluster.kubectl(*apply)
     out = _diff(cluster, path, ns)
