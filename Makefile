@@ -6,6 +6,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
+# Linters that are not the project's dependencies, in a venv of their own (their dependencies never meet ours).
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed-stamp
 export PYTHONPATH := $(CURDIR):$(CURDIR)/operator
 
 .PHONY: help venv controlplane browser realnode-deps up down lint unit integration test e2e chaos crds bench clean
@@ -13,7 +16,7 @@ export PYTHONPATH := $(CURDIR):$(CURDIR)/operator
 help:
 	@echo "make up      - local control plane + operator + example task (make down stops it)"
 	@echo "make up NODE=real - the same with a real node (kubelet + containerd + runc; root; docs/realnode.md)"
-	@echo "make test    - the whole suite: ruff, mypy, import contracts, CRD drift, unit, integration and real-node tests (root)"
+	@echo "make test    - the whole suite: ruff, mypy, import contracts, CRD drift, chart lint (checkov), unit, integration and real-node tests (root)"
 	@echo "make e2e     - the real-node tier: task containers that really run (root; docs/realnode.md)"
 	@echo "make chaos   - the full chaos suite: 1,000 runs under operator SIGKILLs, apiserver restart, etcd pause (about 30 min)"
 	@echo "make crds    - regenerate crds/ from the models"
@@ -58,12 +61,20 @@ down: venv
 crds: venv
 	$(PY) -m taskops.crds
 
-lint: venv
+# checkov, exactly as requirements/tools.lock pins it (pip refuses a file whose hash differs; docs/operating.md).
+$(TOOLS_STAMP): requirements/tools.lock
+	rm -rf $(TOOLS)
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --require-hashes --no-deps -r requirements/tools.lock
+	touch $(TOOLS_STAMP)
+
+lint: venv $(TOOLS_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
 	$(PY) -m taskops.crds --check
+	$(PY) -m devcluster.chartlint --checkov $(TOOLS)/bin/checkov
 
 unit: venv
 	$(PY) -m pytest tests/unit tests/conformance -q
@@ -96,4 +107,4 @@ bench: venv controlplane $(BENCH_STAMP)
 	$(PY) -m bench.report $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .devcluster test-output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .devcluster test-output .pytest_cache .mypy_cache .ruff_cache

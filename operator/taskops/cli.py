@@ -122,6 +122,11 @@ def _operator_flags(op: argparse.ArgumentParser) -> None:
         help="Secret whose `secret` key is the release key: each namespace signs with a key derived from it",
     )
     hooks.add_argument(
+        "--webhook-secret-create",
+        action="store_true",
+        help="create the --webhook-secret Secret with a random key when it does not exist (never changes one)",
+    )
+    hooks.add_argument(
         "--webhook-allow",
         default="",
         metavar="LIST",

@@ -6,7 +6,6 @@ helm is built by devcluster like the control plane (`devcluster.build.binary("he
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
 import subprocess
@@ -48,7 +47,13 @@ OPERATOR_RULES = {
     ("", "configmaps"): {"get", "list", "watch", "create", "patch", "delete"},
 }
 OPERATOR_CLUSTER_ONLY = {("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"}}
-OPERATOR_LOCAL_RULES = {("coordination.k8s.io", "leases"): {"get", "create", "update"}, ("", "secrets"): {"get"}}
+# The release namespace's Role: the Lease, the signing Secret by name, and `create` for that Secret (which RBAC cannot
+# limit to a name) when the operator is to make it.
+OPERATOR_LOCAL_RULES = [
+    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]},
+    {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["taskops-webhook"], "verbs": ["get"]},
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
+]
 API_RULES = {
     ("taskops.dev", "tasks"): {"get", "list", "watch", "create", "patch", "delete"},
     ("taskops.dev", "runs"): {"get", "list", "watch", "create", "patch"},
@@ -209,14 +214,16 @@ def test_process_arguments(helm_home: Path) -> None:
     assert "--webhook-allow-only" in op and pairs["--webhook-per-host"] == "2"
 
 
-def test_webhook_secret_is_random(helm_home: Path) -> None:
-    keys = set()
-    for _ in range(2):
-        secret = by_kind(render(helm_home), "Secret")["taskops-webhook"]
-        key = base64.b64decode(secret["data"]["secret"]).decode()
-        assert len(key) == 48 and key.isalnum()
-        keys.add(key)
-    assert len(keys) == 2
+def test_the_chart_renders_no_webhook_key(helm_home: Path) -> None:
+    """A key made at render time changes with every `helm template` (docs/gitops.md): the operator makes it."""
+    docs = render(helm_home)
+    assert by_kind(docs, "Secret") == {}
+    op = args_of(by_kind(docs, "Deployment")["taskops-operator"])
+    assert "--webhook-secret-create" in op
+    docs = render(helm_home, "--set", "webhook.existingSecret=my-key")
+    assert "--webhook-secret-create" not in args_of(by_kind(docs, "Deployment")["taskops-operator"])
+    local = by_kind(docs, "Role")["taskops-operator-local"]
+    assert all("create" not in r["verbs"] for r in local["rules"] if r["resources"] == ["secrets"])
 
 
 def test_rbac_is_cluster_wide_by_default(helm_home: Path) -> None:
@@ -233,7 +240,7 @@ def test_rbac_is_cluster_wide_by_default(helm_home: Path) -> None:
     roles = by_kind(docs, "Role")
     assert set(roles) == {"taskops-operator-local"}
     assert roles["taskops-operator-local"]["metadata"]["namespace"] == "taskops-system"
-    assert rules_of(roles["taskops-operator-local"]) == OPERATOR_LOCAL_RULES
+    assert roles["taskops-operator-local"]["rules"] == OPERATOR_LOCAL_RULES
     bindings = by_kind(docs, "ClusterRoleBinding")
     assert set(bindings) == set(cluster_roles)
     for name, binding in bindings.items():
@@ -495,20 +502,16 @@ def test_install_upgrade_uninstall(cluster: Cluster, helm_home: Path, ns: str, w
         assert not can(op, "list", "runs.taskops.dev", "default")
         assert not can(api, "list", "tasks.taskops.dev", "default")
 
-    # An upgrade keeps the webhook signing key (receivers already have it).
-    def key() -> str:
-        return cluster.kubectl("get", "secret", f"{release}-webhook", "-n", ns, "-o", "jsonpath={.data.secret}")
-
-    before = key()
-    assert len(base64.b64decode(before)) == 48
+    # The operator makes the signing Secret (the chart renders no key): it may create one, and nothing else.
+    assert can(op, "create", "secrets", ns) and not can(op, "update", f"secrets/{release}-webhook", ns)
+    assert not can(op, "create", "secrets", target)
     helm(helm_home, "upgrade", release, str(CHART), "--namespace", ns, "--reuse-values",
          "--set", "api.replicas=1", kubeconfig=kc)  # fmt: skip
-    assert key() == before
     cluster.kubectl("rollout", "status", "-n", ns, f"deployment/{api}", "--timeout=60s")
 
     installed = set(_leftovers(cluster, ns, release))
     expected = {f"Deployment/{op}", f"Deployment/{api}", f"Service/{api}", f"Service/{op}-metrics",
-                f"ServiceAccount/{op}", f"ServiceAccount/{api}", f"Secret/{release}-webhook", f"Role/{op}-local",
+                f"ServiceAccount/{op}", f"ServiceAccount/{api}", f"Role/{op}-local",
                 f"clusterrole.rbac.authorization.k8s.io/{ns}-{release}-api-auth",
                 f"validatingadmissionpolicy.admissionregistration.k8s.io/{ns}-{release}-tasks.taskops.dev"}  # fmt: skip
     assert expected <= installed, expected - installed

@@ -24,6 +24,7 @@ from taskops.operator.handlers import build_registry
 from taskops.operator.health import serve as serve_health
 from taskops.operator.leader import LeaderElector
 from taskops.operator.reconciler import Reconciler
+from taskops.operator.releasekey import ensure_release_key
 from taskops.operator.store import Store
 from taskops.operator.task_controller import TaskController
 from taskops.operator.watches import Watches
@@ -46,6 +47,8 @@ async def _gather(*aws: Coroutine[Any, Any, None]) -> None:
 @dataclass(frozen=True)
 class WebhookOptions:
     secret: tuple[str, str] | None = None
+    # Create `secret` with a random key when it does not exist (operator/releasekey.py).
+    create_secret: bool = False
     policy: Policy = field(default_factory=Policy)
     connect_timeout: float = 5.0
     read_timeout: float = 15.0
@@ -76,6 +79,8 @@ async def run(opts: Options) -> None:
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     creds = credentials.load(opts.kubeconfig)
     async with KubeClient(creds, user_agent="taskops-operator") as client:
+        if opts.webhook.secret is not None and opts.webhook.create_secret:
+            await ensure_release_key(client, *opts.webhook.secret)
         elector = None
         if opts.leader is not None:
             lead = opts.leader
@@ -188,4 +193,11 @@ def webhook_options(args: argparse.Namespace) -> WebhookOptions:
         )
     except ValueError as exc:
         raise SystemExit(f"--webhook-allow/--webhook-deny: {exc}") from None
-    return WebhookOptions(secret=secret, policy=policy, read_timeout=args.webhook_timeout_seconds)
+    if args.webhook_secret_create and secret is None:
+        raise SystemExit("--webhook-secret-create needs --webhook-secret NAMESPACE/NAME")
+    return WebhookOptions(
+        secret=secret,
+        create_secret=args.webhook_secret_create,
+        policy=policy,
+        read_timeout=args.webhook_timeout_seconds,
+    )
