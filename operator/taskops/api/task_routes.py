@@ -33,7 +33,7 @@ from taskops.domain.access import authorship
 from taskops.domain.resources import apinames, mergepatch, priority, results, timefmt
 from taskops.domain.resources.params import FieldError
 from taskops.domain.resources.task import ScheduleKind, TaskSpec, TaskState
-from taskops.domain.scheduling import recurrence as schedule
+from taskops.domain.scheduling import recurrence
 
 routes = web.RouteTableDef()
 PREFIX = "/api/v1/tasks"
@@ -76,15 +76,15 @@ def _spec_errors(spec: TaskSpec, now: dt.datetime) -> list[FieldError]:
     """What the operator would refuse in `spec`: its schedule (a bounded search) and its resultSchema."""
     errors = []
     try:
-        schedule.zone(spec.timezone)
-        schedule.parse(
+        recurrence.zone(spec.timezone)
+        recurrence.parse(
             spec.schedule_kind,
             spec.schedule_expr,
             spec.timezone,
             spec.dst_policy,
             now=now,
         )
-    except schedule.ScheduleError as exc:
+    except recurrence.ScheduleError as exc:
         where = to_snake(exc.field)
         errors.append(FieldError(f"body.{where}", exc.message, getattr(spec, where, None)))
     if spec.result_schema is not None and (problem := results.schema_error(spec.result_schema)) is not None:
@@ -220,6 +220,6 @@ async def snooze_task(request: web.Request) -> web.Response:
     await caller(request, "patch", "tasks", ns)
     task = await find_task(svc, ns, request.match_info["id"])
     data, _ = await body(request, schemas.SnoozeRequest)
-    until = schedule.snooze_until(svc.now(), data.delay_seconds)
+    until = recurrence.snooze_until(svc.now(), data.delay_seconds)
     snooze = {"until": timefmt.stamp(until), "reason": data.reason}
     return await _patch_spec(request, ns, task, {"snooze": snooze})
