@@ -35,7 +35,7 @@ from taskops.domain.resources.params import FieldError
 from taskops.domain.resources.phases import RESUMABLE_PHASES, Phase, is_terminal, raw_phase
 from taskops.domain.resources.run import ExecutionMode
 from taskops.domain.resources.task import Task
-from taskops.domain.scheduling import firedruns as runs
+from taskops.domain.scheduling import firedruns
 
 routes = web.RouteTableDef()
 # How long ending a stream may wait for a slow reader.
@@ -110,7 +110,7 @@ async def _cancel(request: web.Request) -> dict[str, Any]:
     phase = raw_phase(run)
     if is_terminal(phase):
         raise Problem(409, "Conflict", f'run "{run["metadata"]["name"]}" already ended ({phase}); nothing to cancel')
-    patched = await svc.client.patch(RUNS, ns, run["metadata"]["name"], runs.stop_patch())
+    patched = await svc.client.patch(RUNS, ns, run["metadata"]["name"], firedruns.stop_patch())
     svc.cache.runs.upsert(patched)
     return patched
 
