@@ -13,15 +13,14 @@ from taskops.api.context import (
     Services,
     caller,
     namespace,
-    not_found,
     query_bool,
     query_int,
     reply,
     services,
 )
 from taskops.api.limits import HOLDS, LIMITS, STREAM_MAX_HEADER, hold
+from taskops.api.lookups import find_run, find_task
 from taskops.api.problems import Problem, invalid
-from taskops.api.task_routes import find_task
 from taskops.api.trigger_build import resume_of
 from taskops.api.trigger_create import respond, wait_options
 from taskops.clients.errors import AlreadyExists, NotFound
@@ -30,7 +29,7 @@ from taskops.clients.reviews import Access
 from taskops.domain.access import authorship
 from taskops.domain.execution import batchresults
 from taskops.domain.execution.batchresults import InputStatus
-from taskops.domain.resources import apinames, names, raw
+from taskops.domain.resources import names, raw
 from taskops.domain.resources.params import FieldError
 from taskops.domain.resources.phases import RESUMABLE_PHASES, Phase, is_terminal, raw_phase
 from taskops.domain.resources.run import ExecutionMode
@@ -69,23 +68,11 @@ async def list_runs(request: web.Request) -> web.Response:
     return reply(schemas.RunList(items=out[offset : offset + limit], total=len(out), limit=limit, offset=offset))
 
 
-async def _find_run(svc: Services, ns: str, ident: str) -> dict[str, Any]:
-    found = svc.cache.run(ns, ident)
-    if found is None and apinames.is_object_name(ident, 253):
-        try:
-            found = await svc.client.get(RUNS, ns, ident)
-        except NotFound:
-            found = None
-    if found is None:
-        raise not_found("run", ident, ns)
-    return found
-
-
 @routes.get("/api/v1/runs/{id}")
 async def get_run(request: web.Request) -> web.Response:
     svc, ns = services(request), namespace(request)
     await caller(request, "get", "runs", ns)
-    run = await _find_run(svc, ns, request.match_info["id"])
+    run = await find_run(svc, ns, request.match_info["id"])
     wait, timeout = wait_options(request)
     task_name = svc.cache.task_name(ns, run["spec"]["taskRef"]["name"])
     return (
@@ -99,14 +86,14 @@ async def get_run(request: web.Request) -> web.Response:
 async def get_execution(request: web.Request) -> web.Response:
     svc, ns = services(request), namespace(request)
     await caller(request, "get", "runs", ns)
-    run = await _find_run(svc, ns, request.match_info["id"])
+    run = await find_run(svc, ns, request.match_info["id"])
     return reply(views.execution(run, svc.cache.task_name(ns, run["spec"]["taskRef"]["name"])))
 
 
 async def _cancel(request: web.Request) -> dict[str, Any]:
     svc, ns = services(request), namespace(request)
     await caller(request, "patch", "runs", ns)
-    run = await _find_run(svc, ns, request.match_info["id"])
+    run = await find_run(svc, ns, request.match_info["id"])
     phase = raw_phase(run)
     if is_terminal(phase):
         raise Problem(409, "Conflict", f'run "{run["metadata"]["name"]}" already ended ({phase}); nothing to cancel')
@@ -140,7 +127,7 @@ async def resume_run(request: web.Request) -> web.Response:
     """
     svc, ns = services(request), namespace(request)
     user = await caller(request, "create", "runs", ns)
-    run = await _find_run(svc, ns, request.match_info["id"])
+    run = await find_run(svc, ns, request.match_info["id"])
     await authorization.require_on_run(request, user, ns, run["metadata"]["name"], ("get", "patch"))
     await authorization.require(request, user, ns, authorship.agent_need(run["spec"].get("agent"), "run.spec.agent"))
     phase = raw_phase(run)
@@ -182,7 +169,7 @@ async def run_logs(request: web.Request) -> web.StreamResponse:
     user = await caller(request, "get", "runs", ns)
     await svc.auth.authorize(user, Access("get", "pods", ns, group="", subresource="log"))
     hold(request, request.app[HOLDS].streams)
-    run = await _find_run(svc, ns, request.match_info["id"])
+    run = await find_run(svc, ns, request.match_info["id"])
     job = (run.get("status") or {}).get("jobName")
     pods = await svc.client.list(PODS, ns, label_selector=f"{names.LABEL_JOB_NAME}={job}") if job else []
     if not pods:
@@ -228,7 +215,7 @@ async def run_results(request: web.Request) -> web.Response:
         raise invalid([FieldError("query.status", "must be succeeded or failed", status)])
     limit = query_int(request, "limit", 100, 1, 1000)
     offset = query_int(request, "offset", 0, 0, 10**9)
-    run = await _find_run(svc, ns, request.match_info["id"])
+    run = await find_run(svc, ns, request.match_info["id"])
     name, inputs = run["metadata"]["name"], run["spec"].get("inputs")
     if not inputs:
         raise Problem(409, "Conflict", f'run "{name}" is not a batch run: its result is the run\'s own "result"')

@@ -21,11 +21,11 @@ from taskops.api.context import (
     body,
     caller,
     namespace,
-    not_found,
     query_int,
     reply,
     services,
 )
+from taskops.api.lookups import find_task
 from taskops.api.problems import Problem, invalid
 from taskops.clients.errors import AlreadyExists, NotFound
 from taskops.clients.resources import TASKS
@@ -37,27 +37,6 @@ from taskops.domain.scheduling import recurrence
 
 routes = web.RouteTableDef()
 PREFIX = "/api/v1/tasks"
-
-
-async def find_task(svc: Services, ns: str, ident: str) -> dict[str, Any]:
-    """A Task by API name, object name or uid; 404 when none, 409 when a name maps onto another task."""
-    object_name = apinames.task_object_name(ident)
-    found = svc.cache.task(ns, object_name) or svc.cache.task(ns, ident)
-    if found is None and apinames.is_object_name(object_name):
-        # The cache may not have seen a Task created a moment ago.
-        try:
-            found = await svc.client.get(TASKS, ns, object_name)
-        except NotFound:
-            found = None
-        if found is not None:
-            svc.cache.tasks.upsert(found)
-    if found is None:
-        raise not_found("task", ident, ns)
-    meta = found["metadata"]
-    api_name = apinames.task_api_name(meta["name"], meta.get("annotations"))
-    if ident not in (api_name, meta["name"], meta.get("uid")):
-        raise Problem(409, "Conflict", f'"{ident}" maps to task object "{meta["name"]}", which is "{api_name}"')
-    return found
 
 
 def _spec_patch(fields: dict[str, Any]) -> dict[str, Any]:

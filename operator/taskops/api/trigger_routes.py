@@ -17,8 +17,8 @@ from taskops.api.context import (
     reply,
     services,
 )
+from taskops.api.lookups import find_task
 from taskops.api.problems import invalid
-from taskops.api.task_routes import find_task
 from taskops.api.trigger_build import Trigger, build_run, check, listens
 from taskops.api.trigger_create import fire, wait_options
 from taskops.clients.errors import AlreadyExists, NotFound
