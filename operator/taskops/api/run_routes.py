@@ -41,10 +41,6 @@ routes = web.RouteTableDef()
 EOF_SECONDS = 5.0
 
 
-def _task(obj: dict[str, Any]) -> Task:
-    return Task.model_validate(obj)
-
-
 _SORT_KEYS = {"created_at", "status", "updated_at"}
 _FILTERS = ("status", "action_name", "task_name", "execution_mode", "uid", "user_uid", "workspace_uid")
 
@@ -135,7 +131,7 @@ async def resume_run(request: web.Request) -> web.Response:
         raise Problem(409, "Conflict", f"only a STOPPED, FAILED or PARTIAL_SUCCEEDED run can be resumed; it is {phase}")
     if run["spec"].get("inputs"):
         return await _resume_batch(svc, ns, run)
-    task = _task(await find_task(svc, ns, run["spec"]["taskRef"]["name"]))
+    task = Task.model_validate(await find_task(svc, ns, run["spec"]["taskRef"]["name"]))
     body_ = resume_of(run, task, user.name, svc.now())
     replay = False
     try:
