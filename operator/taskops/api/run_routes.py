@@ -23,7 +23,7 @@ from taskops.api.lookups import find_run, find_task
 from taskops.api.problems import Problem, invalid
 from taskops.api.trigger_build import resume_of
 from taskops.api.trigger_create import respond, wait_options
-from taskops.clients.errors import AlreadyExists, NotFound
+from taskops.clients.errors import NotFound
 from taskops.clients.resources import CONFIGMAPS, PODS, RUNS
 from taskops.clients.reviews import Access
 from taskops.domain.access import authorship
@@ -133,11 +133,8 @@ async def resume_run(request: web.Request) -> web.Response:
         return await _resume_batch(svc, ns, run)
     task = Task.model_validate(await find_task(svc, ns, run["spec"]["taskRef"]["name"]))
     body_ = resume_of(run, task, user.name, svc.now())
-    replay = False
-    try:
-        created = await svc.client.create(RUNS, ns, body_)
-    except AlreadyExists:
-        created, replay = await svc.client.get(RUNS, ns, body_["metadata"]["name"]), True
+    created, made = await svc.client.create_or_get(RUNS, ns, body_)
+    replay = not made
     svc.cache.runs.upsert(created)
     task_name = svc.cache.task_name(ns, task.metadata.name)
     return reply(views.run_out(created, task_name, replay), 200 if replay else 201)

@@ -21,7 +21,7 @@ from taskops.api.lookups import find_task
 from taskops.api.problems import invalid
 from taskops.api.trigger_build import Trigger, build_run, check, listens
 from taskops.api.trigger_create import fire, wait_options
-from taskops.clients.errors import AlreadyExists, NotFound
+from taskops.clients.errors import NotFound
 from taskops.clients.resources import REVISIONS, RUNS
 from taskops.domain.resources import apinames, names
 from taskops.domain.resources.params import FieldError
@@ -178,10 +178,7 @@ async def post_event(request: web.Request) -> web.Response:
         trigger.annotations[apinames.ANNOTATION_EVENT_ID] = event_id[:253]
         trigger.labels[apinames.LABEL_EVENT] = apinames.task_object_name(event)
         run = build_run(trigger, svc.now(), apinames.event_run_name(trigger.task.metadata.name, event, event_id))
-        try:
-            run = await svc.client.create(RUNS, ns, run)
-        except AlreadyExists:
-            run = await svc.client.get(RUNS, ns, run["metadata"]["name"])
+        run, _ = await svc.client.create_or_get(RUNS, ns, run)
         svc.cache.runs.upsert(run)
         runs.append(views.run_out(run, svc.cache.task_name(ns, trigger.task.metadata.name)))
     return reply(schemas.EventResult(event=event, id=event_id, runs=runs), 202)
