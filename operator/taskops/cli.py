@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import sys
 from typing import Any
@@ -42,57 +43,37 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# `taskops api --help` for each of taskops.api.Limits' fields: the flag is the field's name in kebab case, with
+# the field's type and default, so a new knob needs its field and one line here (a field without one fails here).
+_LIMIT_HELP = {
+    "max_body_bytes": "request body bytes (1 MiB)",
+    "max_batch_body_bytes": "body bytes with batch inputs (16 MiB)",
+    "body_memory_bytes": "parsed size of the bodies in flight, all callers (128 MiB; a caller holds half at most)",
+    "max_waiters": "wait=true requests (10000)",
+    "max_waiters_per_caller": "wait=true per caller (1000)",
+    "max_streams": "log and event streams (200)",
+    "max_streams_per_caller": "streams per caller (10)",
+    "max_stream_seconds": "a stream ends after this (3600)",
+    "token_reviews_per_second": "TokenReviews of tokens not seen recently (20/s)",
+    "token_review_burst": "... in a burst (40)",
+}
+
+
 def _api_limit_flags(api: argparse.ArgumentParser) -> None:
     """What one caller may hold of an API process (docs/security.md §4); the defaults are taskops.api.Limits'."""
     from taskops.api.limits import Limits
 
     d = Limits()
     g = api.add_argument_group("limits per API process and per caller (docs/security.md section 4)")
-    g.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes, help="request body bytes (1 MiB)")
-    g.add_argument(
-        "--max-batch-body-bytes", type=int, default=d.max_batch_body_bytes, help="body bytes with batch inputs (16 MiB)"
-    )
-    g.add_argument(
-        "--body-memory-bytes",
-        type=int,
-        default=d.body_memory_bytes,
-        help="parsed size of the bodies in flight, all callers (128 MiB; a caller holds half at most)",
-    )
-    g.add_argument("--max-waiters", type=int, default=d.max_waiters, help="wait=true requests (10000)")
-    g.add_argument(
-        "--max-waiters-per-caller", type=int, default=d.max_waiters_per_caller, help="wait=true per caller (1000)"
-    )
-    g.add_argument("--max-streams", type=int, default=d.max_streams, help="log and event streams (200)")
-    g.add_argument(
-        "--max-streams-per-caller", type=int, default=d.max_streams_per_caller, help="streams per caller (10)"
-    )
-    g.add_argument(
-        "--max-stream-seconds", type=float, default=d.max_stream_seconds, help="a stream ends after this (3600)"
-    )
-    g.add_argument(
-        "--token-reviews-per-second",
-        type=float,
-        default=d.token_reviews_per_second,
-        help="TokenReviews of tokens not seen recently (20/s)",
-    )
-    g.add_argument("--token-review-burst", type=int, default=d.token_review_burst, help="... in a burst (40)")
+    for f in dataclasses.fields(Limits):
+        default = getattr(d, f.name)
+        g.add_argument("--" + f.name.replace("_", "-"), type=type(default), default=default, help=_LIMIT_HELP[f.name])
 
 
 def _api_limits(args: argparse.Namespace) -> Any:
     from taskops.api.limits import Limits
 
-    return Limits(
-        max_body_bytes=args.max_body_bytes,
-        max_batch_body_bytes=args.max_batch_body_bytes,
-        body_memory_bytes=args.body_memory_bytes,
-        max_waiters=args.max_waiters,
-        max_waiters_per_caller=args.max_waiters_per_caller,
-        max_streams=args.max_streams,
-        max_streams_per_caller=args.max_streams_per_caller,
-        max_stream_seconds=args.max_stream_seconds,
-        token_reviews_per_second=args.token_reviews_per_second,
-        token_review_burst=args.token_review_burst,
-    )
+    return Limits(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Limits)})
 
 
 def _operator_flags(op: argparse.ArgumentParser) -> None:

@@ -114,37 +114,50 @@ def _account_check(variable: str, field: str) -> dict[str, Any]:
     )
 
 
+def _admission_policy(
+    name: str,
+    group: str,
+    api_version: str,
+    plural: str,
+    conditions: list[dict[str, Any]],
+    checks: list[dict[str, Any]],
+    variables: list[tuple[str, str]] | None = None,
+) -> dict[str, Any]:
+    """A ValidatingAdmissionPolicy over CREATE and UPDATE of one resource (its main resource only: status
+    writes, the operator's, are never judged); a policy that cannot be evaluated refuses (failurePolicy Fail)."""
+    rule = {
+        "apiGroups": [group],
+        "apiVersions": [api_version],
+        "resources": [plural],
+        "operations": ["CREATE", "UPDATE"],
+    }
+    spec: dict[str, Any] = {
+        "failurePolicy": "Fail",
+        "matchConstraints": {"resourceRules": [rule]},
+        "matchConditions": conditions,
+    }
+    if variables is not None:
+        spec["variables"] = [{"name": n, "expression": e} for n, e in variables]
+    spec["validations"] = checks
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
 def _policy(
     names: Names, kind: str, plural: str, shapes: str, variables: list[tuple[str, str]], checks: list[Any]
 ) -> Any:
     trusted = f"!({USER} in ['{names.operator_user}', '{names.api_user}'])"
-    return {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": f"{names.prefix}-{plural}.{GROUP}"},
-        "spec": {
-            "failurePolicy": "Fail",
-            "matchConstraints": {
-                "resourceRules": [
-                    {
-                        "apiGroups": [GROUP],
-                        "apiVersions": ["*"],
-                        # The main resource only: status writes (the operator's) are never judged.
-                        "resources": [plural],
-                        "operations": ["CREATE", "UPDATE"],
-                    }
-                ]
-            },
-            "matchConditions": [
-                {"name": "not-taskops-itself", "expression": trusted},
-                # Metadata-only updates (labels, finalizers, owner references) and spec changes that ask for
-                # no right (a schedule, a state) pass untouched.
-                {"name": f"{kind.lower()}-asks-for-rights", "expression": f"request.operation == 'CREATE' || {shapes}"},
-            ],
-            "variables": [{"name": n, "expression": e} for n, e in variables],
-            "validations": checks,
-        },
-    }
+    conditions = [
+        {"name": "not-taskops-itself", "expression": trusted},
+        # Metadata-only updates (labels, finalizers, owner references) and spec changes that ask for
+        # no right (a schedule, a state) pass untouched.
+        {"name": f"{kind.lower()}-asks-for-rights", "expression": f"request.operation == 'CREATE' || {shapes}"},
+    ]
+    return _admission_policy(f"{names.prefix}-{plural}.{GROUP}", GROUP, "*", plural, conditions, checks, variables)
 
 
 def _binding(
@@ -166,44 +179,27 @@ def versions(names: Names) -> list[dict[str, Any]]:
     """A Task version (a ControllerRevision labelled with its Task) is a pod template a Run can pin: only the
     operator writes them, so `create controllerrevisions` is no way around the Task checks. Cluster admins
     (system:masters) may too, for backup restores."""
-    policy = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": f"{names.prefix}-versions.{GROUP}"},
-        "spec": {
-            "failurePolicy": "Fail",
-            "matchConstraints": {
-                "resourceRules": [
-                    {
-                        "apiGroups": ["apps"],
-                        "apiVersions": ["v1"],
-                        "resources": ["controllerrevisions"],
-                        "operations": ["CREATE", "UPDATE"],
-                    }
-                ]
-            },
-            "matchConditions": [
-                {"name": "not-the-operator", "expression": f"{USER} != '{names.operator_user}'"},
-                {"name": "not-a-cluster-admin", "expression": "!('system:masters' in request.userInfo.groups)"},
-                # The garbage collector's updates (owner references, finalizers) leave these alone.
-                {
-                    "name": "content-or-labels-written",
-                    "expression": "request.operation == 'CREATE' || object.data != oldObject.data"
-                    " || object.revision != oldObject.revision"
-                    " || has(object.metadata.labels) != has(oldObject.metadata.labels)"
-                    " || (has(object.metadata.labels) && object.metadata.labels != oldObject.metadata.labels)",
-                },
-            ],
-            "validations": [
-                {
-                    "expression": "false",
-                    "messageExpression": f"'user ' + {USER} + ' may not write a taskops Task version (a "
-                    f"ControllerRevision labelled {LABEL_TASK}): only the taskops operator writes them'",
-                    "reason": "Forbidden",
-                }
-            ],
+    conditions = [
+        {"name": "not-the-operator", "expression": f"{USER} != '{names.operator_user}'"},
+        {"name": "not-a-cluster-admin", "expression": "!('system:masters' in request.userInfo.groups)"},
+        # The garbage collector's updates (owner references, finalizers) leave these alone.
+        {
+            "name": "content-or-labels-written",
+            "expression": "request.operation == 'CREATE' || object.data != oldObject.data"
+            " || object.revision != oldObject.revision"
+            " || has(object.metadata.labels) != has(oldObject.metadata.labels)"
+            " || (has(object.metadata.labels) && object.metadata.labels != oldObject.metadata.labels)",
         },
+    ]
+    refuse = {
+        "expression": "false",
+        "messageExpression": f"'user ' + {USER} + ' may not write a taskops Task version (a "
+        f"ControllerRevision labelled {LABEL_TASK}): only the taskops operator writes them'",
+        "reason": "Forbidden",
     }
+    policy = _admission_policy(
+        f"{names.prefix}-versions.{GROUP}", "apps", "v1", "controllerrevisions", conditions, [refuse]
+    )
     label = {"matchExpressions": [{"key": LABEL_TASK, "operator": "Exists"}]}
     return [policy, _binding(names, policy, _SELECTOR, label)]
 
@@ -316,45 +312,33 @@ def pod_security(names: Names) -> list[dict[str, Any]]:
             "reason": "Forbidden",
         }
 
-    policy = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": f"{names.prefix}-pod-security.{GROUP}"},
-        "spec": {
-            "failurePolicy": "Fail",
-            "matchConstraints": {
-                "resourceRules": [
-                    {
-                        "apiGroups": [GROUP],
-                        "apiVersions": ["*"],
-                        "resources": ["tasks"],
-                        "operations": ["CREATE", "UPDATE"],
-                    }
-                ]
-            },
-            "matchConditions": [
-                {
-                    "name": "payload-written",
-                    "expression": "request.operation == 'CREATE' || object.spec.payload != oldObject.spec.payload",
-                }
-            ],
-            "variables": [{"name": "pod", "expression": pod}, {"name": "containers", "expression": containers}],
-            "validations": [
-                deny(
-                    "!variables.containers.exists(c, c.?securityContext.?privileged.orValue(false) == true)",
-                    "privileged containers",
-                ),
-                deny("!variables.pod.?volumes.orValue([]).exists(v, has(v.hostPath))", "hostPath volumes"),
-                deny(
-                    "!(variables.pod.?hostNetwork.orValue(false) == true"
-                    " || variables.pod.?hostPID.orValue(false) == true"
-                    " || variables.pod.?hostIPC.orValue(false) == true)",
-                    "host namespaces (hostNetwork, hostPID, hostIPC)",
-                ),
-                deny("variables.pod.?nodeName.orValue('') == ''", "nodeName (which bypasses the scheduler)"),
-            ],
-        },
+    payload_written = {
+        "name": "payload-written",
+        "expression": "request.operation == 'CREATE' || object.spec.payload != oldObject.spec.payload",
     }
+    checks = [
+        deny(
+            "!variables.containers.exists(c, c.?securityContext.?privileged.orValue(false) == true)",
+            "privileged containers",
+        ),
+        deny("!variables.pod.?volumes.orValue([]).exists(v, has(v.hostPath))", "hostPath volumes"),
+        deny(
+            "!(variables.pod.?hostNetwork.orValue(false) == true"
+            " || variables.pod.?hostPID.orValue(false) == true"
+            " || variables.pod.?hostIPC.orValue(false) == true)",
+            "host namespaces (hostNetwork, hostPID, hostIPC)",
+        ),
+        deny("variables.pod.?nodeName.orValue('') == ''", "nodeName (which bypasses the scheduler)"),
+    ]
+    policy = _admission_policy(
+        f"{names.prefix}-pod-security.{GROUP}",
+        GROUP,
+        "*",
+        "tasks",
+        [payload_written],
+        checks,
+        [("pod", pod), ("containers", containers)],
+    )
     return [policy, _binding(names, policy, _POD_SECURITY_SELECTOR)]
 
 

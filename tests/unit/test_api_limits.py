@@ -351,7 +351,7 @@ class OneRun:
 
 
 def test_a_followed_log_ends_at_the_maximum_duration_and_streams_are_capped_per_caller() -> None:
-    from taskops.api import run_routes as runs
+    from taskops.api import run_routes
     from taskops.api.context import SERVICES, Services
 
     client = EndlessLogs()
@@ -360,7 +360,7 @@ def test_a_followed_log_ends_at_the_maximum_duration_and_streams_are_capped_per_
     app[SERVICES] = Services(client=client, cache=OneRun(), auth=Everyone(), default_namespace="ns")  # type: ignore[arg-type]
     app[LIMITS] = limits
     app[HOLDS] = Holds.of(limits)
-    app.router.add_get("/api/v1/runs/{id}/logs", runs.run_logs)
+    app.router.add_get("/api/v1/runs/{id}/logs", run_routes.run_logs)
 
     async def scenario(http: Client) -> None:
         started = time.monotonic()

@@ -13,7 +13,7 @@ from dateutil import rrule
 from taskops.domain.resources import jsonbounds
 from taskops.domain.resources.results import check_result, schema_error
 from taskops.domain.resources.task import Task
-from taskops.domain.scheduling import recurrence as schedule
+from taskops.domain.scheduling import recurrence
 from taskops.domain.scheduling.recurrence import Ahead, ScheduleError, parse
 from taskops.domain.scheduling.taskstatus import task_status
 from tests import builders
@@ -38,7 +38,7 @@ NEVER = [
 def budget_seconds() -> float:
     # The CPU bound, plus room for starting and ending the search. CPU time of this thread, as the bound is:
     # a loaded machine stretches the wall time of the same search.
-    return schedule.SEARCH_SECONDS * 2 + 0.5
+    return recurrence.SEARCH_SECONDS * 2 + 0.5
 
 
 @pytest.mark.parametrize("expr", NEVER)
@@ -65,12 +65,12 @@ def test_a_search_of_an_unchecked_schedule_is_cut_too(expr: str) -> None:
 def test_the_bound_holds_inside_one_dateutil_step() -> None:
     # dateutil alone: one next() of this rule walks every day to the year 9999 without yielding.
     rule = rrule.rrulestr("DTSTART:20260101T090000\nRRULE:FREQ=DAILY;BYMONTH=2;BYMONTHDAY=31")
-    token = schedule._BUDGET.set(schedule._Budget(steps=1000))
+    token = recurrence._BUDGET.set(recurrence._Budget(steps=1000))
     try:
         with pytest.raises(ScheduleError):
             next(iter(rule))
     finally:
-        schedule._BUDGET.reset(token)
+        recurrence._BUDGET.reset(token)
 
 
 def test_exrule_is_not_accepted() -> None:

@@ -11,9 +11,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 from taskops import logs
-from taskops.api import openapi, trigger_routes, ui
-from taskops.api import run_routes as runs
-from taskops.api import task_routes as tasks
+from taskops.api import openapi, run_routes, task_routes, trigger_routes, ui
 from taskops.api.context import SERVICES, Services, services
 from taskops.api.limits import HOLDS, LIMITS, Holds, Limits, release_middleware
 from taskops.api.problems import MAX_BODY, Handler, Problem, problem_middleware
@@ -100,9 +98,9 @@ def make_app(svc: Services, limits: Limits | None = None) -> web.Application:
     app.router.add_get("/api/v1/openapi.json", openapi_json)
     app.router.add_get("/api/v1/docs", docs)
     ui.setup(app)
-    app.add_routes(tasks.routes)
+    app.add_routes(task_routes.routes)
     app.add_routes(trigger_routes.routes)
-    app.add_routes(runs.routes)
+    app.add_routes(run_routes.routes)
 
     async def caches(_: web.Application) -> AsyncIterator[None]:
         await svc.cache.start()

@@ -86,7 +86,7 @@ async def read(request: web.Request) -> bytes:
             "send fewer, larger ones)"
         )
     # One large body (a batch) at a time may exceed a caller's share; small ones add up to it. A request
-    # that then waits may not hold more than the share (triggering.wait_options).
+    # that then waits may not hold more than the share (trigger_create.wait_options).
     on_finish(request, budget.take(caller_of(request), cost, alone_may_exceed_share=True))
     request[BODY_COST] = cost
     return raw

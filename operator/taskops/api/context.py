@@ -117,7 +117,3 @@ def query_bool(request: web.Request, name: str, default: bool | None = False) ->
 def reply(model: BaseModel | dict[str, Any], status: int = 200) -> web.Response:
     data = model.model_dump(mode="json", by_alias=True) if isinstance(model, BaseModel) else model
     return web.Response(status=status, text=json.dumps(data), content_type="application/json")
-
-
-def not_found(kind: str, ident: str, ns: str) -> Problem:
-    return Problem(404, "Not Found", f'{kind} "{ident}" not found in namespace "{ns}"')

@@ -13,37 +13,32 @@ from taskops.api.context import (
     Services,
     caller,
     namespace,
-    not_found,
     query_bool,
     query_int,
     reply,
     services,
 )
 from taskops.api.limits import HOLDS, LIMITS, STREAM_MAX_HEADER, hold
+from taskops.api.lookups import find_run, find_task
 from taskops.api.problems import Problem, invalid
-from taskops.api.task_routes import find_task
 from taskops.api.trigger_build import resume_of
 from taskops.api.trigger_create import respond, wait_options
-from taskops.clients.errors import AlreadyExists, NotFound
+from taskops.clients.errors import NotFound
 from taskops.clients.resources import CONFIGMAPS, PODS, RUNS
 from taskops.clients.reviews import Access
 from taskops.domain.access import authorship
 from taskops.domain.execution import batchresults
 from taskops.domain.execution.batchresults import InputStatus
-from taskops.domain.resources import apinames, names, raw
+from taskops.domain.resources import names, raw
 from taskops.domain.resources.params import FieldError
 from taskops.domain.resources.phases import RESUMABLE_PHASES, Phase, is_terminal, raw_phase
 from taskops.domain.resources.run import ExecutionMode
 from taskops.domain.resources.task import Task
-from taskops.domain.scheduling import firedruns as runs
+from taskops.domain.scheduling import firedruns
 
 routes = web.RouteTableDef()
 # How long ending a stream may wait for a slow reader.
 EOF_SECONDS = 5.0
-
-
-def _task(obj: dict[str, Any]) -> Task:
-    return Task.model_validate(obj)
 
 
 _SORT_KEYS = {"created_at", "status", "updated_at"}
@@ -69,23 +64,11 @@ async def list_runs(request: web.Request) -> web.Response:
     return reply(schemas.RunList(items=out[offset : offset + limit], total=len(out), limit=limit, offset=offset))
 
 
-async def _find_run(svc: Services, ns: str, ident: str) -> dict[str, Any]:
-    found = svc.cache.run(ns, ident)
-    if found is None and apinames.is_object_name(ident, 253):
-        try:
-            found = await svc.client.get(RUNS, ns, ident)
-        except NotFound:
-            found = None
-    if found is None:
-        raise not_found("run", ident, ns)
-    return found
-
-
 @routes.get("/api/v1/runs/{id}")
 async def get_run(request: web.Request) -> web.Response:
     svc, ns = services(request), namespace(request)
     await caller(request, "get", "runs", ns)
-    run = await _find_run(svc, ns, request.match_info["id"])
+    run = await find_run(svc, ns, request.match_info["id"])
     wait, timeout = wait_options(request)
     task_name = svc.cache.task_name(ns, run["spec"]["taskRef"]["name"])
     return (
@@ -99,18 +82,18 @@ async def get_run(request: web.Request) -> web.Response:
 async def get_execution(request: web.Request) -> web.Response:
     svc, ns = services(request), namespace(request)
     await caller(request, "get", "runs", ns)
-    run = await _find_run(svc, ns, request.match_info["id"])
+    run = await find_run(svc, ns, request.match_info["id"])
     return reply(views.execution(run, svc.cache.task_name(ns, run["spec"]["taskRef"]["name"])))
 
 
 async def _cancel(request: web.Request) -> dict[str, Any]:
     svc, ns = services(request), namespace(request)
     await caller(request, "patch", "runs", ns)
-    run = await _find_run(svc, ns, request.match_info["id"])
+    run = await find_run(svc, ns, request.match_info["id"])
     phase = raw_phase(run)
     if is_terminal(phase):
         raise Problem(409, "Conflict", f'run "{run["metadata"]["name"]}" already ended ({phase}); nothing to cancel')
-    patched = await svc.client.patch(RUNS, ns, run["metadata"]["name"], runs.stop_patch())
+    patched = await svc.client.patch(RUNS, ns, run["metadata"]["name"], firedruns.stop_patch())
     svc.cache.runs.upsert(patched)
     return patched
 
@@ -140,7 +123,7 @@ async def resume_run(request: web.Request) -> web.Response:
     """
     svc, ns = services(request), namespace(request)
     user = await caller(request, "create", "runs", ns)
-    run = await _find_run(svc, ns, request.match_info["id"])
+    run = await find_run(svc, ns, request.match_info["id"])
     await authorization.require_on_run(request, user, ns, run["metadata"]["name"], ("get", "patch"))
     await authorization.require(request, user, ns, authorship.agent_need(run["spec"].get("agent"), "run.spec.agent"))
     phase = raw_phase(run)
@@ -148,13 +131,10 @@ async def resume_run(request: web.Request) -> web.Response:
         raise Problem(409, "Conflict", f"only a STOPPED, FAILED or PARTIAL_SUCCEEDED run can be resumed; it is {phase}")
     if run["spec"].get("inputs"):
         return await _resume_batch(svc, ns, run)
-    task = _task(await find_task(svc, ns, run["spec"]["taskRef"]["name"]))
+    task = Task.model_validate(await find_task(svc, ns, run["spec"]["taskRef"]["name"]))
     body_ = resume_of(run, task, user.name, svc.now())
-    replay = False
-    try:
-        created = await svc.client.create(RUNS, ns, body_)
-    except AlreadyExists:
-        created, replay = await svc.client.get(RUNS, ns, body_["metadata"]["name"]), True
+    created, made = await svc.client.create_or_get(RUNS, ns, body_)
+    replay = not made
     svc.cache.runs.upsert(created)
     task_name = svc.cache.task_name(ns, task.metadata.name)
     return reply(views.run_out(created, task_name, replay), 200 if replay else 201)
@@ -182,7 +162,7 @@ async def run_logs(request: web.Request) -> web.StreamResponse:
     user = await caller(request, "get", "runs", ns)
     await svc.auth.authorize(user, Access("get", "pods", ns, group="", subresource="log"))
     hold(request, request.app[HOLDS].streams)
-    run = await _find_run(svc, ns, request.match_info["id"])
+    run = await find_run(svc, ns, request.match_info["id"])
     job = (run.get("status") or {}).get("jobName")
     pods = await svc.client.list(PODS, ns, label_selector=f"{names.LABEL_JOB_NAME}={job}") if job else []
     if not pods:
@@ -228,7 +208,7 @@ async def run_results(request: web.Request) -> web.Response:
         raise invalid([FieldError("query.status", "must be succeeded or failed", status)])
     limit = query_int(request, "limit", 100, 1, 1000)
     offset = query_int(request, "offset", 0, 0, 10**9)
-    run = await _find_run(svc, ns, request.match_info["id"])
+    run = await find_run(svc, ns, request.match_info["id"])
     name, inputs = run["metadata"]["name"], run["spec"].get("inputs")
     if not inputs:
         raise Problem(409, "Conflict", f'run "{name}" is not a batch run: its result is the run\'s own "result"')

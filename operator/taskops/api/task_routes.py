@@ -21,11 +21,11 @@ from taskops.api.context import (
     body,
     caller,
     namespace,
-    not_found,
     query_int,
     reply,
     services,
 )
+from taskops.api.lookups import find_task
 from taskops.api.problems import Problem, invalid
 from taskops.clients.errors import AlreadyExists, NotFound
 from taskops.clients.resources import TASKS
@@ -33,31 +33,10 @@ from taskops.domain.access import authorship
 from taskops.domain.resources import apinames, mergepatch, priority, results, timefmt
 from taskops.domain.resources.params import FieldError
 from taskops.domain.resources.task import ScheduleKind, TaskSpec, TaskState
-from taskops.domain.scheduling import recurrence as schedule
+from taskops.domain.scheduling import recurrence
 
 routes = web.RouteTableDef()
 PREFIX = "/api/v1/tasks"
-
-
-async def find_task(svc: Services, ns: str, ident: str) -> dict[str, Any]:
-    """A Task by API name, object name or uid; 404 when none, 409 when a name maps onto another task."""
-    object_name = apinames.task_object_name(ident)
-    found = svc.cache.task(ns, object_name) or svc.cache.task(ns, ident)
-    if found is None and apinames.is_object_name(object_name):
-        # The cache may not have seen a Task created a moment ago.
-        try:
-            found = await svc.client.get(TASKS, ns, object_name)
-        except NotFound:
-            found = None
-        if found is not None:
-            svc.cache.tasks.upsert(found)
-    if found is None:
-        raise not_found("task", ident, ns)
-    meta = found["metadata"]
-    api_name = apinames.task_api_name(meta["name"], meta.get("annotations"))
-    if ident not in (api_name, meta["name"], meta.get("uid")):
-        raise Problem(409, "Conflict", f'"{ident}" maps to task object "{meta["name"]}", which is "{api_name}"')
-    return found
 
 
 def _spec_patch(fields: dict[str, Any]) -> dict[str, Any]:
@@ -76,15 +55,15 @@ def _spec_errors(spec: TaskSpec, now: dt.datetime) -> list[FieldError]:
     """What the operator would refuse in `spec`: its schedule (a bounded search) and its resultSchema."""
     errors = []
     try:
-        schedule.zone(spec.timezone)
-        schedule.parse(
+        recurrence.zone(spec.timezone)
+        recurrence.parse(
             spec.schedule_kind,
             spec.schedule_expr,
             spec.timezone,
             spec.dst_policy,
             now=now,
         )
-    except schedule.ScheduleError as exc:
+    except recurrence.ScheduleError as exc:
         where = to_snake(exc.field)
         errors.append(FieldError(f"body.{where}", exc.message, getattr(spec, where, None)))
     if spec.result_schema is not None and (problem := results.schema_error(spec.result_schema)) is not None:
@@ -220,6 +199,6 @@ async def snooze_task(request: web.Request) -> web.Response:
     await caller(request, "patch", "tasks", ns)
     task = await find_task(svc, ns, request.match_info["id"])
     data, _ = await body(request, schemas.SnoozeRequest)
-    until = schedule.snooze_until(svc.now(), data.delay_seconds)
+    until = recurrence.snooze_until(svc.now(), data.delay_seconds)
     snooze = {"until": timefmt.stamp(until), "reason": data.reason}
     return await _patch_spec(request, ns, task, {"snooze": snooze})

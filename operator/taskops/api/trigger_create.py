@@ -127,21 +127,22 @@ async def fire(
         result = schemas.ValidateResult(would_create=True, task_name=task_name, version=version, params=checked.params)
         return reply(result)
     replay = False
-    try:
-        created = await svc.client.create(RUNS, ns, run)
-    except AlreadyExists:
-        assert name is not None
-        created = await svc.client.get(RUNS, ns, name)
+    if key:
+        # The Run's name is the key's: a Run of that name is this request made before (a replay), or another
+        # request under the same key. Without a key, a taken name is the API server's 409.
+        created, made = await svc.client.create_or_get(RUNS, ns, run)
+        replay = not made
         stored = (created["metadata"].get("annotations") or {}).get(apinames.ANNOTATION_REQUEST_HASH)
-        if stored != trigger.annotations[apinames.ANNOTATION_REQUEST_HASH]:
+        if replay and stored != trigger.annotations[apinames.ANNOTATION_REQUEST_HASH]:
             raise Problem(
                 422,
                 "Unprocessable Entity",
                 f'Idempotency-Key "{key}" was used before with a different request (run "{name}")',
                 [FieldError("header.Idempotency-Key", "reused with a different request body", key)],
                 "https://taskops.dev/problems/idempotency-mismatch",
-            ) from None
-        replay = True
+            )
+    else:
+        created = await svc.client.create(RUNS, ns, run)
     if chunks:
         await _write_chunks(svc, created, chunks)
     svc.cache.runs.upsert(created)

@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import functools
 import uuid
-from typing import Any, get_args
+from typing import Any, TypeVar, get_args
 
 from aiohttp import web
+from pydantic import BaseModel
 
 from taskops.api import schemas, views
 from taskops.api.context import (
-    Services,
     body,
     caller,
     namespace,
     reply,
     services,
 )
+from taskops.api.lookups import find_task
 from taskops.api.problems import invalid
-from taskops.api.task_routes import find_task
 from taskops.api.trigger_build import Trigger, build_run, check, listens
 from taskops.api.trigger_create import fire, wait_options
-from taskops.clients.errors import AlreadyExists, NotFound
+from taskops.clients.errors import NotFound
 from taskops.clients.resources import REVISIONS, RUNS
 from taskops.domain.resources import apinames, names
 from taskops.domain.resources.params import FieldError
@@ -29,18 +29,22 @@ from taskops.domain.resources.run import ExecutionMode
 from taskops.domain.resources.task import Task
 
 routes = web.RouteTableDef()
+B = TypeVar("B", bound=BaseModel)
 
 
-def _task(obj: dict[str, Any]) -> Task:
-    return Task.model_validate(obj)
-
-
-async def _start(request: web.Request, ns: str, ident: str) -> tuple[Services, Task, str, str]:
-    svc = services(request)
+async def _start(request: web.Request, ns: str, ident: str) -> tuple[Task, str, str]:
+    """The Task a trigger names, once the caller may create Runs: (Task, caller's name, Task's API name)."""
     user = await caller(request, "create", "runs", ns)
-    raw = await find_task(svc, ns, ident)
+    raw = await find_task(services(request), ns, ident)
     api_name = apinames.task_api_name(raw["metadata"]["name"], raw["metadata"].get("annotations"))
-    return svc, _task(raw), user.name, api_name
+    return Task.model_validate(raw), user.name, api_name
+
+
+async def _start_on_path(request: web.Request, model: type[B]) -> tuple[Task, str, str, B, Any]:
+    """The head the /tasks/{id}/run* shapes share: `_start` on the Task in the path, then the optional body."""
+    task, user, api_name = await _start(request, namespace(request), request.match_info["id"])
+    data, raw = await body(request, model, optional=True)
+    return task, user, api_name, data, raw
 
 
 # --- triggering ------------------------------------------------------------------------------------
@@ -49,9 +53,7 @@ async def _start(request: web.Request, ns: str, ident: str) -> tuple[Services, T
 @routes.post("/api/v1/tasks/{id}/run_now")
 async def run_now(request: web.Request) -> web.Response:
     """Seed 001: one run now, outside the schedule."""
-    ns = namespace(request)
-    _, task, user, api_name = await _start(request, ns, request.match_info["id"])
-    data, raw = await body(request, schemas.RunNowRequest, optional=True)
+    task, user, api_name, data, raw = await _start_on_path(request, schemas.RunNowRequest)
     wait, timeout = wait_options(request)
     trigger = Trigger(task, "api", params=data.params, reference=data.reference, user=user)
     return await fire(request, trigger, user, "run_now", raw, views.run_out, wait, timeout, api_name)
@@ -60,9 +62,7 @@ async def run_now(request: web.Request) -> web.Response:
 @routes.post("/api/v1/tasks/{id}/run")
 async def run_002(request: web.Request) -> web.Response:
     """Seed 002: trigger, optionally wait."""
-    ns = namespace(request)
-    _, task, user, api_name = await _start(request, ns, request.match_info["id"])
-    data, raw = await body(request, schemas.TaskRunRequest, optional=True)
+    task, user, api_name, data, raw = await _start_on_path(request, schemas.TaskRunRequest)
     wait, timeout = wait_options(request)
     trigger = Trigger(task, "api", params=data.params, user=user)
     shape = functools.partial(views.run002, now=services(request).now())
@@ -72,9 +72,7 @@ async def run_002(request: web.Request) -> web.Response:
 @routes.post("/api/v1/tasks/{id}/runs")
 async def run_003(request: web.Request) -> web.Response:
     """Seed 003: per-run overrides; `wait_for_completion` in the body."""
-    ns = namespace(request)
-    _, task, user, api_name = await _start(request, ns, request.match_info["id"])
-    data, raw = await body(request, schemas.TaskRunsRequest, optional=True)
+    task, user, api_name, data, raw = await _start_on_path(request, schemas.TaskRunsRequest)
     wait, timeout = wait_options(request, wait_default=data.wait_for_completion)
     overrides = data.model_dump(exclude_none=True, exclude={"wait_for_completion", "webhook_url", "params"})
     trigger = Trigger(
@@ -107,7 +105,7 @@ async def create_execution(request: web.Request) -> web.Response:
         ident, version = owner, data.task_version_id
     if not ident:
         raise invalid([FieldError("body.task_id", "task_id or task_version_id is required", None)])
-    _, task, user, api_name = await _start(request, ns, ident)
+    task, user, api_name = await _start(request, ns, ident)
     wait, timeout = wait_options(request)
     trigger = Trigger(
         task,
@@ -132,7 +130,7 @@ async def run_action(request: web.Request) -> web.Response:
     mode = request.match_info["mode"].upper()
     if mode not in get_args(ExecutionMode):
         raise invalid([FieldError("path.mode", "must be live, async or schedule", request.match_info["mode"])])
-    _, task, user, api_name = await _start(request, ns, request.match_info["name"])
+    task, user, api_name = await _start(request, ns, request.match_info["name"])
     data, raw = await body(request, schemas.ActionRunRequest, optional=True)
     errors = []
     if data.input is not None and data.inputs is not None:
@@ -170,7 +168,7 @@ async def post_event(request: web.Request) -> web.Response:
     event = request.match_info["name"]
     data, _ = await body(request, schemas.EventRequest, optional=True)
     event_id = data.id or uuid.uuid4().hex
-    listening = [_task(obj) for obj in svc.cache.tasks_in(ns) if listens(obj, event)]
+    listening = [Task.model_validate(obj) for obj in svc.cache.tasks_in(ns) if listens(obj, event)]
     triggers = [Trigger(t, "event", params=data.params, user=user.name) for t in listening]
     errors = [e for t in triggers for e in check(t, [], svc.now()).errors]
     if errors:
@@ -180,10 +178,7 @@ async def post_event(request: web.Request) -> web.Response:
         trigger.annotations[apinames.ANNOTATION_EVENT_ID] = event_id[:253]
         trigger.labels[apinames.LABEL_EVENT] = apinames.task_object_name(event)
         run = build_run(trigger, svc.now(), apinames.event_run_name(trigger.task.metadata.name, event, event_id))
-        try:
-            run = await svc.client.create(RUNS, ns, run)
-        except AlreadyExists:
-            run = await svc.client.get(RUNS, ns, run["metadata"]["name"])
+        run, _ = await svc.client.create_or_get(RUNS, ns, run)
         svc.cache.runs.upsert(run)
         runs.append(views.run_out(run, svc.cache.task_name(ns, trigger.task.metadata.name)))
     return reply(schemas.EventResult(event=event, id=event_id, runs=runs), 202)

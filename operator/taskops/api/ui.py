@@ -24,8 +24,8 @@ from aiohttp import web
 from taskops.api import views
 from taskops.api.context import SERVICES, caller, namespace, reply, services
 from taskops.api.limits import HOLDS, LIMITS, STREAM_MAX_HEADER, hold
+from taskops.api.lookups import find_task
 from taskops.api.problems import Problem
-from taskops.api.task_routes import find_task
 from taskops.clients.errors import ApiError
 from taskops.clients.resources import REVISIONS
 from taskops.domain.resources import names

@@ -50,7 +50,7 @@ from taskops.operator.events import COMPONENT
 from taskops.operator.store import Store
 from taskops.operator.workqueue import Gate
 
-log = logging.getLogger("taskops.scheduler")
+log = logging.getLogger("taskops.task_controller")
 T = TypeVar("T")
 
 # How long the status write waits after a fire, so that a burst of fires shares one write.

@@ -90,7 +90,7 @@ def decide(
     annotations = run.metadata.annotations or {}
     disposition = annotations.get(names.ANNOTATION_DISPOSITION)
     if disposition and run.status.attempt is None:
-        # A record made by the scheduler (missed, dst_skipped, skipped...): it ends without running.
+        # A record made by the Task controller (missed, dst_skipped, skipped...): it ends without running.
         reason = EndReason(disposition)
         message = annotations.get(names.ANNOTATION_DISPOSITION_MESSAGE) or reason.value
         decision.status = end_status(run, reason, message, now)

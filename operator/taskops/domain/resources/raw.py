@@ -1,6 +1,6 @@
 """Typed views of raw objects as the API server sends them: the bodies the caches hold and the hot paths read.
 
-The pydantic models (models/) validate and cost a parse; the informers, the
+The pydantic models (agent.py, run.py, task.py) validate and cost a parse; the informers, the
 admission pass and the webhook worker read thousands of raw objects per second
 and must not pay it. These TypedDicts (kopf's way: kopf/_cogs/structs/bodies.py)
 cost nothing at run time and let mypy check each key the hot paths read: a

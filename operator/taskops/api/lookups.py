@@ -1,0 +1,53 @@
+"""Finding the Task or Run a request names: by API name, object name or uid, the cache first.
+
+Every route module resolves the Task or Run in its path the same way, so the lookup lives here,
+below the route handlers, which then need not import each other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from taskops.api.context import Services
+from taskops.api.problems import Problem
+from taskops.clients.errors import NotFound
+from taskops.clients.resources import RUNS, TASKS
+from taskops.domain.resources import apinames
+
+
+def _not_found(kind: str, ident: str, ns: str) -> Problem:
+    return Problem(404, "Not Found", f'{kind} "{ident}" not found in namespace "{ns}"')
+
+
+async def find_task(svc: Services, ns: str, ident: str) -> dict[str, Any]:
+    """A Task by API name, object name or uid; 404 when none, 409 when a name maps onto another task."""
+    object_name = apinames.task_object_name(ident)
+    found = svc.cache.task(ns, object_name) or svc.cache.task(ns, ident)
+    if found is None and apinames.is_object_name(object_name):
+        # The cache may not have seen a Task created a moment ago.
+        try:
+            found = await svc.client.get(TASKS, ns, object_name)
+        except NotFound:
+            found = None
+        if found is not None:
+            svc.cache.tasks.upsert(found)
+    if found is None:
+        raise _not_found("task", ident, ns)
+    meta = found["metadata"]
+    api_name = apinames.task_api_name(meta["name"], meta.get("annotations"))
+    if ident not in (api_name, meta["name"], meta.get("uid")):
+        raise Problem(409, "Conflict", f'"{ident}" maps to task object "{meta["name"]}", which is "{api_name}"')
+    return found
+
+
+async def find_run(svc: Services, ns: str, ident: str) -> dict[str, Any]:
+    """A Run by name or uid; 404 when none."""
+    found = svc.cache.run(ns, ident)
+    if found is None and apinames.is_object_name(ident, 253):
+        try:
+            found = await svc.client.get(RUNS, ns, ident)
+        except NotFound:
+            found = None
+    if found is None:
+        raise _not_found("run", ident, ns)
+    return found
