@@ -1,4 +1,5 @@
-"""In-memory caches of the objects the operator watches, filled from kopf's watch events and the informers.
+"""In-memory caches of the objects the operator watches: Tasks, Agents and Task versions from kopf's watch events
+(handlers.py); Runs, and the Jobs, pods and ConfigMaps labelled taskops.dev/run, from the informers (watches.py).
 
 Each kind's cache is typed with its raw body (domain/resources/raw.py): the hot paths read
 the objects as the API server sent them, with no parse, and mypy checks the keys.

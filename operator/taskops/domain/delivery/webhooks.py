@@ -1,9 +1,17 @@
-"""Completion webhooks: when to send, how to sign, what a response means, which hosts may be called.
+"""Completion webhooks: when to send, how to sign and with which key, what a response means.
 
-Delivery is at-least-once. Each Run has one delivery id (its uid), the same on
-every attempt, so a receiver deduplicates by it. The state lives in the Run's
-`status.webhook`: the operator writes the outcome of each attempt and the time
-of the next, so a restart resumes the schedule instead of starting it over.
+Which hosts may be called is domain/access/egress.py (`Policy.hosts`); what is
+sent is the Run as the API shows it (domain/views/run.py); the operator's
+worker (operator/webhooks.py) makes the attempts.
+
+Delivery is at-least-once. Each Run has one delivery id (its uid; after a batch
+resume `<uid>.<resumes>`), the same on every attempt, so a receiver
+deduplicates by it. The state lives in the Run's `status.webhook`: the operator
+writes the outcome of each attempt and the time of the next, so a restart
+resumes the schedule instead of starting it over.
+
+Key: a Task's own Secret (spec.webhookSecret), else one key per namespace
+derived from the release key (`namespace_key`), so no two namespaces share one.
 
 Signature (like Stripe's): `X-Taskops-Signature: v1=<hex HMAC-SHA256(secret,
 "<timestamp>.<body>")>` with `X-Taskops-Timestamp: <unix seconds>`. A receiver

@@ -1,4 +1,5 @@
-"""The Task resource: a Job template plus (in later issues) a schedule and rules."""
+"""The Task resource: a Job template plus its params and result schemas, a schedule, and rules for retries,
+queueing (priority, concurrency, dedupe), history and webhooks."""
 
 from __future__ import annotations
 
