@@ -21,22 +21,11 @@ from taskops.operator.store import Kind, Store
 from taskops.operator.workqueue import WorkQueue
 from tests import builders
 from tests.builders import T0, stamp
-from tests.unit.fake_kube import Crash, FakeKube
+from tests.unit.fakes import Crash, FakeClock, FakeKube
 
 KEY = ("ns", "r")
 STATUS = ("patch", "runs/status", "r")
 T = TypeVar("T")
-
-
-class Clock:
-    def __init__(self, now: dt.datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
 
 
 def run_sync(coro: Callable[[], Awaitable[T]]) -> T:
@@ -46,10 +35,11 @@ def run_sync(coro: Callable[[], Awaitable[T]]) -> T:
     return asyncio.run(main())
 
 
-def cluster(owned: bool = True, **task_spec: Any) -> FakeKube:
-    """A namespace with Task "t" (its version 1 recorded) and a new Run "r" of it."""
+def cluster(owned: bool = True, **task_spec: Any) -> tuple[FakeKube, FakeClock]:
+    """A namespace with Task "t" (its version 1 recorded) and a new Run "r" of it, at T0 on a fake clock."""
     task_spec.setdefault("maxRetries", 0)
-    fake = FakeKube()
+    clock = FakeClock(T0)
+    fake = FakeKube(clock)
     task = fake.put(TASKS, {**builders.task("t", **task_spec), "metadata": {"name": "t", "namespace": "ns"}})
     revision = next_revision(Task.model_validate(task), [])
     assert revision is not None
@@ -61,10 +51,10 @@ def cluster(owned: bool = True, **task_spec: Any) -> FakeKube:
             {"apiVersion": builders.API, "kind": "Task", "name": "t", "uid": task["metadata"]["uid"]}
         ]
     fake.put(RUNS, run)
-    return fake
+    return fake, clock
 
 
-def operator(fake: FakeKube, clock: Clock) -> Reconciler:
+def operator(fake: FakeKube, clock: FakeClock) -> Reconciler:
     """A Reconciler as a (re)started operator has it: caches filled from what the API server holds."""
     store = Store()
     kinds: list[tuple[Resource, Kind]] = [
@@ -75,7 +65,7 @@ def operator(fake: FakeKube, clock: Clock) -> Reconciler:
         (PODS, store.pods),
     ]
     for res, kind in kinds:
-        for obj in fake.all(res):
+        for obj in fake.of(res):
             kind.put(obj)
     return Reconciler(store, fake, WorkQueue(), clock=clock)
 
@@ -94,16 +84,16 @@ def status(fake: FakeKube) -> dict[str, Any]:
 
 
 def test_first_sync_writes_owner_then_status_then_job_then_events() -> None:
-    fake, clock = cluster(owned=False), Clock()
+    fake, clock = cluster(owned=False)
     requeue, writes = sync(operator(fake, clock), fake)
     assert writes == [("patch", "runs", "r"), STATUS, ("create", "jobs", "r-1"), ("event", "Started", "r")]
     assert requeue is None
     assert (status(fake)["phase"], status(fake)["jobName"]) == ("RUNNING", "r-1")
-    assert [j["metadata"]["name"] for j in fake.all(JOBS)] == ["r-1"]
+    assert [j["metadata"]["name"] for j in fake.of(JOBS)] == ["r-1"]
 
 
 def test_a_refused_job_ends_the_run_start_failed_on_the_next_sync_with_one_status_write_each() -> None:
-    fake, clock = cluster(), Clock()
+    fake, clock = cluster()
     quota = 'jobs "r-1" is forbidden: exceeded quota: jobs, requested: count/jobs.batch=1, limited: count/jobs.batch=0'
     fake.refuse[("create", "jobs")] = errors.ApiError(403, {"reason": "Forbidden", "message": quota})
     reconciler = operator(fake, clock)
@@ -121,13 +111,13 @@ def test_a_refused_job_ends_the_run_start_failed_on_the_next_sync_with_one_statu
     ended = status(fake)
     assert (ended["phase"], ended["endReason"]) == ("FAILED", "start_failed")
     assert ended["message"] == f"Job r-1 could not be created: {quota}"
-    assert fake.all(JOBS) == []
+    assert fake.of(JOBS) == []
 
     assert sync(reconciler, fake) == (None, []), "an ended Run is left alone"
 
 
 def test_a_transient_error_on_the_job_create_is_retried_not_decided() -> None:
-    fake, clock = cluster(), Clock()
+    fake, clock = cluster()
     fake.refuse[("create", "jobs")] = errors.ApiError(503, {"reason": "ServiceUnavailable", "message": "etcd"})
     reconciler = operator(fake, clock)
     with pytest.raises(errors.ApiError):
@@ -144,14 +134,14 @@ def test_a_transient_error_on_the_job_create_is_retried_not_decided() -> None:
     ids=["before-status", "between-status-and-job", "after-job"],
 )
 def test_a_crash_between_two_writes_never_loses_or_doubles_the_job(crash_before: tuple[str, str]) -> None:
-    fake, clock = cluster(), Clock()
+    fake, clock = cluster()
     fake.crash_before = crash_before
     with pytest.raises(Crash):
         sync(operator(fake, clock), fake)
     restarted = operator(fake, clock)
     sync(restarted, fake)
     assert sync(restarted, fake) == (None, [])
-    assert [j["metadata"]["name"] for j in fake.all(JOBS)] == ["r-1"]
+    assert [j["metadata"]["name"] for j in fake.of(JOBS)] == ["r-1"]
     assert [w for w in fake.writes if w[1] == "jobs"] == [("create", "jobs", "r-1")]
     assert [w for w in fake.writes if w == STATUS] == [STATUS]
     assert (status(fake)["phase"], status(fake)["attempt"]) == ("RUNNING", 1)
@@ -182,11 +172,11 @@ def fail_attempt(fake: FakeKube, reconciler: Reconciler, job_name: str, at: dt.d
 
 
 def test_a_failed_attempt_is_retried_after_its_backoff_which_the_sync_returns_as_its_requeue_delay() -> None:
-    fake, clock = cluster(maxRetries=1, backoffStrategy="fixed", backoffSeconds=30), Clock()
+    fake, clock = cluster(maxRetries=1, backoffStrategy="fixed", backoffSeconds=30)
     reconciler = operator(fake, clock)
     sync(reconciler, fake)
     clock.advance(5)
-    fail_attempt(fake, reconciler, "r-1", clock.now)
+    fail_attempt(fake, reconciler, "r-1", clock())
 
     requeue, writes = sync(reconciler, fake)
     assert requeue == 30.0
@@ -203,7 +193,7 @@ def test_a_failed_attempt_is_retried_after_its_backoff_which_the_sync_returns_as
 
 
 def test_a_stop_deletes_the_job_before_the_status_that_ends_the_run() -> None:
-    fake, clock = cluster(), Clock()
+    fake, clock = cluster()
     reconciler = operator(fake, clock)
     sync(reconciler, fake)
     run = fake.stored(RUNS, "ns", "r")
@@ -217,7 +207,7 @@ def test_a_stop_deletes_the_job_before_the_status_that_ends_the_run() -> None:
 
 
 def test_a_resume_writes_status_then_its_index_map_then_its_job() -> None:
-    fake, clock = cluster(), Clock()
+    fake, clock = cluster()
     run = fake.stored(RUNS, "ns", "r")
     assert run is not None
     run["spec"].update(inputs={"count": 3, "chunkSize": 3, "configMaps": ["r-in"]}, resume=1)
