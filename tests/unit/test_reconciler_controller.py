@@ -1,16 +1,20 @@
-"""The Run reconciler driven against an in-memory API server and a fake clock: what it writes, in what order,
-and how it comes back from a refused Job, a crash between two writes, and a failed attempt."""
+"""The Run reconciler (operator/reconciler.py) driven against an in-memory API server and a fake clock: what it
+writes, in what order, and how it comes back from a refused Job, a crash between two writes, and a failed attempt;
+then in its worker shell: how failures are retried and how it yields to the Task controller's firing.
+
+The decisions themselves are tested in test_reconcile.py."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 
 from taskops.clients import errors
+from taskops.clients.kube import KubeClient
 from taskops.clients.resources import JOBS, PODS, REVISIONS, RUNS, TASKS, Resource
 from taskops.domain.execution import batch
 from taskops.domain.execution.versions import next_revision
@@ -18,7 +22,8 @@ from taskops.domain.resources import names
 from taskops.domain.resources.task import Task
 from taskops.operator.reconciler import Reconciler
 from taskops.operator.store import Kind, Store
-from taskops.operator.workqueue import WorkQueue
+from taskops.operator.task_controller import TaskController
+from taskops.operator.workqueue import Gate, WorkQueue
 from tests import builders
 from tests.builders import T0, stamp
 from tests.unit.fakes import Crash, FakeClock, FakeKube
@@ -229,3 +234,95 @@ def test_a_resume_writes_status_then_its_index_map_then_its_job() -> None:
         ("event", "Started", "r"),
     ]
     assert status(fake)["batch"]["attemptIndexes"] == "0,2"
+
+
+# -- in the worker shell ---------------------------------------------------------------------------------------
+
+
+async def in_shell() -> tuple[Reconciler, FakeKube, FakeClock, Store, Gate]:
+    """A Task (versioned by its controller, as in the cluster) and a new Run of it, cached, and a Reconciler in its
+    worker shell (its queue on the fake clock) that yields to the Task controller's firing."""
+    clock = FakeClock()
+    kube = FakeKube(clock)
+    store = Store()
+    task = builders.task("t")
+    task["metadata"]["namespace"] = "ns"
+    store.tasks.put(await kube.create(TASKS, "ns", task))
+    tasks = TaskController(store, cast(KubeClient, kube), clock)
+    await tasks.reconcile(("ns", "t"))  # writes the Task's version 1
+    clock.advance(3)
+    run = builders.run(KEY[1], "t")
+    run["metadata"]["namespace"] = "ns"
+    store.runs.put(await kube.create(RUNS, "ns", run))
+    reconciler = Reconciler(store, cast(KubeClient, kube), WorkQueue(clock), clock, yield_to=tasks.firing)
+    return reconciler, kube, clock, store, tasks.firing
+
+
+async def process(reconciler: Reconciler) -> None:
+    reconciler.queue.add(KEY)
+    key = await reconciler.queue.get()
+    await reconciler.controller.process(key)  # type: ignore[arg-type]
+
+
+def test_a_new_run_starts_one_job_at_the_injected_time_and_a_second_sync_writes_nothing() -> None:
+    async def scenario() -> None:
+        reconciler, kube, clock, store, _ = await in_shell()
+        assert await reconciler.sync(KEY) is None
+        (job,) = kube.of(JOBS, "ns")
+        status = kube.of(RUNS)[0]["status"]
+        assert (status["phase"], status["jobName"], status["attempt"]) == ("RUNNING", job["metadata"]["name"], 1)
+        assert status["startTime"] == clock().strftime("%Y-%m-%dT%H:%M:%SZ") == "2026-01-01T00:00:03Z"
+        assert kube.reasons() == ["Started"]
+        assert store.runs.get(KEY) == kube.of(RUNS)[0]
+        writes = len(kube.calls)
+        store.jobs.put(job)
+        assert await reconciler.sync(KEY) is None
+        assert len(kube.calls) == writes and len(kube.of(JOBS)) == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_job_the_api_server_refuses_ends_the_run_start_failed() -> None:
+    async def scenario() -> None:
+        reconciler, kube, _, _, _ = await in_shell()
+        invalid = errors.ApiError(422, {"reason": "Invalid", "message": "spec.template: Invalid value"})
+        kube.fail_next("create", invalid)
+        # The refusal is observed by this sync and decided by the next, which it asks for at once.
+        assert await reconciler.sync(KEY) == 0
+        await reconciler.sync(KEY)
+        status = kube.of(RUNS)[0]["status"]
+        assert (status["phase"], status["endReason"]) == ("FAILED", "start_failed")
+        assert "Invalid value" in status["message"]
+        assert kube.of(JOBS) == [] and "StartFailed" in kube.reasons()
+
+    asyncio.run(scenario())
+
+
+def test_a_transient_failure_is_retried_with_the_shell_backoff_then_starts_the_job() -> None:
+    async def scenario() -> None:
+        reconciler, kube, clock, _, _ = await in_shell()
+        kube.fail_next("create", errors.ApiError(503, {"reason": "ServiceUnavailable", "message": "etcd"}))
+        await process(reconciler)
+        assert kube.of(JOBS) == [] and reconciler.controller.failures(KEY) == 1
+        (delay,) = clock.timers()
+        assert delay == reconciler.controller.backoff.delay(1)
+        clock.advance(delay)
+        key = await reconciler.queue.get()
+        await reconciler.controller.process(key)  # type: ignore[arg-type]
+        assert len(kube.of(JOBS)) == 1 and reconciler.controller.failures(KEY) == 0
+
+    asyncio.run(scenario())
+
+
+def test_runs_wait_while_schedules_fire() -> None:
+    async def scenario() -> None:
+        reconciler, kube, _, _, firing = await in_shell()
+        with firing:
+            syncing = asyncio.create_task(reconciler.sync(KEY))
+            for _ in range(10):
+                await asyncio.sleep(0)
+            assert not syncing.done() and kube.of(JOBS) == []
+        await asyncio.wait_for(syncing, 5)
+        assert len(kube.of(JOBS)) == 1
+
+    asyncio.run(scenario())
