@@ -1,4 +1,8 @@
-"""What one caller may hold of an API process (issue 18 §4): pools, the token bucket, the review caches, bodies."""
+"""What one caller may hold of an API process (issue 18 §4): pools, the token bucket, the review caches, bodies.
+
+Mainly api/limits.py; also covers api/auth.py, api/bodies.py, api/ttlcache.py and api/problems.py (their
+bounds are one feature).
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 writes, in what order, and how it comes back from a refused Job, a crash between two writes, and a failed attempt;
 then in its worker shell: how failures are retried and how it yields to the Task controller's firing.
 
-The decisions themselves are tested in test_reconcile.py."""
+The decisions themselves are tested in tests/unit/domain/execution/test_decide.py."""
 
 from __future__ import annotations
 
