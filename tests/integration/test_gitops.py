@@ -253,12 +253,7 @@ def test_an_operator_started_with_webhook_secret_create_makes_the_key_before_it_
 def _manifests() -> list[dict[str, Any]]:
     """What a repository of Tasks holds: an Agent, a scheduled Task that runs on it and keeps a short history, and a
     Task triggered by hand (the examples' shapes)."""
-    agent = {
-        "apiVersion": "taskops.dev/v1alpha1",
-        "kind": "Agent",
-        "metadata": {"name": "builders", "labels": {"team": "ci"}},
-        "spec": {"description": "CI builders", "capacity": 2},
-    }
+    agent = builders.agent("builders", 2, metadata={"labels": {"team": "ci"}}, description="CI builders")
     ticking = builders.task(
         "tick",
         scheduleKind="cron",

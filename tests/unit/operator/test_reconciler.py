@@ -25,7 +25,7 @@ from taskops.operator.store import Kind, Store
 from taskops.operator.task_controller import TaskController
 from taskops.operator.workqueue import Gate, WorkQueue
 from tests import builders
-from tests.builders import T0, stamp
+from tests.builders import T0
 from tests.unit.fakes import Crash, FakeClock, FakeKube
 
 KEY = ("ns", "r")
@@ -45,17 +45,12 @@ def cluster(owned: bool = True, **task_spec: Any) -> tuple[FakeKube, FakeClock]:
     task_spec.setdefault("maxRetries", 0)
     clock = FakeClock(T0)
     fake = FakeKube(clock)
-    task = fake.put(TASKS, {**builders.task("t", **task_spec), "metadata": {"name": "t", "namespace": "ns"}})
+    task = fake.put(TASKS, builders.task("t", metadata={"namespace": "ns"}, **task_spec))
     revision = next_revision(Task.model_validate(task), [])
     assert revision is not None
     fake.put(REVISIONS, {**revision, "revision": 1})
-    run = builders.run("r", "t")
-    run["metadata"]["namespace"] = "ns"
-    if owned:
-        run["metadata"]["ownerReferences"] = [
-            {"apiVersion": builders.API, "kind": "Task", "name": "t", "uid": task["metadata"]["uid"]}
-        ]
-    fake.put(RUNS, run)
+    owners = [builders.owner("Task", "t", task["metadata"]["uid"])] if owned else []
+    fake.put(RUNS, builders.run("r", "t", metadata={"namespace": "ns", "ownerReferences": owners}))
     return fake, clock
 
 
@@ -156,22 +151,9 @@ def fail_attempt(fake: FakeKube, reconciler: Reconciler, job_name: str, at: dt.d
     """The attempt's pod exited 1 and its Job is Failed, as the watches would bring them to the caches."""
     job = fake.stored(JOBS, "ns", job_name)
     assert job is not None
-    job["status"] = {
-        "conditions": [
-            {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "lastTransitionTime": stamp(at)}
-        ]
-    }
-    pod = {
-        "metadata": {
-            "name": f"{job_name}-pod",
-            "namespace": "ns",
-            "labels": {names.LABEL_JOB_NAME: job_name, names.LABEL_RUN: "r"},
-        },
-        "status": {
-            "phase": "Failed",
-            "containerStatuses": [{"name": "main", "state": {"terminated": {"exitCode": 1, "reason": "Error"}}}],
-        },
-    }
+    job["status"] = builders.job(job_name, "Failed", "BackoffLimitExceeded", at)["status"]
+    pod = builders.pod(1, created=at, name=f"{job_name}-pod", job_name=job_name)
+    pod["metadata"]["labels"][names.LABEL_RUN] = "r"
     reconciler.store.jobs.put(fake.put(JOBS, job))
     reconciler.store.pods.put(fake.put(PODS, pod))
 
@@ -245,14 +227,12 @@ async def in_shell() -> tuple[Reconciler, FakeKube, FakeClock, Store, Gate]:
     clock = FakeClock()
     kube = FakeKube(clock)
     store = Store()
-    task = builders.task("t")
-    task["metadata"]["namespace"] = "ns"
+    task = builders.task("t", metadata={"namespace": "ns"})
     store.tasks.put(await kube.create(TASKS, "ns", task))
     tasks = TaskController(store, cast(KubeClient, kube), clock)
     await tasks.reconcile(("ns", "t"))  # writes the Task's version 1
     clock.advance(3)
-    run = builders.run(KEY[1], "t")
-    run["metadata"]["namespace"] = "ns"
+    run = builders.run(KEY[1], "t", metadata={"namespace": "ns"})
     store.runs.put(await kube.create(RUNS, "ns", run))
     reconciler = Reconciler(store, cast(KubeClient, kube), WorkQueue(clock), clock, yield_to=tasks.firing)
     return reconciler, kube, clock, store, tasks.firing
