@@ -123,11 +123,12 @@ class FakeKube:
         self.crash_before: tuple[str, str] | None = None
         self.stall = asyncio.Event()
         self._version = itertools.count(1)
-        self._failures: dict[str, list[errors.ApiError]] = {}
+        self._failures: dict[str, list[Exception]] = {}
 
     # -- test controls --------------------------------------------------------------
 
-    def fail_next(self, verb: str, error: errors.ApiError, times: int = 1) -> None:
+    def fail_next(self, verb: str, error: Exception, times: int = 1) -> None:
+        """The next `times` calls of `verb` raise `error` (an API error, or a transport one such as TimeoutError)."""
         self._failures.setdefault(verb, []).extend([error] * times)
 
     def put(self, res: Resource, obj: dict[str, Any]) -> dict[str, Any]:
