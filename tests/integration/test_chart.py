@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,14 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from devcluster import build
 from devcluster.cluster import Cluster
-from tests.paths import REPO
-
-CHART = REPO / "charts" / "taskops"
-# kwok's fake pods "run" for 1 s and then succeed unless told to hang (devcluster/stages.yaml);
-# a Deployment's pods must keep running. kwok nodes carry no taints, so no toleration is needed.
-ON_KWOK = ("--set-string", "podAnnotations.kwok\\.taskops\\.dev/hang=true")
+from tests.integration.helm import CHART, ON_KWOK, helm
 
 SECURE_VALUE_SETS = {
     "defaults": [],
@@ -67,32 +60,6 @@ API_AUTH_RULES = {
     ("authentication.k8s.io", "tokenreviews"): {"create"},
     ("authorization.k8s.io", "subjectaccessreviews"): {"create"},
 }
-
-
-@pytest.fixture(scope="module")
-def helm_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    build.ensure_built(quiet=True)
-    return tmp_path_factory.mktemp("helm-home")
-
-
-def helm(
-    home: Path, *args: str, kubeconfig: Path | None = None, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    env = {
-        "HOME": str(home),
-        "HELM_CACHE_HOME": str(home / "cache"),
-        "HELM_CONFIG_HOME": str(home / "config"),
-        "HELM_DATA_HOME": str(home / "data"),
-        "PATH": "/usr/bin:/bin",
-    }
-    if kubeconfig is not None:
-        env["KUBECONFIG"] = str(kubeconfig)
-    out = subprocess.run(
-        [str(build.binary("helm")), *args], capture_output=True, text=True, env=env, check=False, timeout=180
-    )
-    if check and out.returncode != 0:
-        raise AssertionError(f"helm {' '.join(args)} exited {out.returncode}:\n{out.stderr}")
-    return out
 
 
 def render(home: Path, *args: str, namespace: str = "taskops-system") -> list[dict[str, Any]]:

@@ -27,9 +27,9 @@ from taskops.clients.kube import KubeClient
 from taskops.operator.releasekey import ensure_release_key
 from tests import builders
 from tests.integration.controlplane import WEBHOOK_KEY, WEBHOOK_SECRET
+from tests.integration.helm import CHART, ON_KWOK, helm
 from tests.integration.kube import Kube, wait_for
 from tests.integration.processes import OperatorProcess
-from tests.integration.test_chart import CHART, ON_KWOK, helm
 from tests.paths import REPO
 
 # What charts/taskops/templates/webhook-secret.yaml was before the operator made the key (chart 0.1.0): a random key
@@ -57,12 +57,6 @@ data:
 {{- end }}
 """
 ARGOCD = "--field-manager=argocd"
-
-
-@pytest.fixture(scope="module")
-def helm_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    build.ensure_built(quiet=True)
-    return tmp_path_factory.mktemp("helm-home")
 
 
 # -- the chart -----------------------------------------------------------------------------
@@ -253,12 +247,7 @@ def test_an_operator_started_with_webhook_secret_create_makes_the_key_before_it_
 def _manifests() -> list[dict[str, Any]]:
     """What a repository of Tasks holds: an Agent, a scheduled Task that runs on it and keeps a short history, and a
     Task triggered by hand (the examples' shapes)."""
-    agent = {
-        "apiVersion": "taskops.dev/v1alpha1",
-        "kind": "Agent",
-        "metadata": {"name": "builders", "labels": {"team": "ci"}},
-        "spec": {"description": "CI builders", "capacity": 2},
-    }
+    agent = builders.agent("builders", 2, metadata={"labels": {"team": "ci"}}, description="CI builders")
     ticking = builders.task(
         "tick",
         scheduleKind="cron",

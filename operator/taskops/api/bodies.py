@@ -16,7 +16,7 @@ from taskops.api.limits import HOLDS, LIMITS, caller_of, on_finish
 from taskops.api.problems import DOCS, Problem
 
 # Upper bounds per byte of JSON syntax on what CPython 3.11 (64-bit) allocates, measured with tracemalloc
-# over the worst shapes (tests/unit/test_api_limits.py checks each; docs/security.md §4 has the table):
+# over the worst shapes (tests/unit/api/test_limits.py checks each; docs/security.md §4 has the table):
 # `{` a dict of up to 5 entries (184 bytes) and its slot, `[` a list with its first slots, `:` a key
 # object and the dict's growth, `,` (and the first value) a float, int or short str object and its slot.
 _PER_DICT = 192

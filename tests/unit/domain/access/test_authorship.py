@@ -1,4 +1,7 @@
-"""What a write asks of its author's rights (taskops.domain.access.authorship), and the policies of the same rules."""
+"""What a write asks of its author's rights (taskops.domain.access.authorship), and the policies of the same rules.
+
+Mainly domain/access/authorship.py; also covers taskops/policies.py (the same rules as admission policies).
+"""
 
 from __future__ import annotations
 

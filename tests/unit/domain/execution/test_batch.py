@@ -1,4 +1,7 @@
-"""Batch runs: chunking, names, index ranges, and the decide() paths of a Run with spec.inputs."""
+"""Batch runs: chunking, names, index ranges, and the decide() paths of a Run with spec.inputs.
+
+Mainly domain/execution/batch.py; also covers decide.py's batch paths (domain/execution/decide_batch.py).
+"""
 
 from __future__ import annotations
 

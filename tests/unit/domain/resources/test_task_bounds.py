@@ -1,4 +1,7 @@
-"""Values beyond what Kubernetes and Python's clocks hold: refused with a field error, or sent exactly."""
+"""Values beyond what Kubernetes and Python's clocks hold: refused with a field error, or sent exactly.
+
+Mainly the Task model (domain/resources/task.py); also covers clients/kube.py's JSON encoder (`_dumps`).
+"""
 
 from __future__ import annotations
 

@@ -110,7 +110,7 @@ def make(case: Case) -> tuple[Run, Task, Version]:
         uid="run-uid",
         generation=1,
         resourceVersion="5",
-        ownerReferences=[{"kind": "Task", "name": "t", "uid": "task-uid"}],
+        ownerReferences=[builders.owner("Task", "t", "task-uid")],
     )
     if case.status:
         raw_run["status"] = case.status

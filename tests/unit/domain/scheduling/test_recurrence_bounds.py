@@ -1,4 +1,8 @@
-"""Issue 18 section 2: no schedule expression, JSON value or resultSchema can stall the operator or the API."""
+"""Issue 18 section 2: no schedule expression, JSON value or resultSchema can stall the operator or the API.
+
+Mainly domain/scheduling/recurrence.py; also covers domain/resources/jsonbounds.py, domain/resources/results.py
+and domain/scheduling/taskstatus.py (the same bounds, end to end).
+"""
 
 from __future__ import annotations
 

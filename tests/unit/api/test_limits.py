@@ -1,4 +1,8 @@
-"""What one caller may hold of an API process (issue 18 §4): pools, the token bucket, the review caches, bodies."""
+"""What one caller may hold of an API process (issue 18 §4): pools, the token bucket, the review caches, bodies.
+
+Mainly api/limits.py; also covers api/auth.py, api/bodies.py, api/ttlcache.py and api/problems.py (their
+bounds are one feature).
+"""
 
 from __future__ import annotations
 
@@ -19,9 +23,10 @@ from taskops.api.context import body
 from taskops.api.limits import HOLDS, LIMITS, USER_KEY, Holds, Limits, Pool, TokenBucket, release_middleware
 from taskops.api.problems import MAX_BODY, Problem, problem_middleware
 from taskops.api.ttlcache import TtlLru
+from taskops.clients.resources import PODS
 from taskops.clients.reviews import User
 from tests import builders
-from tests.unit.fakes import FakeClock
+from tests.unit.fakes import FakeClock, FakeKube
 
 # -- pools ----------------------------------------------------------------------------------------
 
@@ -317,14 +322,13 @@ def test_a_caller_holding_its_share_of_the_body_budget_gets_429_while_others_are
 # -- log streams ----------------------------------------------------------------------------------
 
 
-class EndlessLogs:
-    """A Kubernetes client whose pod log never ends (a container that logs forever)."""
+class EndlessLogs(FakeKube):
+    """The fake API server holding the Run's pod, whose log never ends (a container that logs forever)."""
 
     def __init__(self) -> None:
+        super().__init__()
+        self.put(PODS, builders.pod(name="pod-1", job_name="job-1"))
         self.open = 0
-
-    async def list(self, *_: Any, **__: Any) -> list[dict[str, Any]]:
-        return [builders.pod(name="pod-1", job_name="job-1")]
 
     async def pod_logs(self, namespace: str, pod: str, follow: bool, container: str | None = None) -> Any:
         self.open += 1

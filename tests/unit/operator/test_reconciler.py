@@ -1,16 +1,20 @@
-"""The Run reconciler driven against an in-memory API server and a fake clock: what it writes, in what order,
-and how it comes back from a refused Job, a crash between two writes, and a failed attempt."""
+"""The Run reconciler (operator/reconciler.py) driven against an in-memory API server and a fake clock: what it
+writes, in what order, and how it comes back from a refused Job, a crash between two writes, and a failed attempt;
+then in its worker shell: how failures are retried and how it yields to the Task controller's firing.
+
+The decisions themselves are tested in tests/unit/domain/execution/test_decide.py."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 
 from taskops.clients import errors
+from taskops.clients.kube import KubeClient
 from taskops.clients.resources import JOBS, PODS, REVISIONS, RUNS, TASKS, Resource
 from taskops.domain.execution import batch
 from taskops.domain.execution.versions import next_revision
@@ -18,25 +22,15 @@ from taskops.domain.resources import names
 from taskops.domain.resources.task import Task
 from taskops.operator.reconciler import Reconciler
 from taskops.operator.store import Kind, Store
-from taskops.operator.workqueue import WorkQueue
+from taskops.operator.task_controller import TaskController
+from taskops.operator.workqueue import Gate, WorkQueue
 from tests import builders
-from tests.builders import T0, stamp
-from tests.unit.fake_kube import Crash, FakeKube
+from tests.builders import T0
+from tests.unit.fakes import Crash, FakeClock, FakeKube
 
 KEY = ("ns", "r")
 STATUS = ("patch", "runs/status", "r")
 T = TypeVar("T")
-
-
-class Clock:
-    def __init__(self, now: dt.datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
 
 
 def run_sync(coro: Callable[[], Awaitable[T]]) -> T:
@@ -46,25 +40,21 @@ def run_sync(coro: Callable[[], Awaitable[T]]) -> T:
     return asyncio.run(main())
 
 
-def cluster(owned: bool = True, **task_spec: Any) -> FakeKube:
-    """A namespace with Task "t" (its version 1 recorded) and a new Run "r" of it."""
+def cluster(owned: bool = True, **task_spec: Any) -> tuple[FakeKube, FakeClock]:
+    """A namespace with Task "t" (its version 1 recorded) and a new Run "r" of it, at T0 on a fake clock."""
     task_spec.setdefault("maxRetries", 0)
-    fake = FakeKube()
-    task = fake.put(TASKS, {**builders.task("t", **task_spec), "metadata": {"name": "t", "namespace": "ns"}})
+    clock = FakeClock(T0)
+    fake = FakeKube(clock)
+    task = fake.put(TASKS, builders.task("t", metadata={"namespace": "ns"}, **task_spec))
     revision = next_revision(Task.model_validate(task), [])
     assert revision is not None
     fake.put(REVISIONS, {**revision, "revision": 1})
-    run = builders.run("r", "t")
-    run["metadata"]["namespace"] = "ns"
-    if owned:
-        run["metadata"]["ownerReferences"] = [
-            {"apiVersion": builders.API, "kind": "Task", "name": "t", "uid": task["metadata"]["uid"]}
-        ]
-    fake.put(RUNS, run)
-    return fake
+    owners = [builders.owner("Task", "t", task["metadata"]["uid"])] if owned else []
+    fake.put(RUNS, builders.run("r", "t", metadata={"namespace": "ns", "ownerReferences": owners}))
+    return fake, clock
 
 
-def operator(fake: FakeKube, clock: Clock) -> Reconciler:
+def operator(fake: FakeKube, clock: FakeClock) -> Reconciler:
     """A Reconciler as a (re)started operator has it: caches filled from what the API server holds."""
     store = Store()
     kinds: list[tuple[Resource, Kind]] = [
@@ -75,7 +65,7 @@ def operator(fake: FakeKube, clock: Clock) -> Reconciler:
         (PODS, store.pods),
     ]
     for res, kind in kinds:
-        for obj in fake.all(res):
+        for obj in fake.of(res):
             kind.put(obj)
     return Reconciler(store, fake, WorkQueue(), clock=clock)
 
@@ -94,16 +84,16 @@ def status(fake: FakeKube) -> dict[str, Any]:
 
 
 def test_first_sync_writes_owner_then_status_then_job_then_events() -> None:
-    fake, clock = cluster(owned=False), Clock()
+    fake, clock = cluster(owned=False)
     requeue, writes = sync(operator(fake, clock), fake)
     assert writes == [("patch", "runs", "r"), STATUS, ("create", "jobs", "r-1"), ("event", "Started", "r")]
     assert requeue is None
     assert (status(fake)["phase"], status(fake)["jobName"]) == ("RUNNING", "r-1")
-    assert [j["metadata"]["name"] for j in fake.all(JOBS)] == ["r-1"]
+    assert [j["metadata"]["name"] for j in fake.of(JOBS)] == ["r-1"]
 
 
 def test_a_refused_job_ends_the_run_start_failed_on_the_next_sync_with_one_status_write_each() -> None:
-    fake, clock = cluster(), Clock()
+    fake, clock = cluster()
     quota = 'jobs "r-1" is forbidden: exceeded quota: jobs, requested: count/jobs.batch=1, limited: count/jobs.batch=0'
     fake.refuse[("create", "jobs")] = errors.ApiError(403, {"reason": "Forbidden", "message": quota})
     reconciler = operator(fake, clock)
@@ -121,13 +111,13 @@ def test_a_refused_job_ends_the_run_start_failed_on_the_next_sync_with_one_statu
     ended = status(fake)
     assert (ended["phase"], ended["endReason"]) == ("FAILED", "start_failed")
     assert ended["message"] == f"Job r-1 could not be created: {quota}"
-    assert fake.all(JOBS) == []
+    assert fake.of(JOBS) == []
 
     assert sync(reconciler, fake) == (None, []), "an ended Run is left alone"
 
 
 def test_a_transient_error_on_the_job_create_is_retried_not_decided() -> None:
-    fake, clock = cluster(), Clock()
+    fake, clock = cluster()
     fake.refuse[("create", "jobs")] = errors.ApiError(503, {"reason": "ServiceUnavailable", "message": "etcd"})
     reconciler = operator(fake, clock)
     with pytest.raises(errors.ApiError):
@@ -144,14 +134,14 @@ def test_a_transient_error_on_the_job_create_is_retried_not_decided() -> None:
     ids=["before-status", "between-status-and-job", "after-job"],
 )
 def test_a_crash_between_two_writes_never_loses_or_doubles_the_job(crash_before: tuple[str, str]) -> None:
-    fake, clock = cluster(), Clock()
+    fake, clock = cluster()
     fake.crash_before = crash_before
     with pytest.raises(Crash):
         sync(operator(fake, clock), fake)
     restarted = operator(fake, clock)
     sync(restarted, fake)
     assert sync(restarted, fake) == (None, [])
-    assert [j["metadata"]["name"] for j in fake.all(JOBS)] == ["r-1"]
+    assert [j["metadata"]["name"] for j in fake.of(JOBS)] == ["r-1"]
     assert [w for w in fake.writes if w[1] == "jobs"] == [("create", "jobs", "r-1")]
     assert [w for w in fake.writes if w == STATUS] == [STATUS]
     assert (status(fake)["phase"], status(fake)["attempt"]) == ("RUNNING", 1)
@@ -161,32 +151,19 @@ def fail_attempt(fake: FakeKube, reconciler: Reconciler, job_name: str, at: dt.d
     """The attempt's pod exited 1 and its Job is Failed, as the watches would bring them to the caches."""
     job = fake.stored(JOBS, "ns", job_name)
     assert job is not None
-    job["status"] = {
-        "conditions": [
-            {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "lastTransitionTime": stamp(at)}
-        ]
-    }
-    pod = {
-        "metadata": {
-            "name": f"{job_name}-pod",
-            "namespace": "ns",
-            "labels": {names.LABEL_JOB_NAME: job_name, names.LABEL_RUN: "r"},
-        },
-        "status": {
-            "phase": "Failed",
-            "containerStatuses": [{"name": "main", "state": {"terminated": {"exitCode": 1, "reason": "Error"}}}],
-        },
-    }
+    job["status"] = builders.job(job_name, "Failed", "BackoffLimitExceeded", at)["status"]
+    pod = builders.pod(1, created=at, name=f"{job_name}-pod", job_name=job_name)
+    pod["metadata"]["labels"][names.LABEL_RUN] = "r"
     reconciler.store.jobs.put(fake.put(JOBS, job))
     reconciler.store.pods.put(fake.put(PODS, pod))
 
 
 def test_a_failed_attempt_is_retried_after_its_backoff_which_the_sync_returns_as_its_requeue_delay() -> None:
-    fake, clock = cluster(maxRetries=1, backoffStrategy="fixed", backoffSeconds=30), Clock()
+    fake, clock = cluster(maxRetries=1, backoffStrategy="fixed", backoffSeconds=30)
     reconciler = operator(fake, clock)
     sync(reconciler, fake)
     clock.advance(5)
-    fail_attempt(fake, reconciler, "r-1", clock.now)
+    fail_attempt(fake, reconciler, "r-1", clock())
 
     requeue, writes = sync(reconciler, fake)
     assert requeue == 30.0
@@ -203,7 +180,7 @@ def test_a_failed_attempt_is_retried_after_its_backoff_which_the_sync_returns_as
 
 
 def test_a_stop_deletes_the_job_before_the_status_that_ends_the_run() -> None:
-    fake, clock = cluster(), Clock()
+    fake, clock = cluster()
     reconciler = operator(fake, clock)
     sync(reconciler, fake)
     run = fake.stored(RUNS, "ns", "r")
@@ -217,7 +194,7 @@ def test_a_stop_deletes_the_job_before_the_status_that_ends_the_run() -> None:
 
 
 def test_a_resume_writes_status_then_its_index_map_then_its_job() -> None:
-    fake, clock = cluster(), Clock()
+    fake, clock = cluster()
     run = fake.stored(RUNS, "ns", "r")
     assert run is not None
     run["spec"].update(inputs={"count": 3, "chunkSize": 3, "configMaps": ["r-in"]}, resume=1)
@@ -239,3 +216,93 @@ def test_a_resume_writes_status_then_its_index_map_then_its_job() -> None:
         ("event", "Started", "r"),
     ]
     assert status(fake)["batch"]["attemptIndexes"] == "0,2"
+
+
+# -- in the worker shell ---------------------------------------------------------------------------------------
+
+
+async def in_shell() -> tuple[Reconciler, FakeKube, FakeClock, Store, Gate]:
+    """A Task (versioned by its controller, as in the cluster) and a new Run of it, cached, and a Reconciler in its
+    worker shell (its queue on the fake clock) that yields to the Task controller's firing."""
+    clock = FakeClock()
+    kube = FakeKube(clock)
+    store = Store()
+    task = builders.task("t", metadata={"namespace": "ns"})
+    store.tasks.put(await kube.create(TASKS, "ns", task))
+    tasks = TaskController(store, cast(KubeClient, kube), clock)
+    await tasks.reconcile(("ns", "t"))  # writes the Task's version 1
+    clock.advance(3)
+    run = builders.run(KEY[1], "t", metadata={"namespace": "ns"})
+    store.runs.put(await kube.create(RUNS, "ns", run))
+    reconciler = Reconciler(store, cast(KubeClient, kube), WorkQueue(clock), clock, yield_to=tasks.firing)
+    return reconciler, kube, clock, store, tasks.firing
+
+
+async def process(reconciler: Reconciler) -> None:
+    reconciler.queue.add(KEY)
+    key = await reconciler.queue.get()
+    await reconciler.controller.process(key)  # type: ignore[arg-type]
+
+
+def test_a_new_run_starts_one_job_at_the_injected_time_and_a_second_sync_writes_nothing() -> None:
+    async def scenario() -> None:
+        reconciler, kube, clock, store, _ = await in_shell()
+        assert await reconciler.sync(KEY) is None
+        (job,) = kube.of(JOBS, "ns")
+        status = kube.of(RUNS)[0]["status"]
+        assert (status["phase"], status["jobName"], status["attempt"]) == ("RUNNING", job["metadata"]["name"], 1)
+        assert status["startTime"] == clock().strftime("%Y-%m-%dT%H:%M:%SZ") == "2026-01-01T00:00:03Z"
+        assert kube.reasons() == ["Started"]
+        assert store.runs.get(KEY) == kube.of(RUNS)[0]
+        writes = len(kube.calls)
+        store.jobs.put(job)
+        assert await reconciler.sync(KEY) is None
+        assert len(kube.calls) == writes and len(kube.of(JOBS)) == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_job_the_api_server_refuses_ends_the_run_start_failed() -> None:
+    async def scenario() -> None:
+        reconciler, kube, _, _, _ = await in_shell()
+        invalid = errors.ApiError(422, {"reason": "Invalid", "message": "spec.template: Invalid value"})
+        kube.fail_next("create", invalid)
+        # The refusal is observed by this sync and decided by the next, which it asks for at once.
+        assert await reconciler.sync(KEY) == 0
+        await reconciler.sync(KEY)
+        status = kube.of(RUNS)[0]["status"]
+        assert (status["phase"], status["endReason"]) == ("FAILED", "start_failed")
+        assert "Invalid value" in status["message"]
+        assert kube.of(JOBS) == [] and "StartFailed" in kube.reasons()
+
+    asyncio.run(scenario())
+
+
+def test_a_transient_failure_is_retried_with_the_shell_backoff_then_starts_the_job() -> None:
+    async def scenario() -> None:
+        reconciler, kube, clock, _, _ = await in_shell()
+        kube.fail_next("create", errors.ApiError(503, {"reason": "ServiceUnavailable", "message": "etcd"}))
+        await process(reconciler)
+        assert kube.of(JOBS) == [] and reconciler.controller.failures(KEY) == 1
+        (delay,) = clock.timers()
+        assert delay == reconciler.controller.backoff.delay(1)
+        clock.advance(delay)
+        key = await reconciler.queue.get()
+        await reconciler.controller.process(key)  # type: ignore[arg-type]
+        assert len(kube.of(JOBS)) == 1 and reconciler.controller.failures(KEY) == 0
+
+    asyncio.run(scenario())
+
+
+def test_runs_wait_while_schedules_fire() -> None:
+    async def scenario() -> None:
+        reconciler, kube, _, _, firing = await in_shell()
+        with firing:
+            syncing = asyncio.create_task(reconciler.sync(KEY))
+            for _ in range(10):
+                await asyncio.sleep(0)
+            assert not syncing.done() and kube.of(JOBS) == []
+        await asyncio.wait_for(syncing, 5)
+        assert len(kube.of(JOBS)) == 1
+
+    asyncio.run(scenario())

@@ -2,6 +2,8 @@
 
 Issue 23: the seed 002 end reason `dst_skipped` must be visible on the REST API for such a record,
 and the metrics must count it.
+
+Mainly domain/scheduling/firing.py; also covers firedruns.py, domain/execution/decide.py and api/views.py.
 """
 
 from __future__ import annotations

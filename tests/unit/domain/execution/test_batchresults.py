@@ -1,4 +1,7 @@
-"""Per-input results of batch runs: reading pods, filling chunks, re-recording after a crash or a resume."""
+"""Per-input results of batch runs: reading pods, filling chunks, re-recording after a crash or a resume.
+
+Mainly domain/execution/batchresults.py; also covers how api/views.py shows them.
+"""
 
 from __future__ import annotations
 

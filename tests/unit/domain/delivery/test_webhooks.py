@@ -1,4 +1,7 @@
-"""Completion webhooks, the pure part: when to send, retry or give up; signatures; the host policy."""
+"""Completion webhooks, the pure part: when to send, retry or give up; signatures; the host policy.
+
+Mainly domain/delivery/webhooks.py; also covers domain/access/egress.py (the host policy).
+"""
 
 from __future__ import annotations
 
