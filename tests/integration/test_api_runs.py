@@ -155,7 +155,9 @@ def test_seed_004_actions_and_run_listing(api: Caller, kube: Kube, ns: str) -> N
     assert_problem(api.post("/api/v1/actions/act/schedule", json={"input": {"n": 3}}), 422, "body.scheduled_at")
     assert_problem(api.post("/api/v1/actions/act/sometime", json={}), 422, "path.mode")
     assert_problem(api.post("/api/v1/actions/act/async", json={"input": {"n": "x"}}), 422, "body.input.n")
-    wait_for(lambda: kube.run(ns, scheduled.json()["id"])["status"].get("phase") == "SCHEDULED", what="SCHEDULED")
+    wait_for(
+        lambda: (kube.run(ns, scheduled.json()["id"]).get("status") or {}).get("phase") == "SCHEDULED", what="SCHEDULED"
+    )
     kube.wait_run_phase(ns, queued.json()["id"], {"SUCCEEDED"})
 
     def ids(**params: Any) -> list[str]:
