@@ -31,7 +31,6 @@ from taskops.client.retry import RetryPolicy
 from taskops.domain.resources.params import validation_errors
 
 R = TypeVar("R", bound=BaseModel)
-M = TypeVar("M", bound=BaseModel)
 # The API Service the chart installs (`helm install taskops charts/taskops -n taskops-system`).
 DEFAULT_URL = "http://taskops-api.taskops-system.svc"
 URL_ENV = "TASKOPS_API_URL"
@@ -42,12 +41,13 @@ NOT_EXPOSED_VALIDATE = "validate with validate_run (the native trigger); this sh
 Mode = Literal["live", "async", "schedule"]
 
 
-def _body(model: type[M], fields: Mapping[str, Any] | BaseModel) -> M:
+def _body(endpoint: Endpoint[Any], fields: Mapping[str, Any] | BaseModel) -> BaseModel:
     """The request body as the API's own model: a field it does not know or a bad value is refused here,
     with the locations the API would name (`body.params`), before anything is sent."""
+    assert endpoint.request is not None, endpoint.path
     data = fields.model_dump(exclude_unset=True, by_alias=True) if isinstance(fields, BaseModel) else dict(fields)
     try:
-        return model.model_validate(data)
+        return endpoint.request.model_validate(data)
     except ValidationError as exc:
         raise invalid_request(validation_errors(exc, "body")) from None
 
@@ -108,7 +108,7 @@ class AsyncClient:
         self, body: Mapping[str, Any] | BaseModel, *, namespace: str | None = None
     ) -> schemas.TaskOut:
         """Create a task: `body` has the fields of `TaskCreate` (seed 001's, plus every field of a Task's spec)."""
-        return await self._call(ep.CREATE_TASK, (), namespace, body=_body(schemas.TaskCreate, body))
+        return await self._call(ep.CREATE_TASK, (), namespace, body=_body(ep.CREATE_TASK, body))
 
     @uses(ep.LIST_TASKS)
     async def list_tasks(
@@ -133,7 +133,7 @@ class AsyncClient:
         self, task: str, body: Mapping[str, Any] | BaseModel, *, namespace: str | None = None
     ) -> schemas.TaskOut:
         """Change the given fields only (`TaskUpdate`); a changed spec is a new version."""
-        return await self._call(ep.UPDATE_TASK, (task,), namespace, body=_body(schemas.TaskUpdate, body))
+        return await self._call(ep.UPDATE_TASK, (task,), namespace, body=_body(ep.UPDATE_TASK, body))
 
     @uses(ep.DELETE_TASK)
     async def delete_task(self, task: str, *, namespace: str | None = None) -> None:
@@ -155,7 +155,7 @@ class AsyncClient:
     async def snooze_task(
         self, task: str, delay_seconds: int, *, reason: str | None = None, namespace: str | None = None
     ) -> schemas.TaskOut:
-        body = _body(schemas.SnoozeRequest, _given(delay_seconds=delay_seconds, reason=reason))
+        body = _body(ep.SNOOZE_TASK, _given(delay_seconds=delay_seconds, reason=reason))
         return await self._call(ep.SNOOZE_TASK, (task,), namespace, body=body)
 
     @uses(ep.TASK_VERSIONS)
@@ -178,7 +178,7 @@ class AsyncClient:
     ) -> schemas.RunOut:
         """Run `task` once now. With `wait`, return once the run ended, or after `wait_timeout` seconds (None:
         however long it takes) with the run as it is then; `idempotency_key`: the same key returns the same run."""
-        body = _body(schemas.RunNowRequest, _given(params=params, reference=reference))
+        body = _body(ep.RUN_NOW, _given(params=params, reference=reference))
         deadline = _deadline(wait_timeout)
         query = {"wait": True, "wait_timeout": _step(deadline)} if wait else {}
         out = await self._call(ep.RUN_NOW, (task,), namespace, query, body, idempotency_key)
@@ -201,7 +201,7 @@ class AsyncClient:
     ) -> schemas.ValidateResult:
         """Check what `run` would create (params against the task's schema, the API server's own admission);
         writes nothing. A bad request raises `Invalid` with the same errors `run` would."""
-        body = _body(schemas.RunNowRequest, _given(params=params, reference=reference))
+        body = _body(ep.VALIDATE_RUN_NOW, _given(params=params, reference=reference))
         return await self._call(ep.VALIDATE_RUN_NOW, (task,), namespace, {"validate_only": True}, body)
 
     @uses(ep.RUN_002, omitted={"$schema": "ignored by the API", "validate_only": NOT_EXPOSED_VALIDATE})
@@ -216,7 +216,7 @@ class AsyncClient:
         namespace: str | None = None,
     ) -> schemas.Run002:
         """Seed 002's trigger: the run in seed 002's shape (`wait_timeout`: 1-3600 s, the API's default 300)."""
-        body = _body(schemas.TaskRunRequest, _given(params=params))
+        body = _body(ep.RUN_002, _given(params=params))
         query = _given(wait=wait or None, wait_timeout=wait_timeout)
         return await self._call(ep.RUN_002, (task,), namespace, query, body, idempotency_key)
 
@@ -253,7 +253,7 @@ class AsyncClient:
             params=params,
         )
         query = _given(wait=wait or None, wait_timeout=wait_timeout)
-        body = _body(schemas.TaskRunsRequest, fields)
+        body = _body(ep.RUN_003, fields)
         return await self._call(ep.RUN_003, (task,), namespace, query, body, idempotency_key)
 
     @uses(ep.CREATE_EXECUTION, omitted={"validate_only": NOT_EXPOSED_VALIDATE})
@@ -289,7 +289,7 @@ class AsyncClient:
             scheduled_at=scheduled_at,
         )
         query = _given(wait=wait or None, wait_timeout=wait_timeout)
-        body = _body(schemas.ExecutionRequest, fields)
+        body = _body(ep.CREATE_EXECUTION, fields)
         return await self._call(ep.CREATE_EXECUTION, (), namespace, query, body, idempotency_key)
 
     @uses(ep.GET_EXECUTION)
@@ -318,7 +318,7 @@ class AsyncClient:
         """Seed 004's action: `live` (waits by default), `async` or `schedule`; `inputs` makes a batch run."""
         fields = _given(input=input, inputs=inputs, scheduled_at=scheduled_at, callback_url=callback_url)
         query = _given(wait=wait, wait_timeout=wait_timeout)
-        body = _body(schemas.ActionRunRequest, fields)
+        body = _body(ep.RUN_ACTION, fields)
         return await self._call(ep.RUN_ACTION, (name, mode), namespace, query, body, idempotency_key)
 
     @uses(ep.POST_EVENT)
@@ -331,7 +331,7 @@ class AsyncClient:
         namespace: str | None = None,
     ) -> schemas.EventResult:
         """Fire every task listening to event `name`; the same `id` fires each task once (so it is retried)."""
-        body = _body(schemas.EventRequest, _given(id=id, params=params))
+        body = _body(ep.POST_EVENT, _given(id=id, params=params))
         return await self._call(ep.POST_EVENT, (name,), namespace, body=body, safe=id is not None)
 
     # --- runs ------------------------------------------------------------------------------------

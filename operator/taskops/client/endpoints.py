@@ -26,12 +26,14 @@ EXECUTIONS = "/api/v1/integrations/executions"
 
 @dataclass(frozen=True)
 class Endpoint(Generic[R]):
-    """`safe`: sending it again cannot make a second Run or a second change (docs/client.md, "Retries")."""
+    """`request`: the body's model; `safe`: sending it again cannot make a second Run or a second change
+    (docs/client.md, "Retries")."""
 
     method: str
     path: str
     response: type[R] | None
     safe: bool
+    request: type[BaseModel] | None = None
 
 
 @dataclass(frozen=True)
@@ -60,25 +62,29 @@ def use_of(method: Any) -> Use | None:
     return found if isinstance(found, Use) else None
 
 
-CREATE_TASK = Endpoint("post", TASKS, schemas.TaskOut, safe=False)
+CREATE_TASK = Endpoint("post", TASKS, schemas.TaskOut, safe=False, request=schemas.TaskCreate)
 LIST_TASKS = Endpoint("get", TASKS, schemas.TaskList, safe=True)
 GET_TASK = Endpoint("get", TASKS + "/{id}", schemas.TaskOut, safe=True)
-UPDATE_TASK = Endpoint("put", TASKS + "/{id}", schemas.TaskOut, safe=True)
+UPDATE_TASK = Endpoint("put", TASKS + "/{id}", schemas.TaskOut, safe=True, request=schemas.TaskUpdate)
 DELETE_TASK = Endpoint[BaseModel]("delete", TASKS + "/{id}", None, safe=True)
 PAUSE_TASK = Endpoint("post", TASKS + "/{id}/pause", schemas.TaskOut, safe=True)
 RESUME_TASK = Endpoint("post", TASKS + "/{id}/resume", schemas.TaskOut, safe=True)
 CANCEL_TASK = Endpoint("post", TASKS + "/{id}/cancel", schemas.TaskOut, safe=True)
-SNOOZE_TASK = Endpoint("post", TASKS + "/{id}/snooze", schemas.TaskOut, safe=True)
+SNOOZE_TASK = Endpoint("post", TASKS + "/{id}/snooze", schemas.TaskOut, safe=True, request=schemas.SnoozeRequest)
 TASK_VERSIONS = Endpoint("get", TASKS + "/{id}/versions", TaskVersionList, safe=True)
-RUN_NOW = Endpoint("post", TASKS + "/{id}/run_now", schemas.RunOut, safe=False)
-VALIDATE_RUN_NOW = Endpoint("post", TASKS + "/{id}/run_now", schemas.ValidateResult, safe=True)
-RUN_002 = Endpoint("post", TASKS + "/{id}/run", schemas.Run002, safe=False)
-RUN_003 = Endpoint("post", TASKS + "/{id}/runs", schemas.TaskRun003, safe=False)
-CREATE_EXECUTION = Endpoint("post", EXECUTIONS, schemas.Execution, safe=False)
+RUN_NOW = Endpoint("post", TASKS + "/{id}/run_now", schemas.RunOut, safe=False, request=schemas.RunNowRequest)
+VALIDATE_RUN_NOW = Endpoint(
+    "post", TASKS + "/{id}/run_now", schemas.ValidateResult, safe=True, request=schemas.RunNowRequest
+)
+RUN_002 = Endpoint("post", TASKS + "/{id}/run", schemas.Run002, safe=False, request=schemas.TaskRunRequest)
+RUN_003 = Endpoint("post", TASKS + "/{id}/runs", schemas.TaskRun003, safe=False, request=schemas.TaskRunsRequest)
+CREATE_EXECUTION = Endpoint("post", EXECUTIONS, schemas.Execution, safe=False, request=schemas.ExecutionRequest)
 GET_EXECUTION = Endpoint("get", EXECUTIONS + "/{id}", schemas.Execution, safe=True)
 CANCEL_EXECUTION = Endpoint("post", EXECUTIONS + "/{id}/cancel", schemas.Execution, safe=True)
-RUN_ACTION = Endpoint("post", "/api/v1/actions/{name}/{mode}", schemas.RunOut, safe=False)
-POST_EVENT = Endpoint("post", "/api/v1/events/{name}", schemas.EventResult, safe=False)
+RUN_ACTION = Endpoint(
+    "post", "/api/v1/actions/{name}/{mode}", schemas.RunOut, safe=False, request=schemas.ActionRunRequest
+)
+POST_EVENT = Endpoint("post", "/api/v1/events/{name}", schemas.EventResult, safe=False, request=schemas.EventRequest)
 LIST_RUNS = Endpoint("get", RUNS, schemas.RunList, safe=True)
 GET_RUN = Endpoint("get", RUNS + "/{id}", schemas.RunOut, safe=True)
 CANCEL_RUN = Endpoint("post", RUNS + "/{id}/cancel", schemas.RunOut, safe=True)
