@@ -73,9 +73,9 @@ class TokenSource:
         return token
 
 
-def pod_namespace(path: Path = NAMESPACE_FILE) -> str | None:
+def pod_namespace(path: Path | None = None) -> str | None:
     """The pod's own namespace (its service account's), if the client runs in a pod."""
     try:
-        return path.read_text().strip() or None
+        return (path or NAMESPACE_FILE).read_text().strip() or None
     except OSError:
         return None

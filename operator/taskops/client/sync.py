@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -37,15 +37,21 @@ def _iterating(
     method: Callable[Concatenate[AsyncClient, P], AsyncIterator[T]],
 ) -> Callable[Concatenate[Client, P], Iterator[T]]:
     def call(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
-        stream = method(self.aio, *args, **kwargs)
+        stream = aiter(method(self.aio, *args, **kwargs))
+        done = object()
+
+        async def step() -> T | object:
+            return await anext(stream, done)
+
+        async def close() -> None:
+            if isinstance(stream, AsyncGenerator):
+                await stream.aclose()
+
         try:
-            while True:
-                try:
-                    yield self._run(anext(stream))  # type: ignore[arg-type]
-                except StopAsyncIteration:
-                    return
+            while (item := self._run(step())) is not done:
+                yield item  # type: ignore[misc]
         finally:
-            self._run(stream.aclose())  # type: ignore[attr-defined]
+            self._run(close())
 
     call.__name__, call.__doc__ = method.__name__, method.__doc__
     call.__taskops_use__ = method.__taskops_use__  # type: ignore[attr-defined]
