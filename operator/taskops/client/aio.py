@@ -15,7 +15,7 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypedDict, TypeVar, Unpack
 from urllib.parse import quote
 
 import aiohttp
@@ -60,6 +60,17 @@ def _query_value(value: Any) -> str:
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
+class Options(TypedDict, total=False):
+    """The arguments of AsyncClient and Client besides `base_url` (docs/client.md, "Creating a client")."""
+
+    token: str | None
+    token_file: str | Path | None
+    namespace: str | None
+    timeout: float
+    retry: RetryPolicy | None
+    token_reread_seconds: float
+
+
 class AsyncClient:
     """A client of the taskops REST API (docs/client.md). Use as `async with AsyncClient() as client:`.
 
@@ -70,22 +81,14 @@ class AsyncClient:
     timeout: seconds to wait for an answer (a waiting request: its wait plus this).
     """
 
-    def __init__(
-        self,
-        base_url: str | None = None,
-        *,
-        token: str | None = None,
-        token_file: str | Path | None = None,
-        namespace: str | None = None,
-        timeout: float = 30.0,
-        retry: RetryPolicy | None = None,
-        token_reread_seconds: float = REREAD_SECONDS,
-    ) -> None:
+    def __init__(self, base_url: str | None = None, **options: Unpack[Options]) -> None:
         self.base_url = (base_url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
-        self.tokens = TokenSource(token, token_file, token_reread_seconds)
-        self.namespace = namespace or pod_namespace()
-        self.timeout = timeout
-        self.retry = retry or RetryPolicy()
+        self.tokens = TokenSource(
+            options.get("token"), options.get("token_file"), options.get("token_reread_seconds", REREAD_SECONDS)
+        )
+        self.namespace = options.get("namespace") or pod_namespace()
+        self.timeout = options.get("timeout", 30.0)
+        self.retry = options.get("retry") or RetryPolicy()
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> AsyncClient:
@@ -216,9 +219,8 @@ class AsyncClient:
         namespace: str | None = None,
     ) -> schemas.Run002:
         """Seed 002's trigger: the run in seed 002's shape (`wait_timeout`: 1-3600 s, the API's default 300)."""
-        body = _body(ep.RUN_002, _given(params=params))
-        query = _given(wait=wait or None, wait_timeout=wait_timeout)
-        return await self._call(ep.RUN_002, (task,), namespace, query, body, idempotency_key)
+        fields = {"params": params}
+        return await self._trigger(ep.RUN_002, (task,), namespace, fields, wait, wait_timeout, idempotency_key)
 
     @uses(
         ep.RUN_003,
@@ -242,19 +244,17 @@ class AsyncClient:
         namespace: str | None = None,
     ) -> schemas.TaskRun003:
         """Seed 003's run with per-run overrides (those the task declares in `spec.overrides`)."""
-        fields = _given(
-            prompt=prompt,
-            model=model,
-            provider=provider,
-            response_format=response_format,
-            json_schema=json_schema,
-            use_cached_workflow=use_cached_workflow,
-            webhook_url=webhook_url,
-            params=params,
-        )
-        query = _given(wait=wait or None, wait_timeout=wait_timeout)
-        body = _body(ep.RUN_003, fields)
-        return await self._call(ep.RUN_003, (task,), namespace, query, body, idempotency_key)
+        fields = {
+            "prompt": prompt,
+            "model": model,
+            "provider": provider,
+            "response_format": response_format,
+            "json_schema": json_schema,
+            "use_cached_workflow": use_cached_workflow,
+            "webhook_url": webhook_url,
+            "params": params,
+        }
+        return await self._trigger(ep.RUN_003, (task,), namespace, fields, wait, wait_timeout, idempotency_key)
 
     @uses(ep.CREATE_EXECUTION, omitted={"validate_only": NOT_EXPOSED_VALIDATE})
     async def create_execution(
@@ -276,21 +276,19 @@ class AsyncClient:
         namespace: str | None = None,
     ) -> schemas.Execution:
         """Seed 000's execution: queue a run for an agent, pin a version, set priority, metadata, a callback."""
-        fields = _given(
-            task_id=task_id,
-            task_version_id=task_version_id,
-            agent_id=agent_id,
-            version=version,
-            params=params,
-            reference=reference,
-            metadata=metadata,
-            callback_url=callback_url,
-            priority=priority,
-            scheduled_at=scheduled_at,
-        )
-        query = _given(wait=wait or None, wait_timeout=wait_timeout)
-        body = _body(ep.CREATE_EXECUTION, fields)
-        return await self._call(ep.CREATE_EXECUTION, (), namespace, query, body, idempotency_key)
+        fields = {
+            "task_id": task_id,
+            "task_version_id": task_version_id,
+            "agent_id": agent_id,
+            "version": version,
+            "params": params,
+            "reference": reference,
+            "metadata": metadata,
+            "callback_url": callback_url,
+            "priority": priority,
+            "scheduled_at": scheduled_at,
+        }
+        return await self._trigger(ep.CREATE_EXECUTION, (), namespace, fields, wait, wait_timeout, idempotency_key)
 
     @uses(ep.GET_EXECUTION)
     async def get_execution(self, execution: str, *, namespace: str | None = None) -> schemas.Execution:
@@ -316,10 +314,8 @@ class AsyncClient:
         namespace: str | None = None,
     ) -> schemas.RunOut:
         """Seed 004's action: `live` (waits by default), `async` or `schedule`; `inputs` makes a batch run."""
-        fields = _given(input=input, inputs=inputs, scheduled_at=scheduled_at, callback_url=callback_url)
-        query = _given(wait=wait, wait_timeout=wait_timeout)
-        body = _body(ep.RUN_ACTION, fields)
-        return await self._call(ep.RUN_ACTION, (name, mode), namespace, query, body, idempotency_key)
+        fields = {"input": input, "inputs": inputs, "scheduled_at": scheduled_at, "callback_url": callback_url}
+        return await self._trigger(ep.RUN_ACTION, (name, mode), namespace, fields, wait, wait_timeout, idempotency_key)
 
     @uses(ep.POST_EVENT)
     async def post_event(
@@ -431,6 +427,21 @@ class AsyncClient:
         return await self._call(ep.RUN_RESULTS, (run,), namespace, query)
 
     # --- the exchange ----------------------------------------------------------------------------
+
+    async def _trigger(
+        self,
+        endpoint: Endpoint[R],
+        path: tuple[str, ...],
+        namespace: str | None,
+        fields: Mapping[str, Any],
+        wait: bool | None,
+        wait_timeout: int | None,
+        idempotency_key: str | None,
+    ) -> R:
+        """A trigger of one of the seeds' shapes: the fields given, `wait` and `wait_timeout` as the API has them."""
+        body = _body(endpoint, _given(**fields))
+        query = _given(wait=wait, wait_timeout=wait_timeout)
+        return await self._call(endpoint, path, namespace, query, body, idempotency_key)
 
     async def _call(
         self,

@@ -10,13 +10,10 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterator
-from pathlib import Path
 from types import TracebackType
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar, Unpack
 
-from taskops.client.aio import AsyncClient
-from taskops.client.auth import REREAD_SECONDS
-from taskops.client.retry import RetryPolicy
+from taskops.client.aio import AsyncClient, Options
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -64,26 +61,8 @@ class Client:
     Takes AsyncClient's arguments; `aio` is the AsyncClient it drives.
     """
 
-    def __init__(
-        self,
-        base_url: str | None = None,
-        *,
-        token: str | None = None,
-        token_file: str | Path | None = None,
-        namespace: str | None = None,
-        timeout: float = 30.0,
-        retry: RetryPolicy | None = None,
-        token_reread_seconds: float = REREAD_SECONDS,
-    ) -> None:
-        self.aio = AsyncClient(
-            base_url,
-            token=token,
-            token_file=token_file,
-            namespace=namespace,
-            timeout=timeout,
-            retry=retry,
-            token_reread_seconds=token_reread_seconds,
-        )
+    def __init__(self, base_url: str | None = None, **options: Unpack[Options]) -> None:
+        self.aio = AsyncClient(base_url, **options)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
