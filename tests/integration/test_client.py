@@ -74,6 +74,7 @@ def test_the_served_document_and_the_client_agree(api: Caller) -> None:
 
 def test_typed_results_problems_and_idempotency(api: Caller) -> None:
     make_report_task(api, duration="1s")
+    make_task(api, "slow", pods=builders.pod_behaviour(duration="60s"))
     with Client(api.base, token=api.token, namespace=api.namespace) as client:
         run = client.run("nightly-report", params={"day": "d1"}, wait=True, wait_timeout=60)
         assert (run.status, run.is_successful, run.result, run.params) == (
@@ -92,7 +93,9 @@ def test_typed_results_problems_and_idempotency(api: Caller) -> None:
         assert again.id == first.id and again.idempotent_replay and not first.idempotent_replay
         with pytest.raises(Invalid):  # the same key, another body
             client.run("nightly-report", params={"day": "d3"}, idempotency_key="k-1")
-        assert client.wait_run(first.id, wait_timeout=0.5).is_done is False, "returned as it is after the wait"
+        slow = client.run("slow")
+        assert client.wait_run(slow.id, wait_timeout=0.5).is_done is False, "returned as it is after the wait"
+        assert client.cancel_run(slow.id).id == slow.id
 
 
 def test_the_async_client_concurrently(api: Caller) -> None:
