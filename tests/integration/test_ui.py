@@ -247,10 +247,12 @@ def test_the_task_chart_and_a_batch_runs_progress_bar(driver: WebDriver, api: Ca
     # Three versions of one task: v1 succeeds, v2 fails its first attempt and succeeds on the retry, v3 fails twice.
     retry = {"max_retries": 1, "backoff_strategy": "fixed", "backoff_seconds": 1}
     make_task(api, "report", pods=builders.pod_behaviour(duration="2s"), **retry)
-    for pods in ({"kwok.taskops.dev/fail-attempts": "1"}, builders.pod_behaviour(exit_code=3)):
+    for version, pods in ((2, {"kwok.taskops.dev/fail-attempts": "1"}), (3, builders.pod_behaviour(exit_code=3))):
+        # One change at a time: the operator writes a version for each spec it sees, not for each write.
+        wait(driver, 60).until(lambda _, v=version: api.get("/api/v1/tasks/report/versions").json()["total"] == v - 1)
         payload = builders.task("x", pod_annotations={"kwok.taskops.dev/duration": "2s", **pods})["spec"]["payload"]
         assert api.put("/api/v1/tasks/report", json={"payload": payload}).status_code == 200
-    wait(driver, 30).until(lambda _: api.get("/api/v1/tasks/report/versions").json()["total"] == 3, "no version 3")
+    wait(driver, 60).until(lambda _: api.get("/api/v1/tasks/report/versions").json()["total"] == 3, "no version 3")
     make_task(api, "resize", pods={"kwok.taskops.dev/fail-indexes": "1", "kwok.taskops.dev/duration": "3s"},
               batch={"parallelism": 2}, max_retries=0)  # fmt: skip
     batch = api.post("/api/v1/actions/resize/async", json={"inputs": [{"image": i} for i in range(6)]}).json()
