@@ -483,8 +483,7 @@ class AsyncClient:
             params["namespace"] = ns
         data = None if body is None else json.dumps(body.model_dump(mode="json", by_alias=True, exclude_unset=True))
         if read_timeout == "default":
-            wait = (query or {}).get("wait_timeout") if (query or {}).get("wait") else None
-            read_timeout = self.timeout + (float(wait) if wait is not None else 0.0)
+            read_timeout = self.timeout + _held_for(endpoint, query or {})
         timeout = aiohttp.ClientTimeout(total=None, connect=CONNECT_SECONDS, sock_read=read_timeout)
         may_resend = endpoint.safe if safe is None else safe
         may_resend = may_resend or idempotency_key is not None
@@ -524,6 +523,12 @@ class AsyncClient:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(raise_for_status=False)
         return self._session
+
+
+def _held_for(endpoint: Endpoint[Any], query: Mapping[str, Any]) -> float:
+    """How long the API may hold this request before answering: its wait (a live action waits unless told not to)."""
+    waits = query.get("wait") is True or (endpoint is ep.RUN_ACTION and query.get("wait") is None)
+    return float(query.get("wait_timeout") or schemas.WAIT_TIMEOUT_DEFAULT) if waits else 0.0
 
 
 def _fill(template: str, values: tuple[str, ...]) -> str:

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from taskops.client import Client, Invalid, NotFound, ProblemError, ServerError, ServiceUnavailable
-from taskops.client.aio import _fill
+from taskops.client import endpoints as ep
+from taskops.client.aio import _fill, _held_for
 from taskops.client.errors import error_for
 
 
@@ -45,3 +46,11 @@ def test_bad_arguments_are_refused_before_anything_is_sent() -> None:
 
 def test_path_values_are_quoted_as_one_segment() -> None:
     assert _fill("/api/v1/actions/{name}/{mode}", ("a/b c", "live")) == "/api/v1/actions/a%2Fb%20c/live"
+
+
+def test_a_waiting_request_is_given_its_wait_to_answer() -> None:
+    assert _held_for(ep.GET_RUN, {"wait": True, "wait_timeout": 40}) == 40.0
+    assert _held_for(ep.RUN_002, {"wait": True}) == 300.0, "the API's default wait"
+    assert _held_for(ep.RUN_ACTION, {}) == 300.0, "live waits unless told not to"
+    assert _held_for(ep.RUN_ACTION, {"wait": False}) == 0.0
+    assert _held_for(ep.LIST_RUNS, {"limit": 5}) == 0.0
