@@ -240,6 +240,7 @@ def run_ended(api: Caller, run_id: str) -> bool:
     return bool(api.get(f"/api/v1/runs/{run_id}").json()["is_done"])
 
 
+@pytest.mark.timeout(600)  # runs of three versions and a batch, on a shared machine
 def test_the_task_chart_and_a_batch_runs_progress_bar(driver: WebDriver, api: Caller, ns: str) -> None:
     """Issue 24 §3: a task's last runs as a chart (duration, outcome, retries) with its success rate, live; a
     batch run's progress as a bar in the executions list."""
@@ -270,7 +271,9 @@ def test_the_task_chart_and_a_batch_runs_progress_bar(driver: WebDriver, api: Ca
     wait(driver, 30).until(lambda d: int(find(d, row).get_attribute("data-running") or 0) > 0, "no running inputs")
     assert find(driver, row).get_attribute("aria-valuemax") == "6"
     driver.save_screenshot(str(SCREENSHOTS / "ui-batch-progress-running.png"))
-    wait(driver, 90).until(lambda d: find(d, row).get_attribute("aria-valuenow") == "6", "the batch never ended")
+    wait(driver, 150).until(lambda _: run_ended(api, batch["id"]), "the batch never ended")
+    final = api.get(f"/api/v1/runs/{batch['id']}").json()["batch"]
+    wait(driver, 30).until(lambda d: find(d, row).get_attribute("aria-valuenow") == "6", f"the bar missed {final}")
     bar = find(driver, row)
     assert (bar.get_attribute("data-succeeded"), bar.get_attribute("data-failed")) == ("5", "1")
     assert "6/6 done, 1 failed" in bar.text
