@@ -33,6 +33,7 @@ function runSeconds(run, now) {
 
 function duration(seconds) {
   if (seconds === null) return "not started";
+  if (seconds === 0) return "0 s";
   if (seconds < 60) return (seconds < 10 ? seconds.toFixed(1) : Math.round(seconds)) + " s";
   if (seconds < 3600) return Math.floor(seconds / 60) + " min " + Math.round(seconds % 60) + " s";
   return Math.floor(seconds / 3600) + " h " + Math.round((seconds % 3600) / 60) + " min";
