@@ -273,6 +273,9 @@ def test_the_task_chart_and_a_batch_runs_progress_bar(driver: WebDriver, api: Ca
     driver.save_screenshot(str(SCREENSHOTS / "ui-batch-progress-running.png"))
     wait(driver, 150).until(lambda _: run_ended(api, batch["id"]), "the batch never ended")
     final = api.get(f"/api/v1/runs/{batch['id']}").json()["batch"]
+    # Read afresh: on this shared machine the page's event stream may have been reconnecting at the end (the
+    # page keeps no backlog of what it missed meanwhile), and the bar is what is checked here.
+    driver.refresh()
     wait(driver, 30).until(lambda d: find(d, row).get_attribute("aria-valuenow") == "6", f"the bar missed {final}")
     bar = find(driver, row)
     assert (bar.get_attribute("data-succeeded"), bar.get_attribute("data-failed")) == ("5", "1")
