@@ -189,8 +189,9 @@ async def _main(a: argparse.Namespace, out: TextIO) -> int:
 def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["__complete"]:
-        return completion.complete(argv[1:], out)
+    if "__complete" in argv:  # from the completion scripts: the words typed so far, connection flags included
+        at = argv.index("__complete")
+        return completion.complete(argv[:at] + argv[at + 1 :], out)
     a = _parser().parse_args(argv)
     if a.command == "completion":
         print(completion.script(a.shell), file=out)

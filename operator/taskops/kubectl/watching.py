@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any, TextIO
 
 from taskops.clients.errors import ApiError, NotFound
@@ -21,6 +21,9 @@ WATCH_SECONDS = 300
 POLL_SECONDS = 1.0
 # A pod in these phases has a log to read (a Pending one's container has not started).
 _STARTED = ("Running", "Succeeded", "Failed")
+_ENDED = ("Succeeded", "Failed")
+# A followed log that has been quiet this long, of a pod that has ended, is complete.
+QUIET_SECONDS = 1.0
 
 
 def _left(deadline: float | None) -> float | None:
@@ -108,20 +111,49 @@ async def _pods(s: Session, name: str) -> list[dict[str, Any]]:
     return sorted(pods, key=order)
 
 
+async def _pod_ended(s: Session, name: str) -> bool:
+    try:
+        pod = await s.client.get(PODS, s.namespace, name)
+    except NotFound:
+        return True
+    return (pod.get("status") or {}).get("phase") in _ENDED
+
+
+async def _pump(chunks: AsyncGenerator[bytes, None], out: TextIO, last: list[float]) -> None:
+    try:
+        async for chunk in chunks:
+            out.write(chunk.decode("utf-8", errors="replace"))
+            out.flush()
+            last[0] = asyncio.get_running_loop().time()
+    except NotFound:
+        return  # the pod went away (its Job was deleted): nothing more to read
+    finally:
+        await chunks.aclose()
+
+
 async def stream_pod(s: Session, pod: dict[str, Any], follow: bool, out: TextIO) -> None:
-    """One pod's log to `out`, as it comes (all its containers, in order)."""
+    """One pod's log to `out`, as it comes (each container in turn).
+
+    Following ends when the pod has ended and the log has been quiet for a moment: a kubelet ends the stream
+    itself when the container exits, but not every log server does (kwok's never ends), and a pod that had
+    already ended is read to its end without following."""
     meta = pod["metadata"]
+    follow = follow and (pod.get("status") or {}).get("phase") not in _ENDED
     containers = [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
+    loop = asyncio.get_running_loop()
     for container in containers or [None]:
         chunks = s.client.pod_logs(s.namespace, meta["name"], follow, container if len(containers) > 1 else None)
+        last = [loop.time()]
+        pump = asyncio.create_task(_pump(chunks, out, last))
         try:
-            async for chunk in chunks:
-                out.write(chunk.decode("utf-8", errors="replace"))
-                out.flush()
-        except NotFound:
-            return  # the pod went away (its Job was deleted): nothing more to read
+            while follow and not pump.done():
+                await asyncio.wait({pump}, timeout=POLL_SECONDS)
+                if not pump.done() and loop.time() - last[0] >= QUIET_SECONDS and await _pod_ended(s, meta["name"]):
+                    pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
         finally:
-            await chunks.aclose()
+            pump.cancel()
 
 
 async def follow_run(s: Session, name: str, deadline: float | None, out: TextIO) -> tuple[dict[str, Any], bool]:
