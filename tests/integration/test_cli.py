@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from devcluster import build
 from devcluster.cluster import Cluster
 from taskops.kubectl import exits
 from tests import builders
@@ -321,3 +322,47 @@ def test_every_command_has_help() -> None:
         assert proc.returncode == 0 and "usage: kubectl taskops " + command in proc.stdout, proc.stderr
     top = cli.ok("--help")
     assert "Exit codes" in top and "124" in top
+
+
+def docs_session() -> str:
+    """The block of docs/cli.md that follows its `test_the_session_in_docs_cli_md_runs` marker."""
+    text = (REPO / "docs" / "cli.md").read_text()
+    after = text[text.index("test_the_session_in_docs_cli_md_runs") :]
+    return after[after.index("```sh\n") + len("```sh\n") : after.index("\n```", after.index("```sh\n"))]
+
+
+def test_the_session_in_docs_cli_md_runs(cli: Cli, kube: Kube, ns: str, tmp_path: Path) -> None:
+    """Through the real kubectl: it finds `kubectl-taskops` on PATH (a shim that runs this tree's plugin)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "kubectl").symlink_to(build.binary("kubectl"))
+    for script, module in (("kubectl-taskops", "taskops.kubectl.main"), ("kubectl_complete-taskops", "")):
+        target = (
+            f"-m {module}"
+            if module
+            else "-c 'import sys; from taskops.kubectl.completion import kubectl_complete as c; sys.exit(c())'"
+        )
+        (bin_dir / script).write_text(f'#!/bin/sh\nexec "{sys.executable}" {target} "$@"\n')
+        (bin_dir / script).chmod(0o755)
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "KUBECONFIG": str(cli.kubeconfig),
+        "PYTHONPATH": os.pathsep.join([str(REPO / "operator"), str(REPO)]),
+    }
+    session = docs_session()
+    proc = subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", session], cwd=REPO, env=env, capture_output=True, text=True,
+        timeout=600, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}"
+    assert "exit code 65" in proc.stdout and "exit code 130" in proc.stdout
+    assert "param.greeting: unknown parameter" in proc.stderr
+    assert "run.taskops.dev/" in proc.stdout and FAKE_LOG in proc.stdout
+    states = kube.get(ns, "tasks", "on-deploy")
+    assert states is not None and states["spec"]["state"] == "canceled"
+    # kubectl's own completion of `kubectl taskops ...` asks the plugin's completer.
+    completed = subprocess.run(
+        ["kubectl", "__complete", "taskops", "run", "he"], env=env, capture_output=True, text=True, check=False
+    )
+    assert "hello" in completed.stdout.split(), completed.stdout + completed.stderr
