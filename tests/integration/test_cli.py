@@ -314,16 +314,6 @@ def test_completion_offers_commands_and_names_from_the_cluster(cli: Cli, kube: K
     assert cli.ok("__complete", "-n", "kube-system", "run", "hel").split() == []  # another namespace: no tasks
 
 
-def test_every_command_has_help() -> None:
-    cli = Cli(Path("/nonexistent"))
-    for command in ("run", "wait", "get", "describe", "logs", "cancel", "resume", "pause", "snooze", "versions",
-                    "trigger", "completion"):  # fmt: skip
-        proc = cli(command, "--help")
-        assert proc.returncode == 0 and "usage: kubectl taskops " + command in proc.stdout, proc.stderr
-    top = cli.ok("--help")
-    assert "Exit codes" in top and "124" in top
-
-
 def docs_session() -> str:
     """The block of docs/cli.md that follows its `test_the_session_in_docs_cli_md_runs` marker."""
     text = (REPO / "docs" / "cli.md").read_text()

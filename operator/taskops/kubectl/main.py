@@ -34,6 +34,17 @@ def priority(text: str) -> int:
 
 
 Command = Callable[[str, str], argparse.ArgumentParser]
+EXIT_CODES = """exit codes (docs/cli.md):
+  0        ok; with --wait or --follow: the run SUCCEEDED
+  1-255    with --wait or --follow: the run FAILED with this container exit code
+  1        an error (refused by the API server, not found, ...)
+  2        a malformed command line
+  3        the batch run ended PARTIAL_SUCCEEDED
+  65       invalid params, --version or --agent (nothing created), or the run is INVALID
+  124      --timeout elapsed before the run ended (it goes on)
+  130      the run was STOPPED (canceled, skipped, missed, queue_full)
+  142      an attempt ran past its deadline (end reason timeout)
+"""
 
 
 def _out_flag(p: argparse.ArgumentParser, choices: tuple[str, ...] = output.FORMATS) -> None:
@@ -133,9 +144,8 @@ def _parser() -> argparse.ArgumentParser:
         parents=[conn],
         description="Run, wait for, follow, cancel and resume taskops Runs; operate Tasks. Talks to the Kubernetes "
         "API with your kubeconfig: what you may do is what your RBAC allows.",
-        epilog="Exit codes: 0 ok; 1 error; 2 usage; with --wait/--follow the run's outcome: the container's "
-        "exit code on failure, 3 partial success, 65 invalid, 124 --timeout elapsed, 130 stopped, 142 the "
-        "run timed out (docs/cli.md).",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
