@@ -3,9 +3,11 @@ user is a service account with a Role (so RBAC decides), its exit codes, and std
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
+import pty
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -55,6 +57,20 @@ class Cli:
         return subprocess.run(
             command, input=stdin, capture_output=True, text=True, env=env, timeout=timeout, check=False
         )
+
+    def on_terminal(self, *args: str) -> tuple[int, str]:
+        """(exit code, stdout) with stdout a terminal (a pseudo-terminal), as a person at a shell has it."""
+        leader, follower = pty.openpty()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "operator"), str(REPO)])}
+        command = [sys.executable, "-m", "taskops.kubectl.main", "--kubeconfig", str(self.kubeconfig), *args]
+        proc = subprocess.run(command, stdout=follower, stderr=subprocess.PIPE, env=env, timeout=120, check=False)
+        os.close(follower)
+        chunks = []
+        with contextlib.suppress(OSError):  # EIO: the terminal's other end is closed and drained
+            while chunk := os.read(leader, 65536):
+                chunks.append(chunk)
+        os.close(leader)
+        return proc.returncode, b"".join(chunks).decode()
 
     def ok(self, *args: str, stdin: str | None = None) -> str:
         proc = self(*args, stdin=stdin)
@@ -294,6 +310,10 @@ def test_a_batch_run_reports_progress_and_exits_3_on_partial_success(cli: Cli, k
     assert "\r" not in proc.stdout
     assert f"{name}: PARTIAL_SUCCEEDED 11 succeeded, 1 failed, 0 running of 12" in proc.stdout
     assert f"{name}: PARTIAL_SUCCEEDED (partial_success" in proc.stdout
+    # On a terminal, the bar, drawn in place.
+    code, shown = cli.on_terminal("wait", name)
+    assert code == exits.PARTIAL and "\r\x1b[2K[" in shown, repr(shown)
+    assert "] 12/12  ok 11  failed 1  running 0" in shown
     run = kube.run(ns, name)
     assert run["spec"]["inputs"]["count"] == 12 and run["status"]["batch"]["failedIndexes"] == "4"
     # Resuming a batch run reruns only what failed, in place.
