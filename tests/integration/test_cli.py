@@ -148,6 +148,8 @@ def test_run_validates_params_waits_and_exits_with_the_runs_outcome(cli: Cli, ku
     assert quick.strip() in {r["metadata"]["name"] for r in kube.runs(ns)}
     created = json.loads(cli.ok("run", "hello", "-p", "limit=2", "-o", "json"))
     assert created["kind"] == "Run" and created["spec"]["params"] == {"limit": 2}
+    ended = json.loads(cli.ok("run", "hello", "-p", "limit=2", "--wait", "-o", "json"))  # only the ended Run
+    assert ended["status"]["phase"] == "SUCCEEDED"
 
     # The container's exit code; an attempt past its deadline; --timeout while it still runs.
     failed = cli("run", "fails", "--wait")

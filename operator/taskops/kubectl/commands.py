@@ -10,6 +10,7 @@ import json
 import secrets
 import sys
 import uuid
+from pathlib import Path
 from typing import Any, TextIO
 
 import pydantic
@@ -72,7 +73,10 @@ def parse_params(pairs: list[str], schema: list[ParamSpec]) -> dict[str, Any]:
 
 def _inputs(path: str) -> list[Any]:
     """A batch's inputs: a JSON array, or JSON lines (one input a line); `-` reads stdin."""
-    text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()  # noqa: SIM115
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"--inputs {path}: {exc.strerror}", exits.USAGE) from None
     stripped = text.strip()
     try:
         if stripped.startswith("["):
@@ -150,13 +154,14 @@ async def run(s: Session, a: argparse.Namespace, out: TextIO) -> int:
     if chunks:
         await batchinputs.write_chunks(s.client, created, chunks)
     run_name = created["metadata"]["name"]
-    if a.output in ("json", "yaml") and not (a.wait or a.follow):
-        print(output.render("runs", [created], a.output, s.now(), single=True), file=out)
-        return exits.OK
-    print(output.name("runs", created) if a.output == "name" else run_name, file=out, flush=True)
-    if not (a.wait or a.follow):
-        return exits.OK
-    return await _await(s, run_name, a, out)
+    waiting = a.wait or a.follow
+    if a.output in ("json", "yaml"):
+        # The object once: as created, or (waiting) as it ended.
+        if not waiting:
+            print(output.render("runs", [created], a.output, s.now(), single=True), file=out)
+    else:
+        print(output.name("runs", created) if a.output == "name" else run_name, file=out, flush=True)
+    return await _await(s, run_name, a, out) if waiting else exits.OK
 
 
 async def _await(s: Session, name: str, a: argparse.Namespace, out: TextIO) -> int:
