@@ -24,6 +24,7 @@ from taskops.clients.errors import ApiError, NotFound
 from taskops.clients.resources import CONFIGMAPS, PODS, RUNS
 from taskops.clients.reviews import Access
 from taskops.domain.execution import batch, podlogs
+from taskops.domain.execution.batchresults import COMPLETION_INDEX
 from taskops.domain.resources.params import FieldError
 from taskops.domain.resources.phases import is_terminal, raw_phase
 
@@ -34,6 +35,8 @@ EOF_SECONDS = 5.0
 # at least this often otherwise; the Run is read from the API's cache every POLL_SECONDS meanwhile.
 RELIST_SECONDS = 5.0
 POLL_SECONDS = 0.25
+# A followed pod's log that brings nothing for this long is checked: once its pod ended, the next one is read.
+IDLE_SECONDS = 2.0
 
 
 class _RunPods:
@@ -119,16 +122,41 @@ class _Stream:
         if self.read:
             await response.write(podlogs.marker(pod, self.pods.index))
         self.read.add(pod["metadata"]["name"])
+        pending: asyncio.Future[bytes | None] | None = None
         try:
             await response.write(head)
-            async for chunk in chunks:
+            while True:
+                pending = pending or asyncio.ensure_future(anext(chunks, None))
+                done, _ = await asyncio.wait({pending}, timeout=IDLE_SECONDS)
+                if not done:
+                    # Quiet for a while: a kubelet ends a followed log when the container ends, but not every one
+                    # does (kwok's never does), so a pod that ended is not waited on any longer.
+                    if self.follow and await self._ended(pod):
+                        break
+                    continue
+                chunk, pending = pending.result(), None
+                if chunk is None:
+                    break
                 await response.write(chunk)
         except ApiError as exc:
             await response.write(podlogs.unreadable(pod, exc.message))
         except aiohttp.ClientError as exc:
             await response.write(podlogs.unreadable(pod, str(exc) or type(exc).__name__))
         finally:
+            if pending is not None:
+                pending.cancel()
+                await asyncio.wait({pending})  # its end (the cancellation), without raising it here
             await chunks.aclose()
+
+    async def _ended(self, pod: Mapping[str, Any]) -> bool:
+        """The pod ended or is gone (read by its labels: the API may list the Run's pods, not get one)."""
+        labels = pod["metadata"].get("labels") or {}
+        index = labels.get(COMPLETION_INDEX)
+        selector = podlogs.run_selector(self.pods.name, podlogs.attempt_of(pod), int(index) if index else None)
+        name = pod["metadata"]["name"]
+        now = next((p for p in await self.svc.client.list(PODS, self.ns, label_selector=selector)
+                    if p["metadata"]["name"] == name), None)  # fmt: skip
+        return now is None or (now.get("status") or {}).get("phase") in ("Succeeded", "Failed")
 
     async def rest(self, response: web.StreamResponse) -> None:
         """Every pod not read yet; following, the next ones as they start, until the Run ends (or is deleted)."""

@@ -27,9 +27,12 @@ class Logs(FakeKube):
     def __init__(self) -> None:
         super().__init__()
         self.hold: dict[str, asyncio.Event] = {}
+        self.endless: set[str] = set()
 
     async def pod_logs(self, namespace: str, pod: str, follow: bool, container: str | None = None) -> Any:
         yield f"{pod}: one\n".encode()
+        if follow and pod in self.endless:  # kwok never ends a followed log, even of a pod that ended
+            await asyncio.Event().wait()
         if follow and pod in self.hold:
             await self.hold[pod].wait()
         yield f"{pod}: two\n".encode()
@@ -62,11 +65,11 @@ class Everyone:
         return None
 
 
-def pod(name: str, attempt: int, index: int | None = None) -> dict[str, Any]:
+def pod(name: str, attempt: int, index: int | None = None, exit_code: int | None = None) -> dict[str, Any]:
     labels = {"taskops.dev/run": "r", "taskops.dev/attempt": str(attempt)}
     if index is not None:
         labels["batch.kubernetes.io/job-completion-index"] = str(index)
-    return builders.pod(name=name, namespace=NS, metadata={"labels": labels})
+    return builders.pod(name=name, namespace=NS, exit_code=exit_code, metadata={"labels": labels})
 
 
 def serve(kube: Logs, runs: Runs) -> web.Application:
@@ -168,5 +171,25 @@ def test_a_batch_runs_log_is_one_inputs_across_a_resume() -> None:
         assert missing.status == 422 and (await missing.json())["errors"][0]["location"] == "query.index"
         beyond = await client.get("/api/v1/runs/r/logs", params={"index": "10"})
         assert beyond.status == 422
+
+    scenario(serve(kube, runs), body)
+
+
+def test_a_followed_log_the_kubelet_never_ends_is_left_once_its_pod_ended(monkeypatch: Any) -> None:
+    monkeypatch.setattr(log_routes, "POLL_SECONDS", 0.01)
+    monkeypatch.setattr(log_routes, "IDLE_SECONDS", 0.05)
+    kube = Logs()
+    kube.put(PODS, pod("r-1-x", 1))
+    kube.endless = {"r-1-x", "r-2-x"}
+    runs = Runs(builders.run("r", metadata={"namespace": NS, "resourceVersion": "1"}, status={"phase": "RUNNING"}))
+
+    async def body(client: Any) -> None:
+        resp = await client.get("/api/v1/runs/r/logs", params={"follow": "true"})
+        assert await resp.content.readline() == b"r-1-x: one\n"
+        await asyncio.sleep(0.2)  # still running: still followed
+        kube.put(PODS, pod("r-1-x", 1, exit_code=1))
+        kube.put(PODS, pod("r-2-x", 2, exit_code=0))
+        runs.update(phase="SUCCEEDED", attempt=2)
+        assert await resp.text() == "--- taskops: attempt 2, pod r-2-x ---\nr-2-x: one\n"
 
     scenario(serve(kube, runs), body)
