@@ -34,20 +34,28 @@ from taskops.domain.scheduling import firedruns
 routes = web.RouteTableDef()
 
 
-_SORT_KEYS = {"created_at", "status", "updated_at"}
+_SORT_KEYS = ("created_at", "status", "updated_at")
 _FILTERS = ("status", "action_name", "task_name", "execution_mode", "uid", "user_uid", "workspace_uid")
+
+
+def _list_query(
+    request: web.Request, sort_keys: tuple[str, ...], filters: tuple[str, ...]
+) -> tuple[int, int, str, dict[str, str]]:
+    """A runs list's `limit` (default 10, max 100), `offset`, `sort` (default -created_at) and the filters given."""
+    limit = query_int(request, "limit", 10, 1, 100)
+    offset = query_int(request, "offset", 0, 0, 10**9)
+    sort = request.query.get("sort") or "-created_at"
+    if sort.lstrip("-") not in sort_keys:
+        keys = ", ".join(sort_keys[:-1]) + f" or {sort_keys[-1]}"
+        raise invalid([FieldError("query.sort", f"sort by {keys} (- for descending)", sort)])
+    return limit, offset, sort, {k: request.query[k] for k in filters if request.query.get(k)}
 
 
 @routes.get("/api/v1/runs")
 async def list_runs(request: web.Request) -> web.Response:
     svc, ns = services(request), namespace(request)
     await caller(request, "list", "runs", ns)
-    limit = query_int(request, "limit", 10, 1, 100)
-    offset = query_int(request, "offset", 0, 0, 10**9)
-    sort = request.query.get("sort") or "-created_at"
-    if sort.lstrip("-") not in _SORT_KEYS:
-        raise invalid([FieldError("query.sort", "sort by created_at, status or updated_at (- for descending)", sort)])
-    wanted = {k: request.query[k] for k in _FILTERS if request.query.get(k)}
+    limit, offset, sort, wanted = _list_query(request, _SORT_KEYS, _FILTERS)
     if "status" in wanted and wanted["status"].upper() not in Phase.__members__:
         raise invalid([FieldError("query.status", f"must be one of {', '.join(Phase)}", wanted["status"])])
     if "execution_mode" in wanted and wanted["execution_mode"].upper() not in get_args(ExecutionMode):
@@ -71,7 +79,7 @@ async def get_run(request: web.Request) -> web.Response:
     )
 
 
-_EXECUTION_SORT_KEYS = {"created_at", "status", "priority"}
+_EXECUTION_SORT_KEYS = ("created_at", "status", "priority")
 _EXECUTION_FILTERS = ("status", "reference", "triggered_by")
 
 
@@ -80,12 +88,7 @@ async def list_executions(request: web.Request) -> web.Response:
     """Seed 000's executions, newest first, filtered by status (seed 000's words), agent, task, version and more."""
     svc, ns = services(request), namespace(request)
     await caller(request, "list", "runs", ns)
-    limit = query_int(request, "limit", 10, 1, 100)
-    offset = query_int(request, "offset", 0, 0, 10**9)
-    sort = request.query.get("sort") or "-created_at"
-    if sort.lstrip("-") not in _EXECUTION_SORT_KEYS:
-        raise invalid([FieldError("query.sort", "sort by created_at, status or priority (- for descending)", sort)])
-    wanted = {k: request.query[k] for k in _EXECUTION_FILTERS if request.query.get(k)}
+    limit, offset, sort, wanted = _list_query(request, _EXECUTION_SORT_KEYS, _EXECUTION_FILTERS)
     if "status" in wanted and wanted["status"] not in get_args(schemas.ExecutionStatus):
         statuses = ", ".join(get_args(schemas.ExecutionStatus))
         raise invalid([FieldError("query.status", f"must be one of {statuses}", wanted["status"])])
