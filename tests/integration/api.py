@@ -108,7 +108,7 @@ def full_access() -> list[dict[str, Any]]:
     """Everything taskops offers, with what its writes need besides (docs/security.md): Jobs, any Agent."""
     return [
         {"apiGroups": ["taskops.dev"], "resources": ["tasks", "runs"], "verbs": ALL_VERBS},
-        {"apiGroups": ["taskops.dev"], "resources": ["agents"], "verbs": ["use"]},
+        {"apiGroups": ["taskops.dev"], "resources": ["agents"], "verbs": ["list", "use"]},
         {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create"]},
         {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
     ]

@@ -50,7 +50,7 @@ OPERATOR_LOCAL_RULES = [
 API_RULES = {
     ("taskops.dev", "tasks"): {"get", "list", "watch", "create", "patch", "delete"},
     ("taskops.dev", "runs"): {"get", "list", "watch", "create", "patch"},
-    ("taskops.dev", "agents"): {"get"},
+    ("taskops.dev", "agents"): {"get", "list"},
     ("apps", "controllerrevisions"): {"get", "list"},
     ("", "pods"): {"list"},
     ("", "pods/log"): {"get"},

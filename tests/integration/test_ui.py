@@ -1,4 +1,5 @@
-"""The manual-runs web page (/ui) in headless Chromium: sign-in, tasks, the params form, live executions, abort."""
+"""The manual-runs web page (/ui) in headless Chromium: sign-in, tasks, the params form with its agent picker, live
+executions in seed 000's words, a live log across a retry, abort."""
 
 from __future__ import annotations
 
@@ -92,6 +93,13 @@ def console_errors(driver: WebDriver, expected: tuple[str, ...] = ()) -> list[di
     ]
 
 
+def agent_options(driver: WebDriver) -> list[tuple[str, str, bool]]:
+    """(value, text, selected) of the run form's agent picker, read in one go (the page replaces it once loaded)."""
+    script = "const s = document.getElementById('agent'); return s && s.options ? "
+    script += "[...s.options].map((o) => [o.value, o.text, o.selected]) : [];"
+    return [tuple(o) for o in driver.execute_script(script)]
+
+
 def statuses_until(driver: WebDriver, wanted: str, seconds: float) -> list[str]:
     """Every status the execution page showed until `wanted` (polling the DOM, never reloading)."""
     seen: list[str] = []
@@ -134,6 +142,7 @@ def test_sign_in_list_run_with_params_watch_and_abort(driver: WebDriver, api: Ca
               schedule_kind="cron", schedule_expr="0 3 * * *")  # fmt: skip
     make_task(api, "long", pods=builders.pod_behaviour(duration="120s"), max_retries=0)
     kube.create(ns, builders.agent("agent-1", 2))
+    kube.create(ns, builders.agent("agent-2", 3))
     driver.get_log("browser")  # type: ignore[no-untyped-call]  # start with a clean console
 
     # A token the API server does not accept: the problem's detail, and no way in.
@@ -158,6 +167,10 @@ def test_sign_in_list_run_with_params_watch_and_abort(driver: WebDriver, api: Ca
     wait(driver).until(lambda d: "1" in text_of(d, "#versions tbody"), "no version 1")
     find(driver, "#run-task").click()
     form = find(driver, "#run-form")
+    # The agent is picked from GET /api/v1/agents (those this token may use), the task's agent chosen first.
+    options = wait(driver).until(lambda d: len(agent_options(d)) == 2 and agent_options(d))
+    assert [value for value, _, _ in options] == ["agent-1", "agent-2"]
+    assert [text for _, text, chosen in options if chosen] == ["agent-1 — running 0/2, queued 0"]
     assert find(driver, "#agent").get_attribute("value") == "agent-1"
     assert find(driver, "#param-limit").get_attribute("type") == "number"
     assert find(driver, "#param-limit").get_attribute("value") == "10"
@@ -196,11 +209,16 @@ def test_sign_in_list_run_with_params_watch_and_abort(driver: WebDriver, api: Ca
     profile.send_keys('{"mode": "fast"}')
     Select(find(driver, "#param-region")).select_by_visible_text("us")
     find(driver, "#param-dry_run").click()
+    Select(find(driver, "#agent")).select_by_value("agent-2")
+    driver.save_screenshot(str(SCREENSHOTS / "ui-run-form-agent.png"))
     find(driver, "#run-submit").click()
     wait(driver).until(lambda d: "#/executions/orders" in d.current_url)
     driver.execute_script("window.__noReload = true")
-    seen = statuses_until(driver, "SUCCEEDED", 45)
-    assert len(seen) >= 2 and set(seen[:-1]) & {"CREATED", "QUEUED", "RUNNING"}, seen
+    # Seed 000's words: pending, queued, running, succeeded.
+    seen = statuses_until(driver, "succeeded", 45)
+    assert len(seen) >= 2 and set(seen[:-1]) & {"pending", "queued", "running"}, seen
+    assert text_of(driver, "#execution-agent") == "agent-2"
+    assert text_of(driver, "#execution-triggered-by") == "manual"
     assert driver.execute_script("return window.__noReload") is True
     assert text_of(driver, "#execution-exit-code") == "0"
     assert find(driver, "#abort").is_displayed() is False
@@ -208,28 +226,58 @@ def test_sign_in_list_run_with_params_watch_and_abort(driver: WebDriver, api: Ca
     assert run["spec"]["params"] == {"order_id": "ORD-1", "limit": 3, "region": "us", "dry_run": True,
                                      "profile": {"mode": "fast"}}  # fmt: skip
     assert "callbackUrl" not in run["spec"], "manual runs send no webhook"
+    assert (run["spec"]["agent"], run["spec"]["triggeredBy"]) == ("agent-2", "manual")
     wait(driver).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#history tbody tr")) >= 2)
     driver.save_screenshot(str(SCREENSHOTS / "ui-execution.png"))
 
     # The executions list shows it; then a long run is aborted from its page.
     driver.find_element(By.ID, "nav-executions").click()
-    wait(driver).until(lambda d: "SUCCEEDED" in text_of(d, "#executions"))
+    wait(driver).until(lambda d: "succeeded" in text_of(d, "#executions") and "agent-2" in text_of(d, "#executions"))
+    Select(find(driver, "#status-filter")).select_by_value("aborted")
+    wait(driver).until(lambda d: "status=aborted" in d.current_url and d.find_elements(By.CSS_SELECTOR, "#executions"))
+    assert "orders" not in text_of(driver, "#executions")
+
+    # A live log: the first attempt fails, its retry's pod continues the same log, and it ends with the execution.
+    make_task(api, "flaky", pods={"kwok.taskops.dev/fail-attempts": "1", "kwok.taskops.dev/duration": "3s"},
+              max_retries=2, backoff_strategy="fixed", backoff_seconds=2)  # fmt: skip
+    driver.get(api.base + "/ui/#/tasks/flaky")
+    find(driver, "#run-task").click()
+    wait(driver).until(lambda d: [text for _, text, _ in agent_options(d)][:1] == ["No agent"])
+    find(driver, "#run-submit").click()
+    wait(driver).until(lambda d: "#/executions/flaky" in d.current_url)
+    driver.execute_script("window.__noReload = true")
+    # The first attempt's lines arrive while it still runs, before the retry exists.
+    wait(driver, 45).until(lambda d: "taskops fake pod: done" in text_of(d, "#execution-log"))
+    assert text_of(driver, "#execution-attempt") == "1" and "attempt 2" not in text_of(driver, "#execution-log")
+    assert "following" in text_of(driver, "#log-state")
+    wait(driver, 60).until(lambda d: "--- taskops: attempt 2, pod flaky-" in text_of(d, "#execution-log"))
+    driver.execute_script("document.getElementById('execution-log').scrollIntoView()")
+    driver.save_screenshot(str(SCREENSHOTS / "ui-execution-live-log.png"))
+    statuses_until(driver, "succeeded", 45)
+    wait(driver, 30).until(lambda d: "End of log" in text_of(d, "#log-state"))
+    log_lines = text_of(driver, "#execution-log").splitlines()
+    assert log_lines.count("taskops fake pod: done") == 2, log_lines
+    assert log_lines[3].startswith("--- taskops: attempt 2"), log_lines
+    assert driver.execute_script("return window.__noReload") is True
+    driver.execute_script("document.getElementById('execution-log').scrollIntoView()")
+    driver.save_screenshot(str(SCREENSHOTS / "ui-execution-log-ended.png"))
+
     driver.get(api.base + "/ui/#/tasks/long")
     find(driver, "#run-task").click()
     find(driver, "#run-submit").click()
     wait(driver).until(lambda d: "#/executions/long" in d.current_url)
     driver.execute_script("window.__noReload = true")
-    statuses_until(driver, "RUNNING", 30)
+    statuses_until(driver, "running", 30)
     wait(driver).until(lambda d: d.find_element(By.ID, "abort").is_displayed())
     driver.find_element(By.ID, "abort").click()
-    statuses_until(driver, "STOPPED", 45)
+    statuses_until(driver, "aborted", 45)
     assert driver.execute_script("return window.__noReload") is True
     assert not driver.find_element(By.ID, "abort").is_displayed()
     driver.save_screenshot(str(SCREENSHOTS / "ui-execution-stopped.png"))
 
     # The page went back to its list: the live row of the stopped run.
     driver.find_element(By.ID, "nav-executions").click()
-    wait(driver).until(lambda d: "STOPPED" in text_of(d, "#executions"))
+    wait(driver).until(lambda d: "aborted" in text_of(d, "#executions"))
 
     # Failed requests the page handled: the bad token, the rejected params, and logs of kwok's fake pods (no kubelet).
     expected = (r"/api/v1/tasks\?.* 401", r"/api/v1/integrations/executions\?.* 422", r"/logs\?.* (404|409)")

@@ -11,7 +11,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 from taskops import logs
-from taskops.api import openapi, run_routes, task_routes, trigger_routes, ui
+from taskops.api import agent_routes, log_routes, openapi, run_routes, task_routes, trigger_routes, ui
 from taskops.api.context import SERVICES, Services, services
 from taskops.api.limits import HOLDS, LIMITS, Holds, Limits, release_middleware
 from taskops.api.problems import MAX_BODY, Handler, Problem, problem_middleware
@@ -101,6 +101,8 @@ def make_app(svc: Services, limits: Limits | None = None) -> web.Application:
     app.add_routes(task_routes.routes)
     app.add_routes(trigger_routes.routes)
     app.add_routes(run_routes.routes)
+    app.add_routes(log_routes.routes)
+    app.add_routes(agent_routes.routes)
 
     async def caches(_: web.Application) -> AsyncIterator[None]:
         await svc.cache.start()

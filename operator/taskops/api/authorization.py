@@ -19,7 +19,8 @@ from taskops.domain.resources.params import FieldError
 FORBIDDEN = "https://taskops.dev/problems/forbidden"
 
 
-async def _allowed(request: web.Request, user: User, ns: str, right: Right) -> bool:
+async def allowed(request: web.Request, user: User, ns: str, right: Right) -> bool:
+    """Whether `user` holds `right` in `ns` (a SubjectAccessReview, cached by the Authorizer)."""
     access = Access(right.verb, right.resource, ns, group=right.group, name=right.name)
     try:
         await services(request).auth.authorize(user, access)
@@ -34,7 +35,7 @@ async def require(request: web.Request, user: User, ns: str, needs: list[Need]) 
     """Every need met by one of its rights, or 403 naming the first that is not (and why it is asked for)."""
     for need in needs:
         for right in need.rights:
-            if await _allowed(request, user, ns, right):
+            if await allowed(request, user, ns, right):
                 break
         else:
             missing = " nor ".join(str(r) for r in need.rights)

@@ -1,4 +1,4 @@
-"""Finding the Task or Run a request names: by API name, object name or uid, the cache first.
+"""Finding the Task, Run, Agent or Task version a request names: by name or uid (Tasks: API name too).
 
 Every route module resolves the Task or Run in its path the same way, so the lookup lives here,
 below the route handlers, which then need not import each other.
@@ -11,8 +11,8 @@ from typing import Any
 from taskops.api.context import Services
 from taskops.api.problems import Problem
 from taskops.clients.errors import NotFound
-from taskops.clients.resources import RUNS, TASKS
-from taskops.domain.resources import apinames
+from taskops.clients.resources import AGENTS, REVISIONS, RUNS, TASKS
+from taskops.domain.resources import apinames, names
 
 
 def _not_found(kind: str, ident: str, ns: str) -> Problem:
@@ -51,3 +51,31 @@ async def find_run(svc: Services, ns: str, ident: str) -> dict[str, Any]:
     if found is None:
         raise _not_found("run", ident, ns)
     return found
+
+
+async def find_agent(svc: Services, ns: str, ident: str) -> dict[str, Any] | None:
+    """An Agent by name or uid (seed 000 sends `agent_id` as a UUID); None when there is none.
+
+    Agents are few and not cached by the API: a name is one GET, a uid that is no name one LIST.
+    """
+    if apinames.is_object_name(ident, 253):
+        try:
+            return await svc.client.get(AGENTS, ns, ident)
+        except NotFound:
+            pass
+    return next((a for a in await svc.client.list(AGENTS, ns) if a["metadata"].get("uid") == ident), None)
+
+
+async def find_version(svc: Services, ns: str, ident: str, task: str | None = None) -> dict[str, Any] | None:
+    """A Task version (a ControllerRevision) by its name — the version id — or its uid; None when there is none.
+
+    A uid is looked for among the versions of `task` (its object name) when given, else among every Task's.
+    """
+    if apinames.is_object_name(ident, 253):
+        try:
+            return await svc.client.get(REVISIONS, ns, ident)
+        except NotFound:
+            pass
+    selector = f"{names.LABEL_TASK}={task}" if task else names.LABEL_TASK
+    revisions = await svc.client.list(REVISIONS, ns, label_selector=selector)
+    return next((r for r in revisions if r["metadata"].get("uid") == ident), None)

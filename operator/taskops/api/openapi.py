@@ -180,6 +180,24 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "get",
+        "/api/v1/integrations/executions",
+        "List executions (seed 000), newest first",
+        "list runs",
+        response=schemas.ExecutionList,
+        params=(
+            Param("status", "query", {"enum": list(get_args(schemas.ExecutionStatus))}, "Filter by status."),
+            Param("agent_id", "query", {"type": "string"}, "Filter by agent (name or uid)."),
+            Param("task_id", "query", {"type": "string"}, "Filter by task (name or uid)."),
+            Param("task_version_id", "query", {"type": "string"}, "Filter by the pinned version (id or uid)."),
+            Param("reference", "query", {"type": "string"}, "Filter by your reference."),
+            Param("triggered_by", "query", {"type": "string"}, "Filter by origin: manual, api, cron, ..."),
+            Param("sort", "query", {"type": "string"}, "created_at, status, priority; '-' for descending."),
+            Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}, "Page size."),
+            Param("offset", "query", {"type": "integer", "minimum": 0, "default": 0}, "Items to skip."),
+        ),
+    ),
+    Operation(
+        "get",
         "/api/v1/integrations/executions/{id}",
         "Get an execution",
         "get runs",
@@ -253,12 +271,13 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "get",
         "/api/v1/runs/{id}/logs",
-        "The logs of a run's current attempt (text, optionally followed)",
+        "A run's log: every attempt's pods in order (text, optionally followed until the run ends)",
         "get runs, get pods/log",
         params=(
             ID,
-            Param("follow", "query", {"type": "boolean", "default": False}, "Stream until the container ends."),
+            Param("follow", "query", {"type": "boolean", "default": False}, "Stream until the run ends."),
             Param("container", "query", {"type": "string"}, "Container (default: the first)."),
+            Param("index", "query", {"type": "integer", "minimum": 0}, "A batch run's input (required for one)."),
         ),
     ),
     Operation(
@@ -284,6 +303,18 @@ OPERATIONS: tuple[Operation, ...] = (
         schemas.EventRequest,
         False,
         (Param("name", "path", {"type": "string"}, "Event name.", required=True),),
+    ),
+    Operation(
+        "get",
+        "/api/v1/agents",
+        "List agents with their capacity and load (seed 000's agent_id)",
+        "list agents",
+        response=schemas.AgentList,
+        params=(
+            Param("usable", "query", {"type": "boolean", "default": False}, "Only agents you may use."),
+            Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}, "Page size."),
+            Param("offset", "query", {"type": "integer", "minimum": 0, "default": 0}, "Items to skip."),
+        ),
     ),
     Operation(
         "get", TASKS + "/{id}/versions", "List a task's versions", "get tasks", response=TaskVersionList, params=(ID,)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import Any, get_args
 
 from aiohttp import web
@@ -13,23 +11,20 @@ from taskops.api.context import (
     Services,
     caller,
     namespace,
-    query_bool,
     query_int,
     reply,
     services,
 )
-from taskops.api.limits import HOLDS, LIMITS, STREAM_MAX_HEADER, hold
-from taskops.api.lookups import find_run, find_task
+from taskops.api.lookups import find_agent, find_run, find_task, find_version
 from taskops.api.problems import Problem, invalid
 from taskops.api.trigger_build import resume_of
 from taskops.api.trigger_create import respond, wait_options
 from taskops.clients.errors import NotFound
-from taskops.clients.resources import CONFIGMAPS, PODS, RUNS
-from taskops.clients.reviews import Access
+from taskops.clients.resources import CONFIGMAPS, RUNS
 from taskops.domain.access import authorship
 from taskops.domain.execution import batchresults
 from taskops.domain.execution.batchresults import InputStatus
-from taskops.domain.resources import names, raw
+from taskops.domain.resources import raw
 from taskops.domain.resources.params import FieldError
 from taskops.domain.resources.phases import RESUMABLE_PHASES, Phase, is_terminal, raw_phase
 from taskops.domain.resources.run import ExecutionMode
@@ -37,24 +32,30 @@ from taskops.domain.resources.task import Task
 from taskops.domain.scheduling import firedruns
 
 routes = web.RouteTableDef()
-# How long ending a stream may wait for a slow reader.
-EOF_SECONDS = 5.0
 
 
-_SORT_KEYS = {"created_at", "status", "updated_at"}
+_SORT_KEYS = ("created_at", "status", "updated_at")
 _FILTERS = ("status", "action_name", "task_name", "execution_mode", "uid", "user_uid", "workspace_uid")
+
+
+def _list_query(
+    request: web.Request, sort_keys: tuple[str, ...], filters: tuple[str, ...]
+) -> tuple[int, int, str, dict[str, str]]:
+    """A runs list's `limit` (default 10, max 100), `offset`, `sort` (default -created_at) and the filters given."""
+    limit = query_int(request, "limit", 10, 1, 100)
+    offset = query_int(request, "offset", 0, 0, 10**9)
+    sort = request.query.get("sort") or "-created_at"
+    if sort.lstrip("-") not in sort_keys:
+        keys = ", ".join(sort_keys[:-1]) + f" or {sort_keys[-1]}"
+        raise invalid([FieldError("query.sort", f"sort by {keys} (- for descending)", sort)])
+    return limit, offset, sort, {k: request.query[k] for k in filters if request.query.get(k)}
 
 
 @routes.get("/api/v1/runs")
 async def list_runs(request: web.Request) -> web.Response:
     svc, ns = services(request), namespace(request)
     await caller(request, "list", "runs", ns)
-    limit = query_int(request, "limit", 10, 1, 100)
-    offset = query_int(request, "offset", 0, 0, 10**9)
-    sort = request.query.get("sort") or "-created_at"
-    if sort.lstrip("-") not in _SORT_KEYS:
-        raise invalid([FieldError("query.sort", "sort by created_at, status or updated_at (- for descending)", sort)])
-    wanted = {k: request.query[k] for k in _FILTERS if request.query.get(k)}
+    limit, offset, sort, wanted = _list_query(request, _SORT_KEYS, _FILTERS)
     if "status" in wanted and wanted["status"].upper() not in Phase.__members__:
         raise invalid([FieldError("query.status", f"must be one of {', '.join(Phase)}", wanted["status"])])
     if "execution_mode" in wanted and wanted["execution_mode"].upper() not in get_args(ExecutionMode):
@@ -76,6 +77,36 @@ async def get_run(request: web.Request) -> web.Response:
         if wait
         else reply(views.run_out(run, task_name))
     )
+
+
+_EXECUTION_SORT_KEYS = ("created_at", "status", "priority")
+_EXECUTION_FILTERS = ("status", "reference", "triggered_by")
+
+
+@routes.get("/api/v1/integrations/executions")
+async def list_executions(request: web.Request) -> web.Response:
+    """Seed 000's executions, newest first, filtered by status (seed 000's words), agent, task, version and more."""
+    svc, ns = services(request), namespace(request)
+    await caller(request, "list", "runs", ns)
+    limit, offset, sort, wanted = _list_query(request, _EXECUTION_SORT_KEYS, _EXECUTION_FILTERS)
+    if "status" in wanted and wanted["status"] not in get_args(schemas.ExecutionStatus):
+        statuses = ", ".join(get_args(schemas.ExecutionStatus))
+        raise invalid([FieldError("query.status", f"must be one of {statuses}", wanted["status"])])
+    # Agent, task and version by name or uid, as a trigger takes them; one that does not exist matches nothing.
+    if agent := request.query.get("agent_id"):
+        found = await find_agent(svc, ns, agent)
+        wanted["agent_id"] = found["metadata"]["name"] if found else agent
+    if task := request.query.get("task_id"):
+        try:
+            wanted["task_name"] = views.task_out(await find_task(svc, ns, task)).name
+        except Problem:
+            wanted["task_name"] = task
+    if version := request.query.get("task_version_id"):
+        found = await find_version(svc, ns, version)
+        wanted["task_version_id"] = found["metadata"]["name"] if found else version
+    out = [views.execution(r, svc.cache.task_name(ns, r["spec"]["taskRef"]["name"])) for r in svc.cache.runs_in(ns)]
+    out = views.select_runs(out, wanted, sort)
+    return reply(schemas.ExecutionList(items=out[offset : offset + limit], total=len(out), limit=limit, offset=offset))
 
 
 @routes.get("/api/v1/integrations/executions/{id}")
@@ -153,53 +184,6 @@ async def _resume_batch(svc: Services, ns: str, run: dict[str, Any]) -> web.Resp
         svc.cache.runs.upsert(patched)
     task_name = svc.cache.task_name(ns, run["spec"]["taskRef"]["name"])
     return reply(views.run_out(patched, task_name), 202)
-
-
-@routes.get("/api/v1/runs/{id}/logs")
-async def run_logs(request: web.Request) -> web.StreamResponse:
-    """The current attempt's pod log as text/plain; `follow=true` streams it until the container ends.
-
-    Every log read is a stream: it takes one of the caller's stream slots (429/503 when full) and ends after
-    the maximum stream duration at the latest (docs/security.md §4).
-    """
-    svc, ns = services(request), namespace(request)
-    user = await caller(request, "get", "runs", ns)
-    await svc.auth.authorize(user, Access("get", "pods", ns, group="", subresource="log"))
-    hold(request, request.app[HOLDS].streams)
-    run = await find_run(svc, ns, request.match_info["id"])
-    job = (run.get("status") or {}).get("jobName")
-    pods = await svc.client.list(PODS, ns, label_selector=f"{names.LABEL_JOB_NAME}={job}") if job else []
-    if not pods:
-        raise Problem(409, "Conflict", f'run "{run["metadata"]["name"]}" has no pod (phase {raw_phase(run)})')
-    pod = max(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "")
-    max_seconds = request.app[LIMITS].max_stream_seconds
-    deadline = asyncio.get_running_loop().time() + max_seconds
-    follow = bool(query_bool(request, "follow"))
-    chunks = svc.client.pod_logs(ns, pod["metadata"]["name"], follow, request.query.get("container") or None)
-    response = web.StreamResponse(
-        headers={"Content-Type": "text/plain; charset=utf-8", STREAM_MAX_HEADER: str(int(max_seconds))}
-    )
-    try:
-        first = b""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout_at(deadline):
-                # An error (no such container, kubelet unreachable) still becomes a problem.
-                first = await anext(chunks, b"")
-        await response.prepare(request)
-        # The deadline bounds writes too: a caller that stops reading cannot hold the stream open.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout_at(deadline):
-                await response.write(first)
-                async for chunk in chunks:
-                    await response.write(chunk)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(EOF_SECONDS):
-                await response.write_eof()
-    except ConnectionResetError:
-        pass  # the caller stopped following
-    finally:
-        await chunks.aclose()
-    return response
 
 
 @routes.get("/api/v1/runs/{id}/results")

@@ -108,6 +108,9 @@ class ExecutionRequest(ApiModel):
     callback_url: str | None = Field(default=None, max_length=2048, description="Webhook called when it ends.")
     priority: int | None = Field(default=None, ge=-1000, le=1000, description="Higher goes first; default 0.")
     scheduled_at: dt.datetime | None = Field(default=None, description="Stay pending until then (ISO 8601).")
+    triggered_by: Literal["api", "manual"] = Field(
+        default="api", description='"manual" for a run started by a person (the web page sends it); else "api".'
+    )
 
 
 class TaskRunRequest(ApiModel):
@@ -239,8 +242,11 @@ class InputResultList(BaseModel):
     offset: int
 
 
+ExecutionStatus = Literal["pending", "queued", "running", "succeeded", "failed", "aborted"]
+
+
 class Execution(BaseModel):
-    """Seed 000's execution."""
+    """Seed 000's execution (the fields after `idempotent_replay` are taskops' own, for the web page)."""
 
     id: str
     uid: str
@@ -248,7 +254,7 @@ class Execution(BaseModel):
     task_id: str | None = None
     task_version_id: str | None = None
     version: str | None = None
-    status: Literal["pending", "queued", "running", "succeeded", "failed", "aborted"]
+    status: ExecutionStatus
     params: dict[str, Any] | None = None
     reference: str | None = None
     metadata: dict[str, Any] | None = None
@@ -261,6 +267,44 @@ class Execution(BaseModel):
     exit_code: int | None = None
     result: Any = None
     idempotent_replay: bool | None = None
+    task_name: str | None = Field(default=None, description="The task's API name (task_id is its uid).")
+    triggered_by: str | None = Field(default=None, description="manual (the web page), api, cron, retry, ...")
+    end_reason: str | None = Field(default=None, description="Why it ended (success, failed, stopped, ...).")
+    message: str | None = Field(default=None, description="What it is doing or why it ended, in words.")
+    attempt: int = Field(default=1, description="The current attempt, from 1.")
+    batch_inputs: int | None = Field(default=None, description="A batch run's number of inputs (logs are per input).")
+    batch: dict[str, Any] | None = Field(
+        default=None, description="A batch run's progress: total, succeeded, failed, running, failedIndexes, ..."
+    )
+    is_done: bool = Field(default=False, description="It ended: nothing will change any more.")
+    history: list[Step] = Field(default_factory=list, description="Its steps, oldest first.")
+
+
+class ExecutionList(BaseModel):
+    items: list[Execution]
+    total: int
+    limit: int
+    offset: int
+
+
+class AgentOut(BaseModel):
+    """An Agent (seed 000's agent_id names one): what it may run at once and what it runs now."""
+
+    name: str = Field(description="The Agent object's name: what agent_id takes (or its uid).")
+    uid: str = Field(description="The Agent's uid.")
+    description: str | None = None
+    capacity: int = Field(description="Runs of this agent running at once.")
+    max_queued: int | None = Field(default=None, description="Runs waiting for it at most (none: unbounded).")
+    running: int = Field(description="Its runs admitted and not ended (in a retry's backoff too).")
+    queued: int = Field(description="Its runs waiting for capacity (QUEUED or BLOCKED; seed 000 queued).")
+    created_at: dt.datetime | None = None
+
+
+class AgentList(BaseModel):
+    items: list[AgentOut] = Field(description="By name.")
+    total: int
+    limit: int
+    offset: int
 
 
 class Run002(BaseModel):

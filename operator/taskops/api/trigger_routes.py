@@ -17,12 +17,11 @@ from taskops.api.context import (
     reply,
     services,
 )
-from taskops.api.lookups import find_task
+from taskops.api.lookups import find_agent, find_task, find_version
 from taskops.api.problems import invalid
 from taskops.api.trigger_build import Trigger, build_run, check, listens
 from taskops.api.trigger_create import fire, wait_options
-from taskops.clients.errors import NotFound
-from taskops.clients.resources import REVISIONS, RUNS
+from taskops.clients.resources import RUNS
 from taskops.domain.resources import apinames, names
 from taskops.domain.resources.params import FieldError
 from taskops.domain.resources.run import ExecutionMode
@@ -87,36 +86,46 @@ async def run_003(request: web.Request) -> web.Response:
     return await fire(request, trigger, user, "runs", raw, views.task_run003, wait, timeout, api_name)
 
 
+def _task_uid(revision: dict[str, Any]) -> str | None:
+    """The uid of the Task owning a version (its ControllerRevision's owner)."""
+    owners = revision["metadata"].get("ownerReferences") or []
+    return next((r.get("uid") for r in owners if r.get("kind") == "Task"), None)
+
+
 @routes.post("/api/v1/integrations/executions")
 async def create_execution(request: web.Request) -> web.Response:
     """Seed 000: queue an execution for an agent."""
     svc, ns = services(request), namespace(request)
     await caller(request, "create", "runs", ns)
     data, raw = await body(request, schemas.ExecutionRequest)
-    ident, version = data.task_id, data.version
+    ident, version, agent = data.task_id, data.version, data.agent_id
     if data.task_version_id:
-        try:
-            revision = await svc.client.get(REVISIONS, ns, data.task_version_id)
-        except NotFound:
-            raise invalid([FieldError("body.task_version_id", "no such task version", data.task_version_id)]) from None
+        # The version's id is its ControllerRevision's name; seed 000 sends its uid, which is accepted too.
+        revision = await find_version(svc, ns, data.task_version_id)
+        if revision is None:
+            raise invalid([FieldError("body.task_version_id", "no such task version", data.task_version_id)])
         owner = (revision["metadata"].get("labels") or {}).get(names.LABEL_TASK)
-        if not owner or (ident and ident != owner):
+        if not owner or (ident and ident != owner and ident != _task_uid(revision)):
             raise invalid([FieldError("body.task_version_id", "not a version of this task", data.task_version_id)])
-        ident, version = owner, data.task_version_id
+        ident, version = owner, revision["metadata"]["name"]
     if not ident:
         raise invalid([FieldError("body.task_id", "task_id or task_version_id is required", None)])
+    if agent:
+        # By name or uid; the Run names the Agent object. An unknown one is refused with the other errors, later.
+        found = await find_agent(svc, ns, agent)
+        agent = found["metadata"]["name"] if found is not None else agent
     task, user, api_name = await _start(request, ns, ident)
     wait, timeout = wait_options(request)
     trigger = Trigger(
         task,
-        "api",
+        data.triggered_by,
         params=data.params,
         version=version,
         reference=data.reference,
         metadata=data.metadata,
         callback_url=data.callback_url,
         priority=data.priority,
-        agent=data.agent_id,
+        agent=agent,
         scheduled_at=data.scheduled_at,
         user=user,
     )

@@ -15,17 +15,19 @@ import contextlib
 import json
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
+from pydantic import BaseModel
 
 from taskops.api import views
 from taskops.api.context import SERVICES, caller, namespace, reply, services
 from taskops.api.limits import HOLDS, LIMITS, STREAM_MAX_HEADER, hold
 from taskops.api.lookups import find_task
-from taskops.api.problems import Problem
+from taskops.api.problems import Problem, invalid
 from taskops.clients.errors import ApiError
 from taskops.clients.resources import REVISIONS
 from taskops.domain.resources import names
@@ -150,6 +152,11 @@ class RunFanOut:
 
 
 FANOUT = web.AppKey("run_fanout", RunFanOut)
+# What an event's data is: a RunOut (seed 004's lifecycle words), or seed 000's Execution (the page's executions).
+_VIEWS: dict[str, Callable[[dict[str, Any], str | None], BaseModel]] = {
+    "run": views.run_out,
+    "execution": views.execution,
+}
 
 
 def _end(status: int, detail: str) -> bytes:
@@ -159,7 +166,8 @@ def _end(status: int, detail: str) -> bytes:
 
 @routes.get("/api/v1/runs/events")
 async def run_events(request: web.Request) -> web.StreamResponse:
-    """Every ADDED/MODIFIED/DELETED Run in the namespace as `event: run` with the RunOut JSON; a heartbeat every 15s.
+    """Every ADDED/MODIFIED/DELETED Run in the namespace as `event: run` with the RunOut JSON (`view=execution`:
+    seed 000's Execution); a heartbeat every 15s.
 
     The token comes from the Authorization header only (a URL's query string ends up in proxy and browser
     logs). The stream re-checks the caller's access as the review caches expire and ends, with an `end`
@@ -173,6 +181,9 @@ async def run_events(request: web.Request) -> web.StreamResponse:
             "a token in the URL is refused (URLs are logged): send it as Authorization: Bearer <token>",
             [FieldError("query.access_token", "not accepted; use the Authorization header", None)],
         )
+    view = request.query.get("view") or "run"
+    if view not in _VIEWS:
+        raise invalid([FieldError("query.view", "run (seed 004's words) or execution (seed 000's)", view)])
     await caller(request, "watch", "runs", ns)
     hold(request, request.app[HOLDS].streams)
     max_seconds = request.app[LIMITS].max_stream_seconds
@@ -193,7 +204,7 @@ async def run_events(request: web.Request) -> web.StreamResponse:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout_at(deadline + 5):
                 await response.prepare(request)
-                await _send_events(request, response, ns, queue, deadline, max_seconds)
+                await _send_events(request, response, ns, queue, deadline, max_seconds, _VIEWS[view])
     except ConnectionResetError:
         pass  # the page went away
     finally:
@@ -208,6 +219,7 @@ async def _send_events(
     queue: asyncio.Queue[tuple[str, dict[str, Any]]],
     deadline: float,
     max_seconds: float,
+    shape: Callable[[dict[str, Any], str | None], BaseModel],
 ) -> None:
     svc, loop = services(request), asyncio.get_running_loop()
     await response.write(b"retry: 3000\n: connected\n\n")
@@ -234,7 +246,7 @@ async def _send_events(
         if type_ == _CLOSE[0]:
             return
         task = ((obj.get("spec") or {}).get("taskRef") or {}).get("name") or ""
-        out = views.run_out(obj, svc.cache.task_name(ns, task))
+        out = shape(obj, svc.cache.task_name(ns, task))
         data = out.model_dump(mode="json", by_alias=True)
         data["event_type"] = type_
         await response.write(f"event: run\ndata: {json.dumps(data)}\n\n".encode())

@@ -9,12 +9,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from taskops.api import schemas
 from taskops.domain.resources import priority, timefmt
 from taskops.domain.resources.apinames import task_api_name
-from taskops.domain.resources.phases import Phase, seed000_status, seed002_status, seed003_status
+from taskops.domain.resources.phases import (
+    WAITING_PHASES,
+    Phase,
+    is_terminal,
+    seed000_status,
+    seed002_status,
+    seed003_status,
+)
 from taskops.domain.resources.task import TaskSpec
 from taskops.domain.views.run import UPDATED_AT, phase_and_reason, run_out
 
@@ -56,6 +66,47 @@ def execution(run: dict[str, Any], task_name: str | None = None, replay: bool | 
         exit_code=out.exit_code,
         result=out.result,
         idempotent_replay=replay,
+        task_name=out.task_name,
+        triggered_by=out.triggered_by,
+        end_reason=out.end_reason,
+        message=out.message,
+        attempt=out.retry_attempt + 1,
+        batch_inputs=int((spec.get("inputs") or {}).get("count") or 0) or None,
+        batch=out.batch,
+        is_done=out.is_done,
+        history=out.history,
+    )
+
+
+def agent_load(runs: Iterable[Mapping[str, Any]]) -> dict[str, tuple[int, int]]:
+    """Agent name -> (running, queued) over one namespace's Runs, counted as the operator's admission counts
+    them (operator/admission.py): admitted and not ended is running, waiting in QUEUED/BLOCKED is queued."""
+    load: dict[str, tuple[int, int]] = {}
+    for run in runs:
+        status = run.get("status") or {}
+        agent, phase = status.get("agent"), status.get("phase")
+        if not agent or is_terminal(phase):
+            continue
+        running, queued = load.get(agent, (0, 0))
+        if status.get("admittedAt"):
+            running += 1
+        elif phase in WAITING_PHASES:
+            queued += 1
+        load[agent] = (running, queued)
+    return load
+
+
+def agent_out(agent: Mapping[str, Any], load: tuple[int, int]) -> schemas.AgentOut:
+    meta, spec = agent["metadata"], agent.get("spec") or {}
+    return schemas.AgentOut(
+        name=meta["name"],
+        uid=meta.get("uid") or "",
+        description=spec.get("description"),
+        capacity=int(spec.get("capacity") or 1),
+        max_queued=spec.get("maxQueued"),
+        running=load[0],
+        queued=load[1],
+        created_at=timefmt.parse_optional(meta.get("creationTimestamp")),
     )
 
 
@@ -141,17 +192,26 @@ def task_out(task: dict[str, Any]) -> schemas.TaskOut:
     )
 
 
-def _matches(run: schemas.RunOut, name: str, value: str) -> bool:
+def _matches(run: BaseModel, name: str, value: str) -> bool:
     if name in ("status", "execution_mode"):
         return str(getattr(run, name)).upper() == value.upper()
     return str(getattr(run, name) or "") == value
 
 
-def select_runs(runs: list[schemas.RunOut], wanted: dict[str, str], sort: str) -> list[schemas.RunOut]:
-    """The runs matching every filter, sorted by `sort` (`-` for descending); unset values sort first."""
+R = TypeVar("R", schemas.RunOut, schemas.Execution)
+
+
+def select_runs(runs: list[R], wanted: dict[str, str], sort: str) -> list[R]:
+    """The runs (or executions) matching every filter, sorted by `sort` (`-` for descending); unset values sort
+    first."""
     field = sort.lstrip("-")
+
+    def key(r: R) -> tuple[bool, Any, str]:
+        value = getattr(r, field)
+        return (value is not None, value if value is not None else "", r.id)
+
     out = [r for r in runs if all(_matches(r, k, v) for k, v in wanted.items())]
-    out.sort(key=lambda r: (getattr(r, field) is not None, getattr(r, field) or "", r.id), reverse=sort.startswith("-"))
+    out.sort(key=key, reverse=sort.startswith("-"))
     return out
 
 

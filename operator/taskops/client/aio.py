@@ -270,6 +270,7 @@ class AsyncClient:
         callback_url: str | None = None,
         priority: int | None = None,
         scheduled_at: dt.datetime | None = None,
+        triggered_by: Literal["api", "manual"] | None = None,
         wait: bool = False,
         wait_timeout: int | None = None,
         idempotency_key: str | None = None,
@@ -287,8 +288,38 @@ class AsyncClient:
             "callback_url": callback_url,
             "priority": priority,
             "scheduled_at": scheduled_at,
+            "triggered_by": triggered_by,
         }
         return await self._trigger(ep.CREATE_EXECUTION, (), namespace, fields, wait, wait_timeout, idempotency_key)
+
+    @uses(ep.LIST_EXECUTIONS)
+    async def list_executions(
+        self,
+        *,
+        status: str | None = None,
+        agent_id: str | None = None,
+        task_id: str | None = None,
+        task_version_id: str | None = None,
+        reference: str | None = None,
+        triggered_by: str | None = None,
+        sort: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        namespace: str | None = None,
+    ) -> schemas.ExecutionList:
+        """Seed 000's executions, newest first; ids by name or uid, status in seed 000's words."""
+        query = _given(
+            status=status,
+            agent_id=agent_id,
+            task_id=task_id,
+            task_version_id=task_version_id,
+            reference=reference,
+            triggered_by=triggered_by,
+            sort=sort,
+            limit=limit,
+            offset=offset,
+        )
+        return await self._call(ep.LIST_EXECUTIONS, (), namespace, query)
 
     @uses(ep.GET_EXECUTION)
     async def get_execution(self, execution: str, *, namespace: str | None = None) -> schemas.Execution:
@@ -329,6 +360,20 @@ class AsyncClient:
         """Fire every task listening to event `name`; the same `id` fires each task once (so it is retried)."""
         body = _body(ep.POST_EVENT, _given(id=id, params=params))
         return await self._call(ep.POST_EVENT, (name,), namespace, body=body, safe=id is not None)
+
+    # --- agents ----------------------------------------------------------------------------------
+
+    @uses(ep.LIST_AGENTS)
+    async def list_agents(
+        self,
+        *,
+        usable: bool | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        namespace: str | None = None,
+    ) -> schemas.AgentList:
+        """The namespace's Agents with their load; `usable=True` keeps those the token may queue runs for."""
+        return await self._call(ep.LIST_AGENTS, (), namespace, _given(usable=usable, limit=limit, offset=offset))
 
     # --- runs ------------------------------------------------------------------------------------
 
@@ -392,18 +437,20 @@ class AsyncClient:
         return await self._call(ep.RESUME_RUN, (run,), namespace)
 
     @uses(ep.RUN_LOGS, fixed=("follow",))
-    async def logs(self, run: str, *, container: str | None = None, namespace: str | None = None) -> str:
-        """The log of the run's current attempt, as it is now."""
-        query = _given(container=container)
+    async def logs(
+        self, run: str, *, container: str | None = None, index: int | None = None, namespace: str | None = None
+    ) -> str:
+        """The log of every attempt of the run so far, oldest first (a batch run: of input `index`)."""
+        query = _given(container=container, index=index)
         async with await self._send(ep.RUN_LOGS, (run,), namespace, query) as resp:
             return await resp.text(errors="replace")
 
     @uses(ep.RUN_LOGS, fixed=("follow",))
     async def follow_logs(
-        self, run: str, *, container: str | None = None, namespace: str | None = None
+        self, run: str, *, container: str | None = None, index: int | None = None, namespace: str | None = None
     ) -> AsyncIterator[str]:
-        """The log of the run's current attempt, streamed until its container ends (or the API's stream limit)."""
-        query = {"follow": True, **_given(container=container)}
+        """The log of every attempt of the run, streamed until the run ends (or the API's stream limit)."""
+        query = {"follow": True, **_given(container=container, index=index)}
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         async with await self._send(ep.RUN_LOGS, (run,), namespace, query, read_timeout=None) as resp:
             async for chunk in resp.content.iter_any():

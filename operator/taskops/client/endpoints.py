@@ -81,6 +81,8 @@ RUN_003 = Endpoint("post", TASKS + "/{id}/runs", schemas.TaskRun003, safe=False,
 CREATE_EXECUTION = Endpoint("post", EXECUTIONS, schemas.Execution, safe=False, request=schemas.ExecutionRequest)
 GET_EXECUTION = Endpoint("get", EXECUTIONS + "/{id}", schemas.Execution, safe=True)
 CANCEL_EXECUTION = Endpoint("post", EXECUTIONS + "/{id}/cancel", schemas.Execution, safe=True)
+LIST_EXECUTIONS = Endpoint("get", EXECUTIONS, schemas.ExecutionList, safe=True)
+LIST_AGENTS = Endpoint("get", "/api/v1/agents", schemas.AgentList, safe=True)
 RUN_ACTION = Endpoint(
     "post", "/api/v1/actions/{name}/{mode}", schemas.RunOut, safe=False, request=schemas.ActionRunRequest
 )

@@ -117,6 +117,8 @@ class Client:
     create_execution = _blocking(AsyncClient.create_execution)
     get_execution = _blocking(AsyncClient.get_execution)
     cancel_execution = _blocking(AsyncClient.cancel_execution)
+    list_executions = _blocking(AsyncClient.list_executions)
+    list_agents = _blocking(AsyncClient.list_agents)
     run_action = _blocking(AsyncClient.run_action)
     post_event = _blocking(AsyncClient.post_event)
     list_runs = _blocking(AsyncClient.list_runs)

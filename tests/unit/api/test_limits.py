@@ -327,7 +327,8 @@ class EndlessLogs(FakeKube):
 
     def __init__(self) -> None:
         super().__init__()
-        self.put(PODS, builders.pod(name="pod-1", job_name="job-1"))
+        labels = {"batch.kubernetes.io/job-name": "job-1", "taskops.dev/run": "r-1", "taskops.dev/attempt": "1"}
+        self.put(PODS, builders.pod(name="pod-1", job_name="job-1", metadata={"labels": labels}))
         self.open = 0
 
     async def pod_logs(self, namespace: str, pod: str, follow: bool, container: str | None = None) -> Any:
@@ -355,7 +356,7 @@ class OneRun:
 
 
 def test_a_followed_log_ends_at_the_maximum_duration_and_streams_are_capped_per_caller() -> None:
-    from taskops.api import run_routes
+    from taskops.api import log_routes
     from taskops.api.context import SERVICES, Services
 
     client = EndlessLogs()
@@ -364,7 +365,7 @@ def test_a_followed_log_ends_at_the_maximum_duration_and_streams_are_capped_per_
     app[SERVICES] = Services(client=client, cache=OneRun(), auth=Everyone(), default_namespace="ns")  # type: ignore[arg-type]
     app[LIMITS] = limits
     app[HOLDS] = Holds.of(limits)
-    app.router.add_get("/api/v1/runs/{id}/logs", run_routes.run_logs)
+    app.router.add_get("/api/v1/runs/{id}/logs", log_routes.run_logs)
 
     async def scenario(http: Client) -> None:
         started = time.monotonic()

@@ -59,3 +59,34 @@ def test_select_runs_filters_and_sorts() -> None:
     assert [r.id for r in views.select_runs([a, b], {"execution_mode": "live"}, "status")] == ["r2"]
     assert [r.id for r in views.select_runs([b, a], {}, "status")] == ["r2", "r1"]
     assert [r.id for r in views.select_runs([a, b], {}, "-status")] == ["r1", "r2"]
+
+
+def test_agents_load_counts_admitted_runs_as_running_and_waiting_ones_as_queued() -> None:
+    runs = [
+        _run("RUNNING", None, agent="gpu", admittedAt="2026-11-25T12:00:01Z"),
+        _run("SCHEDULED", None, agent="gpu", admittedAt="2026-11-25T12:00:01Z"),  # a retry's backoff keeps it
+        _run("BLOCKED", None, agent="gpu"),
+        _run("QUEUED", None, agent="cpu"),
+        _run("CREATED", None, agent="cpu"),  # not waiting yet
+        _run("SUCCEEDED", "success", agent="gpu", admittedAt="2026-11-25T12:00:01Z"),
+        _run("RUNNING", None),
+    ]
+    load = views.agent_load(runs)
+    assert load == {"gpu": (2, 1), "cpu": (0, 1)}
+    out = views.agent_out(builders.agent("gpu", 4, maxQueued=9, metadata={"uid": "u1"}), load["gpu"])
+    assert (out.name, out.uid, out.capacity, out.max_queued, out.running, out.queued) == ("gpu", "u1", 4, 9, 2, 1)
+
+
+def test_an_execution_speaks_seed_000_and_carries_what_the_page_shows() -> None:
+    run = _run("STOPPED", "stopped", history=[{"time": "2026-11-25T12:00:01Z", "step": "ended", "message": "x"}])
+    out = views.execution(run)
+    assert (out.status, out.task_name, out.end_reason, out.attempt, out.is_done) == (
+        "aborted",
+        "orders",
+        "stopped",
+        2,
+        True,
+    )
+    assert out.triggered_by == "api" and [s.step for s in out.history] == ["ended"] and out.batch_inputs is None
+    listed = views.select_runs([out, views.execution(_run("RUNNING", None))], {"status": "aborted"}, "-priority")
+    assert [e.status for e in listed] == ["aborted"]

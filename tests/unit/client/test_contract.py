@@ -21,8 +21,8 @@ def test_the_client_and_the_openapi_document_agree() -> None:
 
 def test_a_route_only_in_the_document_is_caught() -> None:
     doc = document()
-    doc["paths"]["/api/v1/agents"] = {"get": {**doc["paths"]["/api/v1/runs"]["get"], "operationId": "get_agents"}}
-    assert mismatches(doc) == ["GET /api/v1/agents is documented, but no client method calls it"]
+    doc["paths"]["/api/v1/gadgets"] = {"get": {**doc["paths"]["/api/v1/runs"]["get"], "operationId": "get_gadgets"}}
+    assert mismatches(doc) == ["GET /api/v1/gadgets is documented, but no client method calls it"]
 
 
 def test_a_route_only_in_the_client_is_caught() -> None:

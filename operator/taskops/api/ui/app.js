@@ -143,6 +143,7 @@ function connectEvents() {
   const status = document.getElementById("live");
   const url = new URL("/api/v1/runs/events", location.origin);
   url.searchParams.set("namespace", namespace);
+  url.searchParams.set("view", "execution"); // seed 000's executions: the words this page speaks
   (async () => {
     let delay = 3000;
     while (!controller.signal.aborted) {
@@ -190,6 +191,7 @@ function onRun(listener) {
 function signOut(message) {
   sessionStorage.removeItem(TOKEN);
   disconnectEvents();
+  stopLog();
   renderSignIn(message);
 }
 
@@ -270,17 +272,20 @@ async function renderTasks() {
   } catch (err) { failed(err); }
 }
 
+// Executions (seed 000's shape: GET /api/v1/integrations/executions and the event stream's view=execution),
+// so the status is seed 000's word: pending, queued, running, succeeded, failed, aborted.
 function runsTable(id, runs, withTask) {
   const body = h("tbody");
-  const cols = ["Execution", ...(withTask ? ["Task"] : []), "Status", "Created", "Ended", "Exit code"];
+  const cols = ["Execution", ...(withTask ? ["Task"] : []), "Status", "Agent", "Created", "Finished", "Exit code"];
   const rows = new Map();
   function row(run) {
     return h("tr", { "data-run": run.id },
       h("td", {}, h("a", { href: "#/executions/" + encodeURIComponent(run.id) }, run.id)),
       withTask ? h("td", {}, run.task_name) : null,
       h("td", { class: "status" }, badge(run.status), batchProgress(run)),
+      h("td", {}, run.agent_id || "–"),
       h("td", {}, when(run.created_at)),
-      h("td", {}, when(run.end_at)),
+      h("td", {}, when(run.finished_at)),
       h("td", {}, run.exit_code ?? "–"));
   }
   function upsert(run, atTop) {
@@ -334,22 +339,29 @@ async function renderTask(name) {
     h("table", { id: "versions" }, h("thead", {}, h("tr", {}, ["Version", "Id", "Created"].map((c) => h("th", { scope: "col" }, c)))), versions));
   if (task.status === "canceled") { runButton.disabled = true; runButton.title = "A canceled task runs no more"; }
   try {
-    const [vs, runs] = await Promise.all([
+    // The table speaks seed 000's words (executions); the chart reads runs (their steps, times and retries).
+    const [vs, executions, runs] = await Promise.all([
       api("GET", "/api/v1/tasks/" + encodeURIComponent(name) + "/versions"),
+      api("GET", "/api/v1/integrations/executions", { query: { task_id: task.name, sort: "-created_at", limit: 10 } }),
       api("GET", "/api/v1/runs", { query: { task_name: task.name, sort: "-created_at", limit: CHART_RUNS } }),
     ]);
     for (const v of vs.items) versions.append(h("tr", {}, h("td", {}, v.number), h("td", {}, h("code", {}, v.id)), h("td", {}, when(v.created_at))));
     if (!vs.items.length) versions.append(h("tr", {}, h("td", { colspan: 3, class: "notice" }, "No version written yet.")));
-    const t = runsTable("task-runs", runs.items.slice(0, 10), false);
+    const t = runsTable("task-runs", executions.items, false);
     recent.replaceChildren(t.table);
-    // The chart follows the same live stream as the table (charts.js).
+    // The chart follows the same live stream as the table (charts.js); the stream speaks in executions, so a
+    // changed one is read again as a run.
     const charted = new Map(runs.items.map((r) => [r.id, r]));
-    chart.replaceChildren(runChart([...charted.values()]));
-    onRun((run) => {
-      if (run.task_name !== task.name) return;
-      t.upsert(run, true);
-      if (run.event_type === "DELETED") charted.delete(run.id); else charted.set(run.id, run);
-      chart.replaceChildren(runChart([...charted.values()]));
+    const redraw = () => chart.replaceChildren(runChart([...charted.values()]));
+    redraw();
+    onRun(async (execution) => {
+      if (execution.task_name !== task.name) return;
+      t.upsert(execution, true);
+      if (execution.event_type === "DELETED") { charted.delete(execution.id); redraw(); return; }
+      try {
+        charted.set(execution.id, await api("GET", "/api/v1/runs/" + encodeURIComponent(execution.id)));
+        redraw();
+      } catch (err) { /* deleted meanwhile: its DELETED event follows */ }
     });
   } catch (err) { failed(err); }
 }
@@ -427,17 +439,41 @@ function runForm(task) {
   const spec = task.spec || {};
   const params = spec.params || [];
   const alert = h("p", { class: "alert", role: "alert", id: "run-error" });
-  const agent = h("input", { id: "agent", name: "agent", type: "text", value: spec.agent || "", "aria-describedby": "agent-help agent-error" });
+  // The agent picker: the agents this token may queue runs for (GET /api/v1/agents?usable=true), filled in
+  // when they arrive; a free-text field when the token may not list agents.
+  let agent = h("select", { id: "agent", name: "agent", "aria-describedby": "agent-help agent-error", "aria-busy": "true" },
+    h("option", { value: spec.agent || "" }, spec.agent || "loading agents…"));
+  const agentHelp = h("span", { class: "help", id: "agent-help" }, "The agent that should execute the run.");
   const submit = h("button", { type: "submit", id: "run-submit" }, "Queue execution");
   const cancel = h("button", { type: "button", class: "secondary", id: "run-cancel" }, "Cancel");
   const form = h("form", { class: "stack", id: "run-form", novalidate: true },
     alert,
-    h("div", { class: "field" }, h("label", { for: "agent" }, "Agent"), agent,
-      h("span", { class: "help", id: "agent-help" }, "The agent that should execute the run (default: the task's agent)."),
+    h("div", { class: "field" }, h("label", { for: "agent" }, "Agent"), agent, agentHelp,
       h("span", { class: "error", id: "agent-error" })),
     params.length ? params.map(paramField) : h("p", { class: "notice" }, "This task takes no params."),
     h("div", { class: "actions" }, submit, cancel));
   cancel.addEventListener("click", () => { document.getElementById("run-task").click(); });
+  api("GET", "/api/v1/agents", { query: { usable: "true", limit: 1000 } }).then((agents) => {
+    const names = agents.items.map((a) => a.name);
+    const none = spec.agent && !names.includes(spec.agent)
+      ? "The task's agent (" + spec.agent + ")" : spec.agent ? null : "No agent";
+    const picker = h("select", { id: "agent", name: "agent", "aria-describedby": "agent-help agent-error" },
+      none ? h("option", { value: "" }, none) : null,
+      agents.items.map((a) => h("option", { value: a.name, selected: a.name === spec.agent },
+        a.name + " — running " + a.running + "/" + a.capacity + ", queued " + a.queued)));
+    agent.replaceWith(picker);
+    agent = picker;
+    agentHelp.textContent = agents.items.length
+      ? "The agent that should execute the run: those you may use, with what they run now."
+      : "There is no agent you may use in this namespace.";
+  }).catch((err) => {
+    if (err instanceof ApiError && err.status === 401) { failed(err); return; }
+    const text = h("input", { id: "agent", name: "agent", type: "text", value: spec.agent || "",
+      "aria-describedby": "agent-help agent-error" });
+    agent.replaceWith(text);
+    agent = text;
+    agentHelp.textContent = "Type the agent's name (the list of agents is not available: " + err.message + ").";
+  });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     alert.textContent = "";
@@ -451,7 +487,8 @@ function runForm(task) {
       form.querySelector("#" + CSS.escape("param-" + names[0])).focus();
       return;
     }
-    const body = { task_id: task.name, params: values };
+    // A run queued from this page is a manual run (seed 000), recorded as triggered_by: manual.
+    const body = { task_id: task.name, params: values, triggered_by: "manual" };
     if (agent.value.trim()) body.agent_id = agent.value.trim();
     submit.disabled = true;
     try {
@@ -484,14 +521,80 @@ function runForm(task) {
 
 // --- executions ----------------------------------------------------------------------------------
 
+const EXECUTION_STATUSES = ["pending", "queued", "running", "succeeded", "failed", "aborted"];
+
 async function renderExecutions() {
-  show("Executions", h("p", { class: "help" }, "Status changes appear as they happen."));
+  const status = new URLSearchParams(location.hash.split("?")[1] || "").get("status") || "";
+  const filter = h("select", { id: "status-filter" },
+    ["", ...EXECUTION_STATUSES].map((s) => h("option", { value: s, selected: s === status }, s || "all")));
+  filter.addEventListener("change", () => { location.hash = "#/executions" + (filter.value ? "?status=" + filter.value : ""); });
+  show("Executions", h("p", { class: "help" }, "Status changes appear as they happen."),
+    h("div", { class: "toolbar" }, h("div", { class: "field" }, h("label", { for: "status-filter" }, "Status"), filter)));
   try {
-    const runs = await api("GET", "/api/v1/runs", { query: { sort: "-created_at", limit: 50 } });
+    const runs = await api("GET", "/api/v1/integrations/executions", { query: { status, sort: "-created_at", limit: 50 } });
     const t = runsTable("executions", runs.items, true);
     main.append(t.table);
-    onRun((run) => t.upsert(run, true));
+    onRun((run) => { if (!status || run.status === status || t.has(run.id)) t.upsert(run, true); });
   } catch (err) { failed(err); }
+}
+
+// --- the live log -------------------------------------------------------------------------------
+// GET /api/v1/runs/{id}/logs?follow=true streams every attempt's pod in order and ends when the run ends. Read
+// with fetch() (the token in the Authorization header); the text shown is capped, keeping the newest part.
+
+const LOG_SHOWN_MAX = 512 * 1024;
+const logFollow = { controller: null };
+
+function stopLog() {
+  if (logFollow.controller) logFollow.controller.abort();
+  logFollow.controller = null;
+}
+
+// Follows the log into `pre`; `state(text)` shows what the stream is doing. Resolves when the stream ends.
+async function followLog(id, index, pre, state) {
+  stopLog();
+  const controller = new AbortController();
+  logFollow.controller = controller;
+  const { token, namespace } = session();
+  const url = new URL("/api/v1/runs/" + encodeURIComponent(id) + "/logs", location.origin);
+  url.searchParams.set("namespace", namespace);
+  url.searchParams.set("follow", "true");
+  if (index !== null) url.searchParams.set("index", String(index));
+  let resp;
+  try {
+    resp = await fetch(url, { headers: { Authorization: "Bearer " + token, Accept: "text/plain" }, cache: "no-store",
+      signal: controller.signal });
+  } catch (_) {
+    if (!controller.signal.aborted) state("The log could not be read; it is tried again when the execution changes.");
+    return "failed";
+  }
+  if (!resp.ok) {
+    let problem = null;
+    try { problem = await resp.json(); } catch (_) { problem = { title: resp.statusText }; }
+    const err = new ApiError(resp.status, problem);
+    if (resp.status === 401) { failed(err); return "failed"; }
+    state(resp.status === 409 ? "No log yet: the execution has no pod." : err.message);
+    return "failed";
+  }
+  pre.textContent = "";
+  state("● following the log");
+  const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+      let text = pre.textContent + value;
+      if (text.length > LOG_SHOWN_MAX) text = "…\n" + text.slice(text.length - LOG_SHOWN_MAX);
+      pre.textContent = text;
+      if (atBottom) pre.scrollTop = pre.scrollHeight;
+    }
+  } catch (_) {
+    if (controller.signal.aborted) return "stopped";
+  }
+  if (controller.signal.aborted) return "stopped";
+  if (!pre.textContent) pre.textContent = "(empty)";
+  return "ended";
 }
 
 async function renderExecution(id) {
@@ -500,61 +603,80 @@ async function renderExecution(id) {
   const history = h("tbody");
   const result = h("pre", { id: "execution-result" });
   const log = h("pre", { id: "execution-log", tabindex: "0", "aria-label": "Log" });
+  const logState = h("span", { class: "help", id: "log-state", role: "status", "aria-live": "polite" });
   const alert = h("p", { class: "alert", role: "alert", id: "execution-error" });
   const abort = h("button", { type: "button", class: "danger", id: "abort", hidden: true }, "Abort");
-  const refreshLog = h("button", { type: "button", class: "secondary", id: "refresh-log" }, "Refresh log");
+  const index = h("input", { id: "log-index", type: "number", min: "0", step: "1", value: "0", inputmode: "numeric" });
+  const indexField = h("div", { class: "field", hidden: true },
+    h("label", { for: "log-index" }, "Input"), index,
+    h("span", { class: "help" }, "A batch execution's log is that of one input."));
   main.append(alert, facts, h("div", { class: "actions" }, abort),
     h("h2", {}, "Step history"),
     h("table", { id: "history" }, h("thead", {}, h("tr", {}, ["Time", "Step", "Message"].map((c) => h("th", { scope: "col" }, c)))), history),
     h("h2", {}, "Result"), result,
-    h("h2", {}, "Log"), h("div", { class: "actions" }, refreshLog), log);
+    h("h2", {}, "Log"), h("div", { class: "toolbar" }, indexField, logState), log);
   let current = null;
-  async function loadLog() {
-    try {
-      log.textContent = (await api("GET", "/api/v1/runs/" + encodeURIComponent(id) + "/logs", { text: true })) || "(empty)";
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 401) { failed(err); return; }
-      log.textContent = err.message;
+  // The log is followed once the execution has started, and again if the stream ended while it still runs (its
+  // maximum duration, or a failed read): one follow at a time.
+  let following = false;
+  let generation = 0;
+  let lastHow = null;
+  async function startLog() {
+    if (following || !current) return;
+    const mine = ++generation;
+    following = true;
+    const batch = current.batch_inputs ? Math.min(Math.max(0, Number(index.value) || 0), current.batch_inputs - 1) : null;
+    const how = await followLog(id, batch, log, (text) => { logState.textContent = text; });
+    if (mine !== generation) return; // a newer follow replaced this one
+    following = false;
+    lastHow = how;
+    if (how === "ended") {
+      logState.textContent = current.is_done ? "End of log: the execution ended." : "The log stream ended; following again…";
+      if (!current.is_done) setTimeout(startLog, 1000);
     }
   }
+  index.addEventListener("change", () => { generation++; following = false; stopLog(); startLog(); });
   function draw(run) {
-    // The log is fetched when a pod can have one: once started, and again when it ended.
-    const fetchLog = (run.start_at && !(current && current.start_at)) || (current && !current.is_done && run.is_done);
+    const startedNow = run.started_at && !(current && current.started_at);
+    const wasDone = current && current.is_done;
     current = run;
     facts.replaceChildren(
       h("dt", {}, "Status"), h("dd", { id: "execution-status" }, badge(run.status)),
       h("dt", {}, "End reason"), h("dd", {}, run.end_reason || "–"),
-      h("dt", {}, "Message"), h("dd", {}, run.message || run.error || "–"),
+      h("dt", {}, "Message"), h("dd", {}, run.message || "–"),
       h("dt", {}, "Task"), h("dd", {}, h("a", { href: "#/tasks/" + encodeURIComponent(run.task_name) }, run.task_name)),
-      h("dt", {}, "Agent"), h("dd", {}, run.agent_id || "–"),
+      h("dt", {}, "Agent"), h("dd", { id: "execution-agent" }, run.agent_id || "–"),
+      h("dt", {}, "Triggered by"), h("dd", { id: "execution-triggered-by" }, run.triggered_by || "–"),
+      h("dt", {}, "Priority"), h("dd", {}, String(run.priority ?? 0)),
       h("dt", {}, "Params"), h("dd", {}, h("code", {}, JSON.stringify(run.params || {}))),
       h("dt", {}, "Created"), h("dd", {}, when(run.created_at)),
-      h("dt", {}, "Started"), h("dd", {}, when(run.start_at)),
-      h("dt", {}, "Ended"), h("dd", {}, when(run.end_at)),
+      h("dt", {}, "Started"), h("dd", {}, when(run.started_at)),
+      h("dt", {}, "Finished"), h("dd", {}, when(run.finished_at)),
       h("dt", {}, "Exit code"), h("dd", { id: "execution-exit-code" }, run.exit_code ?? "–"),
-      h("dt", {}, "Attempt"), h("dd", {}, String((run.retry_attempt || 0) + 1)));
+      h("dt", {}, "Attempt"), h("dd", { id: "execution-attempt" }, String(run.attempt || 1)));
     history.replaceChildren(...(run.history || []).map((s) =>
       h("tr", {}, h("td", {}, when(s.time)), h("td", {}, s.step), h("td", {}, s.message || ""))));
     result.textContent = run.result === null || run.result === undefined ? "–" : JSON.stringify(run.result, null, 2);
-    // is_done is the API's word for a terminal phase (domain/phases.py): only a run still going can be aborted.
+    indexField.hidden = !run.batch_inputs;
+    if (run.batch_inputs) index.max = String(run.batch_inputs - 1);
+    // Only an execution still pending, queued or running can be aborted (is_done: it ended).
     abort.hidden = run.is_done;
-    if (fetchLog) loadLog();
-    else if (!run.start_at && !run.is_done) log.textContent = "No log yet: the execution has not started.";
+    if (startedNow || (run.is_done && !wasDone) || (lastHow === "failed" && run.started_at)) startLog();
+    else if (!run.started_at && !run.is_done) logState.textContent = "No log yet: the execution has not started.";
   }
   abort.addEventListener("click", async () => {
     abort.disabled = true;
     alert.textContent = "";
     try {
-      draw(await api("POST", "/api/v1/runs/" + encodeURIComponent(id) + "/cancel"));
+      draw(await api("POST", "/api/v1/integrations/executions/" + encodeURIComponent(id) + "/cancel"));
     } catch (err) {
       failed(err, alert);
     } finally {
       abort.disabled = false;
     }
   });
-  refreshLog.addEventListener("click", loadLog);
   try {
-    draw(await api("GET", "/api/v1/runs/" + encodeURIComponent(id)));
+    draw(await api("GET", "/api/v1/integrations/executions/" + encodeURIComponent(id)));
     onRun((run) => { if (run.id === id && run.event_type !== "DELETED") draw(run); });
   } catch (err) { failed(err, alert); }
 }
@@ -575,6 +697,7 @@ function route() {
     else link.removeAttribute("aria-current");
   }
   live.listeners.clear();
+  stopLog();
   if (parts[0] === "executions" && parts[1]) renderExecution(parts[1]);
   else if (parts[0] === "executions") renderExecutions();
   else if (parts[0] === "tasks" && parts[1]) renderTask(parts[1]);

@@ -174,6 +174,12 @@ def index_map_text(indexes: Sequence[int]) -> str:
     return "".join(f"{i}\n" for i in indexes)
 
 
+def parse_index_map(text: str) -> list[int]:
+    """The indexes `index_map_text` wrote (what a reader of a resume attempt's map needs); a bad line is a
+    ValueError."""
+    return [int(line) for line in text.split()]
+
+
 def resume_wanted(run: Mapping[str, Any]) -> bool:
     """A raw Run whose spec.resume is above the resumes done (the reconciler decides whether it can)."""
     spec = run.get("spec") or {}
