@@ -21,17 +21,19 @@ from taskops.api import authorization, schemas
 from taskops.api.bodies import BODY_COST
 from taskops.api.context import Services, query_bool, query_int, reply, services
 from taskops.api.limits import HOLDS, hold
-from taskops.api.problems import Problem, invalid
+from taskops.api.problems import DOCS, Problem, invalid
 from taskops.api.trigger_build import Trigger, build_run, check, request_hash
 from taskops.clients.errors import AlreadyExists, ApiError, NotFound
 from taskops.clients.resources import AGENTS, CONFIGMAPS, REVISIONS, RUNS
 from taskops.domain.access import authorship
 from taskops.domain.execution import batch
 from taskops.domain.execution.versions import Version, from_revision
+from taskops.domain.queueing import fullness
 from taskops.domain.resources import apinames, names
 from taskops.domain.resources.params import FieldError
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+QUEUE_FULL_PROBLEM = DOCS + "queue-full"
 Shape = Callable[[dict[str, Any], str | None, bool | None], BaseModel]
 
 
@@ -44,15 +46,58 @@ async def _versions(svc: Services, trigger: Trigger) -> list[Version]:
     return [from_revision(obj) for obj in items]
 
 
-async def _check_agent(svc: Services, trigger: Trigger, ns: str) -> list[FieldError]:
+async def _check_agent(svc: Services, trigger: Trigger, ns: str) -> tuple[dict[str, Any] | None, list[FieldError]]:
+    """The Agent the Run would queue for (None: no agent), or why it cannot."""
     agent = trigger.agent or trigger.task.spec.agent
     if not agent:
-        return []
+        return None, []
     try:
-        await svc.client.get(AGENTS, ns, agent)
+        return await svc.client.get(AGENTS, ns, agent), []
     except NotFound:
-        return [FieldError("body.agent_id", f'agent "{agent}" not found in namespace "{ns}"', agent)]
-    return []
+        return None, [FieldError("body.agent_id", f'agent "{agent}" not found in namespace "{ns}"', agent)]
+
+
+def _queues(svc: Services, trigger: Trigger, ns: str, agent: dict[str, Any] | None) -> list[fullness.Queue]:
+    """The bounded queues the Run would wait in: its Task's concurrency key and its Agent."""
+    queues = []
+    key = trigger.task.spec.concurrency_key
+    if key:
+        limit, bound = fullness.key_bounds((t.get("spec") or {} for t in svc.cache.tasks_in(ns)), key)
+        queues.append(fullness.Queue("concurrency key", key, "concurrencyKey", limit, bound))
+    if agent is not None:
+        spec = agent.get("spec") or {}
+        bound = spec.get("maxQueued")
+        queues.append(
+            fullness.Queue(
+                "agent", agent["metadata"]["name"], "agent", int(spec.get("capacity") or 1), bound and int(bound)
+            )
+        )
+    return queues
+
+
+async def _refuse_when_full(
+    svc: Services, trigger: Trigger, ns: str, agent: dict[str, Any] | None, replay_name: str | None
+) -> None:
+    """409 `queue-full` when the Run would certainly end queue_full (docs/queueing.md); the operator's check stays
+    for the races this cannot see. A replay of an Idempotency-Key returns its Run, full queue or not."""
+    queues = _queues(svc, trigger, ns, agent)
+    priority = trigger.priority if trigger.priority is not None else trigger.task.spec.priority
+    found = fullness.full_reason(svc.cache.runs_in(ns), queues, priority)
+    if found is None:
+        return
+    if replay_name is not None:
+        with contextlib.suppress(NotFound):
+            await svc.client.get(RUNS, ns, replay_name)
+            return
+    queue, reason = found
+    location = "body.agent_id" if queue.field == "agent" else "task.concurrency_key"
+    raise Problem(
+        409,
+        "Conflict",
+        f"queue_full: {reason}; retry when runs have ended",
+        [FieldError(location, f"queue_full: {reason}", queue.name)],
+        QUEUE_FULL_PROBLEM,
+    )
 
 
 def wait_options(request: web.Request, wait_default: bool | None = False) -> tuple[bool, int]:
@@ -87,7 +132,8 @@ async def fire(
     svc = services(request)
     ns = trigger.task.metadata.namespace or ""
     checked = check(trigger, await _versions(svc, trigger), svc.now())
-    errors = checked.errors + await _check_agent(svc, trigger, ns)
+    agent, agent_errors = await _check_agent(svc, trigger, ns)
+    errors = checked.errors + agent_errors
     chunks: list[str] = []
     chunk_size = 0
     if inputs is not None:
@@ -110,6 +156,7 @@ async def fire(
         digest = request_hash(kind, trigger.task.metadata.name, raw)
         trigger.annotations[apinames.ANNOTATION_REQUEST_HASH] = digest
         trigger.annotations[apinames.ANNOTATION_IDEMPOTENCY_KEY] = key[:253]
+    await _refuse_when_full(svc, trigger, ns, agent, name)
     if chunks and name is None:
         # The chunks' names derive from the Run's, so a batch Run is named here rather than by generateName.
         name = apinames.run_name_prefix(trigger.task.metadata.name) + secrets.token_hex(3)[:5]
