@@ -16,6 +16,7 @@ from pydantic.fields import FieldInfo
 
 from taskops.domain.execution.batchresults import InputStatus
 from taskops.domain.resources.apinames import API_NAME_MAX, API_NAME_PATTERN
+from taskops.domain.resources.overrides import Provider, ResponseFormat
 from taskops.domain.resources.task import TaskSpec, TaskState
 from taskops.domain.views.run import Attempt, RunOut, Step
 
@@ -120,9 +121,6 @@ class TaskRunRequest(ApiModel):
     )
 
 
-Provider = Literal["openai", "deepseek", "anthropic", "google", "groq", "mistral", "together"]
-
-
 class TaskRunsRequest(ApiModel):
     """POST /tasks/{task_id}/runs (seed 003): per-run overrides of the task's inputs."""
 
@@ -131,8 +129,13 @@ class TaskRunsRequest(ApiModel):
     provider: Provider | None = Field(default=None, description="Override provider.")
     wait_for_completion: bool | None = Field(default=None, description="Hold the request until the run ends.")
     webhook_url: str | None = Field(default=None, max_length=2048, description="Webhook called when it ends.")
-    response_format: str | None = Field(default=None, description="Result as text or JSON.")
-    json_schema: Any = Field(default=None, description="Override JSON schema for the result.")
+    response_format: ResponseFormat | None = Field(
+        default=None, description="The result as the raw termination message (text) or its parsed JSON (json)."
+    )
+    json_schema: Any = Field(
+        default=None,
+        description="A JSON Schema (an object, or its JSON text) replacing the task's result schema for this run.",
+    )
     use_cached_workflow: bool | None = Field(default=None, description="Override use of a cached workflow.")
     params: dict[str, Any] | None = Field(default=None, description="Params, validated by the task's schema.")
 

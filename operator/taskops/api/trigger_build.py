@@ -19,6 +19,7 @@ from taskops.domain.delivery import webhooks
 from taskops.domain.execution.jobs import task_owner
 from taskops.domain.execution.versions import Version, resolve
 from taskops.domain.resources import apinames, names, timefmt
+from taskops.domain.resources.overrides import validate_overrides
 from taskops.domain.resources.params import FieldError, validate_params
 from taskops.domain.resources.task import Task
 
@@ -66,7 +67,7 @@ def check(trigger: Trigger, versions: list[Version], now: dt.datetime) -> Checke
     params, param_errors = validate_params(spec.params or [], trigger.params, trigger.params_location)
     errors += param_errors
     if trigger.overrides:
-        _, override_errors = validate_params(spec.overrides or [], trigger.overrides, "body")
+        _, override_errors = validate_overrides(spec.overrides, trigger.overrides, "body")
         errors += override_errors
     # The URL's shape here; its host is the operator's to check, at connect time, against the DNS answer it uses.
     url_problem = webhooks.url_error(trigger.callback_url) if trigger.callback_url is not None else None

@@ -85,8 +85,8 @@ def validate_params(
     return resolved, errors
 
 
-def env_name(name: str) -> str:
-    return "TASKOPS_PARAM_" + re.sub(r"[^A-Za-z0-9_]", "_", name).upper()
+def env_name(name: str, prefix: str = "TASKOPS_PARAM_") -> str:
+    return prefix + re.sub(r"[^A-Za-z0-9_]", "_", name).upper()
 
 
 def env_value(value: Any) -> str:

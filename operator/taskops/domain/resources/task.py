@@ -182,8 +182,10 @@ class TaskSpec(CamelModel):
     overrides: list[ParamSpec] | None = Field(
         default=None,
         description=(
-            "Per-run overrides of the task's inputs a Run may set (seed 003: prompt, model, provider, "
-            "response_format, json_schema, use_cached_workflow, ...); validated like params."
+            "Per-run overrides a Run may set besides the built-in ones every task accepts (seed 003: prompt, model, "
+            "provider, response_format, json_schema, use_cached_workflow); an entry named like a built-in replaces "
+            "it (a narrower type or enum; enum [] forbids it). Validated like params; passed to the pods as "
+            "TASKOPS_OVERRIDE_<NAME> and in the params file."
         ),
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
