@@ -3,6 +3,8 @@ like params, and queue_full answered in the request when the queue is already fu
 
 from __future__ import annotations
 
+import json
+
 from tests import builders
 from tests.integration.api import Caller, assert_problem, make_task
 from tests.integration.kube import Kube, wait_for
@@ -35,3 +37,76 @@ def test_a_full_queue_is_refused_in_the_request(api: Caller, kube: Kube, ns: str
     assert_problem(api.post("/api/v1/integrations/executions", json={"task_id": "db"}), 409)
     higher = api.post("/api/v1/integrations/executions", json={"task_id": "db", "priority": 10})
     assert higher.status_code == 201, higher.text
+
+
+SCHEMA = {"type": "object", "required": ["n"], "properties": {"n": {"type": "integer"}}}
+
+
+def test_seed_003_overrides_reach_the_pod_and_decide_the_result(api: Caller, kube: Kube, ns: str) -> None:
+    # No overrides declared: the six built-ins are accepted all the same.
+    make_task(api, "agent", pods=builders.pod_behaviour(message='{"n": 1}'), max_retries=0)
+    body = {
+        "prompt": "say hi",
+        "model": "m1",
+        "provider": "anthropic",
+        "response_format": "json",
+        "json_schema": '{"type": "object", "required": ["n"]}',
+        "use_cached_workflow": False,
+        "wait_for_completion": True,
+    }
+    done = api.post("/api/v1/tasks/agent/runs", json=body)
+    assert done.status_code == 200, done.text
+    assert (done.json()["status"], done.json()["result"]) == ("success", {"n": 1}), done.json()
+    job = next(
+        j for j in kube.jobs(ns) if (j.metadata.labels or {}).get("taskops.dev/run") == done.json()["task_run_id"]
+    )
+    container = job.spec.template.spec.containers[0]
+    env = {e.name: e.value for e in container.env}
+    assert env["TASKOPS_OVERRIDE_PROMPT"] == "say hi" and env["TASKOPS_OVERRIDE_PROVIDER"] == "anthropic"
+    assert env["TASKOPS_OVERRIDE_USE_CACHED_WORKFLOW"] == "false"
+    params_file = json.loads(job.spec.template.metadata.annotations["taskops.dev/params"])
+    assert params_file["overrides"]["json_schema"] == {"type": "object", "required": ["n"]}
+
+    # text: the raw termination message; a json_schema the result breaks fails the run.
+    text = api.post("/api/v1/tasks/agent/runs", json={"response_format": "text", "wait_for_completion": True})
+    assert (text.json()["status"], text.json()["result"]) == ("success", '{"n": 1}'), text.json()
+    strict = {"json_schema": {"type": "object", "required": ["m"]}, "wait_for_completion": True}
+    failed = api.post("/api/v1/tasks/agent/runs", json=strict).json()
+    assert failed["status"] == "failure" and failed["is_successful"] is False, failed
+    run = kube.run(ns, failed["task_run_id"])
+    assert any(c["type"] == "ResultValid" and c["status"] == "False" for c in run["status"]["conditions"]), run
+
+    # json: a message that is not JSON fails; a json_schema that is no schema is refused before any run exists.
+    make_task(api, "prose", pods=builders.pod_behaviour(message="hello"), max_retries=0)
+    prose = api.post("/api/v1/tasks/prose/runs", json={"response_format": "json", "wait_for_completion": True})
+    assert prose.json()["status"] == "failure", prose.json()
+    before = len(kube.runs(ns))
+    assert_problem(api.post("/api/v1/tasks/prose/runs", json={"json_schema": "{nope"}), 422, "body.json_schema")
+    assert_problem(
+        api.post("/api/v1/tasks/prose/runs", json={"json_schema": {"pattern": "a.*b"}}), 422, "body.json_schema"
+    )
+    # A Task may restrict a built-in: enum [] forbids it.
+    make_task(api, "fixed", overrides=[{"name": "model", "type": "string", "enum": []}])
+    assert_problem(api.post("/api/v1/tasks/fixed/runs", json={"model": "m2"}), 422, "body.model")
+    assert len(kube.runs(ns)) == before
+
+
+def test_each_batch_input_is_validated_like_a_live_input(api: Caller, kube: Kube, ns: str) -> None:
+    params = [{"name": "orderId", "type": "string", "required": True}, {"name": "qty", "type": "integer", "default": 1}]
+    make_task(api, "orders", params=params)
+    inputs: list[object] = [{"orderId": f"O-{i}"} for i in range(30)]
+    ok = api.post("/api/v1/actions/orders/async", json={"inputs": inputs})
+    assert ok.status_code == 201, ok.text
+    # Each chunk line is the input's params resolved as a live run's (the default filled in).
+    chunk = kube.run(ns, ok.json()["id"])["spec"]["inputs"]["configMaps"][0]
+    lines = kube.core.read_namespaced_config_map(chunk, ns).data["inputs.jsonl"].splitlines()
+    assert json.loads(lines[3]) == {"orderId": "O-3", "qty": 1}
+    inputs[17] = {"qty": "many"}
+    inputs[29] = {"orderId": "O-29", "colour": "red"}
+    bad = assert_problem(api.post("/api/v1/actions/orders/async", json={"inputs": inputs}), 422)
+    assert [e["location"] for e in bad["errors"]] == [
+        "body.inputs[17].orderId",
+        "body.inputs[17].qty",
+        "body.inputs[29].colour",
+    ]
+    kube.wait_run_phase(ns, ok.json()["id"], {"SUCCEEDED"}, timeout=90)

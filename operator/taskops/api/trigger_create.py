@@ -100,6 +100,15 @@ async def _refuse_when_full(
     )
 
 
+def _plan(inputs: list[Any], errors: list[FieldError]) -> tuple[int, list[str]]:
+    """A batch's chunks (docs/batch.md), or (0, []) with the reason added to `errors`."""
+    try:
+        return batch.plan_chunks(inputs)
+    except ValueError as exc:
+        errors.append(FieldError("body.inputs", str(exc), len(inputs)))
+        return 0, []
+
+
 def wait_options(request: web.Request, wait_default: bool | None = False) -> tuple[bool, int]:
     """`wait` and `wait_timeout`; a waiting request takes one of the caller's waiter slots (429/503 when full),
     before anything is created, until it is answered."""
@@ -126,7 +135,6 @@ async def fire(
     wait: bool,
     wait_timeout: int,
     task_name: str,
-    inputs: list[Any] | None = None,
 ) -> web.Response:
     """Validate, create the Run (and, for a batch, its input chunks), then answer or wait."""
     svc = services(request)
@@ -134,13 +142,8 @@ async def fire(
     checked = check(trigger, await _versions(svc, trigger), svc.now())
     agent, agent_errors = await _check_agent(svc, trigger, ns)
     errors = checked.errors + agent_errors
-    chunks: list[str] = []
-    chunk_size = 0
-    if inputs is not None:
-        try:
-            chunk_size, chunks = batch.plan_chunks(inputs)
-        except ValueError as exc:
-            errors.append(FieldError("body.inputs", str(exc), len(inputs)))
+    inputs = checked.inputs
+    chunk_size, chunks = _plan(inputs, errors) if inputs is not None and not checked.errors else (0, [])
     if errors:
         raise invalid(errors)
     if trigger.agent:

@@ -154,10 +154,11 @@ async def run_action(request: web.Request) -> web.Response:
         callback_url=data.callback_url,
         scheduled_at=data.scheduled_at,
         execution_mode=mode,
+        inputs=data.inputs,
         user=user,
     )
     kind = f"action-{mode}"
-    return await fire(request, trigger, user, kind, raw, views.run_out, wait, timeout, api_name, data.inputs)
+    return await fire(request, trigger, user, kind, raw, views.run_out, wait, timeout, api_name)
 
 
 @routes.post("/api/v1/events/{name}")

@@ -170,7 +170,8 @@ def _admit(run: Run, task: Task, version: Version, now: dt.datetime, decision: D
         return invalid(
             run, "AgentNotFound", f'agent "{agent}" not found in namespace "{run.namespace}"', now, decision.owner
         )
-    params, errors = validate_params(task.spec.params or [], run.spec.params, "spec.params")
+    batch_run = run.spec.inputs is not None
+    params, errors = validate_params(task.spec.params or [], run.spec.params, "spec.params", partial=batch_run)
     overrides, override_errors = validate_overrides(task.spec.overrides, run.spec.overrides, "spec.overrides")
     errors += override_errors
     if errors:
