@@ -110,3 +110,60 @@ def test_each_batch_input_is_validated_like_a_live_input(api: Caller, kube: Kube
         "body.inputs[29].colour",
     ]
     kube.wait_run_phase(ns, ok.json()["id"], {"SUCCEEDED"}, timeout=90)
+
+
+def test_seed_004_cron_schedules_of_an_action(api: Caller, kube: Kube, ns: str) -> None:
+    make_task(api, "act", params=[{"name": "n", "type": "integer", "required": True}], max_retries=0)
+    every_second = "* * * * * *"
+    made = api.post(
+        "/api/v1/actions/act/schedule", json={"input": {"n": 1}, "cron": every_second, "timezone": "Europe/Paris"}
+    )
+    assert made.status_code == 201, made.text
+    sched = made.json()
+    assert (sched["action_name"], sched["cron"], sched["timezone"], sched["status"]) == (
+        "act",
+        every_second,
+        "Europe/Paris",
+        "active",
+    )
+    assert sched["input"] == {"n": 1}
+
+    def fired(schedule: str) -> dict[str, object] | None:
+        for run in kube.runs(ns):
+            spec, status = run["spec"], run.get("status") or {}
+            if spec["taskRef"]["name"] == schedule and status.get("phase") == "SUCCEEDED":
+                return run
+        return None
+
+    run = wait_for(lambda: fired(sched["id"]), 60, what="a fire of the schedule to succeed")
+    assert run["spec"]["executionMode"] == "SCHEDULE" and run["status"]["params"] == {"n": 1}, run
+    listed = api.get("/api/v1/schedules", params={"action_name": "act"}).json()
+    assert [s["id"] for s in listed["items"]] == [sched["id"]] and listed["total"] == 1
+    seen = api.get("/api/v1/runs", params={"execution_mode": "SCHEDULE"}).json()["items"]
+    assert seen and all(r["execution_mode"] == "SCHEDULE" for r in seen)
+
+    # A batch every fire: each input validated like a live one; each fire a batch run over the same chunks.
+    bad = {"inputs": [{"n": 1}, {"n": "two"}], "cron": every_second}
+    assert_problem(api.post("/api/v1/actions/act/schedule", json=bad), 422, "body.inputs[1].n")
+    batch = api.post(
+        "/api/v1/actions/act/schedule", json={"inputs": [{"n": i} for i in range(3)], "cron": every_second}
+    )
+    assert batch.status_code == 201 and batch.json()["inputs_count"] == 3, batch.text
+    batch_run = wait_for(lambda: fired(batch.json()["id"]), 60, what="a batch fire to succeed")
+    assert batch_run["spec"]["inputs"]["count"] == 3 and batch_run["status"]["batch"]["succeeded"] == 3
+
+    assert api.post(f"/api/v1/schedules/{sched['id']}/pause").json()["status"] == "paused"
+    assert api.get(f"/api/v1/schedules/{sched['id']}").json()["status"] == "paused"
+    assert api.post(f"/api/v1/schedules/{sched['id']}/resume").json()["status"] == "active"
+    for body, where in (
+        ({"input": {"n": 1}, "cron": "61 * * * *"}, "body.cron"),
+        ({"input": {"n": 1}, "cron": "@daily", "timezone": "Mars/Olympus"}, "body.timezone"),
+        ({"input": {}, "cron": "@daily"}, "body.input.n"),
+        ({"input": {"n": 1}, "cron": "@daily", "scheduled_at": "2099-01-01T00:00:00Z"}, "body.scheduled_at"),
+    ):
+        assert_problem(api.post("/api/v1/actions/act/schedule", json=body), 422, where)
+    assert_problem(api.post("/api/v1/actions/act/async", json={"input": {"n": 1}, "cron": "@daily"}), 422, "body.cron")
+    for s in (sched["id"], batch.json()["id"]):
+        assert api.delete(f"/api/v1/schedules/{s}").status_code == 204
+    assert_problem(api.get(f"/api/v1/schedules/{sched['id']}"), 404)
+    assert_problem(api.get("/api/v1/schedules/act"), 404)

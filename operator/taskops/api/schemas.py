@@ -150,7 +150,16 @@ class ActionRunRequest(ApiModel):
         max_length=100000,
         description="A batch: up to 100,000 JSON values, one Indexed Job over all of them (async and schedule).",
     )
-    scheduled_at: dt.datetime | None = Field(default=None, description="schedule mode: when the run starts.")
+    scheduled_at: dt.datetime | None = Field(default=None, description="schedule mode: when the one run starts.")
+    cron: str | None = Field(
+        default=None,
+        max_length=4000,
+        description="schedule mode: a CRON expression (5 fields, 6 with seconds, or @daily...): a schedule whose "
+        "every fire runs the input or inputs (GET /api/v1/schedules). Instead of scheduled_at.",
+    )
+    timezone: str | None = Field(
+        default=None, max_length=64, description="schedule mode with cron: the IANA time zone it is read in (UTC)."
+    )
     callback_url: str | None = Field(default=None, max_length=2048, description="Webhook called when it ends.")
 
 
@@ -319,6 +328,30 @@ class ValidateResult(BaseModel):
     task_name: str
     version: int | None = None
     params: dict[str, Any] | None = Field(default=None, description="The params the run would get.")
+
+
+class ScheduleOut(BaseModel):
+    """A CRON schedule of an action (seed 004): a Task of its own, each fire a Run with execution_mode SCHEDULE."""
+
+    id: str = Field(description="The schedule's name (its Task object's name).")
+    uid: str
+    action_name: str = Field(description="The action (task) it runs.")
+    cron: str
+    timezone: str
+    status: str = Field(description="active or paused.")
+    input: dict[str, Any] | None = Field(default=None, description="The params each fire runs with.")
+    inputs_count: int | None = Field(default=None, description="The batch each fire runs: how many inputs.")
+    next_run_at: dt.datetime | None = None
+    last_schedule_time: dt.datetime | None = None
+    created_by: str | None = None
+    created_at: dt.datetime | None = None
+
+
+class ScheduleList(BaseModel):
+    items: list[ScheduleOut]
+    total: int
+    limit: int
+    offset: int
 
 
 class EventResult(BaseModel):

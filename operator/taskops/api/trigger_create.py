@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -17,20 +18,24 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from taskops.api import authorization, schemas
+from taskops.api import authorization, schemas, views
 from taskops.api.bodies import BODY_COST
-from taskops.api.context import Services, query_bool, query_int, reply, services
+from taskops.api.context import Services, caller, query_bool, query_int, reply, services
 from taskops.api.limits import HOLDS, hold
 from taskops.api.problems import DOCS, Problem, invalid
 from taskops.api.trigger_build import Trigger, build_run, check, request_hash
 from taskops.clients.errors import AlreadyExists, ApiError, NotFound
-from taskops.clients.resources import AGENTS, CONFIGMAPS, REVISIONS, RUNS
+from taskops.clients.resources import AGENTS, CONFIGMAPS, REVISIONS, RUNS, TASKS
 from taskops.domain.access import authorship
 from taskops.domain.execution import batch
+from taskops.domain.execution.jobs import task_owner
 from taskops.domain.execution.versions import Version, from_revision
 from taskops.domain.queueing import fullness
 from taskops.domain.resources import apinames, names
 from taskops.domain.resources.params import FieldError
+from taskops.domain.resources.run import RunInputs
+from taskops.domain.resources.task import FireWith
+from taskops.domain.scheduling import recurrence
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 QUEUE_FULL_PROBLEM = DOCS + "queue-full"
@@ -194,18 +199,20 @@ async def fire(
     else:
         created = await svc.client.create(RUNS, ns, run)
     if chunks:
-        await _write_chunks(svc, created, chunks)
+        await write_chunks(svc, created, chunks)
     svc.cache.runs.upsert(created)
     return await respond(svc, created, shape, task_name, replay, wait, wait_timeout)
 
 
-async def _write_chunks(svc: Services, run: dict[str, Any], chunks: list[str]) -> None:
-    """Write a batch Run's input chunks, owned by it; on failure delete the Run (and so what was written).
+async def write_chunks(svc: Services, owner: dict[str, Any], chunks: list[str]) -> None:
+    """Write a batch Run's input chunks, owned by it (a schedule's: by its Task); on failure delete the owner (and
+    so what was written).
 
     A replay writes them again: chunks that exist are kept, so a request that died half-way completes.
     """
-    meta = run["metadata"]
-    maps = batch.chunk_config_maps(meta["name"], meta["uid"], meta["namespace"], chunks)
+    meta = owner["metadata"]
+    kind = owner["kind"]
+    maps = batch.chunk_config_maps(meta["name"], meta["uid"], meta["namespace"], chunks, owner_kind=kind)
     limit = asyncio.Semaphore(8)
 
     async def write(obj: dict[str, Any]) -> None:
@@ -217,11 +224,11 @@ async def _write_chunks(svc: Services, run: dict[str, Any], chunks: list[str]) -
         await asyncio.gather(*(write(obj) for obj in maps))
     except ApiError as exc:
         with contextlib.suppress(ApiError):
-            await svc.client.delete(RUNS, meta["namespace"], meta["name"])
+            await svc.client.delete(TASKS if kind == "Task" else RUNS, meta["namespace"], meta["name"])
         raise Problem(
             502,
             "Bad Gateway",
-            f"writing the inputs failed ({exc.status}: {exc.message}); the run was deleted, nothing was queued",
+            f"writing the inputs failed ({exc.status}: {exc.message}); the {kind} was deleted, nothing was queued",
         ) from exc
 
 
@@ -255,3 +262,71 @@ def _shared_reply(run: dict[str, Any], shape: Shape, task_name: str | None, repl
             _RENDERED.clear()
         text = _RENDERED[key] = shape(run, task_name, replay).model_dump_json().encode()
     return web.Response(body=text, content_type="application/json")
+
+
+# --- seed 004 schedules: a Task of their own ----------------------------------------------------------------
+
+SCHEDULE_BASE_MAX = 80
+
+
+def _schedule_errors(cron: str, timezone: str, now: dt.datetime) -> list[FieldError]:
+    try:
+        recurrence.zone(timezone)
+        recurrence.parse("cron", cron, timezone, None, now=now)
+    except recurrence.ScheduleError as exc:
+        field = "body.timezone" if exc.field == "timezone" else "body.cron"
+        return [FieldError(field, exc.message, timezone if field == "body.timezone" else cron)]
+    return []
+
+
+async def create_schedule(
+    request: web.Request, trigger: Trigger, cron: str, timezone: str, task_raw: dict[str, Any]
+) -> web.Response:
+    """A CRON schedule of an action (seed 004 `schedule` mode): a Task copied from the action's current spec that
+    fires on `cron` in `timezone`, each fire a Run of `executionMode: SCHEDULE` with the request's input (or its
+    batch of inputs, in chunks owned by the schedule's Task). Owned by the action's Task: deleted with it."""
+    svc = services(request)
+    ns = trigger.task.metadata.namespace or ""
+    user = await caller(request, "create", "tasks", ns)
+    checked = check(trigger, [], svc.now())
+    errors = checked.errors + await asyncio.to_thread(_schedule_errors, cron, timezone, svc.now())
+    inputs = checked.inputs
+    chunk_size, chunks = _plan(inputs, errors) if inputs is not None and not checked.errors else (0, [])
+    if errors:
+        raise invalid(errors)
+    action = trigger.task.metadata.name
+    name = f"{action[:SCHEDULE_BASE_MAX].rstrip('-.')}-schedule-{secrets.token_hex(3)[:5]}"
+    fire_with = FireWith(params=trigger.params, execution_mode="SCHEDULE")
+    if chunks:
+        fire_with.inputs = RunInputs(
+            count=len(inputs or []), chunk_size=chunk_size, config_maps=batch.chunk_names(name, len(chunks))
+        )
+    spec = trigger.task.spec.model_copy(
+        update={
+            "schedule_kind": "cron",
+            "schedule_expr": cron,
+            "timezone": timezone,
+            "state": "active",
+            "snooze": None,
+            "created_by": user.name,
+            "fire_with": fire_with,
+        }
+    ).to_k8s()
+    await authorization.require(request, user, ns, authorship.task_needs(spec, None, "body"))
+    action_name = apinames.task_api_name(action, task_raw["metadata"].get("annotations"))
+    meta: dict[str, Any] = {
+        "name": name,
+        "namespace": ns,
+        "labels": {apinames.LABEL_SCHEDULE: "true"},
+        "annotations": {apinames.ANNOTATION_SCHEDULE_OF: action_name},
+        "ownerReferences": [task_owner(trigger.task)],
+    }
+    task = {"apiVersion": TASKS.api_version, "kind": "Task", "metadata": meta, "spec": spec}
+    if query_bool(request, "validate_only"):
+        await svc.client.create(TASKS, ns, task, dry_run=True)
+        return reply(schemas.ValidateResult(would_create=True, task_name=action_name, params=checked.params))
+    created = await svc.client.create(TASKS, ns, task)
+    if chunks:
+        await write_chunks(svc, created, chunks)
+    svc.cache.tasks.upsert(created)
+    return reply(views.schedule_out(created), 201)

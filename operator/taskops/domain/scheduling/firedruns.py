@@ -30,6 +30,14 @@ def build_scheduled_run(
         annotations[names.ANNOTATION_DISPOSITION_MESSAGE] = message
     elif message:
         annotations[names.ANNOTATION_DISPOSITION_MESSAGE] = message
+    spec: dict[str, Any] = {
+        "taskRef": {"name": task.metadata.name},
+        "triggeredBy": task.spec.schedule_kind or "manual",
+        "scheduledTime": timefmt.stamp(at),
+    }
+    fire_with = task.spec.fire_with
+    if fire_with is not None and disposition is None:
+        spec.update({k: v for k, v in fire_with.to_k8s().items() if k != "params" or v})
     return {
         "apiVersion": API_VERSION,
         "kind": "Run",
@@ -40,9 +48,5 @@ def build_scheduled_run(
             "annotations": annotations,
             "ownerReferences": [task_owner(task)],
         },
-        "spec": {
-            "taskRef": {"name": task.metadata.name},
-            "triggeredBy": task.spec.schedule_kind or "manual",
-            "scheduledTime": timefmt.stamp(at),
-        },
+        "spec": spec,
     }
