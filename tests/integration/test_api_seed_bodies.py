@@ -139,8 +139,9 @@ def test_seed_004_cron_schedules_of_an_action(api: Caller, kube: Kube, ns: str) 
     assert run["spec"]["executionMode"] == "SCHEDULE" and run["status"]["params"] == {"n": 1}, run
     listed = api.get("/api/v1/schedules", params={"action_name": "act"}).json()
     assert [s["id"] for s in listed["items"]] == [sched["id"]] and listed["total"] == 1
-    seen = api.get("/api/v1/runs", params={"execution_mode": "SCHEDULE"}).json()["items"]
-    assert seen and all(r["execution_mode"] == "SCHEDULE" for r in seen)
+    seen = api.get("/api/v1/runs", params={"execution_mode": "SCHEDULE", "action_name": "act"}).json()["items"]
+    assert run["metadata"]["name"] in [r["id"] for r in seen], "a fire is a run of the action"
+    assert all(r["execution_mode"] == "SCHEDULE" and r["task_name"] == sched["id"] for r in seen)
 
     # A batch every fire: each input validated like a live one; each fire a batch run over the same chunks.
     bad = {"inputs": [{"n": 1}, {"n": "two"}], "cron": every_second}

@@ -8,6 +8,7 @@ from typing import Any
 from taskops import API_VERSION
 from taskops.domain.execution.jobs import task_owner
 from taskops.domain.resources import names, timefmt
+from taskops.domain.resources.apinames import ANNOTATION_SCHEDULE_OF
 from taskops.domain.resources.phases import EndReason
 from taskops.domain.resources.task import Task
 
@@ -38,6 +39,9 @@ def build_scheduled_run(
     fire_with = task.spec.fire_with
     if fire_with is not None and disposition is None:
         spec.update({k: v for k, v in fire_with.to_k8s().items() if k != "params" or v})
+    action = (task.metadata.annotations or {}).get(ANNOTATION_SCHEDULE_OF)
+    if action:
+        annotations[ANNOTATION_SCHEDULE_OF] = action
     return {
         "apiVersion": API_VERSION,
         "kind": "Run",

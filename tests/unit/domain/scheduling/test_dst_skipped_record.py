@@ -66,8 +66,12 @@ def test_a_schedules_fires_carry_its_input_and_execution_mode() -> None:
     task = Task.model_validate(
         builders.task("act-schedule-x", scheduleKind="cron", scheduleExpr="@daily", fireWith=fire_with)
     )
-    spec = build_scheduled_run(task, GAP_END)["spec"]
+    meta = {"annotations": {"taskops.dev/schedule-of": "act"}}
+    task = task.model_copy(update={"metadata": task.metadata.model_copy(update=meta)})
+    fired = build_scheduled_run(task, GAP_END)
+    spec = fired["spec"]
     assert (spec["params"], spec["executionMode"], spec["triggeredBy"]) == ({"n": 1}, "SCHEDULE", "cron")
+    assert views.run_out(fired).action_name == "act" and views.run_out(fired).task_name == "act-schedule-x"
     inputs = {"count": 3, "chunkSize": 3, "configMaps": ["act-schedule-x-inputs-0"]}
     task = Task.model_validate(
         builders.task("b", scheduleKind="cron", scheduleExpr="@daily", fireWith={"inputs": inputs})
