@@ -202,7 +202,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Run an action: live, async or schedule (seed 004); schedule with cron answers a Schedule",
         "create runs",
         201,
-        schemas.RunOut,
+        schemas.ActionRunResult,
         schemas.ActionRunRequest,
         False,
         (
@@ -345,7 +345,7 @@ def _operation(op: Operation) -> dict[str, Any]:
     if op.ok == 201 and op.response is not None:
         # A replay, a wait or validate_only answers 200.
         responses["200"] = {**ok, "description": "Replay, waited result, or validate_only"}
-    if op.path.endswith("/resume"):
+    if op.path == "/api/v1/runs/{id}/resume":
         responses["202"] = {
             **ok,
             "description": "A batch run resumes in place: a new attempt over what did not succeed",

@@ -11,7 +11,7 @@ import copy
 import datetime as dt
 from typing import Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
 from pydantic.fields import FieldInfo
 
 from taskops.domain.execution.batchresults import InputStatus
@@ -345,6 +345,10 @@ class ScheduleOut(BaseModel):
     last_schedule_time: dt.datetime | None = None
     created_by: str | None = None
     created_at: dt.datetime | None = None
+
+
+class ActionRunResult(RootModel[RunOut | ScheduleOut]):
+    """What `POST /actions/{name}/{mode}` answers: the run, or with `cron` (schedule mode) the schedule."""
 
 
 class ScheduleList(BaseModel):
