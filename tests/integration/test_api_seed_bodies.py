@@ -164,7 +164,15 @@ def test_seed_004_cron_schedules_of_an_action(api: Caller, kube: Kube, ns: str) 
     ):
         assert_problem(api.post("/api/v1/actions/act/schedule", json=body), 422, where)
     assert_problem(api.post("/api/v1/actions/act/async", json={"input": {"n": 1}, "cron": "@daily"}), 422, "body.cron")
-    for s in (sched["id"], batch.json()["id"]):
+    # An Idempotency-Key names the schedule: a replay answers it again, another body under the key is a 422.
+    once = {"input": {"n": 5}, "cron": "@daily"}
+    key = {"Idempotency-Key": "nightly-5"}
+    first = api.post("/api/v1/actions/act/schedule", json=once, headers=key)
+    again = api.post("/api/v1/actions/act/schedule", json=once, headers=key)
+    assert (first.status_code, again.status_code, again.json()["id"]) == (201, 200, first.json()["id"]), again.text
+    other = api.post("/api/v1/actions/act/schedule", json={**once, "input": {"n": 6}}, headers=key)
+    assert_problem(other, 422, "header.Idempotency-Key")
+    for s in (sched["id"], batch.json()["id"], first.json()["id"]):
         assert api.delete(f"/api/v1/schedules/{s}").status_code == 204
     assert_problem(api.get(f"/api/v1/schedules/{sched['id']}"), 404)
     assert_problem(api.get("/api/v1/schedules/act"), 404)

@@ -189,19 +189,23 @@ async def fire(
         replay = not made
         stored = (created["metadata"].get("annotations") or {}).get(apinames.ANNOTATION_REQUEST_HASH)
         if replay and stored != trigger.annotations[apinames.ANNOTATION_REQUEST_HASH]:
-            raise Problem(
-                422,
-                "Unprocessable Entity",
-                f'Idempotency-Key "{key}" was used before with a different request (run "{name}")',
-                [FieldError("header.Idempotency-Key", "reused with a different request body", key)],
-                "https://taskops.dev/problems/idempotency-mismatch",
-            )
+            raise _reused(key, f'run "{name}"')
     else:
         created = await svc.client.create(RUNS, ns, run)
     if chunks:
         await write_chunks(svc, created, chunks)
     svc.cache.runs.upsert(created)
     return await respond(svc, created, shape, task_name, replay, wait, wait_timeout)
+
+
+def _reused(key: str, what: str) -> Problem:
+    return Problem(
+        422,
+        "Unprocessable Entity",
+        f'Idempotency-Key "{key}" was used before with a different request ({what})',
+        [FieldError("header.Idempotency-Key", "reused with a different request body", key)],
+        "https://taskops.dev/problems/idempotency-mismatch",
+    )
 
 
 async def write_chunks(svc: Services, owner: dict[str, Any], chunks: list[str]) -> None:
@@ -266,7 +270,8 @@ def _shared_reply(run: dict[str, Any], shape: Shape, task_name: str | None, repl
 
 # --- seed 004 schedules: a Task of their own ----------------------------------------------------------------
 
-SCHEDULE_BASE_MAX = 80
+# A Task's name is a label value on its Runs and Jobs (63 characters): room for "-schedule-" and 10 hex digits.
+SCHEDULE_BASE_MAX = 63 - len("-schedule-") - 10
 
 
 def _schedule_errors(cron: str, timezone: str, now: dt.datetime) -> list[FieldError]:
@@ -280,7 +285,7 @@ def _schedule_errors(cron: str, timezone: str, now: dt.datetime) -> list[FieldEr
 
 
 async def create_schedule(
-    request: web.Request, trigger: Trigger, cron: str, timezone: str, task_raw: dict[str, Any]
+    request: web.Request, trigger: Trigger, cron: str, timezone: str, action_name: str, raw: Any
 ) -> web.Response:
     """A CRON schedule of an action (seed 004 `schedule` mode): a Task copied from the action's current spec that
     fires on `cron` in `timezone`, each fire a Run of `executionMode: SCHEDULE` with the request's input (or its
@@ -295,7 +300,11 @@ async def create_schedule(
     if errors:
         raise invalid(errors)
     action = trigger.task.metadata.name
-    name = f"{action[:SCHEDULE_BASE_MAX].rstrip('-.')}-schedule-{secrets.token_hex(3)[:5]}"
+    # An Idempotency-Key names the schedule, as it names a Run: a replay finds it (below).
+    key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()[:255]
+    suffix = apinames.idempotent_run_name(ns, user.name, key)[-10:] if key else secrets.token_hex(5)
+    name = f"{action[:SCHEDULE_BASE_MAX].rstrip('-.')}-schedule-{suffix}"
+    digest = request_hash("schedule", action, raw)
     fire_with = FireWith(params=trigger.params, execution_mode="SCHEDULE")
     if chunks:
         fire_with.inputs = RunInputs(
@@ -313,20 +322,29 @@ async def create_schedule(
         }
     ).to_k8s()
     await authorization.require(request, user, ns, authorship.task_needs(spec, None, "body"))
-    action_name = apinames.task_api_name(action, task_raw["metadata"].get("annotations"))
     meta: dict[str, Any] = {
         "name": name,
         "namespace": ns,
         "labels": {apinames.LABEL_SCHEDULE: "true"},
-        "annotations": {apinames.ANNOTATION_SCHEDULE_OF: action_name},
+        "annotations": {apinames.ANNOTATION_SCHEDULE_OF: action_name, apinames.ANNOTATION_REQUEST_HASH: digest},
         "ownerReferences": [task_owner(trigger.task)],
     }
     task = {"apiVersion": TASKS.api_version, "kind": "Task", "metadata": meta, "spec": spec}
     if query_bool(request, "validate_only"):
         await svc.client.create(TASKS, ns, task, dry_run=True)
         return reply(schemas.ValidateResult(would_create=True, task_name=action_name, params=checked.params))
-    created = await svc.client.create(TASKS, ns, task)
+    created, made = (
+        await svc.client.create_or_get(TASKS, ns, task) if key else (await svc.client.create(TASKS, ns, task), True)
+    )
+    if not made and (created["metadata"].get("annotations") or {}).get(apinames.ANNOTATION_REQUEST_HASH) != digest:
+        raise Problem(
+            422,
+            "Unprocessable Entity",
+            f'Idempotency-Key "{key}" was used before with a different request (schedule "{name}")',
+            [FieldError("header.Idempotency-Key", "reused with a different request body", key)],
+            "https://taskops.dev/problems/idempotency-mismatch",
+        )
     if chunks:
         await write_chunks(svc, created, chunks)
     svc.cache.tasks.upsert(created)
-    return reply(views.schedule_out(created), 201)
+    return reply(views.schedule_out(created), 201 if made else 200)

@@ -133,7 +133,6 @@ async def run_action(request: web.Request) -> web.Response:
     if mode not in get_args(ExecutionMode):
         raise invalid([FieldError("path.mode", "must be live, async or schedule", request.match_info["mode"])])
     task, user, api_name = await _start(request, ns, request.match_info["name"])
-    raw_task = await find_task(services(request), ns, request.match_info["name"])
     data, raw = await body(request, schemas.ActionRunRequest, optional=True)
     errors = []
     if data.input is not None and data.inputs is not None:
@@ -163,7 +162,7 @@ async def run_action(request: web.Request) -> web.Response:
         user=user,
     )
     if data.cron is not None:
-        return await create_schedule(request, trigger, data.cron, data.timezone or "UTC", raw_task)
+        return await create_schedule(request, trigger, data.cron, data.timezone or "UTC", api_name, raw)
     kind = f"action-{mode}"
     return await fire(request, trigger, user, kind, raw, views.run_out, wait, timeout, api_name)
 
