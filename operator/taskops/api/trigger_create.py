@@ -333,17 +333,12 @@ async def create_schedule(
     if query_bool(request, "validate_only"):
         await svc.client.create(TASKS, ns, task, dry_run=True)
         return reply(schemas.ValidateResult(would_create=True, task_name=action_name, params=checked.params))
-    created, made = (
-        await svc.client.create_or_get(TASKS, ns, task) if key else (await svc.client.create(TASKS, ns, task), True)
-    )
+    if key:
+        created, made = await svc.client.create_or_get(TASKS, ns, task)
+    else:
+        created, made = await svc.client.create(TASKS, ns, task), True
     if not made and (created["metadata"].get("annotations") or {}).get(apinames.ANNOTATION_REQUEST_HASH) != digest:
-        raise Problem(
-            422,
-            "Unprocessable Entity",
-            f'Idempotency-Key "{key}" was used before with a different request (schedule "{name}")',
-            [FieldError("header.Idempotency-Key", "reused with a different request body", key)],
-            "https://taskops.dev/problems/idempotency-mismatch",
-        )
+        raise _reused(key, f'schedule "{name}"')
     if chunks:
         await write_chunks(svc, created, chunks)
     svc.cache.tasks.upsert(created)
