@@ -121,15 +121,14 @@ def validate_inputs(
     errors: list[FieldError] = []
     total = 0
     for i, element in enumerate(inputs):
-        where = f"{location}[{i}]"
         if not isinstance(element, dict):
-            found = [
-                FieldError(where, "must be an object of params", element if not isinstance(element, list) else None)
-            ]
+            shown = None if isinstance(element, list) else element
+            found = [FieldError(f"{location}[{i}]", "must be an object of params", shown)]
             params: dict[str, Any] = {}
         else:
             params, found = _resolve(schema, declared, element, f"{location}[{i}]", False)
-        resolved.append(params)
+        # Same size and no error: the same params (no default added, no null dropped); keep the parsed object.
+        resolved.append(element if not found and len(params) == len(element) else params)
         if found:
             total += len(found)
             if len(errors) < MAX_INPUT_ERRORS:
