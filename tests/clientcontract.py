@@ -99,14 +99,15 @@ def _operation(
         positional = [p.name for p in args if p.default is p.empty and p.kind == p.POSITIONAL_OR_KEYWORD]
         in_path = [a for a in positional if a != "body" and a not in fields]
         named = {p.name for p in args} - set(in_path)
-        if len(in_path) != len(paths):
+        fixed_in_path = [p for p in paths if p in use.fixed]  # e.g. schedule_action's mode is "schedule"
+        if len(in_path) + len(fixed_in_path) != len(paths):
             problems.append(f"{name}: {in_path} for the path parameters {paths}")
         takes_body = "body" in named
         known = params | fields | set(use.client_only) | ({"body"} if takes_body else set())
         for extra in sorted(named - known):
             problems.append(f"{name}({extra}=...): {where} has no such parameter or body field")
         omitted = {python_name(k) for k in use.omitted}
-        for stale in sorted((set(use.fixed) | omitted) - params - fields):
+        for stale in sorted((set(use.fixed) | omitted) - params - fields - set(paths)):
             problems.append(f"{name} fixes or leaves out {stale!r}, which {where} does not have")
         covered |= named | set(use.fixed) | omitted | (fields if takes_body else set())
         request = endpoint.request.__name__ if endpoint.request is not None else None

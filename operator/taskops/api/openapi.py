@@ -217,10 +217,10 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "post",
         "/api/v1/actions/{name}/{mode}",
-        "Run an action: live, async or schedule (seed 004)",
+        "Run an action: live, async or schedule (seed 004); schedule with cron answers a Schedule",
         "create runs",
         201,
-        schemas.RunOut,
+        schemas.ActionRunResult,
         schemas.ActionRunRequest,
         False,
         (
@@ -228,6 +228,33 @@ OPERATIONS: tuple[Operation, ...] = (
             Param("mode", "path", {"enum": ["live", "async", "schedule"]}, "Execution mode.", required=True),
             *TRIGGER,
         ),
+    ),
+    Operation(
+        "get",
+        "/api/v1/schedules",
+        "List schedules (seed 004)",
+        "list tasks",
+        response=schemas.ScheduleList,
+        params=(Param("action_name", "query", {"type": "string"}, "Filter by action."), *LIMIT_OFFSET),
+    ),
+    Operation(
+        "get", "/api/v1/schedules/{id}", "Get a schedule", "get tasks", response=schemas.ScheduleOut, params=(ID,)
+    ),
+    *(
+        Operation(
+            "post",
+            "/api/v1/schedules/{id}/" + a,
+            f"{a.capitalize()} a schedule",
+            "patch tasks",
+            200,
+            schemas.ScheduleOut,
+            body_required=False,
+            params=(ID,),
+        )
+        for a in ("pause", "resume")
+    ),
+    Operation(
+        "delete", "/api/v1/schedules/{id}", "Delete a schedule and the runs it fired", "delete tasks", 204, params=(ID,)
     ),
     Operation(
         "get",
@@ -352,7 +379,7 @@ def _operation(op: Operation) -> dict[str, Any]:
         if any(p.name == "validate_only" for p in op.params):
             either = {"oneOf": [{"$ref": REF.format(model=m.__name__)} for m in (op.response, schemas.ValidateResult)]}
             responses["200"] = {**responses["200"], "content": {"application/json": {"schema": either}}}
-    if op.path.endswith("/resume"):
+    if op.path == "/api/v1/runs/{id}/resume":
         responses["202"] = {
             **ok,
             "description": "A batch run resumes in place: a new attempt over what did not succeed",

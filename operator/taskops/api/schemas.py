@@ -11,11 +11,12 @@ import copy
 import datetime as dt
 from typing import Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
 from pydantic.fields import FieldInfo
 
 from taskops.domain.execution.batchresults import InputStatus
 from taskops.domain.resources.apinames import API_NAME_MAX, API_NAME_PATTERN
+from taskops.domain.resources.overrides import Provider, ResponseFormat
 from taskops.domain.resources.task import TaskSpec, TaskState
 from taskops.domain.views.run import Attempt, RunOut, Step
 
@@ -123,9 +124,6 @@ class TaskRunRequest(ApiModel):
     )
 
 
-Provider = Literal["openai", "deepseek", "anthropic", "google", "groq", "mistral", "together"]
-
-
 class TaskRunsRequest(ApiModel):
     """POST /tasks/{task_id}/runs (seed 003): per-run overrides of the task's inputs."""
 
@@ -134,8 +132,13 @@ class TaskRunsRequest(ApiModel):
     provider: Provider | None = Field(default=None, description="Override provider.")
     wait_for_completion: bool | None = Field(default=None, description="Hold the request until the run ends.")
     webhook_url: str | None = Field(default=None, max_length=2048, description="Webhook called when it ends.")
-    response_format: str | None = Field(default=None, description="Result as text or JSON.")
-    json_schema: Any = Field(default=None, description="Override JSON schema for the result.")
+    response_format: ResponseFormat | None = Field(
+        default=None, description="The result as the raw termination message (text) or its parsed JSON (json)."
+    )
+    json_schema: Any = Field(
+        default=None,
+        description="A JSON Schema (an object, or its JSON text) replacing the task's result schema for this run.",
+    )
     use_cached_workflow: bool | None = Field(default=None, description="Override use of a cached workflow.")
     params: dict[str, Any] | None = Field(default=None, description="Params, validated by the task's schema.")
 
@@ -150,7 +153,16 @@ class ActionRunRequest(ApiModel):
         max_length=100000,
         description="A batch: up to 100,000 JSON values, one Indexed Job over all of them (async and schedule).",
     )
-    scheduled_at: dt.datetime | None = Field(default=None, description="schedule mode: when the run starts.")
+    scheduled_at: dt.datetime | None = Field(default=None, description="schedule mode: when the one run starts.")
+    cron: str | None = Field(
+        default=None,
+        max_length=4000,
+        description="schedule mode: a CRON expression (5 fields, 6 with seconds, or @daily...): a schedule whose "
+        "every fire runs the input or inputs (GET /api/v1/schedules). Instead of scheduled_at.",
+    )
+    timezone: str | None = Field(
+        default=None, max_length=64, description="schedule mode with cron: the IANA time zone it is read in (UTC)."
+    )
     callback_url: str | None = Field(default=None, max_length=2048, description="Webhook called when it ends.")
 
 
@@ -360,6 +372,34 @@ class ValidateResult(BaseModel):
     task_name: str
     version: int | None = None
     params: dict[str, Any] | None = Field(default=None, description="The params the run would get.")
+
+
+class ScheduleOut(BaseModel):
+    """A CRON schedule of an action (seed 004): a Task of its own, each fire a Run with execution_mode SCHEDULE."""
+
+    id: str = Field(description="The schedule's name (its Task object's name).")
+    uid: str
+    action_name: str = Field(description="The action (task) it runs.")
+    cron: str
+    timezone: str
+    status: str = Field(description="active or paused.")
+    input: dict[str, Any] | None = Field(default=None, description="The params each fire runs with.")
+    inputs_count: int | None = Field(default=None, description="The batch each fire runs: how many inputs.")
+    next_run_at: dt.datetime | None = None
+    last_schedule_time: dt.datetime | None = None
+    created_by: str | None = None
+    created_at: dt.datetime | None = None
+
+
+class ActionRunResult(RootModel[RunOut | ScheduleOut]):
+    """What `POST /actions/{name}/{mode}` answers: the run, or with `cron` (schedule mode) the schedule."""
+
+
+class ScheduleList(BaseModel):
+    items: list[ScheduleOut]
+    total: int
+    limit: int
+    offset: int
 
 
 class EventResult(BaseModel):

@@ -19,7 +19,8 @@ from taskops.domain.delivery import webhooks
 from taskops.domain.execution.jobs import task_owner
 from taskops.domain.execution.versions import Version, resolve
 from taskops.domain.resources import apinames, names, timefmt
-from taskops.domain.resources.params import FieldError, validate_params
+from taskops.domain.resources.overrides import validate_overrides
+from taskops.domain.resources.params import FieldError, validate_inputs, validate_params
 from taskops.domain.resources.task import Task
 
 
@@ -39,6 +40,8 @@ class Trigger:
     agent: str | None = None
     scheduled_at: dt.datetime | None = None
     execution_mode: str | None = None
+    # A batch (seed 004 `inputs`): each element is one input's params.
+    inputs: list[Any] | None = None
     user: str | None = None
     annotations: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
@@ -49,6 +52,7 @@ class Checked:
     version: Version | None
     params: dict[str, Any]
     errors: list[FieldError]
+    inputs: list[Any] | None = None
 
 
 def check(trigger: Trigger, versions: list[Version], now: dt.datetime) -> Checked:
@@ -63,10 +67,15 @@ def check(trigger: Trigger, versions: list[Version], now: dt.datetime) -> Checke
         found = None
     # None: the newest version is not written yet (the Task just changed); its spec is the Task's spec.
     spec = found.spec if found is not None else task.spec
-    params, param_errors = validate_params(spec.params or [], trigger.params, trigger.params_location)
+    batch = trigger.inputs is not None
+    params, param_errors = validate_params(spec.params or [], trigger.params, trigger.params_location, batch)
     errors += param_errors
+    inputs = None
+    if trigger.inputs is not None:
+        inputs, input_errors = validate_inputs(spec.params or [], trigger.inputs)
+        errors += input_errors
     if trigger.overrides:
-        _, override_errors = validate_params(spec.overrides or [], trigger.overrides, "body")
+        _, override_errors = validate_overrides(spec.overrides, trigger.overrides, "body")
         errors += override_errors
     # The URL's shape here; its host is the operator's to check, at connect time, against the DNS answer it uses.
     url_problem = webhooks.url_error(trigger.callback_url) if trigger.callback_url is not None else None
@@ -74,7 +83,7 @@ def check(trigger: Trigger, versions: list[Version], now: dt.datetime) -> Checke
         errors.append(FieldError(trigger.callback_location, url_problem, trigger.callback_url))
     if trigger.scheduled_at is not None and trigger.scheduled_at.tzinfo is None:
         errors.append(FieldError("body.scheduled_at", "needs a time zone offset", trigger.scheduled_at.isoformat()))
-    return Checked(found, params, errors)
+    return Checked(found, params, errors, inputs)
 
 
 def listens(task: dict[str, Any], event: str) -> bool:

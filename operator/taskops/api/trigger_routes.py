@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import uuid
 from typing import Any, TypeVar, get_args
@@ -14,14 +15,16 @@ from taskops.api.context import (
     body,
     caller,
     namespace,
+    query_int,
     reply,
     services,
 )
 from taskops.api.lookups import find_agent, find_task, find_version
-from taskops.api.problems import invalid
+from taskops.api.problems import Problem, invalid
 from taskops.api.trigger_build import Trigger, build_run, check, listens
-from taskops.api.trigger_create import fire, wait_options
-from taskops.clients.resources import RUNS
+from taskops.api.trigger_create import create_schedule, fire, wait_options
+from taskops.clients.errors import NotFound
+from taskops.clients.resources import RUNS, TASKS
 from taskops.domain.resources import apinames, names
 from taskops.domain.resources.params import FieldError
 from taskops.domain.resources.run import ExecutionMode
@@ -146,8 +149,10 @@ async def run_action(request: web.Request) -> web.Response:
         errors.append(FieldError("body.inputs", "send input or inputs, not both", None))
     if mode == "LIVE" and data.inputs is not None:
         errors.append(FieldError("body.inputs", "live mode runs one input: send input", len(data.inputs)))
-    if mode == "SCHEDULE" and data.scheduled_at is None:
-        errors.append(FieldError("body.scheduled_at", "schedule mode needs scheduled_at", None))
+    if mode == "SCHEDULE" and (data.scheduled_at is None) == (data.cron is None):
+        errors.append(FieldError("body.scheduled_at", "schedule mode needs scheduled_at (one run) or cron", None))
+    if mode != "SCHEDULE" and (data.cron or data.timezone) is not None:
+        errors.append(FieldError("body.cron", "cron and timezone are for schedule mode", data.cron))
     wait, timeout = wait_options(request, wait_default=mode == "LIVE")
     if wait and data.inputs is not None and mode != "LIVE":
         # A batch body is the largest there is: it is not held through a wait (docs/security.md §4).
@@ -163,10 +168,13 @@ async def run_action(request: web.Request) -> web.Response:
         callback_url=data.callback_url,
         scheduled_at=data.scheduled_at,
         execution_mode=mode,
+        inputs=data.inputs,
         user=user,
     )
+    if data.cron is not None:
+        return await create_schedule(request, trigger, data.cron, data.timezone or "UTC", api_name, raw)
     kind = f"action-{mode}"
-    return await fire(request, trigger, user, kind, raw, views.run_out, wait, timeout, api_name, data.inputs)
+    return await fire(request, trigger, user, kind, raw, views.run_out, wait, timeout, api_name)
 
 
 @routes.post("/api/v1/events/{name}")
@@ -191,3 +199,66 @@ async def post_event(request: web.Request) -> web.Response:
         svc.cache.runs.upsert(run)
         runs.append(views.run_out(run, svc.cache.task_name(ns, trigger.task.metadata.name)))
     return reply(schemas.EventResult(event=event, id=event_id, runs=runs), 202)
+
+
+# --- seed 004 schedules ------------------------------------------------------------------------------------
+
+
+async def _schedule(request: web.Request, verb: str) -> dict[str, Any]:
+    """The schedule in the path, once RBAC allows `verb` on tasks; 404 for a Task that is not a schedule."""
+    svc, ns = services(request), namespace(request)
+    await caller(request, verb, "tasks", ns)
+    ident = request.match_info["id"]
+    found = svc.cache.task(ns, ident)
+    if found is None or not views.is_schedule(found):
+        raise Problem(404, "Not Found", f'no schedule "{ident}" in namespace "{ns}"')
+    return found
+
+
+@routes.get("/api/v1/schedules")
+async def list_schedules(request: web.Request) -> web.Response:
+    """Seed 004: the schedules list (`action_name` filters by action), newest first."""
+    svc, ns = services(request), namespace(request)
+    await caller(request, "list", "tasks", ns)
+    limit = query_int(request, "limit", 10, 1, 100)
+    offset = query_int(request, "offset", 0, 0, 10**9)
+    action = request.query.get("action_name")
+    items = [views.schedule_out(t) for t in svc.cache.tasks_in(ns) if views.is_schedule(t)]
+    items = [s for s in items if action is None or s.action_name == action]
+    items.sort(key=lambda s: (s.created_at is not None, s.created_at or "", s.id), reverse=True)
+    page = schemas.ScheduleList(items=items[offset : offset + limit], total=len(items), limit=limit, offset=offset)
+    return reply(page)
+
+
+@routes.get("/api/v1/schedules/{id}")
+async def get_schedule(request: web.Request) -> web.Response:
+    return reply(views.schedule_out(await _schedule(request, "get")))
+
+
+async def _set_state(request: web.Request, state: str) -> web.Response:
+    svc, found = services(request), await _schedule(request, "patch")
+    meta = found["metadata"]
+    patched = await svc.client.patch(TASKS, meta["namespace"], meta["name"], {"spec": {"state": state}})
+    svc.cache.tasks.upsert(patched)
+    return reply(views.schedule_out(patched))
+
+
+@routes.post("/api/v1/schedules/{id}/pause")
+async def pause_schedule(request: web.Request) -> web.Response:
+    """No fires until resumed (runs already going are left alone)."""
+    return await _set_state(request, "paused")
+
+
+@routes.post("/api/v1/schedules/{id}/resume")
+async def resume_schedule(request: web.Request) -> web.Response:
+    return await _set_state(request, "active")
+
+
+@routes.delete("/api/v1/schedules/{id}")
+async def delete_schedule(request: web.Request) -> web.Response:
+    """Delete the schedule (its Task), and with it the Runs it fired and its input chunks."""
+    svc, found = services(request), await _schedule(request, "delete")
+    meta = found["metadata"]
+    with contextlib.suppress(NotFound):
+        await svc.client.delete(TASKS, meta["namespace"], meta["name"])
+    return web.Response(status=204)

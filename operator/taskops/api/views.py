@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from taskops.api import schemas
 from taskops.domain.resources import priority, timefmt
-from taskops.domain.resources.apinames import task_api_name
+from taskops.domain.resources.apinames import ANNOTATION_SCHEDULE_OF, LABEL_SCHEDULE, task_api_name
 from taskops.domain.resources.phases import (
     WAITING_PHASES,
     Phase,
@@ -190,6 +190,29 @@ def task_out(task: dict[str, Any]) -> schemas.TaskOut:
         created_at=timefmt.parse_optional(meta.get("creationTimestamp")),
         conditions=status.get("conditions") or [],
     )
+
+
+def schedule_out(task: dict[str, Any]) -> schemas.ScheduleOut:
+    meta, spec, status = task["metadata"], task.get("spec") or {}, task.get("status") or {}
+    fire_with = spec.get("fireWith") or {}
+    return schemas.ScheduleOut(
+        id=meta["name"],
+        uid=meta.get("uid") or "",
+        action_name=(meta.get("annotations") or {}).get(ANNOTATION_SCHEDULE_OF) or "",
+        cron=spec.get("scheduleExpr") or "",
+        timezone=spec.get("timezone") or "UTC",
+        status=spec.get("state") or "active",
+        input=fire_with.get("params"),
+        inputs_count=(fire_with.get("inputs") or {}).get("count"),
+        next_run_at=timefmt.parse_optional(status.get("nextRunAt")),
+        last_schedule_time=timefmt.parse_optional(status.get("lastScheduleTime")),
+        created_by=spec.get("createdBy"),
+        created_at=timefmt.parse_optional(meta.get("creationTimestamp")),
+    )
+
+
+def is_schedule(task: dict[str, Any]) -> bool:
+    return (task["metadata"].get("labels") or {}).get(LABEL_SCHEDULE) == "true"
 
 
 def _matches(run: BaseModel, name: str, value: str) -> bool:

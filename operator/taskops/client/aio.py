@@ -28,6 +28,7 @@ from taskops.client.auth import REREAD_SECONDS, TokenSource, pod_namespace
 from taskops.client.endpoints import Endpoint, uses
 from taskops.client.errors import TransportError, error_for, invalid_request
 from taskops.client.retry import RetryPolicy
+from taskops.domain.resources.overrides import Provider
 from taskops.domain.resources.params import validation_errors
 
 R = TypeVar("R", bound=BaseModel)
@@ -39,6 +40,7 @@ WAIT_STEP_MAX = 3600
 CONNECT_SECONDS = 10.0
 NOT_EXPOSED_VALIDATE = "validate with validate_run (the native trigger); this shape's own check is the same"
 Mode = Literal["live", "async", "schedule"]
+_CRON_OMITTED = {"cron": "schedule_action makes a CRON schedule", "timezone": "schedule_action makes a CRON schedule"}
 
 
 def _body(endpoint: Endpoint[Any], fields: Mapping[str, Any] | BaseModel) -> BaseModel:
@@ -232,7 +234,7 @@ class AsyncClient:
         *,
         prompt: str | None = None,
         model: str | None = None,
-        provider: schemas.Provider | None = None,
+        provider: Provider | None = None,
         response_format: str | None = None,
         json_schema: Any = None,
         use_cached_workflow: bool | None = None,
@@ -329,7 +331,7 @@ class AsyncClient:
     async def cancel_execution(self, execution: str, *, namespace: str | None = None) -> schemas.Execution:
         return await self._call(ep.CANCEL_EXECUTION, (execution,), namespace)
 
-    @uses(ep.RUN_ACTION, omitted={"validate_only": NOT_EXPOSED_VALIDATE})
+    @uses(ep.RUN_ACTION, omitted={"validate_only": NOT_EXPOSED_VALIDATE, **_CRON_OMITTED})
     async def run_action(
         self,
         name: str,
@@ -346,7 +348,69 @@ class AsyncClient:
     ) -> schemas.RunOut:
         """Seed 004's action: `live` (waits by default), `async` or `schedule`; `inputs` makes a batch run."""
         fields = {"input": input, "inputs": inputs, "scheduled_at": scheduled_at, "callback_url": callback_url}
-        return await self._trigger(ep.RUN_ACTION, (name, mode), namespace, fields, wait, wait_timeout, idempotency_key)
+        answer = await self._trigger(
+            ep.RUN_ACTION, (name, mode), namespace, fields, wait, wait_timeout, idempotency_key
+        )
+        if not isinstance(answer.root, schemas.RunOut):
+            raise TypeError(f"the API answered a schedule, not a run: {answer.root!r}")
+        return answer.root
+
+    @uses(
+        ep.RUN_ACTION,
+        fixed=("mode",),
+        omitted={
+            "validate_only": NOT_EXPOSED_VALIDATE,
+            "scheduled_at": "one delayed run: run_action(name, 'schedule', scheduled_at=...)",
+            "wait": "a schedule is made at once; its fires are runs to wait for",
+            "wait_timeout": "a schedule is made at once; its fires are runs to wait for",
+        },
+    )
+    async def schedule_action(
+        self,
+        name: str,
+        cron: str,
+        *,
+        timezone: str | None = None,
+        input: Mapping[str, Any] | None = None,
+        inputs: list[Any] | None = None,
+        callback_url: str | None = None,
+        idempotency_key: str | None = None,
+        namespace: str | None = None,
+    ) -> schemas.ScheduleOut:
+        """Seed 004's CRON schedule of an action: each fire is a run with execution_mode SCHEDULE."""
+        fields = {"input": input, "inputs": inputs, "cron": cron, "timezone": timezone, "callback_url": callback_url}
+        answer = await self._trigger(ep.RUN_ACTION, (name, "schedule"), namespace, fields, None, None, idempotency_key)
+        if not isinstance(answer.root, schemas.ScheduleOut):
+            raise TypeError(f"the API answered a run, not a schedule: {answer.root!r}")
+        return answer.root
+
+    @uses(ep.LIST_SCHEDULES)
+    async def list_schedules(
+        self,
+        *,
+        action_name: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        namespace: str | None = None,
+    ) -> schemas.ScheduleList:
+        query = _given(action_name=action_name, limit=limit, offset=offset)
+        return await self._call(ep.LIST_SCHEDULES, (), namespace, query)
+
+    @uses(ep.GET_SCHEDULE)
+    async def get_schedule(self, schedule: str, *, namespace: str | None = None) -> schemas.ScheduleOut:
+        return await self._call(ep.GET_SCHEDULE, (schedule,), namespace)
+
+    @uses(ep.PAUSE_SCHEDULE)
+    async def pause_schedule(self, schedule: str, *, namespace: str | None = None) -> schemas.ScheduleOut:
+        return await self._call(ep.PAUSE_SCHEDULE, (schedule,), namespace)
+
+    @uses(ep.RESUME_SCHEDULE)
+    async def resume_schedule(self, schedule: str, *, namespace: str | None = None) -> schemas.ScheduleOut:
+        return await self._call(ep.RESUME_SCHEDULE, (schedule,), namespace)
+
+    @uses(ep.DELETE_SCHEDULE)
+    async def delete_schedule(self, schedule: str, *, namespace: str | None = None) -> None:
+        await self._send(ep.DELETE_SCHEDULE, (schedule,), namespace)
 
     @uses(ep.POST_EVENT)
     async def post_event(

@@ -84,8 +84,14 @@ CANCEL_EXECUTION = Endpoint("post", EXECUTIONS + "/{id}/cancel", schemas.Executi
 LIST_EXECUTIONS = Endpoint("get", EXECUTIONS, schemas.ExecutionList, safe=True)
 LIST_AGENTS = Endpoint("get", "/api/v1/agents", schemas.AgentList, safe=True)
 RUN_ACTION = Endpoint(
-    "post", "/api/v1/actions/{name}/{mode}", schemas.RunOut, safe=False, request=schemas.ActionRunRequest
+    "post", "/api/v1/actions/{name}/{mode}", schemas.ActionRunResult, safe=False, request=schemas.ActionRunRequest
 )
+SCHEDULES = "/api/v1/schedules"
+LIST_SCHEDULES = Endpoint("get", SCHEDULES, schemas.ScheduleList, safe=True)
+GET_SCHEDULE = Endpoint("get", SCHEDULES + "/{id}", schemas.ScheduleOut, safe=True)
+PAUSE_SCHEDULE = Endpoint("post", SCHEDULES + "/{id}/pause", schemas.ScheduleOut, safe=True)
+RESUME_SCHEDULE = Endpoint("post", SCHEDULES + "/{id}/resume", schemas.ScheduleOut, safe=True)
+DELETE_SCHEDULE = Endpoint[BaseModel]("delete", SCHEDULES + "/{id}", None, safe=True)
 POST_EVENT = Endpoint("post", "/api/v1/events/{name}", schemas.EventResult, safe=False, request=schemas.EventRequest)
 LIST_RUNS = Endpoint("get", RUNS, schemas.RunList, safe=True)
 GET_RUN = Endpoint("get", RUNS + "/{id}", schemas.RunOut, safe=True)

@@ -107,6 +107,14 @@ def run_owner(obj: Obj) -> str | None:
     return None
 
 
+def owned_by_task(obj: Obj) -> bool:
+    """A taskops Task owns this object (a schedule's shared input chunks)."""
+    return any(
+        ref.get("kind") == "Task" and str(ref.get("apiVersion", "")).startswith(f"{GROUP}/")
+        for ref in obj["metadata"].get("ownerReferences") or []
+    )
+
+
 def without_managed_fields(obj: Obj) -> Obj:
     """A shallow copy without managedFields (often half an object, never read), leaving `obj` as it was."""
     meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}

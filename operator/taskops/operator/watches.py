@@ -23,6 +23,7 @@ from taskops.domain.resources.phases import is_terminal
 from taskops.domain.resources.raw import RawRun
 from taskops.operator.store import (
     Store,
+    owned_by_task,
     run_owner,
     summarize_ended,
     without_data,
@@ -101,9 +102,11 @@ class Watches:
         self.queue.add((key_of(obj)[0], obj["metadata"]["labels"][names.LABEL_RUN]))
 
     def on_configmap(self, type_: str, obj: Obj) -> None:
-        """A Run's input chunk, index map or result chunk: a new chunk may let its Run start."""
+        """A Run's input chunk, index map or result chunk: a new chunk may let its Run start. A schedule's input
+        chunks (owned by its Task) are kept too: the Runs it fires name them, and are created after them."""
         owner = run_owner(obj)
-        if owner is None:
+        if owner is None and not owned_by_task(obj):
             return
         self.store.configmaps.apply(type_, obj)
-        self.queue.add((key_of(obj)[0], owner))
+        if owner is not None:
+            self.queue.add((key_of(obj)[0], owner))

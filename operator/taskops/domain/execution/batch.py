@@ -95,9 +95,16 @@ def index_map_name(run_name: str, attempt: int) -> str:
 
 
 def config_map(
-    name: str, namespace: str, run_name: str, run_uid: str, data: dict[str, str], controller: bool = False
+    name: str,
+    namespace: str,
+    run_name: str,
+    run_uid: str,
+    data: dict[str, str],
+    controller: bool = False,
+    owner_kind: str = "Run",
 ) -> dict[str, Any]:
-    """A ConfigMap owned by the Run (deleted with it), labelled with its name."""
+    """A ConfigMap owned by the Run (deleted with it), labelled with its name; a schedule's chunks are owned by
+    its Task (`owner_kind`), and shared by the Runs it fires."""
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -108,7 +115,7 @@ def config_map(
             "ownerReferences": [
                 {
                     "apiVersion": API_VERSION,
-                    "kind": "Run",
+                    "kind": owner_kind,
                     "name": run_name,
                     "uid": run_uid,
                     "controller": controller,
@@ -120,10 +127,12 @@ def config_map(
     }
 
 
-def chunk_config_maps(run_name: str, run_uid: str, namespace: str, texts: Sequence[str]) -> list[dict[str, Any]]:
-    """The input ConfigMaps of a Run, for the writer (the API) to create after the Run."""
+def chunk_config_maps(
+    run_name: str, run_uid: str, namespace: str, texts: Sequence[str], owner_kind: str = "Run"
+) -> list[dict[str, Any]]:
+    """The input ConfigMaps of a Run (or a schedule's Task), for the writer (the API) to create after it."""
     return [
-        config_map(name, namespace, run_name, run_uid, {INPUTS_KEY: text})
+        config_map(name, namespace, run_name, run_uid, {INPUTS_KEY: text}, owner_kind=owner_kind)
         for name, text in zip(chunk_names(run_name, len(texts)), texts, strict=True)
     ]
 

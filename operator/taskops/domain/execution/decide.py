@@ -44,6 +44,7 @@ from taskops.domain.resources import backoff, names
 from taskops.domain.resources.agent import JobDefaults
 from taskops.domain.resources.base import ObjectMeta
 from taskops.domain.resources.conditions import set_condition
+from taskops.domain.resources.overrides import result_rules, validate_overrides
 from taskops.domain.resources.params import validate_params
 from taskops.domain.resources.phases import EndReason, Phase, is_terminal
 from taskops.domain.resources.results import check_result
@@ -169,8 +170,9 @@ def _admit(run: Run, task: Task, version: Version, now: dt.datetime, decision: D
         return invalid(
             run, "AgentNotFound", f'agent "{agent}" not found in namespace "{run.namespace}"', now, decision.owner
         )
-    params, errors = validate_params(task.spec.params or [], run.spec.params, "spec.params")
-    overrides, override_errors = validate_params(task.spec.overrides or [], run.spec.overrides, "spec.overrides")
+    batch_run = run.spec.inputs is not None
+    params, errors = validate_params(task.spec.params or [], run.spec.params, "spec.params", partial=batch_run)
+    overrides, override_errors = validate_overrides(task.spec.overrides, run.spec.overrides, "spec.overrides")
     errors += override_errors
     if errors:
         return invalid(run, "InvalidParams", "; ".join(e.render() for e in errors), now, decision.owner)
@@ -335,11 +337,12 @@ def _follow_attempt(
     status = run.status.model_copy(deep=True)
     reason, message = outcome.reason, outcome.message
     gen = run.metadata.generation
-    result, result_error = check_result(outcome.termination_message, task.spec.result_schema)
-    if result is not None or task.spec.result_schema is not None:
+    schema, as_text = result_rules(task.spec.result_schema, run.status.overrides)
+    result, result_error = check_result(outcome.termination_message, schema, as_text)
+    if result is not None or schema is not None:
         status.result = result
     retryable = reason.value in task.spec.retry_on
-    if task.spec.result_schema is not None and reason == EndReason.SUCCESS:
+    if schema is not None and reason == EndReason.SUCCESS:
         valid = result_error is None
         status.conditions = set_condition(
             status.conditions,

@@ -10,6 +10,7 @@ from taskops import API_VERSION
 from taskops.domain.execution import batch
 from taskops.domain.resources import names
 from taskops.domain.resources.agent import JobDefaults
+from taskops.domain.resources.overrides import ENV_PREFIX
 from taskops.domain.resources.params import env_name, env_value
 from taskops.domain.resources.run import Run
 from taskops.domain.resources.task import BatchSpec, Task
@@ -36,7 +37,7 @@ PARAMS_VOLUME = "taskops-params"
 PARAMS_DIR = "/etc/taskops"
 
 
-def _env(run: Run, attempt: int, params: dict[str, Any]) -> list[dict[str, str]]:
+def _env(run: Run, attempt: int, params: dict[str, Any], overrides: dict[str, Any]) -> list[dict[str, str]]:
     env = [
         {"name": "TASKOPS_TASK", "value": run.spec.task_ref.name},
         {"name": "TASKOPS_RUN", "value": run.name},
@@ -45,6 +46,7 @@ def _env(run: Run, attempt: int, params: dict[str, Any]) -> list[dict[str, str]]
     ]
     # Values travel as data (env values, a file), never spliced into a command line.
     env += [{"name": env_name(k), "value": env_value(v)} for k, v in sorted(params.items())]
+    env += [{"name": env_name(k, ENV_PREFIX), "value": env_value(v)} for k, v in sorted(overrides.items())]
     return env
 
 
@@ -59,7 +61,8 @@ def build_job(
 ) -> dict[str, Any]:
     """The Job for `attempt` of `run`: the Task's template, owned by the Run, retries left to taskops.
 
-    Params reach every container as `TASKOPS_PARAM_<NAME>` variables and as one JSON file,
+    Params reach every container as `TASKOPS_PARAM_<NAME>` variables (overrides: `TASKOPS_OVERRIDE_<NAME>`) and
+    as one JSON file,
     `/etc/taskops/params.json`, projected from a pod annotation by the downward API.
     """
     params = params or {}
@@ -100,7 +103,7 @@ def build_job(
         },
     ]
     for container in pod_spec.get("containers") or []:
-        container["env"] = [*(container.get("env") or []), *_env(run, attempt, params)]
+        container["env"] = [*(container.get("env") or []), *_env(run, attempt, params, overrides or {})]
         container["volumeMounts"] = [
             *(container.get("volumeMounts") or []),
             {"name": PARAMS_VOLUME, "mountPath": PARAMS_DIR, "readOnly": True},

@@ -31,6 +31,9 @@ ANNOTATION_IDEMPOTENCY_KEY = "taskops.dev/idempotency-key"
 ANNOTATION_CREATED_AT = "taskops.dev/created-at"
 ANNOTATION_EVENT_ID = "taskops.dev/event-id"
 LABEL_EVENT = "taskops.dev/event"
+# A Task made by `POST /actions/{name}/schedule` (seed 004): labelled, and annotated with its action's API name.
+LABEL_SCHEDULE = "taskops.dev/schedule"
+ANNOTATION_SCHEDULE_OF = "taskops.dev/schedule-of"
 
 _OBJECT_NAME = re.compile(DNS_SUBDOMAIN)
 

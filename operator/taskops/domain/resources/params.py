@@ -68,49 +68,93 @@ def _type_ok(kind: ParamType, value: Any) -> bool:
 
 
 def validate_params(
-    schema: list[ParamSpec], values: dict[str, Any] | None, location: str = "spec.params"
+    schema: list[ParamSpec], values: dict[str, Any] | None, location: str = "spec.params", partial: bool = False
 ) -> tuple[dict[str, Any], list[FieldError]]:
-    """The params a Run executes with (after defaults and nulls), and every error found."""
+    """The params a Run executes with (after defaults and nulls), and every error found. `partial`: a batch run's
+    own params, whose required ones each input supplies (`validate_inputs`)."""
     values = values or {}
     try:
         jsonbounds.check_depth(values)
     except jsonbounds.TooDeep as exc:
         # A Run written with kubectl (the API refuses such a body); the value itself is not repeated.
         return {}, [FieldError(f"{location}.{exc.path}" if exc.path else location, str(exc), None)]
-    declared = {p.name: p for p in schema}
-    errors = [
-        FieldError(f"{location}.{name}", "unknown parameter", value)
-        for name, value in values.items()
-        if name not in declared
-    ]
+    return _resolve(schema, {p.name: p for p in schema}, values, location, partial)
+
+
+def _resolve(
+    schema: list[ParamSpec], declared: dict[str, ParamSpec], values: dict[str, Any], location: str, partial: bool
+) -> tuple[dict[str, Any], list[FieldError]]:
+    errors = (
+        [FieldError(f"{location}.{name}", "unknown parameter", values[name]) for name in values if name not in declared]
+        if not declared.keys() >= values.keys()
+        else []
+    )
     resolved: dict[str, Any] = {}
     for spec in schema:
-        where = f"{location}.{spec.name}"
         value = values.get(spec.name, _ABSENT)
         if value is _ABSENT:
             if spec.default is not None:
                 resolved[spec.name] = spec.default
-            elif spec.required:
-                errors.append(FieldError(where, "required parameter is missing", None))
+            elif spec.required and not partial:
+                errors.append(FieldError(f"{location}.{spec.name}", "required parameter is missing", None))
             continue
         if value is None:
             if spec.required:
-                errors.append(FieldError(where, "required parameter cannot be null", None))
+                errors.append(FieldError(f"{location}.{spec.name}", "required parameter cannot be null", None))
             continue
         if not _type_ok(spec.type, value):
-            errors.append(FieldError(where, f"must be of type {spec.type}", value))
+            errors.append(FieldError(f"{location}.{spec.name}", f"must be of type {spec.type}", value))
             continue
         if spec.enum is not None and value not in spec.enum:
-            errors.append(FieldError(where, f"must be one of {json.dumps(spec.enum)}", value))
+            errors.append(FieldError(f"{location}.{spec.name}", f"must be one of {json.dumps(spec.enum)}", value))
             continue
         resolved[spec.name] = value
     return resolved, errors
 
 
-def env_name(name: str) -> str:
-    return "TASKOPS_PARAM_" + re.sub(r"[^A-Za-z0-9_]", "_", name).upper()
+def env_name(name: str, prefix: str = "TASKOPS_PARAM_") -> str:
+    return prefix + re.sub(r"[^A-Za-z0-9_]", "_", name).upper()
 
 
 def env_value(value: Any) -> str:
     """Strings as they are; everything else as JSON (so `true`, `3`, `{"a": 1}` read back exactly)."""
     return value if isinstance(value, str) else json.dumps(value)
+
+
+# A batch of 100,000 inputs may have an error in each: the answer lists this many, then says how many more.
+MAX_INPUT_ERRORS = 1000
+
+
+def validate_inputs(
+    schema: list[ParamSpec], inputs: list[Any], location: str = "body.inputs"
+) -> tuple[list[Any], list[FieldError]]:
+    """Each element of a batch (seed 004 `inputs`) checked like one run's params (seed 004 `input`); the elements'
+    nesting depth is the caller's to bound (the API parses bodies with `jsonbounds`).
+
+    With a params schema, every element is an object of params, returned resolved (defaults in, nulls out), its
+    errors located as `body.inputs[17].orderId`; past MAX_INPUT_ERRORS only a count is added. Without one,
+    elements are opaque values passed as they are (a Task that declares no params reads its input itself).
+    """
+    if not schema:
+        return inputs, []
+    # Depth is bounded where the body was parsed (jsonbounds): not walked again per element.
+    declared = {p.name: p for p in schema}
+    resolved: list[Any] = []
+    errors: list[FieldError] = []
+    total = 0
+    for i, element in enumerate(inputs):
+        if not isinstance(element, dict):
+            shown = None if isinstance(element, list) else element
+            found = [FieldError(f"{location}[{i}]", "must be an object of params", shown)]
+            params: dict[str, Any] = {}
+        else:
+            params, found = _resolve(schema, declared, element, f"{location}[{i}]", False)
+        # Same size and no error: the same params (no default added, no null dropped); keep the parsed object.
+        resolved.append(element if not found and len(params) == len(element) else params)
+        if found:
+            total += len(found)
+            if len(errors) < MAX_INPUT_ERRORS:
+                errors += found[: MAX_INPUT_ERRORS - len(errors)]
+    if total > len(errors):
+        errors.append(FieldError(location, f"{total - len(errors)} more errors not listed", None))
+    return resolved, errors

@@ -30,8 +30,11 @@ _REGEX_KEYWORDS = ("pattern", "patternProperties")
 _REF_KEYWORDS = ("$ref", "$dynamicRef")
 
 
-def check_result(message: str | None, schema: dict[str, Any] | None) -> tuple[Any, str | None]:
-    """(result, error): the parsed result, or why it is not acceptable. No schema: any text is kept."""
+def check_result(message: str | None, schema: dict[str, Any] | None, as_text: bool = False) -> tuple[Any, str | None]:
+    """(result, error): the parsed result, or why it is not acceptable. No schema: any text is kept.
+    `as_text` (a run's response_format text): the result is the message as written; a schema still judges it."""
+    if as_text:
+        return message, (check_result(message, schema)[1] if schema is not None else None)
     if schema is None:
         if message is None:
             return None, None

@@ -14,6 +14,7 @@ from taskops.domain.resources.base import INT32_MAX, CamelModel, Condition, Obje
 from taskops.domain.resources.names import DNS_SUBDOMAIN
 from taskops.domain.resources.paramspec import ParamSpec
 from taskops.domain.resources.phases import RetryReason
+from taskops.domain.resources.run import ExecutionMode, RunInputs
 
 ScheduleKind = Literal["cron", "rrule", "once", "event"]
 TaskState = Literal["active", "paused", "canceled"]
@@ -80,6 +81,22 @@ class BatchSpec(CamelModel):
         le=100_000,
         description="The attempt stops early once more inputs than this failed (unset: every input runs).",
     )
+
+
+class FireWith(CamelModel):
+    """What each fire of a schedule runs (a schedule made by `POST /actions/{name}/schedule`, seed 004)."""
+
+    params: dict[str, Any] | None = Field(
+        default=None,
+        description="The params of every fired Run (seed 004 `input`), validated when the schedule was made.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    inputs: RunInputs | None = Field(
+        default=None,
+        description="A batch every fire runs (seed 004 `inputs`): chunk ConfigMaps owned by this Task, shared by "
+        "its fired Runs (docs/batch.md).",
+    )
+    execution_mode: ExecutionMode | None = Field(default=None, description="The fired Runs' executionMode.")
 
 
 class TaskSpec(CamelModel):
@@ -182,10 +199,15 @@ class TaskSpec(CamelModel):
     overrides: list[ParamSpec] | None = Field(
         default=None,
         description=(
-            "Per-run overrides of the task's inputs a Run may set (seed 003: prompt, model, provider, "
-            "response_format, json_schema, use_cached_workflow, ...); validated like params."
+            "Per-run overrides a Run may set besides the built-in ones every task accepts (seed 003: prompt, model, "
+            "provider, response_format, json_schema, use_cached_workflow); an entry named like a built-in replaces "
+            "it (a narrower type or enum; enum [] forbids it). Validated like params; passed to the pods as "
+            "TASKOPS_OVERRIDE_<NAME> and in the params file."
         ),
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    fire_with: FireWith | None = Field(
+        default=None, description="What each scheduled fire runs: params, a batch of inputs, an execution mode."
     )
     batch: BatchSpec | None = Field(
         default=None,

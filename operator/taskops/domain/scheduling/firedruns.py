@@ -8,6 +8,7 @@ from typing import Any
 from taskops import API_VERSION
 from taskops.domain.execution.jobs import task_owner
 from taskops.domain.resources import names, timefmt
+from taskops.domain.resources.apinames import ANNOTATION_SCHEDULE_OF
 from taskops.domain.resources.phases import EndReason
 from taskops.domain.resources.task import Task
 
@@ -30,6 +31,17 @@ def build_scheduled_run(
         annotations[names.ANNOTATION_DISPOSITION_MESSAGE] = message
     elif message:
         annotations[names.ANNOTATION_DISPOSITION_MESSAGE] = message
+    spec: dict[str, Any] = {
+        "taskRef": {"name": task.metadata.name},
+        "triggeredBy": task.spec.schedule_kind or "manual",
+        "scheduledTime": timefmt.stamp(at),
+    }
+    fire_with = task.spec.fire_with
+    if fire_with is not None and disposition is None:
+        spec.update({k: v for k, v in fire_with.to_k8s().items() if k != "params" or v})
+    action = (task.metadata.annotations or {}).get(ANNOTATION_SCHEDULE_OF)
+    if action:
+        annotations[ANNOTATION_SCHEDULE_OF] = action
     return {
         "apiVersion": API_VERSION,
         "kind": "Run",
@@ -40,9 +52,5 @@ def build_scheduled_run(
             "annotations": annotations,
             "ownerReferences": [task_owner(task)],
         },
-        "spec": {
-            "taskRef": {"name": task.metadata.name},
-            "triggeredBy": task.spec.schedule_kind or "manual",
-            "scheduledTime": timefmt.stamp(at),
-        },
+        "spec": spec,
     }

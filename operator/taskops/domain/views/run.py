@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from pydantic.alias_generators import to_snake
 
 from taskops.domain.resources import timefmt
-from taskops.domain.resources.apinames import ANNOTATION_CREATED_AT
+from taskops.domain.resources.apinames import ANNOTATION_CREATED_AT, ANNOTATION_SCHEDULE_OF
 from taskops.domain.resources.phases import EndReason, Phase, is_terminal
 
 UPDATED_AT = "taskops.dev/updated-at"
@@ -44,7 +44,7 @@ class RunOut(BaseModel):
     namespace: str = Field(description="The Run's namespace (seed 004 workspace).")
     workspace_uid: str
     task_name: str
-    action_name: str = Field(description="Seed 004's name for the task.")
+    action_name: str = Field(description="Seed 004's name for the task (for a schedule's fire: its action).")
     task_id: str | None = Field(default=None, description="The Task's uid.")
     status: str = Field(description="CREATED, INVALID, QUEUED, SCHEDULED, BLOCKED, STOPPED, RUNNING, FAILED, ...")
     end_reason: str | None = None
@@ -120,7 +120,8 @@ def run_out(run: Mapping[str, Any], task_name: str | None = None, replay: bool |
         namespace=meta.get("namespace") or "",
         workspace_uid=meta.get("namespace") or "",
         task_name=task_name,
-        action_name=task_name,
+        # A schedule's fire is a run of its action (seed 004): listed under the action's name.
+        action_name=(meta.get("annotations") or {}).get(ANNOTATION_SCHEDULE_OF) or task_name,
         task_id=_owner_uid(run, "Task"),
         status=phase.value,
         end_reason=reason.value if reason else None,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from taskops.domain.execution.decide import POD_GRACE
 from taskops.domain.execution.decide import decide as decide_at
 from taskops.domain.execution.decision import Context
 from taskops.domain.resources.phases import EndReason, Phase
-from taskops.domain.resources.run import Run
+from taskops.domain.resources.run import Run, RunInputs
 from tests.builders import T0, job, pod
 from tests.unit.decisions import RUNNING, decide, make_run, make_task, version_of
 
@@ -259,3 +260,29 @@ def test_unknown_version_is_invalid_and_unwritten_current_waits() -> None:
     assert 'version "9" of task "t" does not exist (versions 1 to 1)' in (d.status.message or "")
     wait = decide_at(make_run(), task, None, [], T0, Context([]))
     assert wait.status is None and wait.create_job is None and wait.requeue_after
+
+
+def test_overrides_reach_the_job_and_decide_the_result() -> None:
+    schema = {"type": "object", "required": ["n"]}
+    run = make_run_with({"overrides": {"model": "m1", "json_schema": json.dumps(schema), "use_cached_workflow": True}})
+    d = decide(run, make_task(), None, [], T0)
+    assert d.status is not None and d.status.overrides is not None and d.status.overrides["json_schema"] == schema
+    assert d.create_job is not None
+    pod_spec = d.create_job["spec"]["template"]
+    env = {e["name"]: e["value"] for e in pod_spec["spec"]["containers"][0]["env"]}
+    assert env["TASKOPS_OVERRIDE_MODEL"] == "m1" and env["TASKOPS_OVERRIDE_USE_CACHED_WORKFLOW"] == "true"
+    assert json.loads(pod_spec["metadata"]["annotations"]["taskops.dev/params"])["overrides"]["model"] == "m1"
+    # The run's json_schema, not the task's (it has none), judges the result.
+    running = RUNNING | {"overrides": d.status.overrides}
+    ended = decide(make_run(running), make_task(), job(condition="Complete"), [pod(0, message='{"m": 1}')], T0)
+    assert ended.status is not None and ended.status.end_reason == EndReason.FAILED
+    assert "does not match resultSchema" in (ended.status.message or "")
+    as_text = RUNNING | {"overrides": {"response_format": "text"}}
+    ok = decide(make_run(as_text), make_task(), job(condition="Complete"), [pod(0, message='{"m": 1}')], T0)
+    assert ok.status is not None and ok.status.result == '{"m": 1}' and ok.status.end_reason == EndReason.SUCCESS
+
+
+def test_a_batch_runs_own_params_need_not_carry_the_required_ones() -> None:
+    inputs = RunInputs(count=2, chunk_size=2, config_maps=["r-inputs-0"])
+    d = decide(make_run_with({"inputs": inputs}), make_task(params=PARAMS), None, [], T0)
+    assert d.status is not None and d.status.phase != Phase.INVALID, d.status.message

@@ -78,3 +78,19 @@ def test_env_rendering() -> None:
     assert env_name("order_id") == "TASKOPS_PARAM_ORDER_ID"
     assert env_value("") == "" and env_value("x") == "x"
     assert env_value(True) == "true" and env_value(3) == "3" and env_value({"a": 1}) == '{"a": 1}'
+
+
+def test_each_batch_input_is_checked_like_one_runs_params() -> None:
+    from taskops.domain.resources.params import MAX_INPUT_ERRORS, validate_inputs
+
+    schema = [ParamSpec(name="orderId", required=True), ParamSpec(name="n", type="integer", default=1)]
+    inputs: list[Any] = [{"orderId": f"A-{i}"} for i in range(20)]
+    resolved, errors = validate_inputs(schema, inputs)
+    assert not errors and resolved[3] == {"orderId": "A-3", "n": 1}, "each element resolved as a run's params"
+    inputs[17] = {"n": "x"}
+    inputs[18] = "A-18"
+    _, errors = validate_inputs(schema, inputs)
+    assert [e.location for e in errors] == ["body.inputs[17].orderId", "body.inputs[17].n", "body.inputs[18]"]
+    assert validate_inputs([], ["opaque", 3]) == (["opaque", 3], []), "no params schema: elements as they are"
+    _, errors = validate_inputs(schema, [{}] * (MAX_INPUT_ERRORS + 5))
+    assert len(errors) == MAX_INPUT_ERRORS + 1 and errors[-1].message == "5 more errors not listed"

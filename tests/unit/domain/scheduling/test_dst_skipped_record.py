@@ -59,3 +59,23 @@ def test_a_dst_skipped_fire_ends_dst_skipped_on_the_api_and_in_the_metrics() -> 
     before = counted()
     metrics.observe_status(ended, {}, ended["status"])
     assert counted() == before + 1
+
+
+def test_a_schedules_fires_carry_its_input_and_execution_mode() -> None:
+    fire_with = {"params": {"n": 1}, "executionMode": "SCHEDULE"}
+    task = Task.model_validate(
+        builders.task("act-schedule-x", scheduleKind="cron", scheduleExpr="@daily", fireWith=fire_with)
+    )
+    meta = {"annotations": {"taskops.dev/schedule-of": "act"}}
+    task = task.model_copy(update={"metadata": task.metadata.model_copy(update=meta)})
+    fired = build_scheduled_run(task, GAP_END)
+    spec = fired["spec"]
+    assert (spec["params"], spec["executionMode"], spec["triggeredBy"]) == ({"n": 1}, "SCHEDULE", "cron")
+    assert views.run_out(fired).action_name == "act" and views.run_out(fired).task_name == "act-schedule-x"
+    inputs = {"count": 3, "chunkSize": 3, "configMaps": ["act-schedule-x-inputs-0"]}
+    task = Task.model_validate(
+        builders.task("b", scheduleKind="cron", scheduleExpr="@daily", fireWith={"inputs": inputs})
+    )
+    assert build_scheduled_run(task, GAP_END)["spec"]["inputs"] == inputs
+    # A record of a fire that did not run carries nothing to run.
+    assert "inputs" not in build_scheduled_run(task, GAP_END, EndReason.MISSED, "missed")["spec"]
