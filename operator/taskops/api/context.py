@@ -40,10 +40,18 @@ class Services:
 
 
 SERVICES = web.AppKey("services", Services)
+# Set on a request that came in on a seed's own path (api/seed_routes.py): the seed, e.g. "002".
+SEED = "taskops.seed"
 
 
 def services(request: web.Request) -> Services:
     return request.app[SERVICES]
+
+
+def seed_of(request: web.Request) -> str | None:
+    """The seed whose own path the request came in on (None: an /api/v1 path); see api/seed_routes.py."""
+    seed = request.get(SEED)
+    return seed if isinstance(seed, str) else None
 
 
 def namespace(request: web.Request) -> str:
