@@ -41,7 +41,7 @@ class Services:
 
 SERVICES = web.AppKey("services", Services)
 # Set on a request that came in on a seed's own path (api/seed_routes.py): the seed, e.g. "002".
-SEED = "taskops.seed"
+SEED = web.RequestKey("seed", str)
 
 
 def services(request: web.Request) -> Services:
@@ -50,8 +50,7 @@ def services(request: web.Request) -> Services:
 
 def seed_of(request: web.Request) -> str | None:
     """The seed whose own path the request came in on (None: an /api/v1 path); see api/seed_routes.py."""
-    seed = request.get(SEED)
-    return seed if isinstance(seed, str) else None
+    return request.get(SEED)
 
 
 def namespace(request: web.Request) -> str:
