@@ -59,10 +59,11 @@ def invalid(errors: list[FieldError], detail: str | None = None) -> Problem:
     return Problem(422, "Unprocessable Entity", summary, errors, DOCS + "validation")
 
 
-def from_validation(exc: ValidationError, where: str) -> Problem:
+def from_validation(exc: ValidationError, where: str, rename: Callable[[str], str] = str) -> Problem:
+    """The model's errors located under `where`; `rename` maps each name in a location (e.g. camelCase → snake)."""
     errors = []
     for err in exc.errors(include_url=False):
-        path = ".".join(str(part) for part in err["loc"])
+        path = ".".join(rename(part) if isinstance(part, str) else str(part) for part in err["loc"])
         message = err["msg"] if err["type"] != "extra_forbidden" else "unknown field (see the OpenAPI document)"
         value = err.get("input") if err["type"] != "missing" else None
         errors.append(FieldError(f"{where}.{path}" if path else where, message, _jsonable(value)))
