@@ -11,11 +11,13 @@ import copy
 import datetime as dt
 from typing import Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, create_model, model_serializer
 from pydantic.fields import FieldInfo
+from pydantic.json_schema import SkipJsonSchema
 
 from taskops.domain.execution.batchresults import InputStatus
 from taskops.domain.resources.apinames import API_NAME_MAX, API_NAME_PATTERN
+from taskops.domain.resources.run import Seed002Trigger
 from taskops.domain.resources.task import TaskSpec, TaskState
 from taskops.domain.views.run import Attempt, RunOut, Step
 
@@ -270,17 +272,32 @@ class Run002(BaseModel):
     task_name: str
     status: Literal["pending", "running", "ended"]
     end_reason: str | None = None
-    exit_code: int = Field(description="The exit code; 0 until the run ends.")
+    exit_code: int | SkipJsonSchema[None] = Field(
+        default=None,
+        description="The container's exit code; absent until the run ends with one (as in seed 002's own example).",
+    )
     created_at: dt.datetime
     start_at: dt.datetime | None = None
     end_at: dt.datetime | None = None
     params: dict[str, Any] | None = None
     retry_attempt: int
-    retry_of_run_id: str | None = None
-    instance_index: int = 0
+    retry_of_run_id: str | None = Field(
+        default=None,
+        description="The run this one retries: its own id from its second attempt on (retry_attempt counts them), "
+        "or the run a resume reruns.",
+    )
+    instance_index: int = Field(default=0, description="The instance: 0, a run of seed 002's route is one instance.")
     external_execution_id: str | None = None
-    triggered_by: str
+    triggered_by: Seed002Trigger = Field(description="How the run was triggered, in seed 002's words.")
     idempotent_replay: bool | None = None
+
+    @model_serializer(mode="wrap")
+    def _exit_code_only_when_known(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Absent, not null, before the run ends: seed 002 types it `integer` (never null), and its example omits it.
+        out: dict[str, Any] = handler(self)
+        if out.get("exit_code") is None:
+            out.pop("exit_code", None)
+        return out
 
 
 class HistoryAction(BaseModel):

@@ -59,3 +59,31 @@ def test_select_runs_filters_and_sorts() -> None:
     assert [r.id for r in views.select_runs([a, b], {"execution_mode": "live"}, "status")] == ["r2"]
     assert [r.id for r in views.select_runs([b, a], {}, "status")] == ["r2", "r1"]
     assert [r.id for r in views.select_runs([a, b], {}, "-status")] == ["r1", "r2"]
+
+
+def test_seed_002_run_object() -> None:
+    """Issue 20: exit_code absent until the run ends, retry_of_run_id a run id, triggered_by in 002's enum."""
+    running = views.run002(_run("RUNNING", None, attempt=1), now=NOW).model_dump(mode="json")
+    assert "exit_code" not in running
+    assert (running["retry_of_run_id"], running["retry_attempt"], running["instance_index"]) == (None, 0, 0)
+    ended = views.run002(_run(retryOf="r1-a1"), now=NOW).model_dump(mode="json")
+    # The second attempt retries this run (not the Job of its first attempt); the attempt is counted apart.
+    assert (ended["exit_code"], ended["retry_of_run_id"], ended["retry_attempt"]) == (0, "r1", 1)
+    resumed = _run("RUNNING", None, attempt=1)
+    resumed["metadata"].setdefault("annotations", {})["taskops.dev/resume-of"] = "r0"
+    assert views.run002(resumed, now=NOW).retry_of_run_id == "r0"
+    for taskops_trigger, seed_trigger in [
+        ("api", "api"),
+        ("manual", "api"),
+        ("retry", "api"),
+        ("resume", "api"),
+        ("cron", "cron"),
+        ("rrule", "cron"),
+        ("once", "cron"),
+        ("event", "service"),
+        ("startup", "startup"),
+    ]:
+        run = _run()
+        run["spec"]["triggeredBy"] = taskops_trigger
+        assert views.run002(run, now=NOW).triggered_by == seed_trigger
+        assert views.run_out(run).triggered_by == taskops_trigger  # the full value everywhere else
