@@ -265,6 +265,10 @@ class Execution(BaseModel):
     idempotent_replay: bool | None = None
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
 class Run002(BaseModel):
     """Seed 002's Run."""
 
@@ -275,6 +279,7 @@ class Run002(BaseModel):
     exit_code: int | SkipJsonSchema[None] = Field(
         default=None,
         description="The container's exit code; absent until the run ends with one (as in seed 002's own example).",
+        json_schema_extra=_no_default,  # absent, never null
     )
     created_at: dt.datetime
     start_at: dt.datetime | None = None
