@@ -342,6 +342,28 @@ def _operation(op: Operation) -> dict[str, Any]:
     return out
 
 
+# OpenAPI links: what a created object's id opens next, for typed clients and schemathesis' stateful run
+# (tests/integration/test_api_schema.py). (the operation that creates, its status, the field to take, the paths
+# under which the operations that take it as {id} are).
+_LINKED = (
+    ("post", TASKS, "201", "name", TASKS + "/{id}"),
+    ("post", TASKS + "/{id}/run_now", "201", "id", "/api/v1/runs/{id}"),
+    ("post", "/api/v1/actions/{name}/{mode}", "201", "id", "/api/v1/runs/{id}"),
+    ("post", "/api/v1/integrations/executions", "201", "id", "/api/v1/integrations/executions/{id}"),
+)
+
+
+def _add_links(paths: dict[str, dict[str, Any]]) -> None:
+    for method, path, status, field_, under in _LINKED:
+        response = paths[path][method]["responses"][status]
+        response["links"] = {
+            op["operationId"]: {"operationId": op["operationId"], "parameters": {"id": f"$response.body#/{field_}"}}
+            for target, ops in paths.items()
+            if target == under or target.startswith(under + "/")
+            for op in ops.values()
+        }
+
+
 # What a drop-in route does differently from the operation it shares a handler with.
 _DROP_IN_NOTES = {
     "002": (
@@ -377,6 +399,7 @@ def document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for op in OPERATIONS:
         paths.setdefault(op.path, {})[op.method] = _operation(op)
+    _add_links(paths)
     for route in seed_routes.ROUTES:
         paths.setdefault(route.path, {})[route.method] = _drop_in(paths[route.serves][route.method], route)
     return {
