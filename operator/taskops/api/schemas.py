@@ -265,44 +265,44 @@ class Execution(BaseModel):
     idempotent_replay: bool | None = None
 
 
-def _no_default(schema: dict[str, Any]) -> None:
-    schema.pop("default", None)
+def _absent(description: str) -> Any:
+    """A field seed 002 types without null: absent from the answer while it has no value (see Run002)."""
+
+    def no_default(schema: dict[str, Any]) -> None:
+        schema.pop("default", None)
+
+    return Field(default=None, description=description, json_schema_extra=no_default)
 
 
 class Run002(BaseModel):
-    """Seed 002's Run."""
+    """Seed 002's Run. Seed 002 types its optional fields without null (`end_at: string`), so a field without a
+    value is left out of the answer rather than sent as null: a strict client of the seed accepts it."""
 
-    id: str
+    id: str = Field(description="The run's id (the Run object's name).")
     task_name: str
     status: Literal["pending", "running", "ended"]
-    end_reason: str | None = None
-    exit_code: int | SkipJsonSchema[None] = Field(
-        default=None,
-        description="The container's exit code; absent until the run ends with one (as in seed 002's own example).",
-        json_schema_extra=_no_default,  # absent, never null
+    end_reason: str | SkipJsonSchema[None] = _absent("Why the run ended; set when status=ended.")
+    exit_code: int | SkipJsonSchema[None] = _absent(
+        "The container's exit code; absent until the run ends with one (as in seed 002's own example)."
     )
     created_at: dt.datetime
-    start_at: dt.datetime | None = None
-    end_at: dt.datetime | None = None
-    params: dict[str, Any] | None = None
+    start_at: dt.datetime | SkipJsonSchema[None] = _absent("When the run started.")
+    end_at: dt.datetime | SkipJsonSchema[None] = _absent("When the run ended.")
+    params: dict[str, str] | SkipJsonSchema[None] = _absent("The params, each as a string (JSON text if not one).")
     retry_attempt: int
-    retry_of_run_id: str | None = Field(
-        default=None,
-        description="The run this one retries: its own id from its second attempt on (retry_attempt counts them), "
-        "or the run a resume reruns.",
+    retry_of_run_id: str | SkipJsonSchema[None] = _absent(
+        "The run this one retries: its own id from its second attempt on (retry_attempt counts them), "
+        "or the run a resume reruns."
     )
     instance_index: int = Field(default=0, description="The instance: 0, a run of seed 002's route is one instance.")
-    external_execution_id: str | None = None
+    external_execution_id: str | SkipJsonSchema[None] = _absent("The Run's uid.")
     triggered_by: Seed002Trigger = Field(description="How the run was triggered, in seed 002's words.")
-    idempotent_replay: bool | None = None
+    idempotent_replay: bool | SkipJsonSchema[None] = _absent("True: an Idempotency-Key replay (taskops).")
 
     @model_serializer(mode="wrap")
-    def _exit_code_only_when_known(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # Absent, not null, before the run ends: seed 002 types it `integer` (never null), and its example omits it.
+    def _without_nulls(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         out: dict[str, Any] = handler(self)
-        if out.get("exit_code") is None:
-            out.pop("exit_code", None)
-        return out
+        return {k: v for k, v in out.items() if v is not None}
 
 
 class HistoryAction(BaseModel):
