@@ -115,6 +115,9 @@ def test_validate_only_writes_nothing(api: Caller, kube: Kube, ns: str) -> None:
         json={"task_id": "v", "version": "9", "params": {"order_id": "1"}},
     )  # fmt: skip
     assert_problem(wrong_version, 422, "body.version")
+    # Regression (schemathesis, issue 20): a version id that is no object name was a 502 from the API server.
+    not_a_name = api.post("/api/v1/integrations/executions", json={"task_version_id": "È%"})
+    assert_problem(not_a_name, 422, "body.task_version_id")
     time.sleep(0.5)
     assert not kube.runs(ns)
 

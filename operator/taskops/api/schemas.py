@@ -17,6 +17,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from taskops.domain.execution.batchresults import InputStatus
 from taskops.domain.resources.apinames import API_NAME_MAX, API_NAME_PATTERN
+from taskops.domain.resources.names import DNS_SUBDOMAIN
 from taskops.domain.resources.run import Seed002Trigger
 from taskops.domain.resources.task import TaskSpec, TaskState
 from taskops.domain.views.run import Attempt, RunOut, Step
@@ -102,7 +103,10 @@ class ExecutionRequest(ApiModel):
 
     agent_id: str | None = Field(default=None, max_length=253, description="The Agent to queue for.")
     task_id: str | None = Field(default=None, description="The task: its name or its uid.")
-    task_version_id: str | None = Field(default=None, description="A version id (pins task and version).")
+    # An object name or uid: anything else could never name a version, and is refused before the API server sees it.
+    task_version_id: str | None = Field(
+        default=None, max_length=253, pattern=DNS_SUBDOMAIN, description="A version id (pins task and version)."
+    )
     version: str | None = Field(default=None, max_length=253, description='"current", a number, or a version id.')
     params: dict[str, Any] | None = Field(default=None, description="Params, validated by the task's schema.")
     reference: str | None = Field(default=None, max_length=253, description="Your own reference.")

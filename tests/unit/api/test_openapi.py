@@ -76,3 +76,11 @@ def test_every_seed_route_is_served_and_documented_as_its_served_operation() -> 
         assert path_params == set(re.findall(r"\{([^}]+)\}", route.path)), route
     seeds = {route.seed for route in seed_routes.ROUTES}
     assert seeds == {"001", "002", "003", "004"}, "seed 000's paths are /api/v1/integrations/...: served as they are"
+
+
+def test_a_trigger_documents_validate_only_answers() -> None:
+    """schemathesis found (issue 20): validate_only's 200 is a ValidateResult, which the document did not say."""
+    doc = openapi.document()
+    for path in ("/api/v1/tasks/{id}/run", "/api/v1/integrations/executions", "/api/tasks/{taskName}/run"):
+        schema = doc["paths"][path]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert {"$ref": "#/components/schemas/ValidateResult"} in schema["anyOf"], path
