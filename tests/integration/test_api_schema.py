@@ -36,10 +36,10 @@ BUDGET = os.environ.get("TASKOPS_FUZZ", "")
 FULL = BUDGET == "full"
 # Examples per operation and mode; the drop-in routes (api/seed_routes.py) share their handlers with /api/v1
 # operations, so fewer of theirs find anything new.
-EXAMPLES = 300 if FULL else int(BUDGET) if BUDGET.isdigit() else 10
-DROP_IN_EXAMPLES = 100 if FULL else max(3, EXAMPLES // 3)
+EXAMPLES = 300 if FULL else int(BUDGET) if BUDGET.isdigit() else 15
+DROP_IN_EXAMPLES = 100 if FULL else max(3, EXAMPLES // 4)
 # Linked sequences, and the most calls in one.
-SEQUENCES = 300 if FULL else int(BUDGET) if BUDGET.isdigit() else 30
+SEQUENCES = 300 if FULL else int(BUDGET) if BUDGET.isdigit() else 40
 STEPS = 10 if FULL else 6
 
 
