@@ -41,6 +41,9 @@ DROP_IN_EXAMPLES = 100 if FULL else max(3, EXAMPLES // 4)
 # Linked sequences, and the most calls in one.
 SEQUENCES = 300 if FULL else int(BUDGET) if BUDGET.isdigit() else 40
 STEPS = 10 if FULL else 6
+# pytest-timeout's default (pyproject.toml) fits the small budget; a larger one gets time in proportion.
+STATELESS_SECONDS = max(300, EXAMPLES * 20)
+SEQUENCE_SECONDS = max(300, SEQUENCES * STEPS * 2)
 
 
 def _bounded(examples: int, **kw: Any) -> settings:
@@ -66,6 +69,7 @@ def _schema(api: Caller) -> Any:
     return schemathesis.openapi.from_url(f"{api.base}/api/v1/openapi.json", headers=auth, timeout=10)
 
 
+@pytest.mark.timeout(STATELESS_SECONDS)
 def test_every_operation_conforms_to_the_openapi_document(api: Caller, ns: str) -> None:
     # Something real for the generated ids to sometimes hit.
     make_task(api, "st", schedule_kind="event", schedule_expr="st")
@@ -91,6 +95,7 @@ def test_every_operation_conforms_to_the_openapi_document(api: Caller, ns: str) 
         pytest.fail("\n\n".join(failures), pytrace=False)
 
 
+@pytest.mark.timeout(SEQUENCE_SECONDS)
 def test_linked_sequences_conform_to_the_openapi_document(api: Caller, ns: str) -> None:
     """create → get / update / delete / lifecycle / trigger, and trigger → get / cancel / resume / logs."""
     auth = {"Authorization": f"Bearer {api.token}"}
