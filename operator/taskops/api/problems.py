@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from taskops.clients.errors import ApiError
-from taskops.domain.resources.params import FieldError
+from taskops.domain.resources.params import FieldError, validation_errors
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -59,23 +59,8 @@ def invalid(errors: list[FieldError], detail: str | None = None) -> Problem:
     return Problem(422, "Unprocessable Entity", summary, errors, DOCS + "validation")
 
 
-def from_validation(exc: ValidationError, where: str, rename: Callable[[str], str] = str) -> Problem:
-    """The model's errors located under `where`; `rename` maps each name in a location (e.g. camelCase → snake)."""
-    errors = []
-    for err in exc.errors(include_url=False):
-        path = ".".join(rename(part) if isinstance(part, str) else str(part) for part in err["loc"])
-        message = err["msg"] if err["type"] != "extra_forbidden" else "unknown field (see the OpenAPI document)"
-        value = err.get("input") if err["type"] != "missing" else None
-        errors.append(FieldError(f"{where}.{path}" if path else where, message, _jsonable(value)))
-    return invalid(errors)
-
-
-def _jsonable(value: Any) -> Any:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return value
+def from_validation(exc: ValidationError, where: str) -> Problem:
+    return invalid(validation_errors(exc, where))
 
 
 def from_api_error(exc: ApiError) -> Problem:

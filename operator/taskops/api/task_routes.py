@@ -140,6 +140,10 @@ async def _patch_spec(request: web.Request, ns: str, task: dict[str, Any], spec:
     return reply(views.task_out(patched))
 
 
+def _snake_path(location: str) -> str:
+    return ".".join(to_snake(part) for part in location.split("."))
+
+
 def _refuse_required_nulls(fields: dict[str, Any]) -> None:
     """In an update a null clears the field: a field with a default takes it again (the merge patch removes the
     stored value, and the CRD's default applies), an optional one is removed; a field a Task cannot be without
@@ -170,7 +174,8 @@ async def update_task(request: web.Request) -> web.Response:
     try:
         merged = TaskSpec.model_validate(result)
     except ValidationError as exc:  # a stored spec the body cannot repair: the body's fault, never a 500
-        raise from_validation(exc, "body", rename=to_snake) from None
+        found = from_validation(exc, "body").errors  # located by the spec's camelCase names: the body's are snake
+        raise invalid([FieldError(_snake_path(e.location), e.message, e.value) for e in found]) from None
     await _check_spec(merged, svc)
     await authorization.require(request, user, ns, authorship.task_needs(result, stored, "body"))
     return await _patch_spec(request, ns, task, patch)
@@ -181,8 +186,11 @@ async def delete_task(request: web.Request) -> web.Response:
     svc, ns = services(request), namespace(request)
     await caller(request, "delete", "tasks", ns)
     task = await find_task(svc, ns, request.match_info["id"])
+    deleted = task
     with contextlib.suppress(NotFound):
-        await svc.client.delete(TASKS, ns, task["metadata"]["name"])
+        deleted = await svc.client.delete(TASKS, ns, task["metadata"]["name"])
+    if deleted.get("kind") == "Task" and not deleted["metadata"].get("finalizers"):
+        svc.cache.tasks.forget(task, deleted)  # a GET right after the 204 answers 404
     return web.Response(status=204)
 
 
