@@ -11,7 +11,7 @@ TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed-stamp
 export PYTHONPATH := $(CURDIR):$(CURDIR)/operator
 
-.PHONY: help venv controlplane browser realnode-deps up down lint unit integration test e2e chaos crds bench clean
+.PHONY: help venv controlplane browser realnode-deps up down lint unit integration test e2e chaos fuzz crds bench clean
 
 help:
 	@echo "make up      - local control plane + operator + example task (make down stops it)"
@@ -19,6 +19,7 @@ help:
 	@echo "make test    - the whole suite: ruff, mypy, import contracts, CRD drift, chart lint (checkov), unit, integration and real-node tests (root)"
 	@echo "make e2e     - the real-node tier: task containers that really run (root; docs/realnode.md)"
 	@echo "make chaos   - the full chaos suite: 1,000 runs under operator SIGKILLs, apiserver restart, etcd pause (about 30 min)"
+	@echo "make fuzz    - schemathesis at its large budget: 300 examples per operation and mode, 300 linked sequences (about an hour)"
 	@echo "make crds    - regenerate crds/ from the models"
 	@echo "make bench   - every benchmark, one table + bench/results/latest.{json,png} (about 20 minutes)"
 
@@ -95,6 +96,11 @@ e2e: venv realnode-deps
 # The chaos suite at the issue's scale; `make test` runs it small. Counts go to bench/results/chaos.json.
 chaos: venv controlplane
 	TASKOPS_CHAOS=full $(PY) -m pytest tests/chaos -q -s; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+# schemathesis at the large budget; `make test` runs it small (tests/integration/test_api_schema.py).
+fuzz: venv controlplane
+	TASKOPS_FUZZ=full $(PY) -m pytest tests/integration/test_api_schema.py -q -s; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 $(BENCH_STAMP): $(STAMP)

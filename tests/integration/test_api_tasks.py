@@ -139,3 +139,25 @@ def test_an_invalid_result_schema_is_refused_on_create_and_on_update(api: Caller
     assert "pattern is not accepted" in problem["errors"][0]["message"], problem
     stored = kube.get(ns, "tasks", "checked")
     assert stored is not None and stored["spec"]["resultSchema"] == good, stored
+
+
+def test_put_null_resets_a_defaulted_field_and_is_a_422_for_a_required_one(api: Caller) -> None:
+    """Regression (issue 20): `{"max_retries": null}` and `{"payload": null}` answered 500.
+
+    A null clears a field: one with a default takes its default again, an optional one is removed, and
+    `payload`, which a Task cannot be without, is a 422 naming it (docs/api.md, "Tasks").
+    """
+    path = "/api/v1/tasks/nulls"
+    created = api.post("/api/v1/tasks", json=task_body("nulls", max_retries=7, priority=2, concurrency_key="k"))
+    assert created.status_code == 201, created.text
+    resp = api.put(path, json={"max_retries": None, "priority": None, "concurrency_key": None})
+    assert resp.status_code == 200, resp.text
+    task = resp.json()
+    assert task["spec"]["max_retries"] == 3 and task["priority"] == 5 and task["queue_priority"] == 0, task
+    assert "concurrency_key" not in task["spec"], task
+    assert_problem(api.put(path, json={"payload": None}), 422, "body.payload")
+    assert api.get(path).json()["spec"]["payload"] == created.json()["spec"]["payload"]
+    # Every field at once: a 422 or a 200, never a 5xx.
+    for field in ("title", "description", "schedule_kind", "schedule_expr", "timezone", "backoff_strategy", "params"):
+        status = api.put(path, json={field: None}).status_code
+        assert status in (200, 422), (field, status)

@@ -11,8 +11,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 from taskops import logs
-from taskops.api import agent_routes, log_routes, openapi, run_routes, task_routes, trigger_routes, ui
-from taskops.api.context import SERVICES, Services, services
+from taskops.api import agent_routes, log_routes, openapi, run_routes, seed_routes, task_routes, trigger_routes, ui
+from taskops.api.context import SEED, SERVICES, Services, services
 from taskops.api.limits import HOLDS, LIMITS, Holds, Limits, release_middleware
 from taskops.api.problems import MAX_BODY, Handler, Problem, problem_middleware
 
@@ -76,6 +76,31 @@ async def not_found(request: web.Request) -> web.Response:
     raise Problem(404, "Not Found", f"no route {request.method} {request.path}; see /api/v1/openapi.json")
 
 
+def _drop_in(handler: Handler, route: seed_routes.SeedRoute) -> Handler:
+    """`handler` at the seed's path: the request is marked with its seed and its path parameters renamed."""
+    renames = route.renames()
+
+    async def at_seed_path(request: web.Request) -> web.StreamResponse:
+        request[SEED] = route.seed
+        for own, theirs in renames.items():
+            request.match_info[theirs] = request.match_info[own]
+        return await handler(request)
+
+    return at_seed_path
+
+
+def add_seed_routes(app: web.Application) -> None:
+    """Every row of api/seed_routes.py, answered by the handler of the /api/v1 operation it serves."""
+    handlers = {
+        (route.method.lower(), route.resource.canonical): route.handler
+        for route in app.router.routes()
+        if route.resource is not None
+    }
+    for route in seed_routes.ROUTES:
+        handler = handlers[(route.method, route.serves)]
+        app.router.add_route(route.method.upper(), route.path, _drop_in(handler, route))
+
+
 def make_app(svc: Services, limits: Limits | None = None) -> web.Application:
     limits = limits or Limits()
     # Bodies are read by api.bodies with each route's own limit; this is aiohttp's backstop for any other read.
@@ -103,6 +128,7 @@ def make_app(svc: Services, limits: Limits | None = None) -> web.Application:
     app.add_routes(run_routes.routes)
     app.add_routes(log_routes.routes)
     app.add_routes(agent_routes.routes)
+    add_seed_routes(app)
 
     async def caches(_: web.Application) -> AsyncIterator[None]:
         await svc.cache.start()

@@ -40,10 +40,17 @@ class Services:
 
 
 SERVICES = web.AppKey("services", Services)
+# Set on a request that came in on a seed's own path (api/seed_routes.py): the seed, e.g. "002".
+SEED = web.RequestKey("seed", str)
 
 
 def services(request: web.Request) -> Services:
     return request.app[SERVICES]
+
+
+def seed_of(request: web.Request) -> str | None:
+    """The seed whose own path the request came in on (None: an /api/v1 path); see api/seed_routes.py."""
+    return request.get(SEED)
 
 
 def namespace(request: web.Request) -> str:

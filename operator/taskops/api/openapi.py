@@ -6,6 +6,7 @@ the API checks exactly that with a SubjectAccessReview.
 
 from __future__ import annotations
 
+import copy
 import html
 import re
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from typing import Any, get_args
 from pydantic import BaseModel, Field
 from pydantic.json_schema import models_json_schema
 
-from taskops.api import schemas
+from taskops.api import schemas, seed_routes
 from taskops.domain.execution.batchresults import InputStatus
 from taskops.domain.resources.task import ScheduleKind, TaskState
 
@@ -402,6 +403,54 @@ def _operation(op: Operation) -> dict[str, Any]:
     return out
 
 
+# OpenAPI links: what a created object's id opens next, for typed clients and schemathesis' stateful run
+# (tests/integration/test_api_schema.py). (the operation that creates, its status, the field to take, the paths
+# under which the operations that take it as {id} are).
+_LINKED = (
+    ("post", TASKS, "201", "name", TASKS + "/{id}"),
+    ("post", TASKS + "/{id}/run_now", "201", "id", "/api/v1/runs/{id}"),
+    ("post", "/api/v1/actions/{name}/{mode}", "201", "id", "/api/v1/runs/{id}"),
+    ("post", "/api/v1/integrations/executions", "201", "id", "/api/v1/integrations/executions/{id}"),
+)
+
+
+def _add_links(paths: dict[str, dict[str, Any]]) -> None:
+    for method, path, status, field_, under in _LINKED:
+        response = paths[path][method]["responses"][status]
+        response["links"] = {
+            op["operationId"]: {"operationId": op["operationId"], "parameters": {"id": f"$response.body#/{field_}"}}
+            for target, ops in paths.items()
+            if target == under or target.startswith(under + "/")
+            for op in ops.values()
+        }
+
+
+# What a drop-in route does differently from the operation it shares a handler with.
+_DROP_IN_NOTES = {
+    "002": (
+        " Param values may be strings, as seed 002 sends them: each is converted to the param's declared type"
+        ' ("5" → 5, "true"/"false" → booleans, JSON text for json params), or a 422 names the param.'
+    ),
+}
+
+
+def _drop_in(served: dict[str, Any], route: seed_routes.SeedRoute) -> dict[str, Any]:
+    """The served operation's entry, under the seed's own path and parameter names."""
+    out = copy.deepcopy(served)
+    renames = route.renames()
+    reverse = {theirs: own for own, theirs in renames.items()}
+    for param in out["parameters"]:
+        if param["in"] == "path":
+            param["name"] = reverse[param["name"]]
+    out["operationId"] = f"seed{route.seed}_{route.method}_" + re.sub(r"[/{}]+", "_", route.path).strip("_")
+    out["tags"] = [f"drop-in: seed {route.seed}"]
+    out["description"] = (
+        f"Seed {route.seed}'s own path for `{route.method.upper()} {route.serves}`: the same handler, auth and "
+        "response." + _DROP_IN_NOTES.get(route.seed, "")
+    )
+    return out
+
+
 def document() -> dict[str, Any]:
     models = {op.request for op in OPERATIONS if op.request} | {op.response for op in OPERATIONS if op.response}
     models |= {schemas.Problem, schemas.ValidateResult}
@@ -411,6 +460,9 @@ def document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for op in OPERATIONS:
         paths.setdefault(op.path, {})[op.method] = _operation(op)
+    _add_links(paths)
+    for route in seed_routes.ROUTES:
+        paths.setdefault(route.path, {})[route.method] = _drop_in(paths[route.serves][route.method], route)
     return {
         "openapi": "3.1.0",
         "info": {

@@ -11,12 +11,23 @@ import copy
 import datetime as dt
 from typing import Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    SerializerFunctionWrapHandler,
+    create_model,
+    model_serializer,
+)
 from pydantic.fields import FieldInfo
+from pydantic.json_schema import SkipJsonSchema
 
 from taskops.domain.execution.batchresults import InputStatus
 from taskops.domain.resources.apinames import API_NAME_MAX, API_NAME_PATTERN
+from taskops.domain.resources.names import DNS_SUBDOMAIN
 from taskops.domain.resources.overrides import Provider, ResponseFormat
+from taskops.domain.resources.run import Seed002Trigger
 from taskops.domain.resources.task import TaskSpec, TaskState
 from taskops.domain.views.run import Attempt, RunOut, Step
 
@@ -101,7 +112,10 @@ class ExecutionRequest(ApiModel):
 
     agent_id: str | None = Field(default=None, max_length=253, description="The Agent to queue for.")
     task_id: str | None = Field(default=None, description="The task: its name or its uid.")
-    task_version_id: str | None = Field(default=None, description="A version id (pins task and version).")
+    # An object name or uid: anything else could never name a version, and is refused before the API server sees it.
+    task_version_id: str | None = Field(
+        default=None, max_length=253, pattern=DNS_SUBDOMAIN, description="A version id (pins task and version)."
+    )
     version: str | None = Field(default=None, max_length=253, description='"current", a number, or a version id.')
     params: dict[str, Any] | None = Field(default=None, description="Params, validated by the task's schema.")
     reference: str | None = Field(default=None, max_length=253, description="Your own reference.")
@@ -319,24 +333,44 @@ class AgentList(BaseModel):
     offset: int
 
 
-class Run002(BaseModel):
-    """Seed 002's Run."""
+def _absent(description: str) -> Any:
+    """A field seed 002 types without null: absent from the answer while it has no value (see Run002)."""
 
-    id: str
+    def no_default(schema: dict[str, Any]) -> None:
+        schema.pop("default", None)
+
+    return Field(default=None, description=description, json_schema_extra=no_default)
+
+
+class Run002(BaseModel):
+    """Seed 002's Run. Seed 002 types its optional fields without null (`end_at: string`), so a field without a
+    value is left out of the answer rather than sent as null: a strict client of the seed accepts it."""
+
+    id: str = Field(description="The run's id (the Run object's name).")
     task_name: str
     status: Literal["pending", "running", "ended"]
-    end_reason: str | None = None
-    exit_code: int = Field(description="The exit code; 0 until the run ends.")
+    end_reason: str | SkipJsonSchema[None] = _absent("Why the run ended; set when status=ended.")
+    exit_code: int | SkipJsonSchema[None] = _absent(
+        "The container's exit code; absent until the run ends with one (as in seed 002's own example)."
+    )
     created_at: dt.datetime
-    start_at: dt.datetime | None = None
-    end_at: dt.datetime | None = None
-    params: dict[str, Any] | None = None
+    start_at: dt.datetime | SkipJsonSchema[None] = _absent("When the run started.")
+    end_at: dt.datetime | SkipJsonSchema[None] = _absent("When the run ended.")
+    params: dict[str, str] | SkipJsonSchema[None] = _absent("The params, each as a string (JSON text if not one).")
     retry_attempt: int
-    retry_of_run_id: str | None = None
-    instance_index: int = 0
-    external_execution_id: str | None = None
-    triggered_by: str
-    idempotent_replay: bool | None = None
+    retry_of_run_id: str | SkipJsonSchema[None] = _absent(
+        "The run this one retries: its own id from its second attempt on (retry_attempt counts them), "
+        "or the run a resume reruns."
+    )
+    instance_index: int = Field(default=0, description="The instance: 0, a run of seed 002's route is one instance.")
+    external_execution_id: str | SkipJsonSchema[None] = _absent("The Run's uid.")
+    triggered_by: Seed002Trigger = Field(description="How the run was triggered, in seed 002's words.")
+    idempotent_replay: bool | SkipJsonSchema[None] = _absent("True: an Idempotency-Key replay (taskops).")
+
+    @model_serializer(mode="wrap")
+    def _without_nulls(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out: dict[str, Any] = handler(self)
+        return {k: v for k, v in out.items() if v is not None}
 
 
 class HistoryAction(BaseModel):

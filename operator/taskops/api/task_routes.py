@@ -13,6 +13,7 @@ import secrets
 from typing import Any, get_args
 
 from aiohttp import web
+from pydantic import ValidationError
 from pydantic.alias_generators import to_camel, to_snake
 
 from taskops.api import authorization, schemas, views
@@ -26,7 +27,7 @@ from taskops.api.context import (
     services,
 )
 from taskops.api.lookups import find_task
-from taskops.api.problems import Problem, invalid
+from taskops.api.problems import Problem, from_validation, invalid
 from taskops.clients.errors import AlreadyExists, NotFound
 from taskops.clients.resources import TASKS
 from taskops.domain.access import authorship
@@ -139,17 +140,42 @@ async def _patch_spec(request: web.Request, ns: str, task: dict[str, Any], spec:
     return reply(views.task_out(patched))
 
 
+def _snake_path(location: str) -> str:
+    return ".".join(to_snake(part) for part in location.split("."))
+
+
+def _refuse_required_nulls(fields: dict[str, Any]) -> None:
+    """In an update a null clears the field: a field with a default takes it again (the merge patch removes the
+    stored value, and the CRD's default applies), an optional one is removed; a field a Task cannot be without
+    (`payload`) is a 422 naming it."""
+    required = [
+        FieldError(f"body.{name}", "cannot be null: a task needs it (null resets only a field that has a default)")
+        for name, value in fields.items()
+        if value is None and name in TaskSpec.model_fields and TaskSpec.model_fields[name].is_required()
+    ]
+    if required:
+        raise invalid(required)
+
+
 @routes.put(PREFIX + "/{id}")
 async def update_task(request: web.Request) -> web.Response:
     svc, ns = services(request), namespace(request)
     user = await caller(request, "patch", "tasks", ns)
     task = await find_task(svc, ns, request.match_info["id"])
     data, _ = await body(request, schemas.TaskUpdate)
-    patch = _spec_patch(data.model_dump(exclude_unset=True, mode="json"))
+    fields = data.model_dump(exclude_unset=True, mode="json")
+    _refuse_required_nulls(fields)
+    patch = _spec_patch(fields)
+    if fields.keys() & {"priority", "queue_priority"} and "priority" not in patch:
+        patch["priority"] = None  # both null: back to the default priority
     stored = task.get("spec") or {}
     # What the API server will store (a merge patch): nested fields the body leaves out are kept.
     result = mergepatch.merged(stored, patch)
-    merged = TaskSpec.model_validate(result)
+    try:
+        merged = TaskSpec.model_validate(result)
+    except ValidationError as exc:  # a stored spec the body cannot repair: the body's fault, never a 500
+        found = from_validation(exc, "body").errors  # located by the spec's camelCase names: the body's are snake
+        raise invalid([FieldError(_snake_path(e.location), e.message, e.value) for e in found]) from None
     await _check_spec(merged, svc)
     await authorization.require(request, user, ns, authorship.task_needs(result, stored, "body"))
     return await _patch_spec(request, ns, task, patch)

@@ -20,7 +20,7 @@ from taskops.domain.execution.jobs import task_owner
 from taskops.domain.execution.versions import Version, resolve
 from taskops.domain.resources import apinames, names, timefmt
 from taskops.domain.resources.overrides import validate_overrides
-from taskops.domain.resources.params import FieldError, validate_inputs, validate_params
+from taskops.domain.resources.params import FieldError, coerce_strings, validate_inputs, validate_params
 from taskops.domain.resources.task import Task
 
 
@@ -30,6 +30,8 @@ class Trigger:
     triggered_by: str = "api"
     params: dict[str, Any] | None = None
     params_location: str = "body.params"
+    # Seed 002's route: param values sent as strings are converted to their declared types (params.coerce_strings).
+    coerce_strings: bool = False
     overrides: dict[str, Any] | None = None
     version: str | None = None
     reference: str | None = None
@@ -67,6 +69,10 @@ def check(trigger: Trigger, versions: list[Version], now: dt.datetime) -> Checke
         found = None
     # None: the newest version is not written yet (the Task just changed); its spec is the Task's spec.
     spec = found.spec if found is not None else task.spec
+    if trigger.coerce_strings:
+        # The Run stores the converted values: the operator validates them as it does every Run's.
+        trigger.params, coerce_errors = coerce_strings(spec.params or [], trigger.params, trigger.params_location)
+        errors += coerce_errors
     batch = trigger.inputs is not None
     params, param_errors = validate_params(spec.params or [], trigger.params, trigger.params_location, batch)
     errors += param_errors

@@ -17,6 +17,7 @@ from taskops.api.context import (
     namespace,
     query_int,
     reply,
+    seed_of,
     services,
 )
 from taskops.api.lookups import find_agent, find_task, find_version
@@ -63,10 +64,10 @@ async def run_now(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/tasks/{id}/run")
 async def run_002(request: web.Request) -> web.Response:
-    """Seed 002: trigger, optionally wait."""
+    """Seed 002: trigger, optionally wait. At seed 002's own path, string param values take their declared types."""
     task, user, api_name, data, raw = await _start_on_path(request, schemas.TaskRunRequest)
     wait, timeout = wait_options(request)
-    trigger = Trigger(task, "api", params=data.params, user=user)
+    trigger = Trigger(task, "api", params=data.params, user=user, coerce_strings=seed_of(request) == "002")
     shape = functools.partial(views.run002, now=services(request).now())
     return await fire(request, trigger, user, "run", raw, shape, wait, timeout, api_name)
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from taskops.api import schemas
+from taskops.api.trigger_build import ANNOTATION_RESUME_OF
 from taskops.domain.resources import priority, timefmt
 from taskops.domain.resources.apinames import ANNOTATION_SCHEDULE_OF, LABEL_SCHEDULE, task_api_name
 from taskops.domain.resources.phases import (
@@ -25,6 +26,7 @@ from taskops.domain.resources.phases import (
     seed002_status,
     seed003_status,
 )
+from taskops.domain.resources.run import seed002_trigger
 from taskops.domain.resources.task import TaskSpec
 from taskops.domain.views.run import UPDATED_AT, phase_and_reason, run_out
 
@@ -117,20 +119,21 @@ def run002(
     out = run_out(run, task_name)
     phase, reason = phase_and_reason(run)
     status, end_reason = seed002_status(phase, reason)
+    annotations = run["metadata"].get("annotations") or {}
     return schemas.Run002(
         id=out.id,
         task_name=out.task_name,
         status=status,
         end_reason=end_reason,
-        exit_code=out.exit_code or 0,
+        exit_code=out.exit_code if out.is_done else None,
         created_at=out.created_at or now,
         start_at=out.start_at,
         end_at=out.end_at,
         params={k: v if isinstance(v, str) else json.dumps(v) for k, v in (out.params or {}).items()},
         retry_attempt=out.retry_attempt,
-        retry_of_run_id=out.retry_of_run_id,
+        retry_of_run_id=out.id if out.retry_attempt > 0 else annotations.get(ANNOTATION_RESUME_OF),
         external_execution_id=out.uid,
-        triggered_by=out.triggered_by,
+        triggered_by=seed002_trigger(out.triggered_by),
         idempotent_replay=replay,
     )
 

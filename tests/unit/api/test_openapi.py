@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any, cast
 
-from taskops.api import openapi
+from taskops.api import openapi, seed_routes
 from taskops.api.app import make_app
 from taskops.api.cache import Cache
 from taskops.api.context import Services
@@ -20,8 +20,13 @@ UNDOCUMENTED = {
 }
 
 
+# Served outside the API's contract: probes, metrics and the page (docs/operating.md, docs/ui.md).
+NOT_API = ("/healthz", "/readyz", "/metrics", "/ui")
+
+
 def served_routes() -> set[tuple[str, str]]:
-    """(method, path template) of every /api/ route of the app as `taskops api` builds it, without starting it.
+    """(method, path template) of every API route of the app as `taskops api` builds it, without starting it:
+    /api/v1 and the seeds' own paths (api/seed_routes.py).
 
     HEAD is aiohttp's automatic twin of each GET, not a route of its own.
     """
@@ -30,7 +35,7 @@ def served_routes() -> set[tuple[str, str]]:
     routes = set()
     for route in app.router.routes():
         resource = route.resource
-        if resource is not None and resource.canonical.startswith("/api/") and route.method != "HEAD":
+        if resource is not None and not resource.canonical.startswith(NOT_API) and route.method != "HEAD":
             routes.add((route.method.lower(), resource.canonical))
     return routes
 
@@ -55,3 +60,27 @@ def test_every_ref_resolves_and_operation_ids_are_unique() -> None:
     ids = [op["operationId"] for methods in doc["paths"].values() for op in methods.values()]
     assert len(ids) == len(set(ids)) == len(documented_routes(doc))
     assert "<table>" in openapi.docs_page(doc)
+
+
+def test_every_seed_route_is_served_and_documented_as_its_served_operation() -> None:
+    """Each drop-in route (api/seed_routes.py) is in the app and the document, with the served operation's body,
+    responses and RBAC, under the seed's own parameter names."""
+    served, doc = served_routes(), openapi.document()
+    for route in seed_routes.ROUTES:
+        assert (route.method, route.path) in served, route
+        own, theirs = doc["paths"][route.path][route.method], doc["paths"][route.serves][route.method]
+        assert own["responses"] == theirs["responses"], route
+        assert own.get("requestBody") == theirs.get("requestBody"), route
+        assert own["x-kubernetes-rbac"] == theirs["x-kubernetes-rbac"], route
+        path_params = {p["name"] for p in own["parameters"] if p["in"] == "path"}
+        assert path_params == set(re.findall(r"\{([^}]+)\}", route.path)), route
+    seeds = {route.seed for route in seed_routes.ROUTES}
+    assert seeds == {"001", "002", "003", "004"}, "seed 000's paths are /api/v1/integrations/...: served as they are"
+
+
+def test_a_trigger_documents_validate_only_answers() -> None:
+    """schemathesis found (issue 20): validate_only's 200 is a ValidateResult, which the document did not say."""
+    doc = openapi.document()
+    for path in ("/api/v1/tasks/{id}/run", "/api/v1/integrations/executions", "/api/tasks/{taskName}/run"):
+        schema = doc["paths"][path]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert {"$ref": "#/components/schemas/ValidateResult"} in schema["oneOf"], path

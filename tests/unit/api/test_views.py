@@ -90,3 +90,33 @@ def test_an_execution_speaks_seed_000_and_carries_what_the_page_shows() -> None:
     assert out.triggered_by == "api" and [s.step for s in out.history] == ["ended"] and out.batch_inputs is None
     listed = views.select_runs([out, views.execution(_run("RUNNING", None))], {"status": "aborted"}, "-priority")
     assert [e.status for e in listed] == ["aborted"]
+
+
+def test_seed_002_run_object() -> None:
+    """Issue 20: exit_code absent until the run ends, retry_of_run_id a run id, triggered_by in 002's enum."""
+    running = views.run002(_run("RUNNING", None, attempt=1), now=NOW).model_dump(mode="json")
+    # Seed 002 types its optional fields without null: a field without a value is absent.
+    assert not {"exit_code", "retry_of_run_id", "end_at", "end_reason"} & running.keys()
+    assert None not in running.values()
+    assert (running["retry_attempt"], running["instance_index"]) == (0, 0)
+    ended = views.run002(_run(retryOf="r1-a1"), now=NOW).model_dump(mode="json")
+    # The second attempt retries this run (not the Job of its first attempt); the attempt is counted apart.
+    assert (ended["exit_code"], ended["retry_of_run_id"], ended["retry_attempt"]) == (0, "r1", 1)
+    resumed = _run("RUNNING", None, attempt=1)
+    resumed["metadata"].setdefault("annotations", {})["taskops.dev/resume-of"] = "r0"
+    assert views.run002(resumed, now=NOW).retry_of_run_id == "r0"
+    for taskops_trigger, seed_trigger in [
+        ("api", "api"),
+        ("manual", "api"),
+        ("retry", "api"),
+        ("resume", "api"),
+        ("cron", "cron"),
+        ("rrule", "cron"),
+        ("once", "cron"),
+        ("event", "service"),
+        ("startup", "startup"),
+    ]:
+        run = _run()
+        run["spec"]["triggeredBy"] = taskops_trigger
+        assert views.run002(run, now=NOW).triggered_by == seed_trigger
+        assert views.run_out(run).triggered_by == taskops_trigger  # the full value everywhere else

@@ -14,6 +14,22 @@ from taskops.domain.resources.phases import EndReason, Phase
 
 ExecutionMode = Literal["LIVE", "ASYNC", "SCHEDULE"]
 TRIGGERS = ("manual", "api", "cron", "rrule", "once", "event", "retry", "resume", "startup")
+# Seed 002's `triggered_by` enum, and the word of it each taskops trigger is shown as on 002's routes: a schedule
+# fire is `cron` whatever its kind, a request (or a person, or a rerun of one) is `api`, an event another service
+# posted is `service`. Seed 002's `cloud` has no counterpart here.
+Seed002Trigger = Literal["cron", "api", "cloud", "service", "startup"]
+_SEED002_TRIGGERS: dict[str, Seed002Trigger] = {
+    "cron": "cron",
+    "rrule": "cron",
+    "once": "cron",
+    "event": "service",
+    "startup": "startup",
+}
+
+
+def seed002_trigger(triggered_by: str) -> Seed002Trigger:
+    """`triggered_by` in seed 002's enum (manual, api, retry, resume and anything unknown: `api`)."""
+    return _SEED002_TRIGGERS.get(triggered_by, "api")
 
 
 class TaskRef(CamelModel):

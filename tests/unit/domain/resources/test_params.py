@@ -6,7 +6,14 @@ from typing import Any
 
 import pytest
 
-from taskops.domain.resources.params import FieldError, ParamSpec, env_name, env_value, validate_params
+from taskops.domain.resources.params import (
+    FieldError,
+    ParamSpec,
+    coerce_strings,
+    env_name,
+    env_value,
+    validate_params,
+)
 
 SCHEMA = [
     ParamSpec(name="order_id", type="string", required=True),
@@ -94,3 +101,56 @@ def test_each_batch_input_is_checked_like_one_runs_params() -> None:
     assert validate_inputs([], ["opaque", 3]) == (["opaque", 3], []), "no params schema: elements as they are"
     _, errors = validate_inputs(schema, [{}] * (MAX_INPUT_ERRORS + 5))
     assert len(errors) == MAX_INPUT_ERRORS + 1 and errors[-1].message == "5 more errors not listed"
+
+
+# --- seed 002's string values (coerce_strings) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "sent", "converted"),
+    [
+        ("limit", "5", 5),
+        ("limit", "-12", -12),
+        ("ratio", "2.5", 2.5),
+        ("ratio", "3", 3),
+        ("dry_run", "true", True),
+        ("dry_run", "False", False),
+        ("extra", '{"a": [1, 2]}', {"a": [1, 2]}),
+        ("extra", "7", 7),
+        ("order_id", "42", "42"),  # a string param keeps its string
+        ("limit", 5, 5),  # typed values pass as they are
+        ("limit", None, None),  # null still omits the param
+        ("limit", "", ""),  # "" is seed 002's empty value: left for validate_params to judge
+    ],
+)
+def test_coerce_strings_converts_to_the_declared_type(name: str, sent: Any, converted: Any) -> None:
+    out, errors = coerce_strings(SCHEMA, {name: sent}, "body.params")
+    assert errors == []
+    assert out == {name: converted}
+    assert type(out[name]) is type(converted)
+
+
+@pytest.mark.parametrize(
+    ("name", "sent", "message"),
+    [
+        ("limit", "5.5", "cannot be converted to an integer"),
+        ("limit", "five", "cannot be converted to an integer"),
+        ("limit", "9" * 5000, "too many digits"),
+        ("ratio", "nan", "finite number"),
+        ("ratio", "abc", "cannot be converted to a number"),
+        ("dry_run", "yes", "cannot be converted to a boolean"),
+        ("extra", "{not json", "is not JSON text"),
+        ("extra", "[" * 100 + "]" * 100, "nested deeper than"),
+    ],
+)
+def test_coerce_strings_names_the_param_it_cannot_convert(name: str, sent: str, message: str) -> None:
+    _, errors = coerce_strings(SCHEMA, {name: sent, "order_id": "x"}, "body.params")
+    assert [(e.location, e.value) for e in errors] == [(f"body.params.{name}", sent)]
+    assert message in errors[0].message
+
+
+def test_coerced_values_then_validate_like_typed_ones() -> None:
+    out, errors = coerce_strings(SCHEMA, {"order_id": "A1", "limit": "3", "mode": "slow", "nope": "1"}, "body.params")
+    assert errors == []
+    _, problems = validate_params(SCHEMA, out, "body.params")
+    assert {e.location for e in problems} == {"body.params.mode", "body.params.nope"}
