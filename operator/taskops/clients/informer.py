@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 Key = tuple[str, str]  # (namespace, name)
 Listener = Callable[[str, dict[str, Any]], None]
 Transform = Callable[[dict[str, Any]], dict[str, Any]]
+# Which namespaces' objects an informer keeps (a sharded operator's own): the others are dropped on arrival.
+NamespaceFilter = Callable[[str], bool]
 RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 
@@ -52,6 +54,7 @@ class Informer:
         namespace: str | None = None,
         transform: Transform | None = None,
         label_selector: str | None = None,
+        accept: NamespaceFilter | None = None,
     ) -> None:
         self.client = client
         self.resource = resource
@@ -61,6 +64,7 @@ class Informer:
         self.synced = asyncio.Event()
         self._listeners: list[Listener] = []
         self._transform = transform or (lambda obj: obj)
+        self._accept = accept
 
     def listen(self, listener: Listener) -> None:
         """Call `listener(type, object)` on every change: ADDED, MODIFIED or DELETED."""
@@ -74,6 +78,8 @@ class Informer:
         self._apply("MODIFIED", obj)
 
     def _apply(self, type_: str, raw: dict[str, Any], transformed: bool = False) -> None:
+        if self._accept is not None and not self._accept(raw["metadata"].get("namespace") or ""):
+            return
         obj = raw if transformed else self._transform(raw)
         key = key_of(obj)
         old = self.items.get(key)
