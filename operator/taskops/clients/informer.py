@@ -77,8 +77,11 @@ class Informer:
         """Put an object this process just wrote, unless the watch already brought a newer one."""
         self._apply("MODIFIED", obj)
 
+    def _accepts(self, obj: dict[str, Any]) -> bool:
+        return self._accept is None or self._accept(obj["metadata"].get("namespace") or "")
+
     def _apply(self, type_: str, raw: dict[str, Any], transformed: bool = False) -> None:
-        if self._accept is not None and not self._accept(raw["metadata"].get("namespace") or ""):
+        if not self._accepts(raw):
             return
         obj = raw if transformed else self._transform(raw)
         key = key_of(obj)
@@ -112,7 +115,11 @@ class Informer:
 
     async def _relist(self) -> str:
         items, version = await self.client.list_all(
-            self.resource, self.namespace, label_selector=self.label_selector, transform=self._transform
+            self.resource,
+            self.namespace,
+            label_selector=self.label_selector,
+            transform=self._transform,
+            keep=self._accepts if self._accept is not None else None,
         )
         fresh = {key_of(obj): obj for obj in items}
         for key in [k for k in self.items if k not in fresh]:
