@@ -72,7 +72,7 @@ def start_shards(cluster: Cluster, count: int) -> list[tuple[subprocess.Popen[by
     return procs
 
 
-def wait_ready(port: int, timeout: float = 120) -> None:
+def wait_ready(port: int, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

@@ -23,7 +23,7 @@ from tests.integration.processes import OperatorProcess
 from tests.integration.test_operating import LEASE_NS, healthy, metric
 from tests.paths import OUTPUT
 
-DURATION = 4
+DURATION = 8  # a renew deadline of 5 s: on a loaded 2-core machine a 4 s lease can lapse at start
 RUNS_PER_NS = 6
 CAPACITY = 1
 ENDED_OK = 'taskops_runs_ended_total{end_reason="success"'
