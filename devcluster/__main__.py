@@ -172,9 +172,9 @@ taskops is running on a local control plane (etcd, kube-apiserver, controller-ma
 scheduler, kwok fake nodes) with the operator, the REST API and the example Task `hello`.
 
 Point kubectl at it:
-    export PATH="$PWD/{rel}/bin:$PATH" KUBECONFIG="$PWD/{rel}/kubeconfig"
+    export PATH="$PWD/{rel}/bin:$PWD/.venv/bin:$PATH" KUBECONFIG="$PWD/{rel}/kubeconfig"
     kubectl get tasks,runs,jobs
-    kubectl create -f examples/hello-run.yaml     # another Run
+    kubectl taskops run hello --wait              # another Run, waited for (docs/cli.md)
 
 Call the REST API (as the service account in examples/api-caller.yaml):
     API=$(cat {rel}/api-url) TOKEN=$(cat {rel}/token)

@@ -188,3 +188,27 @@ def test_a_batch_that_cannot_start_fails_at_once(kube: Kube, operator: OperatorP
     assert (run["status"]["phase"], run["status"]["endReason"]) == ("FAILED", "start_failed")
     assert "ErrImagePull" in run["status"]["message"]
     wait_for(lambda: not kube.jobs(ns), what="the stuck Job to be deleted")
+
+
+def test_a_second_resume_while_the_first_runs_is_the_same_resume(kube: Kube, api: Caller, ns: str) -> None:
+    # The resumed attempt runs for seconds, so the second request comes after the operator took the first up.
+    make_task(
+        api,
+        "slow-resume",
+        pods={
+            "kwok.taskops.dev/fail-indexes": "1",
+            "kwok.taskops.dev/fail-attempts": "1",
+            "kwok.taskops.dev/duration": "4s",
+        },
+        batch={"parallelism": 3},
+    )
+    run = api.post("/api/v1/actions/slow-resume/async", json={"inputs": [{"n": i} for i in range(3)]}).json()
+    assert kube.wait_run_phase(ns, run["id"], ENDED, timeout=120)["status"]["phase"] == "PARTIAL_SUCCEEDED"
+    assert api.post(f"/api/v1/runs/{run['id']}/resume").status_code == 202
+    wait_for(lambda: (status_of(kube, ns, run["id"]).get("batch") or {}).get("resumes") == 1, 60, what="taken up")
+    assert status_of(kube, ns, run["id"])["phase"] not in ENDED, "the resumed attempt ended before the second ask"
+    again = api.post(f"/api/v1/runs/{run['id']}/resume")
+    assert again.status_code == 202, again.text
+    assert kube.run(ns, run["id"])["spec"]["resume"] == 1
+    assert kube.wait_run_phase(ns, run["id"], ENDED, timeout=120)["status"]["phase"] == "SUCCEEDED"
+    assert sorted(j.metadata.name for j in kube.jobs(ns)) == [f"{run['id']}-1", f"{run['id']}-2"]

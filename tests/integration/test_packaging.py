@@ -148,7 +148,11 @@ def test_the_taskops_wheel_holds_the_package_only(wheelhouse: Path) -> None:
         assert not [n for n in names if n.startswith(forbidden) or f"/{forbidden}" in n], forbidden
     assert "taskops/py.typed" in names
     assert "taskops/cli.py" in names and "taskops/api/app.py" in names and "taskops/operator/main.py" in names
-    assert "[console_scripts]\ntaskops = taskops.cli:main" in entry_points
+    assert "[console_scripts]\n" in entry_points
+    assert "taskops = taskops.cli:main" in entry_points
+    # kubectl runs `kubectl-taskops` from PATH as `kubectl taskops` (docs/cli.md), and completes through the other.
+    assert "kubectl-taskops = taskops.kubectl.main:main" in entry_points
+    assert "kubectl_complete-taskops = taskops.kubectl.completion:kubectl_complete" in entry_points
     assert "License-Expression: Apache-2.0" in metadata
 
 
@@ -160,6 +164,10 @@ def test_the_installed_console_script_runs_from_the_fresh_environment(venv: Path
     assert all(command in usage for command in ("operator", "api", "crds")), usage
     assert "--webhook-secret" in run(taskops, "operator", "--help", env=env)
     assert "--default-namespace" in run(taskops, "api", "--help", env=env)
+    plugin = run(venv / "bin" / "kubectl-taskops", "--help", env=env)
+    assert "usage: kubectl taskops" in plugin and "exit codes" in plugin
+    assert "--follow" in run(venv / "bin" / "kubectl-taskops", "run", "--help", env=env)
+    assert "resume" in run(venv / "bin" / "kubectl_complete-taskops", "__complete", "res", env=env).split()
     # Any install prints the CRDs it was built with (`taskops crds | kubectl apply -f -`).
     assert run(taskops, "crds", env=env).count("kind: CustomResourceDefinition") == 3
     modules = "taskops.api.app, taskops.api.main, taskops.operator.main, taskops.crds"

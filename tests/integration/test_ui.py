@@ -234,3 +234,86 @@ def test_sign_in_list_run_with_params_watch_and_abort(driver: WebDriver, api: Ca
     # Failed requests the page handled: the bad token, the rejected params, and logs of kwok's fake pods (no kubelet).
     expected = (r"/api/v1/tasks\?.* 401", r"/api/v1/integrations/executions\?.* 422", r"/logs\?.* (404|409)")
     assert console_errors(driver, expected) == []
+
+
+def run_ended(api: Caller, run_id: str) -> bool:
+    return bool(api.get(f"/api/v1/runs/{run_id}").json()["is_done"])
+
+
+@pytest.mark.timeout(600)  # runs of three versions and a batch, on a shared machine
+def test_the_task_chart_and_a_batch_runs_progress_bar(driver: WebDriver, api: Caller, ns: str) -> None:
+    """Issue 24 §3: a task's last runs as a chart (duration, outcome, retries) with its success rate, live; a
+    batch run's progress as a bar in the executions list."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    # Three versions of one task: v1 succeeds, v2 fails its first attempt and succeeds on the retry, v3 fails twice.
+    retry = {"max_retries": 1, "backoff_strategy": "fixed", "backoff_seconds": 1}
+    make_task(api, "report", pods=builders.pod_behaviour(duration="2s"), **retry)
+    for version, pods in ((2, {"kwok.taskops.dev/fail-attempts": "1"}), (3, builders.pod_behaviour(exit_code=3))):
+        # One change at a time: the operator writes a version for each spec it sees, not for each write.
+        wait(driver, 60).until(lambda _, v=version: api.get("/api/v1/tasks/report/versions").json()["total"] == v - 1)
+        payload = builders.task("x", pod_annotations={"kwok.taskops.dev/duration": "2s", **pods})["spec"]["payload"]
+        assert api.put("/api/v1/tasks/report", json={"payload": payload}).status_code == 200
+    wait(driver, 60).until(lambda _: api.get("/api/v1/tasks/report/versions").json()["total"] == 3, "no version 3")
+    make_task(api, "resize", pods={"kwok.taskops.dev/fail-indexes": "1", "kwok.taskops.dev/duration": "3s"},
+              batch={"parallelism": 2}, max_retries=0)  # fmt: skip
+    batch = api.post("/api/v1/actions/resize/async", json={"inputs": [{"image": i} for i in range(6)]}).json()
+    runs = []
+    for version in ("1", "1", "2", "3"):
+        resp = api.post("/api/v1/integrations/executions", json={"task_id": "report", "version": version})
+        assert resp.status_code == 201, resp.text
+        runs.append(resp.json()["id"])
+
+    # The executions list: the batch run's bar moves while it runs, then shows 5 of 6 succeeded, 1 failed.
+    sign_in(driver, api)
+    find(driver, "#tasks")
+    driver.get(api.base + "/ui/#/executions")
+    row = f"#executions tr[data-run='{batch['id']}'] .batch-progress"
+    wait(driver, 30).until(lambda d: int(find(d, row).get_attribute("data-running") or 0) > 0, "no running inputs")
+    assert find(driver, row).get_attribute("aria-valuemax") == "6"
+    driver.save_screenshot(str(SCREENSHOTS / "ui-batch-progress-running.png"))
+    wait(driver, 150).until(lambda _: run_ended(api, batch["id"]), "the batch never ended")
+    final = api.get(f"/api/v1/runs/{batch['id']}").json()["batch"]
+    # Read afresh: on this shared machine the page's event stream may have been reconnecting at the end (the
+    # page keeps no backlog of what it missed meanwhile), and the bar is what is checked here.
+    driver.refresh()
+    wait(driver, 30).until(lambda d: find(d, row).get_attribute("aria-valuenow") == "6", f"the bar missed {final}")
+    bar = find(driver, row)
+    assert (bar.get_attribute("data-succeeded"), bar.get_attribute("data-failed")) == ("5", "1")
+    assert "6/6 done, 1 failed" in bar.text
+    assert len(bar.find_elements(By.CSS_SELECTOR, "rect.progress-failed")) == 1
+    wait(driver).until(lambda d: "PARTIAL_SUCCEEDED" in text_of(d, f"#executions tr[data-run='{batch['id']}']"))
+    driver.save_screenshot(str(SCREENSHOTS / "ui-batch-progress.png"))
+    assert not driver.find_elements(By.CSS_SELECTOR, f"#executions tr[data-run='{runs[0]}'] .batch-progress")
+
+    # The task page: one bar per run, coloured by outcome, the retried runs marked, and the success rate.
+    wait(driver, 90).until(lambda _: all(run_ended(api, r) for r in runs), "the runs never ended")
+    driver.get(api.base + "/ui/#/tasks/report")
+    bars = wait(driver).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#run-chart .bar-link")) == 4 or None)
+    assert bars
+    found = {
+        b.get_attribute("data-run"): (b.get_attribute("data-status"), b.get_attribute("data-retries"))
+        for b in driver.find_elements(By.CSS_SELECTOR, "#run-chart .bar-link")
+    }
+    assert found == {
+        runs[0]: ("SUCCEEDED", "0"),
+        runs[1]: ("SUCCEEDED", "0"),
+        runs[2]: ("SUCCEEDED", "1"),
+        runs[3]: ("FAILED", "1"),
+    }
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#run-chart .retry-mark")) == 2 + 1  # two runs, the legend
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#run-chart-svg rect.bar.FAILED")) == 1
+    seconds = [float(b.get_attribute("data-seconds") or 0) for b in driver.find_elements(By.CSS_SELECTOR, ".bar-link")]
+    assert all(s >= 1 for s in seconds), seconds  # each attempt's pod ran 2 s
+    rate = find(driver, "#success-rate")
+    assert rate.get_attribute("data-rate") == "75" and "3 of 4 finished runs" in rate.text
+    driver.save_screenshot(str(SCREENSHOTS / "ui-task-chart.png"))
+
+    # A new run appears in the chart as it happens, without a reload; a bar is a link to its run.
+    driver.execute_script("window.__noReload = true")
+    fresh = api.post("/api/v1/tasks/report/run_now").json()["id"]
+    wait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, f"#run-chart .bar-link[data-run='{fresh}']"))
+    assert driver.execute_script("return window.__noReload") is True
+    driver.find_element(By.CSS_SELECTOR, f"#run-chart .bar-link[data-run='{runs[3]}']").click()
+    wait(driver).until(lambda d: d.current_url.endswith("#/executions/" + runs[3]))
+    expected = (r"/logs\?.* (404|409)",)
+    assert console_errors(driver, expected) == []

@@ -94,3 +94,11 @@ def test_the_clients_package_may_build_requests(code: str) -> None:
 
 def test_serving_http_and_catching_client_errors_stay_allowed() -> None:
     assert ruff(SERVER_SIDE, "operator/taskops/operator/health.py") == set()
+
+
+def test_the_rest_client_may_use_aiohttps_client_but_not_the_kube_clients_raw_verbs() -> None:
+    """taskops.client talks to taskops' own API (import-linter keeps it from the Kubernetes client and the
+    server from it): aiohttp's client is allowed there, the KubeClient's private verbs are not."""
+    for code in (AIOHTTP_SESSION, AIOHTTP_IMPORTED):
+        assert ruff(code, "operator/taskops/client/aio.py") == set()
+    assert "SLF001" in ruff(RAW_LEASE_PUT, "operator/taskops/client/aio.py")

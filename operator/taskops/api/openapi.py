@@ -316,8 +316,11 @@ def _operation(op: Operation) -> dict[str, Any]:
     problem = {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}}
     responses: dict[str, Any] = {str(op.ok): ok}
     if op.ok == 201 and op.response is not None:
-        # A replay, a wait or validate_only answers 200.
+        # A replay, a wait or validate_only answers 200; validate_only with what the run would be.
         responses["200"] = {**ok, "description": "Replay, waited result, or validate_only"}
+        if any(p.name == "validate_only" for p in op.params):
+            either = {"oneOf": [{"$ref": REF.format(model=m.__name__)} for m in (op.response, schemas.ValidateResult)]}
+            responses["200"] = {**responses["200"], "content": {"application/json": {"schema": either}}}
     if op.path.endswith("/resume"):
         responses["202"] = {
             **ok,
@@ -343,7 +346,7 @@ def _operation(op: Operation) -> dict[str, Any]:
 
 def document() -> dict[str, Any]:
     models = {op.request for op in OPERATIONS if op.request} | {op.response for op in OPERATIONS if op.response}
-    models.add(schemas.Problem)
+    models |= {schemas.Problem, schemas.ValidateResult}
     _, defs = models_json_schema(
         [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)], ref_template=REF
     )

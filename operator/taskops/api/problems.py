@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from taskops.clients.errors import ApiError
-from taskops.domain.resources.params import FieldError
+from taskops.domain.resources.params import FieldError, validation_errors
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -60,21 +60,7 @@ def invalid(errors: list[FieldError], detail: str | None = None) -> Problem:
 
 
 def from_validation(exc: ValidationError, where: str) -> Problem:
-    errors = []
-    for err in exc.errors(include_url=False):
-        path = ".".join(str(part) for part in err["loc"])
-        message = err["msg"] if err["type"] != "extra_forbidden" else "unknown field (see the OpenAPI document)"
-        value = err.get("input") if err["type"] != "missing" else None
-        errors.append(FieldError(f"{where}.{path}" if path else where, message, _jsonable(value)))
-    return invalid(errors)
-
-
-def _jsonable(value: Any) -> Any:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return value
+    return invalid(validation_errors(exc, where))
 
 
 def from_api_error(exc: ApiError) -> Problem:

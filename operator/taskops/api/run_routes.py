@@ -127,9 +127,12 @@ async def resume_run(request: web.Request) -> web.Response:
     await authorization.require_on_run(request, user, ns, run["metadata"]["name"], ("get", "patch"))
     await authorization.require(request, user, ns, authorship.agent_need(run["spec"].get("agent"), "run.spec.agent"))
     phase = raw_phase(run)
-    if phase not in RESUMABLE_PHASES:
+    batch = bool(run["spec"].get("inputs"))
+    # A batch run whose resume the operator has already taken up is not terminal: asked once, not twice.
+    under_way = batch and not is_terminal(phase) and int(run["spec"].get("resume") or 0) > 0
+    if phase not in RESUMABLE_PHASES and not under_way:
         raise Problem(409, "Conflict", f"only a STOPPED, FAILED or PARTIAL_SUCCEEDED run can be resumed; it is {phase}")
-    if run["spec"].get("inputs"):
+    if batch:
         return await _resume_batch(svc, ns, run)
     task = Task.model_validate(await find_task(svc, ns, run["spec"]["taskRef"]["name"]))
     body_ = resume_of(run, task, user.name, svc.now())
@@ -144,7 +147,8 @@ async def _resume_batch(svc: Services, ns: str, run: dict[str, Any]) -> web.Resp
     """A batch Run resumes in place: a new attempt over only the indexes that did not succeed (docs/batch.md)."""
     done = raw.resumes_done(run)
     patched = run
-    if int(run["spec"].get("resume") or 0) <= done:  # otherwise a resume is already asked for: idempotent
+    asked = int(run["spec"].get("resume") or 0) > done
+    if is_terminal(raw_phase(run)) and not asked:  # else a resume is asked for or under way: idempotent
         patched = await svc.client.patch(RUNS, ns, run["metadata"]["name"], {"spec": {"resume": done + 1}})
         svc.cache.runs.upsert(patched)
     task_name = svc.cache.task_name(ns, run["spec"]["taskRef"]["name"])

@@ -160,8 +160,11 @@ async def delete_task(request: web.Request) -> web.Response:
     svc, ns = services(request), namespace(request)
     await caller(request, "delete", "tasks", ns)
     task = await find_task(svc, ns, request.match_info["id"])
+    deleted = task
     with contextlib.suppress(NotFound):
-        await svc.client.delete(TASKS, ns, task["metadata"]["name"])
+        deleted = await svc.client.delete(TASKS, ns, task["metadata"]["name"])
+    if deleted.get("kind") == "Task" and not deleted["metadata"].get("finalizers"):
+        svc.cache.tasks.forget(task, deleted)  # a GET right after the 204 answers 404
     return web.Response(status=204)
 
 

@@ -8,8 +8,6 @@ request hash stored on it (same → replay, different → 422).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -23,8 +21,9 @@ from taskops.api.context import Services, query_bool, query_int, reply, services
 from taskops.api.limits import HOLDS, hold
 from taskops.api.problems import Problem, invalid
 from taskops.api.trigger_build import Trigger, build_run, check, request_hash
-from taskops.clients.errors import AlreadyExists, ApiError, NotFound
-from taskops.clients.resources import AGENTS, CONFIGMAPS, REVISIONS, RUNS
+from taskops.clients import batchinputs
+from taskops.clients.errors import ApiError, NotFound
+from taskops.clients.resources import AGENTS, REVISIONS, RUNS
 from taskops.domain.access import authorship
 from taskops.domain.execution import batch
 from taskops.domain.execution.versions import Version, from_revision
@@ -150,24 +149,10 @@ async def fire(
 
 
 async def _write_chunks(svc: Services, run: dict[str, Any], chunks: list[str]) -> None:
-    """Write a batch Run's input chunks, owned by it; on failure delete the Run (and so what was written).
-
-    A replay writes them again: chunks that exist are kept, so a request that died half-way completes.
-    """
-    meta = run["metadata"]
-    maps = batch.chunk_config_maps(meta["name"], meta["uid"], meta["namespace"], chunks)
-    limit = asyncio.Semaphore(8)
-
-    async def write(obj: dict[str, Any]) -> None:
-        async with limit:
-            with contextlib.suppress(AlreadyExists):
-                await svc.client.create(CONFIGMAPS, meta["namespace"], obj)
-
+    """Write a batch Run's input chunks; on failure the Run is deleted (and so what was written)."""
     try:
-        await asyncio.gather(*(write(obj) for obj in maps))
+        await batchinputs.write_chunks(svc.client, run, chunks)
     except ApiError as exc:
-        with contextlib.suppress(ApiError):
-            await svc.client.delete(RUNS, meta["namespace"], meta["name"])
         raise Problem(
             502,
             "Bad Gateway",

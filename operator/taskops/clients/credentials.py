@@ -58,6 +58,9 @@ def from_kubeconfig(path: str | None = None, context: str | None = None) -> Cred
     token = (cfg.api_key or {}).get("authorization") or (cfg.api_key or {}).get("BearerToken")
     if token and token.lower().startswith("bearer "):
         token = token[len("bearer ") :]
+    contexts, active = config.list_kube_config_contexts(config_file=path)  # type: ignore[no-untyped-call]
+    if context:
+        active = next((c for c in contexts if c.get("name") == context), None)
     return Credentials(
         server=cfg.host,
         ca_path=cfg.ssl_ca_cert,
@@ -65,6 +68,7 @@ def from_kubeconfig(path: str | None = None, context: str | None = None) -> Cred
         key_path=cfg.key_file,
         token=token,
         insecure=not cfg.verify_ssl,
+        default_namespace=((active or {}).get("context") or {}).get("namespace"),
     )
 
 
@@ -111,6 +115,8 @@ def _simple_kubeconfig(path: str | None, context: str | None) -> Credentials | N
         key_path=file_of("client-key"),
         token=user.get("token"),
         insecure=bool(cluster.get("insecure-skip-tls-verify")),
+        # The context's namespace: what kubectl (and `kubectl taskops`) use when no -n is given.
+        default_namespace=ctx.get("namespace"),
     )
 
 

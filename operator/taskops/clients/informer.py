@@ -65,6 +65,9 @@ class Informer:
         self._listeners: list[Listener] = []
         self._transform = transform or (lambda obj: obj)
         self._accept = accept
+        # Objects this process deleted before the watch said so: key -> the newest resourceVersion it had.
+        # Events no newer than that are from before the delete and must not bring the object back.
+        self._deleted: dict[Key, int] = {}
 
     def listen(self, listener: Listener) -> None:
         """Call `listener(type, object)` on every change: ADDED, MODIFIED or DELETED."""
@@ -80,12 +83,26 @@ class Informer:
     def _accepts(self, obj: dict[str, Any]) -> bool:
         return self._accept is None or self._accept(obj["metadata"].get("namespace") or "")
 
+    def forget(self, *versions: dict[str, Any]) -> None:
+        """Drop an object this process just deleted (read your own deletes); pass every copy known."""
+        key = key_of(versions[0])
+        if key not in self.items:
+            return  # the watch already delivered the delete; nothing older can follow it
+        self._deleted.pop(key, None)
+        self._apply("DELETED", self.items[key], transformed=True)
+        self._deleted[key] = max(_rv(v) for v in versions)  # cleared by the watch's DELETED or the next LIST
+
     def _apply(self, type_: str, raw: dict[str, Any], transformed: bool = False) -> None:
         if not self._accepts(raw):
             return
         obj = raw if transformed else self._transform(raw)
         key = key_of(obj)
         old = self.items.get(key)
+        gone = self._deleted.get(key)
+        if gone is not None:
+            if type_ != "DELETED" and _rv(obj) <= gone:
+                return  # from before our own delete
+            del self._deleted[key]  # the watch caught up: the delete, or a newer object of that name
         if type_ == "DELETED":
             if self.items.pop(key, None) is None:
                 return
@@ -122,6 +139,7 @@ class Informer:
             keep=self._accepts if self._accept is not None else None,
         )
         fresh = {key_of(obj): obj for obj in items}
+        self._deleted.clear()  # a LIST is newer than every delete made before it
         for key in [k for k in self.items if k not in fresh]:
             self._apply("DELETED", self.items[key], transformed=True)
         for obj in fresh.values():

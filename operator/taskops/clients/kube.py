@@ -133,9 +133,14 @@ class KubeClient:
         return await self._request("GET", res.path(namespace, name))
 
     async def list(
-        self, res: Resource, namespace: str | None = None, label_selector: str | None = None
+        self,
+        res: Resource,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
     ) -> list[dict[str, Any]]:
-        params = {"labelSelector": label_selector} if label_selector else None
+        selectors = {"labelSelector": label_selector, "fieldSelector": field_selector}
+        params = {k: v for k, v in selectors.items() if v} or None
         return list((await self._request("GET", res.path(namespace), params=params)).get("items") or [])
 
     async def list_all(
@@ -213,13 +218,16 @@ class KubeClient:
         resource_version: str | None = None,
         label_selector: str | None = None,
         timeout_seconds: int = 300,
+        field_selector: str | None = None,
     ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        """Yield (type, object) watch events until the server closes the stream."""
+        """Yield (type, object) watch events until the server closes the stream (`metadata.name=X`: one object)."""
         params = {"watch": "true", "allowWatchBookmarks": "true", "timeoutSeconds": str(timeout_seconds)}
         if resource_version:
             params["resourceVersion"] = resource_version
         if label_selector:
             params["labelSelector"] = label_selector
+        if field_selector:
+            params["fieldSelector"] = field_selector
         headers = self._headers(want_json=True)
         timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout_seconds + 30)
         async with self._http().get(res.path(namespace), params=params, headers=headers, timeout=timeout) as resp:

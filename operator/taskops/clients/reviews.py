@@ -8,6 +8,7 @@ from taskops.clients.kube import KubeClient
 from taskops.clients.resources import Resource
 
 TOKEN_REVIEWS = Resource("authentication.k8s.io", "v1", "tokenreviews")
+SELF_REVIEWS = Resource("authentication.k8s.io", "v1", "selfsubjectreviews")
 ACCESS_REVIEWS = Resource("authorization.k8s.io", "v1", "subjectaccessreviews")
 
 
@@ -42,6 +43,13 @@ async def review_token(client: KubeClient, token: str) -> User | None:
         groups=tuple(user.get("groups") or ()),
         extra={k: list(v) for k, v in (user.get("extra") or {}).items()},
     )
+
+
+async def who_am_i(client: KubeClient) -> str | None:
+    """The user the client's own credentials authenticate as (`kubectl auth whoami`); None if not told."""
+    body = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+    info = ((await client.create(SELF_REVIEWS, None, body)).get("status") or {}).get("userInfo") or {}
+    return str(info.get("username") or "") or None
 
 
 async def review_access(client: KubeClient, user: User, access: Access) -> tuple[bool, str]:

@@ -57,3 +57,18 @@ def test_other_forms_are_left_to_the_official_client(tmp_path: Path, user: dict[
 
 def test_a_missing_context_is_not_guessed(tmp_path: Path) -> None:
     assert credentials._simple_kubeconfig(write(tmp_path, {"token": "t"}), "elsewhere") is None
+
+
+def test_the_contexts_namespace_is_the_default_namespace(tmp_path: Path) -> None:
+    """What kubectl (and `kubectl taskops`) use without -n; none said: None (the caller picks `default`)."""
+    path = write(tmp_path, {"token": "t"})
+    assert credentials.from_kubeconfig(path).default_namespace is None
+    doc = yaml.safe_load(Path(path).read_text())
+    doc["contexts"].append({"name": "team", "context": {"cluster": "c", "user": "u", "namespace": "team-a"}})
+    Path(path).write_text(yaml.safe_dump(doc))
+    assert credentials.from_kubeconfig(path, context="team").default_namespace == "team-a"
+    # Through the official client too (a basic-auth user is not read here).
+    doc["users"][0]["user"] = {"username": "a", "password": "b"}
+    Path(path).write_text(yaml.safe_dump(doc))
+    (tmp_path / "ca.crt").write_text("a CA")
+    assert credentials.from_kubeconfig(path, context="team").default_namespace == "team-a"

@@ -278,7 +278,7 @@ function runsTable(id, runs, withTask) {
     return h("tr", { "data-run": run.id },
       h("td", {}, h("a", { href: "#/executions/" + encodeURIComponent(run.id) }, run.id)),
       withTask ? h("td", {}, run.task_name) : null,
-      h("td", { class: "status" }, badge(run.status)),
+      h("td", { class: "status" }, badge(run.status), batchProgress(run)),
       h("td", {}, when(run.created_at)),
       h("td", {}, when(run.end_at)),
       h("td", {}, run.exit_code ?? "–"));
@@ -326,7 +326,9 @@ async function renderTask(name) {
     h("dt", {}, "Params"), h("dd", {}, (spec.params || []).map((p) => p.name + ": " + p.type).join(", ") || "none"));
   const versions = h("tbody");
   const recent = h("div", { id: "recent-runs" });
+  const chart = h("div", { id: "chart-box" });
   main.append(facts, h("div", { class: "actions", style: null }, runButton), panel,
+    h("h2", {}, "Last runs"), chart,
     h("h2", {}, "Recent executions"), recent,
     h("h2", {}, "Versions"),
     h("table", { id: "versions" }, h("thead", {}, h("tr", {}, ["Version", "Id", "Created"].map((c) => h("th", { scope: "col" }, c)))), versions));
@@ -334,13 +336,21 @@ async function renderTask(name) {
   try {
     const [vs, runs] = await Promise.all([
       api("GET", "/api/v1/tasks/" + encodeURIComponent(name) + "/versions"),
-      api("GET", "/api/v1/runs", { query: { task_name: task.name, sort: "-created_at", limit: 10 } }),
+      api("GET", "/api/v1/runs", { query: { task_name: task.name, sort: "-created_at", limit: CHART_RUNS } }),
     ]);
     for (const v of vs.items) versions.append(h("tr", {}, h("td", {}, v.number), h("td", {}, h("code", {}, v.id)), h("td", {}, when(v.created_at))));
     if (!vs.items.length) versions.append(h("tr", {}, h("td", { colspan: 3, class: "notice" }, "No version written yet.")));
-    const t = runsTable("task-runs", runs.items, false);
+    const t = runsTable("task-runs", runs.items.slice(0, 10), false);
     recent.replaceChildren(t.table);
-    onRun((run) => { if (run.task_name === task.name) t.upsert(run, true); });
+    // The chart follows the same live stream as the table (charts.js).
+    const charted = new Map(runs.items.map((r) => [r.id, r]));
+    chart.replaceChildren(runChart([...charted.values()]));
+    onRun((run) => {
+      if (run.task_name !== task.name) return;
+      t.upsert(run, true);
+      if (run.event_type === "DELETED") charted.delete(run.id); else charted.set(run.id, run);
+      chart.replaceChildren(runChart([...charted.values()]));
+    });
   } catch (err) { failed(err); }
 }
 

@@ -13,12 +13,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from taskops.domain.resources import jsonbounds
 from taskops.domain.resources.paramspec import ParamSpec, ParamType
 
 _ABSENT = object()
 
-__all__ = ["FieldError", "ParamSpec", "env_name", "env_value", "validate_params"]
+__all__ = ["FieldError", "ParamSpec", "env_name", "env_value", "validate_params", "validation_errors"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,26 @@ class FieldError:
 
     def render(self) -> str:
         return f"{self.location}: {self.message} (got {json.dumps(self.value)})"
+
+
+def validation_errors(exc: ValidationError, where: str) -> list[FieldError]:
+    """A pydantic error as FieldErrors located under `where` (`body.params`): the API's 422 and the REST
+    client's own check of a request before it is sent say the same."""
+    errors = []
+    for err in exc.errors(include_url=False):
+        path = ".".join(str(part) for part in err["loc"])
+        message = err["msg"] if err["type"] != "extra_forbidden" else "unknown field (see the OpenAPI document)"
+        value = err.get("input") if err["type"] != "missing" else None
+        errors.append(FieldError(f"{where}.{path}" if path else where, message, _jsonable(value)))
+    return errors
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return value
 
 
 def _type_ok(kind: ParamType, value: Any) -> bool:
