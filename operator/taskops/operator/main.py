@@ -152,6 +152,9 @@ async def _operate(
         accept=owns,
     )
     namespace = opts.namespace
+    if namespace and not shard.owns(namespace):
+        log.warning("namespace %s falls on another shard than %d of %d: this process has nothing to do", namespace,
+                    shard.index, shard.count)  # fmt: skip
     log.info(
         "taskops operator starting (%s%s)",
         f"namespace {namespace}" if namespace else "all namespaces",
