@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import os
 import sys
 from typing import Any
 
@@ -86,6 +87,13 @@ def _operator_flags(op: argparse.ArgumentParser) -> None:
         help="concurrent Run reconciles (default 16): each waits on API round trips, so more overlap them",
     )
     op.add_argument("--metrics-port", type=int, help="serve /metrics, /healthz and /readyz on this port")
+    op.add_argument(
+        "--shard",
+        default=os.environ.get("TASKOPS_SHARD", "0/1"),
+        metavar="INDEX/COUNT",
+        help="act only on the namespaces whose hash falls on shard INDEX of COUNT, with its own Lease "
+        "(default $TASKOPS_SHARD or 0/1: every namespace; docs/operating.md)",
+    )
     election = op.add_argument_group("leader election (run several replicas; one acts)")
     election.add_argument("--leader-elect", action="store_true", help="hold a Lease before acting")
     election.add_argument("--lease-namespace", default="default", help="namespace of the Lease (default: default)")
@@ -144,12 +152,18 @@ def _webhook_key(args: argparse.Namespace) -> int:
 
 
 def _run_operator(args: argparse.Namespace) -> int:
+    from taskops.domain.leadership import shards
     from taskops.operator.leader import LostLeadership
     from taskops.operator.main import LeaderOptions, Options, run, webhook_options
 
     if args.workers < 1:
         # The worker shell refuses it too (controller.py); say so as a flag error, not a trace.
         raise SystemExit("--workers must be at least 1")
+    try:
+        shard = shards.parse(args.shard)
+        shards.check_base_name(args.lease_name)
+    except ValueError as exc:
+        raise SystemExit(f"--shard/--lease-name: {exc}") from None
     leader = None
     if args.leader_elect:
         if args.lease_duration_seconds < 2:
@@ -162,6 +176,7 @@ def _run_operator(args: argparse.Namespace) -> int:
         webhook=webhook_options(args),
         leader=leader,
         metrics_port=args.metrics_port,
+        shard=shard,
     )
     try:
         asyncio.run(run(options))

@@ -43,7 +43,7 @@ OPERATOR_CLUSTER_ONLY = {("apiextensions.k8s.io", "customresourcedefinitions"): 
 # The release namespace's Role: the Lease, the signing Secret by name, and `create` for that Secret (which RBAC cannot
 # limit to a name) when the operator is to make it.
 OPERATOR_LOCAL_RULES = [
-    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]},
+    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "list", "create", "update"]},
     {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["taskops-webhook"], "verbs": ["get"]},
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
 ]
@@ -135,6 +135,29 @@ def test_every_pod_is_locked_down_and_probed(helm_home: Path, values: list[str])
     assert api["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] == 8080
     env = operator["spec"]["template"]["spec"]["containers"][0]["env"]
     assert {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in env
+
+
+def test_shards_are_one_deployment_and_budget_each(helm_home: Path) -> None:
+    """operator.shards=3: three Deployments, each its own pods (disjoint selectors), shard flag and budget; the
+    default renders the one unsharded Deployment (no --shard: every namespace, the unsharded Lease name)."""
+    assert "--shard" not in args_of(by_kind(render(helm_home), "Deployment")["taskops-operator"])
+    docs = render(helm_home, "--set", "operator.shards=3")
+    deployments = by_kind(docs, "Deployment")
+    names = [f"taskops-operator-{i}" for i in range(3)]
+    assert set(deployments) == {*names, "taskops-api"}
+    for i, name in enumerate(names):
+        d = deployments[name]
+        pairs = dict(itertools.pairwise(args_of(d)))
+        assert pairs["--shard"] == f"{i}/3" and pairs["--lease-name"] == "taskops-operator", name
+        selector = d["spec"]["selector"]["matchLabels"]
+        assert selector["taskops.dev/operator-shard"] == str(i), name
+        assert selector.items() <= d["spec"]["template"]["metadata"]["labels"].items(), name
+        assert d["spec"]["template"]["spec"]["serviceAccountName"] == "taskops-operator", name
+    pdbs = by_kind(docs, "PodDisruptionBudget")
+    assert set(pdbs) == {*names, "taskops-api"}
+    assert all(pdbs[n]["spec"]["selector"]["matchLabels"]["taskops.dev/operator-shard"] == n[-1] for n in names)
+    with pytest.raises(AssertionError, match="minimum"):
+        render(helm_home, "--set", "operator.shards=0")
 
 
 def test_process_arguments(helm_home: Path) -> None:

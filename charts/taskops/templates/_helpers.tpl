@@ -161,6 +161,9 @@ securityContext:
 {{- define "taskops.podMetadata" -}}
 labels:
   {{- include "taskops.componentLabels" . | nindent 2 }}
+  {{- with .extraLabels }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
   {{- with .root.Values.podLabels }}
   {{- toYaml . | nindent 2 }}
   {{- end }}

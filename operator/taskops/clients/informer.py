@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 Key = tuple[str, str]  # (namespace, name)
 Listener = Callable[[str, dict[str, Any]], None]
 Transform = Callable[[dict[str, Any]], dict[str, Any]]
+# Which namespaces' objects an informer keeps (a sharded operator's own): the others are dropped on arrival.
+NamespaceFilter = Callable[[str], bool]
 RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 
@@ -52,6 +54,7 @@ class Informer:
         namespace: str | None = None,
         transform: Transform | None = None,
         label_selector: str | None = None,
+        accept: NamespaceFilter | None = None,
     ) -> None:
         self.client = client
         self.resource = resource
@@ -61,6 +64,7 @@ class Informer:
         self.synced = asyncio.Event()
         self._listeners: list[Listener] = []
         self._transform = transform or (lambda obj: obj)
+        self._accept = accept
         # Objects this process deleted before the watch said so: key -> the newest resourceVersion it had.
         # Events no newer than that are from before the delete and must not bring the object back.
         self._deleted: dict[Key, int] = {}
@@ -76,6 +80,9 @@ class Informer:
         """Put an object this process just wrote, unless the watch already brought a newer one."""
         self._apply("MODIFIED", obj)
 
+    def _accepts(self, obj: dict[str, Any]) -> bool:
+        return self._accept is None or self._accept(obj["metadata"].get("namespace") or "")
+
     def forget(self, *versions: dict[str, Any]) -> None:
         """Drop an object this process just deleted (read your own deletes); pass every copy known."""
         key = key_of(versions[0])
@@ -86,6 +93,8 @@ class Informer:
         self._deleted[key] = max(_rv(v) for v in versions)  # cleared by the watch's DELETED or the next LIST
 
     def _apply(self, type_: str, raw: dict[str, Any], transformed: bool = False) -> None:
+        if not self._accepts(raw):
+            return
         obj = raw if transformed else self._transform(raw)
         key = key_of(obj)
         old = self.items.get(key)
@@ -123,7 +132,11 @@ class Informer:
 
     async def _relist(self) -> str:
         items, version = await self.client.list_all(
-            self.resource, self.namespace, label_selector=self.label_selector, transform=self._transform
+            self.resource,
+            self.namespace,
+            label_selector=self.label_selector,
+            transform=self._transform,
+            keep=self._accepts if self._accept is not None else None,
         )
         fresh = {key_of(obj): obj for obj in items}
         self._deleted.clear()  # a LIST is newer than every delete made before it

@@ -150,11 +150,13 @@ class KubeClient:
         page: int = 500,
         label_selector: str | None = None,
         transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        keep: Callable[[dict[str, Any]], bool] | None = None,
     ) -> tuple[Objects, str]:
         """Every object, fetched in pages, and the list's resourceVersion (where a watch starts).
 
         `transform` is applied to each object as its page arrives: what a cache drops (managedFields,
         data) is never held for the whole list at once, which sets a restarting operator's peak memory.
+        So is `keep`: an object it refuses (another shard's) is dropped with its page.
         """
         items: Objects = []
         selector = {"labelSelector": label_selector} if label_selector else {}
@@ -166,7 +168,8 @@ class KubeClient:
                 # LIST items carry no kind; watch events do. Make them alike for the caches.
                 obj.setdefault("kind", kind)
                 obj.setdefault("apiVersion", res.api_version)
-                items.append(transform(obj) if transform else obj)
+                if keep is None or keep(obj):
+                    items.append(transform(obj) if transform else obj)
             meta = body.get("metadata") or {}
             if not meta.get("continue"):
                 return items, str(meta.get("resourceVersion") or "")

@@ -67,9 +67,15 @@ def build_registry(
     task_queue: WorkQueue,
     creds: Credentials,
     queue_changed: Callable[[], None] = lambda: None,
+    owns: Callable[[str], bool] = lambda namespace: True,
 ) -> kopf.OperatorRegistry:
+    """`owns`: whether this process acts on a namespace (a shard's own, domain/leadership/shards.py)."""
     registry = kopf.OperatorRegistry()
     _register_framework(registry, creds)
+
+    def mine(event: kopf.RawEvent) -> bool:
+        # kopf watches every namespace; another shard's objects never reach the store (so no controller sees them).
+        return owns(event["object"].get("metadata", {}).get("namespace") or "")
 
     def apply(event: kopf.RawEvent, kind_store: Kind[Any]) -> dict[str, Any] | None:
         # A copy: kopf still holds the event's object.
@@ -80,6 +86,8 @@ def build_registry(
 
     @kopf.on.event(GROUP, VERSION, "tasks", registry=registry)
     async def on_task(event: kopf.RawEvent, **_: Any) -> None:
+        if not mine(event):
+            return
         obj: dict[str, Any] = dict(event["object"])
         key = key_of(obj)
         if apply(event, store.tasks) is not None:
@@ -98,11 +106,15 @@ def build_registry(
 
     @kopf.on.event(GROUP, VERSION, "agents", registry=registry)
     async def on_agent(event: kopf.RawEvent, **_: Any) -> None:
+        if not mine(event):
+            return
         apply(event, store.agents)
         queue_changed()
 
     @kopf.on.event("apps", "v1", "controllerrevisions", labels={names.LABEL_TASK: kopf.PRESENT}, registry=registry)
     async def on_revision(event: kopf.RawEvent, **_: Any) -> None:
+        if not mine(event):
+            return
         obj: dict[str, Any] = dict(event["object"])
         apply(event, store.revisions)
         namespace = key_of(obj)[0]

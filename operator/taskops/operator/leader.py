@@ -12,6 +12,13 @@ renew deadline counted from the start of the last successful renewal, which is
 always before the Lease can expire for a follower (`renew_deadline` < `duration`;
 client-go's 10 s against 15 s). The client's own request timeout (30 s) would let a
 stalled leader act on past its Lease.
+
+Sharded (domain/leadership/shards.py), each shard has its own Lease, `NAME-INDEX-of-COUNT`, labelled with the
+base name and the count. A shard that took its Lease acts only once no Lease of this release taken for another
+shard count is held (free, or unchanged for its duration by our clock), and renews its own meanwhile. Our Lease
+write is acknowledged before that LIST (a quorum read), so of two leaders of different counts starting at once
+at least one sees the other and waits: the old and new shards of a changed count never act together. The wait
+ends when the old count's pods are gone (a rollout replaces them; a clean stop releases the Lease).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import logging
 from taskops.clients import errors
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import LEASES
-from taskops.domain.leadership import leases
+from taskops.domain.leadership import leases, shards
 from taskops.domain.resources.clock import SYSTEM, Clock
 from taskops.operator import metrics
 
@@ -44,6 +51,7 @@ class LeaderElector:
         renew_deadline: float = 10.0,
         retry: float = 2.0,
         clock: Clock = SYSTEM,
+        shard: shards.Shard = shards.Shard(),  # noqa: B008  # frozen: one shared default is safe
     ) -> None:
         if not 0 < retry < renew_deadline < duration:
             raise ValueError(
@@ -52,7 +60,10 @@ class LeaderElector:
             )
         self.client = client
         self.namespace = namespace
-        self.name = name
+        self.base = shards.check_base_name(name)
+        self.shard = shard
+        self.name = shard.lease_name(name)
+        self.labels = shard.lease_labels(name)
         self.identity = identity
         self.duration = duration
         self.renew_deadline = renew_deadline
@@ -63,6 +74,8 @@ class LeaderElector:
         self.renewed_at: float | None = None
         self._observed: leases.Observed | None = None
         self._version: str | None = None
+        # Leases of this release for other shard counts, as last seen: the fence waits until none is held.
+        self._others: dict[str, leases.Observed] = {}
 
     async def _attempt(self, within: float) -> bool:
         """One attempt to take or renew the Lease, abandoned after `within` seconds (TimeoutError)."""
@@ -83,7 +96,7 @@ class LeaderElector:
             body = {
                 "apiVersion": "coordination.k8s.io/v1",
                 "kind": "Lease",
-                "metadata": {"name": self.name, "namespace": self.namespace},
+                "metadata": {"name": self.name, "namespace": self.namespace, "labels": self.labels},
                 "spec": leases.spec_for(self.identity, self.duration, self.clock(), None),
             }
             try:
@@ -95,6 +108,9 @@ class LeaderElector:
         self._observed = leases.observe(self._observed, lease, now)
         if not leases.may_acquire(self._observed, self.identity, self.duration, now):
             return False
+        meta = lease.setdefault("metadata", {})
+        # A Lease an older version made has no labels yet: the fence of other shard counts finds it from now on.
+        meta["labels"] = {**(meta.get("labels") or {}), **self.labels}
         lease["spec"] = {
             **(lease.get("spec") or {}),
             **leases.spec_for(self.identity, self.duration, self.clock(), self._observed),
@@ -113,13 +129,36 @@ class LeaderElector:
             try:
                 # A take that answers after the renew deadline may already be stale: try again.
                 if await self._attempt(self.renew_deadline):
-                    break
+                    async with asyncio.timeout(self.renew_deadline / 2):
+                        blocking = await self._other_counts_held()
+                    if not blocking:
+                        break
+                    log.info("holding lease %s; waiting for the leases of other shard counts: %s", self.name,
+                             ", ".join(blocking))  # fmt: skip
             except (errors.ApiError, OSError, TimeoutError) as exc:
                 log.warning("leader election: %s", exc or "no answer within the renew deadline")
             await self.clock.sleep(self.retry)
         self.leading = True
         metrics.LEADER.set(1)
         log.info("leading (lease %s/%s)", self.namespace, self.name)
+
+    async def _other_counts_held(self) -> list[str]:
+        """The Leases of this release taken for another shard count that are held (not free, not expired)."""
+        now = self.clock.monotonic()
+        selector = f"{shards.LABEL_LEASE}={self.base}"
+        found = await self.client.list(LEASES, self.namespace, label_selector=selector)
+        seen: dict[str, leases.Observed] = {}
+        held = []
+        for lease in found:
+            name = lease["metadata"]["name"]
+            if shards.lease_count(lease) in (None, self.shard.count):
+                continue
+            seen[name] = leases.observe(self._others.get(name), lease, now)
+            duration = int((lease.get("spec") or {}).get("leaseDurationSeconds") or self.duration)
+            if not leases.may_acquire(seen[name], self.identity, duration, now):
+                held.append(name)
+        self._others = seen
+        return sorted(held)
 
     async def keep(self) -> None:
         """Renew until no renewal has succeeded for `renew_deadline`; then raise LostLeadership."""

@@ -18,6 +18,7 @@ from taskops.clients import credentials
 from taskops.clients.kube import KubeClient
 from taskops.clients.webhook import WebhookSender
 from taskops.domain.delivery.webhooks import Policy
+from taskops.domain.leadership.shards import Shard
 from taskops.domain.resources.clock import SYSTEM, Clock
 from taskops.operator.admission import AdmissionController
 from taskops.operator.handlers import build_registry
@@ -71,6 +72,8 @@ class Options:
     # None: no election (one replica, or local development).
     leader: LeaderOptions | None = None
     metrics_port: int | None = None
+    # Which namespaces this process acts on (domain/leadership/shards.py); each shard elects its own leader.
+    shard: Shard = field(default_factory=Shard)
 
 
 async def run(opts: Options) -> None:
@@ -89,7 +92,15 @@ async def run(opts: Options) -> None:
             renew = lead.duration * 2 / 3
             retry = renew / 5
             elector = LeaderElector(
-                client, lead.namespace, lead.name, lead.identity, lead.duration, renew, retry, clock=SYSTEM
+                client,
+                lead.namespace,
+                lead.name,
+                lead.identity,
+                lead.duration,
+                renew,
+                retry,
+                clock=SYSTEM,
+                shard=opts.shard,
             )
         admission_ready: list[bool] = []
 
@@ -126,12 +137,29 @@ async def _operate(
     )
     sender = WebhookSender(opts.webhook.policy, opts.webhook.connect_timeout, opts.webhook.read_timeout)
     webhooks = WebhookController(store, client, sender, opts.webhook.secret, clock)
-    registry = build_registry(store, queue, tasks.queue, creds, admission.trigger)
+    shard = opts.shard
+    # One shard: no filter at all (not even the call per event).
+    owns = shard.owns if shard.count > 1 else None
+    registry = build_registry(store, queue, tasks.queue, creds, admission.trigger, owns=shard.owns)
     watches = Watches(
-        client, store, queue, tasks.sync_queue, opts.namespace, admission.trigger, webhook_queue=webhooks.queue
+        client,
+        store,
+        queue,
+        tasks.sync_queue,
+        opts.namespace,
+        admission.trigger,
+        webhook_queue=webhooks.queue,
+        accept=owns,
     )
     namespace = opts.namespace
-    log.info("taskops operator starting (%s)", f"namespace {namespace}" if namespace else "all namespaces")
+    if namespace and not shard.owns(namespace):
+        log.warning("namespace %s falls on another shard than %d of %d: this process has nothing to do", namespace,
+                    shard.index, shard.count)  # fmt: skip
+    log.info(
+        "taskops operator starting (%s%s)",
+        f"namespace {namespace}" if namespace else "all namespaces",
+        f", shard {shard.index} of {shard.count}: the namespaces whose hash falls on it" if shard.count > 1 else "",
+    )
 
     async def sync_admission() -> None:
         await admission.start_when_listed(watches.runs.synced)

@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, cast
 
-from taskops.clients.informer import Informer, key_of
+from taskops.clients.informer import Informer, NamespaceFilter, key_of
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import CONFIGMAPS, JOBS, PODS, RUNS
 from taskops.domain.execution.batch import resume_wanted
@@ -46,15 +46,19 @@ class Watches:
         namespace: str | None,
         queue_changed: Callable[[], None] = lambda: None,
         webhook_queue: WorkQueue | None = None,
+        accept: NamespaceFilter | None = None,
     ) -> None:
+        """`accept`: the namespaces this process acts on (a shard's own, domain/leadership/shards.py); None: all."""
         self.store, self.queue, self.sync_queue = store, queue, sync_queue
         self.queue_changed, self.webhook_queue = queue_changed, webhook_queue
         owned = names.LABEL_RUN  # a label selector: objects that carry the label
-        self.runs = Informer(client, RUNS, namespace, transform=lambda o: summarize_ended(without_managed_fields(o)))
+        self.runs = Informer(
+            client, RUNS, namespace, transform=lambda o: summarize_ended(without_managed_fields(o)), accept=accept
+        )
         self.informers = [
             self.runs,
-            Informer(client, JOBS, namespace, transform=without_managed_fields, label_selector=owned),
-            Informer(client, PODS, namespace, transform=without_managed_fields, label_selector=owned),
+            Informer(client, JOBS, namespace, transform=without_managed_fields, label_selector=owned, accept=accept),
+            Informer(client, PODS, namespace, transform=without_managed_fields, label_selector=owned, accept=accept),
             # Input chunks can be large: the store needs their names and keys only.
             Informer(
                 client,
@@ -62,6 +66,7 @@ class Watches:
                 namespace,
                 transform=lambda o: without_data(without_managed_fields(o)),
                 label_selector=owned,
+                accept=accept,
             ),
         ]
         listeners = (self.on_run, self.on_job, self.on_pod, self.on_configmap)

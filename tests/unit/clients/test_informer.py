@@ -1,4 +1,5 @@
-"""The informer's cache: read your own writes and deletes, never an older copy after either."""
+"""The informer's cache: read your own writes and deletes, never an older copy after either; a sharded operator's
+informer keeps only its own namespaces (domain/leadership/shards.py)."""
 
 from __future__ import annotations
 
@@ -48,3 +49,12 @@ def test_a_new_object_of_the_same_name_is_not_hidden_by_an_earlier_delete() -> N
     informer.forget(_task(9))
     informer.upsert(_task(4, name="other"))
     assert informer.get("ns", "t") is None and informer.get("ns", "other") == _task(4, name="other")
+
+
+def test_objects_of_other_namespaces_are_dropped_before_the_cache_and_the_listeners() -> None:
+    informer = Informer(FakeKube(), TASKS, accept=lambda ns: ns == "ns")  # type: ignore[arg-type]
+    heard: list[str] = []
+    informer.listen(lambda type_, obj: heard.append(obj["metadata"]["namespace"]))
+    informer.upsert(_task(1))
+    informer.upsert({"kind": "Task", "metadata": {"namespace": "theirs", "name": "t", "resourceVersion": "2"}})
+    assert set(informer.items) == {("ns", "t")} and heard == ["ns"]

@@ -81,3 +81,54 @@ def test_a_stalled_release_does_not_hold_up_the_shutdown() -> None:
 def test_the_renew_deadline_must_leave_time_on_the_lease(duration: int, renew: float, retry: float) -> None:
     with pytest.raises(ValueError, match="renew deadline"):
         LeaderElector(cast(KubeClient, FakeKube()), "ns", "lease", "me", duration, renew, retry)
+
+
+def test_a_shard_waits_for_the_leases_of_another_shard_count_and_renews_its_own() -> None:
+    """Changing the shard count: a new shard acts only once no Lease taken for the old count is held."""
+    from taskops.clients.resources import LEASES
+    from taskops.domain.leadership.shards import Shard
+
+    async def scenario() -> None:
+        leases = FakeKube()
+        old = LeaderElector(cast(KubeClient, leases), "ns", "op", "old", DURATION, RENEW, RETRY, shard=Shard(0, 2))
+        await old.acquire()
+        assert old.leading and leases.stored(LEASES, "ns", "op-0-of-2") is not None
+        # A Lease of the same count, or of another release, never blocks.
+        same = LeaderElector(cast(KubeClient, leases), "ns", "op", "same", DURATION, RENEW, RETRY, shard=Shard(1, 2))
+        other = LeaderElector(cast(KubeClient, leases), "ns", "xx", "other", DURATION, RENEW, RETRY, shard=Shard())
+        await asyncio.wait_for(asyncio.gather(same.acquire(), other.acquire()), 2)
+        new = LeaderElector(cast(KubeClient, leases), "ns", "op", "new", DURATION, RENEW, RETRY, shard=Shard(2, 3))
+        taking = asyncio.create_task(new.acquire())
+        await asyncio.sleep(4 * RETRY)
+        assert not taking.done() and not new.leading, "the old count's leader still holds its Lease"
+        mine = leases.stored(LEASES, "ns", "op-2-of-3")
+        assert mine is not None and mine["spec"]["holderIdentity"] == "new", "it holds its own Lease meanwhile"
+        await old.release()
+        await asyncio.sleep(2 * RETRY)
+        assert not new.leading, "shard 1 of 2 still leads"
+        await same.release()
+        await asyncio.wait_for(taking, 2)
+        assert new.leading
+        # And now the old count waits for the new one (the other side of the fence).
+        again = LeaderElector(cast(KubeClient, leases), "ns", "op", "old2", DURATION, RENEW, RETRY, shard=Shard(0, 2))
+        retaking = asyncio.create_task(again.acquire())
+        await asyncio.sleep(4 * RETRY)
+        assert not again.leading
+        retaking.cancel()
+
+    asyncio.run(scenario())
+
+
+def test_a_dead_leader_of_another_count_blocks_only_until_its_lease_expires() -> None:
+    from taskops.domain.leadership.shards import Shard
+
+    async def scenario() -> float:
+        leases = FakeKube()
+        dead = LeaderElector(cast(KubeClient, leases), "ns", "op", "dead", DURATION, RENEW, RETRY, shard=Shard(1, 2))
+        await dead.acquire()  # and never renews: SIGKILLed
+        started = time.monotonic()
+        new = LeaderElector(cast(KubeClient, leases), "ns", "op", "new", DURATION, RENEW, RETRY, shard=Shard(0, 3))
+        await asyncio.wait_for(new.acquire(), 3 * DURATION)
+        return time.monotonic() - started
+
+    assert DURATION <= asyncio.run(scenario()) < DURATION + 2 * RETRY + 0.5
