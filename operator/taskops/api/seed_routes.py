@@ -57,5 +57,13 @@ ROUTES: tuple[SeedRoute, ...] = (
     SeedRoute("004", "get", "/v1/runs", V1 + "/runs"),
     SeedRoute("004", "get", "/v1/runs/{run_uid}", V1 + "/runs/{id}"),
     SeedRoute("004", "post", "/v1/runs/{run_uid}/resume", V1 + "/runs/{id}/resume"),
+    # Seed 004's "schedules list endpoint" (it names no path; /v1 as its other routes), and its schedules.
+    SeedRoute("004", "get", "/v1/schedules", V1 + "/schedules"),
+    SeedRoute("004", "get", "/v1/schedules/{schedule_id}", V1 + "/schedules/{id}"),
+    SeedRoute("004", "delete", "/v1/schedules/{schedule_id}", V1 + "/schedules/{id}"),
+    *(
+        SeedRoute("004", "post", f"/v1/schedules/{{schedule_id}}/{action}", f"{V1}/schedules/{{id}}/{action}")
+        for action in ("pause", "resume")
+    ),
     # Seed 000's paths are /api/v1/integrations/executions..., served as they are: no row needed.
 )
