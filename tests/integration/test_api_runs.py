@@ -118,6 +118,10 @@ def test_validate_only_writes_nothing(api: Caller, kube: Kube, ns: str) -> None:
     # Regression (schemathesis, issue 20): a version id that is no object name was a 502 from the API server.
     not_a_name = api.post("/api/v1/integrations/executions", json={"task_version_id": "È%"})
     assert_problem(not_a_name, 422, "body.task_version_id")
+    # Regression (schemathesis): a Task whose agent is no object name made run_now a 502 from the API server.
+    make_task(api, "odd-agent", agent="Þ %x")
+    odd = api.post("/api/v1/tasks/odd-agent/run_now", params={"validate_only": "true"}, json={})
+    assert_problem(odd, 422, "body.agent_id")
     time.sleep(0.5)
     assert not kube.runs(ns)
 

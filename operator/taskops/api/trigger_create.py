@@ -57,10 +57,13 @@ async def _check_agent(svc: Services, trigger: Trigger, ns: str) -> tuple[dict[s
     agent = trigger.agent or trigger.task.spec.agent
     if not agent:
         return None, []
+    missing = [FieldError("body.agent_id", f'agent "{agent}" not found in namespace "{ns}"', agent)]
+    if not apinames.is_object_name(agent, 253):
+        return None, missing  # no object has that name: asking the API server would be its 400, our 502
     try:
         return await svc.client.get(AGENTS, ns, agent), []
     except NotFound:
-        return None, [FieldError("body.agent_id", f'agent "{agent}" not found in namespace "{ns}"', agent)]
+        return None, missing
 
 
 def _queues(svc: Services, trigger: Trigger, ns: str, agent: dict[str, Any] | None) -> list[fullness.Queue]:
