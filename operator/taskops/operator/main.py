@@ -128,7 +128,7 @@ async def _operate(
     webhooks = WebhookController(store, client, sender, opts.webhook.secret, clock)
     registry = build_registry(store, queue, tasks.queue, creds, admission.trigger)
     watches = Watches(
-        client, store, queue, tasks.sync_queue, opts.namespace, admission.trigger, webhook_queue=webhooks.queue
+        client, store, queue, tasks.sync_queue, opts.namespace, admission.run_changed, webhook_queue=webhooks.queue
     )
     namespace = opts.namespace
     log.info("taskops operator starting (%s)", f"namespace {namespace}" if namespace else "all namespaces")

@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, cast
 
-from taskops.clients.informer import Informer, key_of
+from taskops.clients.informer import Informer, Key, key_of
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import CONFIGMAPS, JOBS, PODS, RUNS
 from taskops.domain.execution.batch import resume_wanted
@@ -43,11 +43,11 @@ class Watches:
         queue: WorkQueue,
         sync_queue: WorkQueue,
         namespace: str | None,
-        queue_changed: Callable[[], None] = lambda: None,
+        run_changed: Callable[[Key], None] = lambda key: None,
         webhook_queue: WorkQueue | None = None,
     ) -> None:
         self.store, self.queue, self.sync_queue = store, queue, sync_queue
-        self.queue_changed, self.webhook_queue = queue_changed, webhook_queue
+        self.run_changed, self.webhook_queue = run_changed, webhook_queue
         owned = names.LABEL_RUN  # a label selector: objects that carry the label
         self.runs = Informer(client, RUNS, namespace, transform=lambda o: summarize_ended(without_managed_fields(o)))
         self.informers = [
@@ -77,7 +77,7 @@ class Watches:
         run = cast(RawRun, obj)  # the informer's body as it is (no copy, no parse), its reads checked by mypy
         status = run.get("status") or {}
         if status.get("concurrencyKey") or status.get("agent"):
-            self.queue_changed()
+            self.run_changed(key_of(run))
         if not self.store.runs.apply(type_, obj):
             return
         ended = is_terminal(status.get("phase"))
