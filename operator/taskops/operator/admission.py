@@ -47,6 +47,8 @@ class AdmissionController:
         self.ready = False
         self.queues = Queues()
         self._changed: set[Key] = set()
+        # Runs the reconciler validated and handed here without a status write (decide's AwaitAdmission).
+        self._offered: dict[Key, Pending] = {}
         self._limits_changed = True
         self._rebuild = True
         self.controller: Controller[Key] = Controller("admission", self.sync, clock=clock)
@@ -60,6 +62,12 @@ class AdmissionController:
         """A Run's watch event (its phase, key, agent or admission may have changed, or it is gone)."""
         self._changed.add(key)
         self.controller.queue.add_after(PASS, DEBOUNCE_SECONDS)
+
+    def offer(self, key: Key, created: str, priority: int, concurrency_key: str | None, agent: str | None) -> None:
+        """A validated Run waits for its first verdict; its status says nothing yet. Until its status shows it
+        waiting, admitted or ended, this is what the queues know of it; its decision hands it back."""
+        self._offered[key] = _pending(key, created, priority, concurrency_key, agent)
+        self.run_changed(key)
 
     def verdict_for(self, key: Key) -> Admission | None:
         """The Run's verdict, for its reconcile's `decide` to apply; None: no decision has judged it yet."""
@@ -113,18 +121,25 @@ class AdmissionController:
         run = self.store.runs.get(key)
         status = (run.get("status") or {}) if run is not None else {}
         if run is None or is_terminal(status.get("phase")):
+            self._offered.pop(key, None)
             self.queues.release(key)
             return
-        ns = key[0]
-        ck = f"{ns}/{status['concurrencyKey']}" if status.get("concurrencyKey") else None
-        ag = f"{ns}/{status['agent']}" if status.get("agent") else None
-        if status.get("version") is None or (ck is None and ag is None):
-            self.queues.unqueue(key)
-        elif status.get("admittedAt"):
-            self.queues.hold(key, ck, ag)
-        elif status.get("phase") in WAITING_PHASES:
-            created = run["metadata"].get("creationTimestamp") or ""
-            self.queues.wait(Pending(key, int(status.get("priority") or 0), created, ck, ag))
+        p = _pending(
+            key,
+            run["metadata"].get("creationTimestamp") or "",
+            int(status.get("priority") or 0),
+            status.get("concurrencyKey"),
+            status.get("agent"),
+        )
+        queued = status.get("version") is not None and (p.concurrency_key or p.agent)
+        if queued and status.get("admittedAt"):
+            self._offered.pop(key, None)
+            self.queues.hold(key, p.concurrency_key, p.agent)
+        elif queued and status.get("phase") in WAITING_PHASES:
+            self._offered.pop(key, None)
+            self.queues.wait(p)
+        elif key in self._offered:
+            self.queues.wait(self._offered[key])  # validated, but its status does not say so yet
         else:
             self.queues.unqueue(key)
 
@@ -149,3 +164,15 @@ class AdmissionController:
             agents[f"{ns}/{name}"] = (int(agent_spec.get("capacity") or 1), bound)
         self.queues.set_limits(Limit.CONCURRENCY_KEY, keys)
         self.queues.set_limits(Limit.AGENT, agents)
+
+
+def _pending(key: Key, created: str, priority: int, concurrency_key: str | None, agent: str | None) -> Pending:
+    """A waiting Run as the queues hold it: its key and agent namespaced (the same name in two namespaces is two)."""
+    ns = key[0]
+    return Pending(
+        key,
+        priority,
+        created,
+        f"{ns}/{concurrency_key}" if concurrency_key else None,
+        f"{ns}/{agent}" if agent else None,
+    )

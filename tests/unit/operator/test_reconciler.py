@@ -18,8 +18,10 @@ from taskops.clients.kube import KubeClient
 from taskops.clients.resources import JOBS, PODS, REVISIONS, RUNS, TASKS, Resource
 from taskops.domain.execution import batch
 from taskops.domain.execution.versions import next_revision
+from taskops.domain.queueing.admission import ADMITTED
 from taskops.domain.resources import names
 from taskops.domain.resources.task import Task
+from taskops.operator.admission import AdmissionController
 from taskops.operator.reconciler import Reconciler
 from taskops.operator.store import Kind, Store
 from taskops.operator.task_controller import TaskController
@@ -90,6 +92,22 @@ def test_first_sync_writes_owner_then_status_then_job_then_events() -> None:
     assert requeue is None
     assert (status(fake)["phase"], status(fake)["jobName"]) == ("RUNNING", "r-1")
     assert [j["metadata"]["name"] for j in fake.of(JOBS)] == ["r-1"]
+
+
+def test_a_keyed_run_is_handed_to_admission_without_a_write_then_starts_with_one_status_write() -> None:
+    fake, clock = cluster(concurrencyKey="db", concurrencyLimit=1)
+    reconciler = operator(fake, clock)
+    admission = AdmissionController(reconciler.store, reconciler.queue, clock)
+    reconciler.admission = admission
+    admission.ready = True
+    requeue, writes = sync(reconciler, fake)
+    assert (requeue, writes) == (None, []), "no status that would only say 'waiting for admission'"
+    admission.decide()
+    assert admission.verdict_for(KEY) is ADMITTED
+    _, writes = sync(reconciler, fake)
+    assert writes == [STATUS, ("create", "jobs", "r-1"), ("event", "Started", "r")]
+    steps = [s["step"] for s in status(fake)["history"]]
+    assert steps == ["validated", "admitted", "job_created"]
 
 
 def test_a_refused_job_ends_the_run_start_failed_on_the_next_sync_with_one_status_write_each() -> None:

@@ -27,6 +27,7 @@ from taskops.domain.execution.decide_batch import (
     wait_for_chunks,
 )
 from taskops.domain.execution.decision import (
+    AwaitAdmission,
     Context,
     Decision,
     EventSpec,
@@ -204,7 +205,9 @@ def _admit(run: Run, task: Task, version: Version, now: dt.datetime, decision: D
         return _start_attempt(validated, task, 1, now, decision, ctx, admitted=True)
     match ctx.admission:
         case None:
-            return wait(run, validated, Phase.QUEUED, "waiting for admission", None, now, decision)
+            # No verdict yet: no status write that would only say so; the verdict's write records the validation.
+            decision.await_admission = AwaitAdmission(status.concurrency_key, status.agent, status.priority or 0)
+            return decision
         case Admitted():
             return _start_attempt(validated, task, 1, now, decision, ctx, admitted=True)
         case Wait(phase="QUEUE_FULL") as full:
