@@ -215,7 +215,7 @@ def writes_rows(d: dict[str, Any]) -> list[Row]:
         ("taskops_writes_per_run",),
         ("kubernetes_writes_per_job",),
         "Kubernetes per direct Job",
-        (Target(6.0),),
+        (Target(4.0),),
     )
     for what, per_run in (_get(d, "taskops_run", "breakdown", "taskops") or {}).items():
         r.out.append(Row(f"  {what}", "", float(per_run), group=r.group))

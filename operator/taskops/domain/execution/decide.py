@@ -34,6 +34,7 @@ from taskops.domain.execution.decision import (
     attempt_start,
     camel,
     end_status,
+    ended_event,
     invalid,
     step,
     wait,
@@ -282,7 +283,9 @@ def _start_attempt(
     decision.status = status
     decision.create_job = job
     decision.create_config_maps = config_maps
-    decision.events.append(EventSpec("Normal", "Started", f"Created Job {status.job_name} (attempt {attempt})"))
+    if attempt > 1:
+        # A retry's or a resume's start; the first attempt's is told by the Event that ends the Run (ended_event).
+        decision.events.append(EventSpec("Normal", "Started", f"Created Job {status.job_name} (attempt {attempt})"))
     return decision
 
 
@@ -405,8 +408,5 @@ def _follow_attempt(
         run.model_copy(update={"status": status}), reason, f"attempt {attempt}: {message}", now, outcome.exit_code
     )
     decision.status = final
-    if reason == EndReason.SUCCESS:
-        decision.events.append(EventSpec("Normal", "Succeeded", f"Job {job_name}: {message}"))
-    else:
-        decision.events.append(EventSpec("Warning", camel(reason), f"Job {job_name}: {message}"))
+    decision.events.append(ended_event(reason, job_name, attempt, message))
     return decision

@@ -164,5 +164,15 @@ def wait(
     return decision
 
 
+def ended_event(reason: EndReason, job_name: str | None, attempt: int, message: str) -> EventSpec:
+    """The Event of the attempt that ends the Run. The first attempt's start posts no Event of its own (the status
+    shows it: RUNNING, the Job's name, the `job_created` step), so this one names the Job and the attempt: a
+    single-pod Run that succeeds first time costs one Event, not two."""
+    text = f"Job {job_name} (attempt {attempt}): {message}"
+    if reason == EndReason.SUCCESS:
+        return EventSpec("Normal", "Succeeded", text)
+    return EventSpec("Warning", camel(reason), text)
+
+
 def attempt_start(status: RunStatus, number: int) -> dt.datetime | None:
     return next((a.start_time for a in status.attempts or [] if a.number == number), None)

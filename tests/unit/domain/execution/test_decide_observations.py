@@ -52,7 +52,7 @@ QUEUED = Wait("QUEUED", Limit.AGENT, "ns/gpu", 2, 2, 1)
 FULL = Wait("QUEUE_FULL", Limit.CONCURRENCY_KEY, "ns/db", 1, 1, 4)
 
 CASES = [
-    Case("unkeyed-starts", phase=Phase.RUNNING, creates="r-1", events=("Started",)),
+    Case("unkeyed-starts", phase=Phase.RUNNING, creates="r-1"),
     Case("keyed-no-verdict-yet-no-write", task=KEYED, awaits=AwaitAdmission("db", None, 0)),
     Case(
         "waiting-no-verdict-after-a-restart-keeps-its-status",
@@ -60,7 +60,7 @@ CASES = [
         status={"phase": "BLOCKED", "message": "agent", "version": {"number": 1, "id": "t-v1"}, "agent": "gpu"},
         awaits=AwaitAdmission(None, "gpu", 7),
     ),
-    Case("keyed-admitted", task=KEYED, admission=ADMITTED, phase=Phase.RUNNING, creates="r-1", events=("Started",)),
+    Case("keyed-admitted", task=KEYED, admission=ADMITTED, phase=Phase.RUNNING, creates="r-1"),
     Case(
         "keyed-blocked",
         task=KEYED,
