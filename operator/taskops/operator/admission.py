@@ -59,15 +59,20 @@ class AdmissionController:
         self.controller.queue.add_after(PASS, DEBOUNCE_SECONDS)
 
     def run_changed(self, key: Key) -> None:
-        """A Run's watch event (its phase, key, agent or admission may have changed, or it is gone)."""
-        self._changed.add(key)
-        self.controller.queue.add_after(PASS, DEBOUNCE_SECONDS)
+        """A Run's watch event, after the store has it (its phase, key, agent or admission may have changed, or it
+        is gone). Runs that never counted here are skipped: most Runs have no key or agent."""
+        run = self.store.runs.get(key)
+        status = (run.get("status") or {}) if run is not None else {}
+        if status.get("concurrencyKey") or status.get("agent") or key in self._offered or self.queues.knows(key):
+            self._changed.add(key)
+            self.controller.queue.add_after(PASS, DEBOUNCE_SECONDS)
 
     def offer(self, key: Key, created: str, priority: int, concurrency_key: str | None, agent: str | None) -> None:
         """A validated Run waits for its first verdict; its status says nothing yet. Until its status shows it
         waiting, admitted or ended, this is what the queues know of it; its decision hands it back."""
         self._offered[key] = _pending(key, created, priority, concurrency_key, agent)
-        self.run_changed(key)
+        self._changed.add(key)
+        self.controller.queue.add_after(PASS, DEBOUNCE_SECONDS)
 
     def verdict_for(self, key: Key) -> Admission | None:
         """The Run's verdict, for its reconcile's `decide` to apply; None: no decision has judged it yet."""

@@ -76,9 +76,10 @@ class Watches:
     def on_run(self, type_: str, obj: Obj) -> None:
         run = cast(RawRun, obj)  # the informer's body as it is (no copy, no parse), its reads checked by mypy
         status = run.get("status") or {}
-        if status.get("concurrencyKey") or status.get("agent"):
-            self.run_changed(key_of(run))
-        if not self.store.runs.apply(type_, obj):
+        applied = self.store.runs.apply(type_, obj)
+        # After the store has it: admission folds in what the store holds (a Run deleted is gone from it).
+        self.run_changed(key_of(run))
+        if not applied:
             return
         ended = is_terminal(status.get("phase"))
         if not ended or resume_wanted(run):

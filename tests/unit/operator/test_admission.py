@@ -129,3 +129,27 @@ def test_a_raised_limit_is_read_from_the_tasks_again() -> None:
         assert await _drain(runs) == {("ns", "r1"), ("ns", "r2")}
 
     asyncio.run(scenario())
+
+
+def test_a_run_handed_over_without_a_status_frees_its_slot_when_it_is_deleted() -> None:
+    async def scenario() -> None:
+        admission, runs, _ = _setup(limit=1, waiting=0)
+        for i in range(2):
+            fresh = _waiting(f"n{i}", i, 10 + i)
+            del fresh["status"]  # its reconcile validated it and handed it over without writing
+            admission.store.runs.put(fresh)
+            admission.offer(("ns", f"n{i}"), fresh["metadata"]["creationTimestamp"], 0, "db", None)
+        admission.decide()
+        assert admission.verdict_for(("ns", "n0")) == ADMITTED
+        assert isinstance(admission.verdict_for(("ns", "n1")), Wait)
+        await _drain(runs)
+        # Deleted before its RUNNING write: no status ever named its key, yet its reservation goes.
+        gone = admission.store.runs.get(("ns", "n0"))
+        assert gone is not None
+        admission.store.runs.remove(gone)
+        admission.run_changed(("ns", "n0"))
+        admission.decide()
+        assert await _drain(runs) == {("ns", "n1")}
+        assert admission.verdict_for(("ns", "n1")) == ADMITTED
+
+    asyncio.run(scenario())

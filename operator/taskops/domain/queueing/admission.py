@@ -238,6 +238,10 @@ class Queues:
         g = w.blocker
         return Wait(w.phase, g.kind, g.name, g.used, g.limit, self._position(w))
 
+    def knows(self, key: RunKey) -> bool:
+        """Whether the Run holds a slot, waits, or ends queue_full here."""
+        return key in self._holding or key in self._waiting or key in self._full
+
     def depth(self, kind: Limit, name: str) -> int:
         """How many Runs wait on this key or agent (their verdict names it)."""
         gate = self._gates.get((kind, name))
