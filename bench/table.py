@@ -163,29 +163,18 @@ class Rows:
 
 
 def admission_rows(d: dict[str, Any]) -> list[Row]:
-    r = Rows(f"admission, {d.get('pending', '?')} pending Runs (pure decision)", d)
-    ten_x = Target(1.0, label="<< 10 ms (read: <= 1 ms)")
+    r = Rows(f"admission, {d.get('pending', '?')} pending Runs over {d.get('keys', '?')} keys, one Run ends", d)
+    ref = "one pass over every waiting Run"
+    r.add("decision, median", "ms", ("decision_ms", "median"), ("reference_one_pass_ms", "median"), ref, (Target(1.0),))
     r.add(
-        "decision, queue kept in order, median",
-        "ms",
-        ("presorted_ms", "median"),
-        ("reference_copy_ms", "median"),
-        "copy the list",
-        (ten_x,),
+        "decision, CPU time, median", "ms", ("decision_cpu_ms", "median"), ("reference_one_pass_ms", "cpu_median"), ref
     )
     r.add(
-        "decision, queue kept in order, max",
+        "decision, p99 (machine load shows here)",
         "ms",
-        ("presorted_ms", "max"),
-        ("reference_copy_ms", "median"),
-        "copy the list",
-    )
-    r.add(
-        "decision, sorted from scratch, median",
-        "ms",
-        ("unsorted_ms", "median"),
-        ("reference_copy_ms", "median"),
-        "copy the list",
+        ("decision_ms", "p99"),
+        ("reference_one_pass_ms", "median"),
+        ref,
     )
     return r.out
 
@@ -226,7 +215,7 @@ def writes_rows(d: dict[str, Any]) -> list[Row]:
         ("taskops_writes_per_run",),
         ("kubernetes_writes_per_job",),
         "Kubernetes per direct Job",
-        (Target(6.0),),
+        (Target(4.0),),
     )
     for what, per_run in (_get(d, "taskops_run", "breakdown", "taskops") or {}).items():
         r.out.append(Row(f"  {what}", "", float(per_run), group=r.group))

@@ -162,7 +162,7 @@ def main() -> None:
     r = run(args.runs, args.settle)
     ours, ref = r["taskops_run"], r["reference_job"]
     print(f"\nAPI writes per single-pod Run, {r['runs']} Runs one at a time (audit log)")
-    print(f"taskops:    {r['taskops_writes_per_run']:.2f} per Run (target <= 6)")
+    print(f"taskops:    {r['taskops_writes_per_run']:.2f} per Run (target <= 4)")
     for k, v in ours["breakdown"]["taskops"].items():
         print(f"  {v:6.2f}  {k}")
     print(f"Kubernetes for the Run's Job: {ours['per_run']['kubernetes']:.2f}; "

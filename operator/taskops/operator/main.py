@@ -147,7 +147,7 @@ async def _operate(
         queue,
         tasks.sync_queue,
         opts.namespace,
-        admission.trigger,
+        admission.run_changed,
         webhook_queue=webhooks.queue,
         accept=owns,
     )

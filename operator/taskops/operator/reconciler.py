@@ -133,6 +133,10 @@ class Reconciler:
         decision = decide(run, task, job, pods, self.clock(), ctx)
         if decision.empty:
             return None
+        waits = decision.await_admission
+        if waits is not None and self.admission is not None:
+            created = raw["metadata"].get("creationTimestamp") or ""
+            self.admission.offer(key, created, waits.priority, waits.concurrency_key, waits.agent)
         if not await self.apply(raw, run, decision):
             return 0.0  # the next sync decides on what the API server said
         return decision.requeue_after

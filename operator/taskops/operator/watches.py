@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, cast
 
-from taskops.clients.informer import Informer, NamespaceFilter, key_of
+from taskops.clients.informer import Informer, Key, NamespaceFilter, key_of
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import CONFIGMAPS, JOBS, PODS, RUNS
 from taskops.domain.execution.batch import resume_wanted
@@ -44,13 +44,13 @@ class Watches:
         queue: WorkQueue,
         sync_queue: WorkQueue,
         namespace: str | None,
-        queue_changed: Callable[[], None] = lambda: None,
+        run_changed: Callable[[Key], None] = lambda key: None,
         webhook_queue: WorkQueue | None = None,
         accept: NamespaceFilter | None = None,
     ) -> None:
         """`accept`: the namespaces this process acts on (a shard's own, domain/leadership/shards.py); None: all."""
         self.store, self.queue, self.sync_queue = store, queue, sync_queue
-        self.queue_changed, self.webhook_queue = queue_changed, webhook_queue
+        self.run_changed, self.webhook_queue = run_changed, webhook_queue
         owned = names.LABEL_RUN  # a label selector: objects that carry the label
         self.runs = Informer(
             client, RUNS, namespace, transform=lambda o: summarize_ended(without_managed_fields(o)), accept=accept
@@ -82,9 +82,10 @@ class Watches:
     def on_run(self, type_: str, obj: Obj) -> None:
         run = cast(RawRun, obj)  # the informer's body as it is (no copy, no parse), its reads checked by mypy
         status = run.get("status") or {}
-        if status.get("concurrencyKey") or status.get("agent"):
-            self.queue_changed()
-        if not self.store.runs.apply(type_, obj):
+        applied = self.store.runs.apply(type_, obj)
+        # After the store has it: admission folds in what the store holds (a Run deleted is gone from it).
+        self.run_changed(key_of(run))
+        if not applied:
             return
         ended = is_terminal(status.get("phase"))
         if not ended or resume_wanted(run):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from taskops.domain.queueing.admission import ADMITTED, Wait
+from taskops.domain.queueing.admission import ADMITTED, Limit, Wait
 from taskops.operator.admission import DEBOUNCE_SECONDS, AdmissionController
 from taskops.operator.store import Store
 from taskops.operator.workqueue import WorkQueue
@@ -86,5 +86,70 @@ def test_nothing_is_admitted_before_the_first_full_listing() -> None:
         key = await admission.controller.queue.get()
         await admission.sync(key)
         assert admission.verdict_for(("ns", "r0")) == ADMITTED
+
+    asyncio.run(scenario())
+
+
+def test_a_run_that_ends_lets_the_next_start_and_nobody_else_is_reconciled() -> None:
+    async def scenario() -> None:
+        admission, runs, clock = _setup(limit=2, waiting=5)
+        admission.decide()
+        await _drain(runs)
+        for i in range(2):  # the admitted Runs' status writes come back through the informer
+            run = _waiting(f"r{i}", i, 100 + i)
+            run["status"].update(phase="RUNNING", admittedAt="2026-01-01T00:01:00Z")
+            admission.store.runs.put(run)
+            admission.run_changed(("ns", f"r{i}"))
+        admission.decide()
+        assert await _drain(runs) == set()
+        ended = _waiting("r0", 0, 200)
+        ended["status"].update(phase="SUCCEEDED", admittedAt="2026-01-01T00:01:00Z")
+        admission.store.runs.put(ended)
+        admission.run_changed(("ns", "r0"))
+        # One decision, debounced like any other change.
+        assert clock.timers() == [DEBOUNCE_SECONDS]
+        admission.decide()
+        assert await _drain(runs) == {("ns", "r2")}
+        assert admission.verdict_for(("ns", "r2")) == ADMITTED
+        assert admission.verdict_for(("ns", "r3")) == Wait("QUEUED", Limit.CONCURRENCY_KEY, "ns/db", 2, 2, 1)
+
+    asyncio.run(scenario())
+
+
+def test_a_raised_limit_is_read_from_the_tasks_again() -> None:
+    async def scenario() -> None:
+        admission, runs, _ = _setup(limit=1, waiting=3)
+        admission.decide()
+        assert await _drain(runs) == {("ns", "r0"), ("ns", "r1"), ("ns", "r2")}
+        task = builders.task("db-task", concurrencyKey="db", concurrencyLimit=3)
+        task["metadata"].update(namespace="ns", resourceVersion="2")
+        admission.store.tasks.put(task)
+        admission.trigger()
+        admission.decide()
+        assert await _drain(runs) == {("ns", "r1"), ("ns", "r2")}
+
+    asyncio.run(scenario())
+
+
+def test_a_run_handed_over_without_a_status_frees_its_slot_when_it_is_deleted() -> None:
+    async def scenario() -> None:
+        admission, runs, _ = _setup(limit=1, waiting=0)
+        for i in range(2):
+            fresh = _waiting(f"n{i}", i, 10 + i)
+            del fresh["status"]  # its reconcile validated it and handed it over without writing
+            admission.store.runs.put(fresh)
+            admission.offer(("ns", f"n{i}"), fresh["metadata"]["creationTimestamp"], 0, "db", None)
+        admission.decide()
+        assert admission.verdict_for(("ns", "n0")) == ADMITTED
+        assert isinstance(admission.verdict_for(("ns", "n1")), Wait)
+        await _drain(runs)
+        # Deleted before its RUNNING write: no status ever named its key, yet its reservation goes.
+        gone = admission.store.runs.get(("ns", "n0"))
+        assert gone is not None
+        admission.store.runs.remove(gone)
+        admission.run_changed(("ns", "n0"))
+        admission.decide()
+        assert await _drain(runs) == {("ns", "n1")}
+        assert admission.verdict_for(("ns", "n1")) == ADMITTED
 
     asyncio.run(scenario())

@@ -18,8 +18,10 @@ from taskops.clients.kube import KubeClient
 from taskops.clients.resources import JOBS, PODS, REVISIONS, RUNS, TASKS, Resource
 from taskops.domain.execution import batch
 from taskops.domain.execution.versions import next_revision
+from taskops.domain.queueing.admission import ADMITTED
 from taskops.domain.resources import names
 from taskops.domain.resources.task import Task
+from taskops.operator.admission import AdmissionController
 from taskops.operator.reconciler import Reconciler
 from taskops.operator.store import Kind, Store
 from taskops.operator.task_controller import TaskController
@@ -86,10 +88,27 @@ def status(fake: FakeKube) -> dict[str, Any]:
 def test_first_sync_writes_owner_then_status_then_job_then_events() -> None:
     fake, clock = cluster(owned=False)
     requeue, writes = sync(operator(fake, clock), fake)
-    assert writes == [("patch", "runs", "r"), STATUS, ("create", "jobs", "r-1"), ("event", "Started", "r")]
+    # No Event: the first attempt's start is told by the one that ends the Run.
+    assert writes == [("patch", "runs", "r"), STATUS, ("create", "jobs", "r-1")]
     assert requeue is None
     assert (status(fake)["phase"], status(fake)["jobName"]) == ("RUNNING", "r-1")
     assert [j["metadata"]["name"] for j in fake.of(JOBS)] == ["r-1"]
+
+
+def test_a_keyed_run_is_handed_to_admission_without_a_write_then_starts_with_one_status_write() -> None:
+    fake, clock = cluster(concurrencyKey="db", concurrencyLimit=1)
+    reconciler = operator(fake, clock)
+    admission = AdmissionController(reconciler.store, reconciler.queue, clock)
+    reconciler.admission = admission
+    admission.ready = True
+    requeue, writes = sync(reconciler, fake)
+    assert (requeue, writes) == (None, []), "no status that would only say 'waiting for admission'"
+    admission.decide()
+    assert admission.verdict_for(KEY) is ADMITTED
+    _, writes = sync(reconciler, fake)
+    assert writes == [STATUS, ("create", "jobs", "r-1")]
+    steps = [s["step"] for s in status(fake)["history"]]
+    assert steps == ["validated", "admitted", "job_created"]
 
 
 def test_a_refused_job_ends_the_run_start_failed_on_the_next_sync_with_one_status_write_each() -> None:
@@ -130,8 +149,8 @@ def test_a_transient_error_on_the_job_create_is_retried_not_decided() -> None:
 
 @pytest.mark.parametrize(
     "crash_before",
-    [STATUS[:2], ("create", "jobs"), ("event", "Started")],
-    ids=["before-status", "between-status-and-job", "after-job"],
+    [STATUS[:2], ("create", "jobs")],
+    ids=["before-status", "between-status-and-job"],
 )
 def test_a_crash_between_two_writes_never_loses_or_doubles_the_job(crash_before: tuple[str, str]) -> None:
     fake, clock = cluster()
@@ -252,7 +271,7 @@ def test_a_new_run_starts_one_job_at_the_injected_time_and_a_second_sync_writes_
         status = kube.of(RUNS)[0]["status"]
         assert (status["phase"], status["jobName"], status["attempt"]) == ("RUNNING", job["metadata"]["name"], 1)
         assert status["startTime"] == clock().strftime("%Y-%m-%dT%H:%M:%SZ") == "2026-01-01T00:00:03Z"
-        assert kube.reasons() == ["Started"]
+        assert kube.reasons() == []
         assert store.runs.get(KEY) == kube.of(RUNS)[0]
         writes = len(kube.calls)
         store.jobs.put(job)

@@ -27,12 +27,14 @@ from taskops.domain.execution.decide_batch import (
     wait_for_chunks,
 )
 from taskops.domain.execution.decision import (
+    AwaitAdmission,
     Context,
     Decision,
     EventSpec,
     attempt_start,
     camel,
     end_status,
+    ended_event,
     invalid,
     step,
     wait,
@@ -206,7 +208,9 @@ def _admit(run: Run, task: Task, version: Version, now: dt.datetime, decision: D
         return _start_attempt(validated, task, 1, now, decision, ctx, admitted=True)
     match ctx.admission:
         case None:
-            return wait(run, validated, Phase.QUEUED, "waiting for admission", None, now, decision)
+            # No verdict yet: no status write that would only say so; the verdict's write records the validation.
+            decision.await_admission = AwaitAdmission(status.concurrency_key, status.agent, status.priority or 0)
+            return decision
         case Admitted():
             return _start_attempt(validated, task, 1, now, decision, ctx, admitted=True)
         case Wait(phase="QUEUE_FULL") as full:
@@ -281,7 +285,9 @@ def _start_attempt(
     decision.status = status
     decision.create_job = job
     decision.create_config_maps = config_maps
-    decision.events.append(EventSpec("Normal", "Started", f"Created Job {status.job_name} (attempt {attempt})"))
+    if attempt > 1:
+        # A retry's or a resume's start; the first attempt's is told by the Event that ends the Run (ended_event).
+        decision.events.append(EventSpec("Normal", "Started", f"Created Job {status.job_name} (attempt {attempt})"))
     return decision
 
 
@@ -405,8 +411,5 @@ def _follow_attempt(
         run.model_copy(update={"status": status}), reason, f"attempt {attempt}: {message}", now, outcome.exit_code
     )
     decision.status = final
-    if reason == EndReason.SUCCESS:
-        decision.events.append(EventSpec("Normal", "Succeeded", f"Job {job_name}: {message}"))
-    else:
-        decision.events.append(EventSpec("Warning", camel(reason), f"Job {job_name}: {message}"))
+    decision.events.append(ended_event(reason, job_name, attempt, message))
     return decision

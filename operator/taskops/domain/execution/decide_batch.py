@@ -14,10 +14,9 @@ from taskops.domain.execution import attempts, batch, batchresults
 from taskops.domain.execution.decision import (
     Context,
     Decision,
-    EventSpec,
     attempt_start,
-    camel,
     end_status,
+    ended_event,
     invalid,
     step,
     wait,
@@ -262,9 +261,5 @@ def _end(
     step(status, now, "attempt_ended", f"attempt {attempt}: {reason.value}: {message}")
     ended = run.model_copy(update={"status": status})
     decision.status = end_status(ended, reason, f"attempt {attempt}: {message}", now)
-    job_name = run.status.job_name
-    if reason == EndReason.SUCCESS:
-        decision.events.append(EventSpec("Normal", "Succeeded", f"Job {job_name}: {message}"))
-    else:
-        decision.events.append(EventSpec("Warning", camel(reason), f"Job {job_name}: {message}"))
+    decision.events.append(ended_event(reason, run.status.job_name, attempt, message))
     return decision

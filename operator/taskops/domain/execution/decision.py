@@ -51,6 +51,17 @@ class JobRejected:
     message: str  # the API server's own
 
 
+@dataclass(frozen=True)
+class AwaitAdmission:
+    """A validated Run that waits on a key or agent and has no verdict yet: what admission must know of it.
+    The operator hands it to the admission loop instead of writing a status that would say only "waiting for
+    admission" (one API write per keyed Run, and a watch event, saved); the verdict's own write follows."""
+
+    concurrency_key: str | None
+    agent: str | None
+    priority: int
+
+
 @dataclass
 class Context:
     """What the operator knows beyond the Run, its Task, Job and pods."""
@@ -83,11 +94,14 @@ class Decision:
     owner: dict[str, Any] | None = None
     events: list[EventSpec] = field(default_factory=list)
     requeue_after: float | None = None
+    # No write: the Run is handed to admission, which queues it again once it has a verdict.
+    await_admission: AwaitAdmission | None = None
 
     @property
     def empty(self) -> bool:
         return not (
             self.status
+            or self.await_admission
             or self.delete_job
             or self.create_job
             or self.create_config_maps
@@ -148,6 +162,16 @@ def wait(
     status.observed_generation = run.metadata.generation
     decision.status = status
     return decision
+
+
+def ended_event(reason: EndReason, job_name: str | None, attempt: int, message: str) -> EventSpec:
+    """The Event of the attempt that ends the Run. The first attempt's start posts no Event of its own (the status
+    shows it: RUNNING, the Job's name, the `job_created` step), so this one names the Job and the attempt: a
+    single-pod Run that succeeds first time costs one Event, not two."""
+    text = f"Job {job_name} (attempt {attempt}): {message}"
+    if reason == EndReason.SUCCESS:
+        return EventSpec("Normal", "Succeeded", text)
+    return EventSpec("Warning", camel(reason), text)
 
 
 def attempt_start(status: RunStatus, number: int) -> dt.datetime | None:

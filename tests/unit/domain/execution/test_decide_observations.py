@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from taskops.domain.execution.decide import decide
-from taskops.domain.execution.decision import Context, JobRejected
+from taskops.domain.execution.decision import AwaitAdmission, Context, JobRejected
 from taskops.domain.execution.versions import Version, content_hash, versioned_content
 from taskops.domain.queueing.admission import ADMITTED, Admission, Limit, Wait
 from taskops.domain.resources.phases import EndReason, Phase
@@ -42,6 +42,8 @@ class Case:
     creates: str | None = None
     events: tuple[str, ...] = ()
     message: str | None = None
+    # Handed to admission without a write (no verdict yet).
+    awaits: AwaitAdmission | None = None
 
 
 KEYED = {"concurrencyKey": "db"}
@@ -50,9 +52,15 @@ QUEUED = Wait("QUEUED", Limit.AGENT, "ns/gpu", 2, 2, 1)
 FULL = Wait("QUEUE_FULL", Limit.CONCURRENCY_KEY, "ns/db", 1, 1, 4)
 
 CASES = [
-    Case("unkeyed-starts", phase=Phase.RUNNING, creates="r-1", events=("Started",)),
-    Case("keyed-no-verdict-yet", task=KEYED, phase=Phase.QUEUED, message="waiting for admission"),
-    Case("keyed-admitted", task=KEYED, admission=ADMITTED, phase=Phase.RUNNING, creates="r-1", events=("Started",)),
+    Case("unkeyed-starts", phase=Phase.RUNNING, creates="r-1"),
+    Case("keyed-no-verdict-yet-no-write", task=KEYED, awaits=AwaitAdmission("db", None, 0)),
+    Case(
+        "waiting-no-verdict-after-a-restart-keeps-its-status",
+        task={"agent": "gpu", "priority": 7},
+        status={"phase": "BLOCKED", "message": "agent", "version": {"number": 1, "id": "t-v1"}, "agent": "gpu"},
+        awaits=AwaitAdmission(None, "gpu", 7),
+    ),
+    Case("keyed-admitted", task=KEYED, admission=ADMITTED, phase=Phase.RUNNING, creates="r-1"),
     Case(
         "keyed-blocked",
         task=KEYED,
@@ -127,5 +135,6 @@ def test_decide(case: Case) -> None:
     assert (d.status.end_reason if d.status else None) == case.end_reason
     assert (d.create_job["metadata"]["name"] if d.create_job else None) == case.creates
     assert tuple(e.reason for e in d.events) == case.events
+    assert d.await_admission == case.awaits
     if case.message is not None:
         assert d.status is not None and d.status.message == case.message
