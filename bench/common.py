@@ -19,7 +19,7 @@ import aiohttp
 
 from devcluster.cluster import Cluster, spawn, stop_process
 from taskops import API_VERSION
-from taskops.clients import credentials
+from taskops.clients import credentials, errors
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import Resource
 from taskops.domain.execution.jobs import owner_reference
@@ -192,6 +192,14 @@ async def watch_events(
                         on_event(kind, obj, time.perf_counter())
             except (TimeoutError, OSError, aiohttp.ClientError):
                 await asyncio.sleep(0.1)
+            except errors.ApiError as exc:
+                # A loaded API server answers 429 (its watch cache re-initializing) or 410 (rv too old): retry.
+                if exc.status == 410:
+                    listing = await kube._request("GET", res.path(ns), params={"limit": "1"})
+                    rv = listing["metadata"]["resourceVersion"]
+                elif not exc.transient:
+                    raise
+                await asyncio.sleep(1)
 
     task = asyncio.create_task(loop())
     try:
