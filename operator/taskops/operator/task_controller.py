@@ -11,6 +11,11 @@ all computed ahead (the hot path, no arithmetic): parsing a changed spec,
 computing fires ahead and any other plan run on a small thread pool, and each
 search is bounded (domain/scheduling/recurrence.py). A search that runs out of its bound
 makes the schedule invalid (ScheduleValid=False) until the spec changes.
+
+A fire's Run is created ahead (`firedruns.AHEAD` before the fire, by the status worker, off the fire's
+instant) when the Task allows it (`firedruns.can_create_ahead`); the fire then only creates its Job. The
+policies are applied at the fire exactly as for a Run created then: a Run made ahead is not "going" for
+the overlap policy, and one the policies do not run becomes their record, or is deleted.
 """
 
 from __future__ import annotations
@@ -30,17 +35,29 @@ from pydantic import ValidationError
 from taskops.clients import errors
 from taskops.clients.informer import Key
 from taskops.clients.kube import KubeClient
-from taskops.clients.resources import REVISIONS, RUNS, TASKS
+from taskops.clients.resources import JOBS, REVISIONS, RUNS, TASKS
 from taskops.domain.execution import gojson
+from taskops.domain.execution.decide import decide
+from taskops.domain.execution.decision import Context
 from taskops.domain.execution.versions import Version, from_revision, next_revision
-from taskops.domain.resources import jsonbounds, mergepatch
+from taskops.domain.resources import jsonbounds, mergepatch, names, timefmt
 from taskops.domain.resources.clock import SYSTEM, Clock
 from taskops.domain.resources.phases import PENDING_PHASES, is_terminal, raw_phase
 from taskops.domain.resources.raw import RawRun, RawTask
 from taskops.domain.resources.results import schema_error
+from taskops.domain.resources.run import Run
 from taskops.domain.resources.task import Task
-from taskops.domain.scheduling.firedruns import build_scheduled_run, stop_patch
-from taskops.domain.scheduling.firing import FirePlan, plan
+from taskops.domain.scheduling.firedruns import (
+    AHEAD,
+    AHEAD_MIN,
+    ahead_generation,
+    build_scheduled_run,
+    can_create_ahead,
+    disposition_patch,
+    stop_patch,
+    waiting_for_fire,
+)
+from taskops.domain.scheduling.firing import FirePlan, PlannedRun, plan
 from taskops.domain.scheduling.history import finished, prune
 from taskops.domain.scheduling.recurrence import Ahead, FireSource, Schedule, ScheduleError, jitter_offset, parse
 from taskops.domain.scheduling.taskstatus import task_status
@@ -179,17 +196,33 @@ class TaskController:
         raw, task, now, mem = loaded
         spec = task.spec
         active = {r["metadata"]["name"]: r for r in self.store.runs_of_task(*key) if not is_terminal(raw_phase(r))}
+        # Runs made ahead that no fire has started yet: not going (overlap policy), and replaced when made for
+        # another generation of the Task (its schedule, version or state changed since).
+        waiting = {n: r for n, r in active.items() if waiting_for_fire(r, self._has_job(r))}
+        stale = [n for n, r in waiting.items() if ahead_generation(r) != task.metadata.generation]
+        going = {n: r for n, r in active.items() if n not in waiting}
         last = self._last(task, mem, now)
-        fire_plan = await self._plan(task, mem, last, now, list(active))
+        fire_plan = await self._plan(task, mem, last, now, list(going))
         # Run reconciles wait while fires are being created: fire lag is what a schedule promises.
         with self.firing:
+            for name in stale:
+                await self._delete_run(task, name)
+                waiting.pop(name)
             if mem.versioned_generation != task.metadata.generation and not mem.unreadable:
                 await self._ensure_version(task)
                 mem.versioned_generation = task.metadata.generation
             if spec.state == "canceled":
-                await self._abort_pending(list(active.values()))
+                await self._abort_pending(list(going.values()))
             if fire_plan is not None:
-                await self._apply_plan(raw, task, fire_plan, active)
+                await self._apply_plan(raw, task, fire_plan, going, waiting)
+            # Made ahead for a fire that is past and that the plan neither ran nor recorded (beyond maxCatchUp).
+            planned = {
+                names.scheduled_run_name(task.metadata.name, r.scheduled_time) for r in (fire_plan or FirePlan()).runs
+            }
+            for name, run in waiting.items():
+                at = timefmt.parse_optional((run.get("spec") or {}).get("scheduledTime"))
+                if name not in planned and at is not None and at <= now:
+                    await self._delete_run(task, name)
         if fire_plan is not None:
             if fire_plan.runs:
                 log.debug(
@@ -265,9 +298,14 @@ class TaskController:
                 else:
                     if mem.schedule is schedule:
                         mem.ahead = ahead
+        if reloaded is not None:
+            look_again = await self._create_ahead(key, reloaded[1], mem, now)
+            next_ttl = min(filter(None, (next_ttl, look_again)), default=None)
         return self._delay_until(next_ttl) if next_ttl is not None else None
 
-    async def _apply_plan(self, raw: RawTask, task: Task, fire_plan: FirePlan, active: dict[str, RawRun]) -> None:
+    async def _apply_plan(
+        self, raw: RawTask, task: Task, fire_plan: FirePlan, active: dict[str, RawRun], waiting: dict[str, RawRun]
+    ) -> None:
         ns = task.metadata.namespace
         for name in fire_plan.stop:
             run = active.get(name)
@@ -275,6 +313,10 @@ class TaskController:
                 patch = stop_patch("replaced by a newer fire (overlap policy replace)")
                 self.store.runs.put(await self.client.patch(RUNS, ns, name, patch))
         for planned in fire_plan.runs:
+            made_ahead = waiting.get(names.scheduled_run_name(task.metadata.name, planned.scheduled_time))
+            if made_ahead is not None:
+                await self._fire_ahead(task, made_ahead, planned)
+                continue
             body = build_scheduled_run(task, planned.scheduled_time, planned.disposition, planned.message)
             created, made = await self.client.create_or_get(RUNS, ns or "", body)
             self.store.runs.put(created)
@@ -288,6 +330,54 @@ class TaskController:
                 "MissedFiresDropped",
                 f"{count} missed fire times beyond maxCatchUp ({task.spec.max_catch_up}) were dropped",
             )
+
+    def _has_job(self, run: RawRun) -> bool:
+        """Whether the Job of attempt 1 of a Run made ahead exists: its fire has created it."""
+        meta = run["metadata"]
+        return self.store.jobs.get((meta["namespace"], names.job_name(meta["name"], 1))) is not None
+
+    async def _delete_run(self, task: Task, name: str) -> None:
+        with contextlib.suppress(errors.NotFound):
+            await self.client.delete(RUNS, task.metadata.namespace, name)
+
+    async def _fire_ahead(self, task: Task, raw: RawRun, planned: PlannedRun) -> None:
+        """The fire of a Run made ahead: its Job (the Run reconciler adopts it), or the record the plan makes."""
+        ns, name = raw["metadata"]["namespace"], raw["metadata"]["name"]
+        if planned.disposition is not None:
+            patch = disposition_patch(planned.disposition, planned.message)
+            self.store.runs.put(await self.client.patch(RUNS, ns, name, patch))
+            return
+        run = Run.model_validate(raw)
+        versions = [from_revision(r) for r in self.store.revisions_of_task(ns, task.metadata.name)]
+        # The reconciler's own decision, as it will take it once it sees the Job: the same Job, built once.
+        decision = decide(run, task, None, [], self.clock(), Context(versions=versions, released=True))
+        if decision.create_job is None or decision.create_config_maps:
+            # Not startable now (its version is not written yet): the fire is retried with the worker's backoff.
+            raise RuntimeError(f"run {ns}/{name} made ahead cannot start yet")
+        job, made = await self.client.create_or_get(JOBS, ns, decision.create_job)
+        self.store.jobs.put(job)
+        if made:
+            metrics.SCHEDULE_LAG.observe(max(0.0, (self.clock() - planned.scheduled_time).total_seconds()))
+
+    async def _create_ahead(self, key: Key, task: Task, mem: _Memory, now: dt.datetime) -> dt.datetime | None:
+        """Create the Run of the Task's next fire when it is `AHEAD` away; → when to look again (None: on the
+        next fire or change)."""
+        ahead = mem.ahead
+        if ahead is None or mem.schedule is None or mem.unreadable or not can_create_ahead(task.spec, now):
+            return None
+        if mem.versioned_generation != task.metadata.generation:
+            return None  # the version this generation pins is written at the next fire worker pass
+        fire = ahead.next_fire(self._last(task, mem, now))
+        if fire is None or fire.dst_skipped:
+            return None
+        if fire.at - now > AHEAD:
+            return fire.at - AHEAD
+        name = names.scheduled_run_name(task.metadata.name, fire.at)
+        if fire.at - now < AHEAD_MIN or self.store.runs.get((key[0], name)) is not None:
+            return None
+        created, _ = await self.client.create_or_get(RUNS, key[0], build_scheduled_run(task, fire.at, ahead=True))
+        self.store.runs.put(created)
+        return None
 
     async def _ensure_version(self, task: Task) -> None:
         """Write the ControllerRevision of a changed spec (version N+1); Runs pinning "current" wait for it."""
