@@ -28,7 +28,7 @@ import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import ValidationError
 
@@ -313,15 +313,20 @@ class TaskController:
                 patch = stop_patch("replaced by a newer fire (overlap policy replace)")
                 self.store.runs.put(await self.client.patch(RUNS, ns, name, patch))
         for planned in fire_plan.runs:
-            made_ahead = waiting.get(names.scheduled_run_name(task.metadata.name, planned.scheduled_time))
-            if made_ahead is not None:
-                await self._fire_ahead(task, made_ahead, planned)
-                continue
-            body = build_scheduled_run(task, planned.scheduled_time, planned.disposition, planned.message)
-            created, made = await self.client.create_or_get(RUNS, ns or "", body)
-            self.store.runs.put(created)
-            if made and planned.disposition is None:
-                metrics.SCHEDULE_LAG.observe(max(0.0, (self.clock() - planned.scheduled_time).total_seconds()))
+            name = names.scheduled_run_name(task.metadata.name, planned.scheduled_time)
+            made_ahead = waiting.get(name)
+            if made_ahead is None:
+                created, made = await self._create_fired(task, planned)
+                if made or not waiting_for_fire(created, self._has_job(created)):
+                    continue
+                # Made ahead, and not in the cache yet (a restart before the Run informer listed it).
+                if ahead_generation(created) != task.metadata.generation:
+                    await self._delete_run(task, name)
+                    await self._create_fired(task, planned)
+                    continue
+                made_ahead = created
+            await self._fire_ahead(task, made_ahead, planned)
+
         if fire_plan.dropped != 0:
             count = "many" if fire_plan.dropped is None else str(fire_plan.dropped)
             await self._event(
@@ -336,6 +341,15 @@ class TaskController:
         meta = run["metadata"]
         return self.store.jobs.get((meta["namespace"], names.job_name(meta["name"], 1))) is not None
 
+    async def _create_fired(self, task: Task, planned: PlannedRun) -> tuple[RawRun, bool]:
+        """Create the Run of a fire (or its record); → the Run, and whether it was created now."""
+        body = build_scheduled_run(task, planned.scheduled_time, planned.disposition, planned.message)
+        created, made = await self.client.create_or_get(RUNS, task.metadata.namespace or "", body)
+        self.store.runs.put(created)
+        if made and planned.disposition is None:
+            metrics.SCHEDULE_LAG.observe(max(0.0, (self.clock() - planned.scheduled_time).total_seconds()))
+        return cast(RawRun, created), made
+
     async def _delete_run(self, task: Task, name: str) -> None:
         with contextlib.suppress(errors.NotFound):
             await self.client.delete(RUNS, task.metadata.namespace, name)
@@ -344,6 +358,11 @@ class TaskController:
         """The fire of a Run made ahead: its Job (the Run reconciler adopts it), or the record the plan makes."""
         ns, name = raw["metadata"]["namespace"], raw["metadata"]["name"]
         if planned.disposition is not None:
+            # A fire handled again after a restart (its status not written yet) keeps its first outcome: a Run
+            # whose Job exists, not yet in the cache, is not turned into a record.
+            with contextlib.suppress(errors.NotFound):
+                await self.client.get(JOBS, ns, names.job_name(name, 1))
+                return
             patch = disposition_patch(planned.disposition, planned.message)
             self.store.runs.put(await self.client.patch(RUNS, ns, name, patch))
             return
