@@ -138,6 +138,7 @@ class Watcher:
     pods: dict[str, float] = field(default_factory=dict)
     runs: dict[str, float] = field(default_factory=dict)
     runs_running: dict[str, float] = field(default_factory=dict)
+    made_ahead: set[str] = field(default_factory=set)
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     def _in_window(self, fire: dt.datetime | None) -> bool:
@@ -169,6 +170,8 @@ class Watcher:
             return
         now = time.time()
         self.runs.setdefault(name, now)
+        if names.ANNOTATION_AHEAD in (obj["metadata"].get("annotations") or {}):
+            self.made_ahead.add(name)
         if (obj.get("status") or {}).get("jobName") and name not in self.runs_running:
             self.runs_running[name] = now
 
@@ -186,6 +189,7 @@ class Watcher:
             out["run_status"] = summary(
                 [t - f.timestamp() for name, t in self.runs_running.items() if (f := fires[name])]
             )
+            out["runs_made_ahead"] = len(self.made_ahead)
         out["per_second"] = per_second(job_lags, [fire for fire, _ in self.jobs.values()])
         return out
 
@@ -381,6 +385,7 @@ def main() -> None:
     if "run" in results.get("taskops", {}):
         print(row("taskops: Run created", results["taskops"]["run"]))
         print(row("taskops: Run status names its Job", results["taskops"]["run_status"]))
+        print(f"taskops: Runs created ahead of their fire: {results['taskops']['runs_made_ahead']}")
     for name, value in results["ratios"].items():
         print(f"{name}: {value:.2f}")
     print("targets: job_p99_taskops_to_floor <= 1.3, job_p99_taskops_to_cronjob <= 0.25")

@@ -238,7 +238,9 @@ class TaskController:
         # Status follows a moment later: a burst of fires costs one status write each, not one per fire.
         self.sync_queue.add_after(key, SYNC_DELAY)
         wake = mem.next_fire + jitter_offset(key[0], key[1], spec.jitter_seconds) if mem.next_fire else None
-        return self._delay_until(wake)
+        # The next fire's Run, created ahead when it is due (outside the gate: it is not a fire).
+        ahead_at = await self._create_ahead(key, task, mem, now)
+        return self._delay_until(min(filter(None, (wake, ahead_at)), default=None))
 
     @staticmethod
     def _last(task: Task, mem: _Memory, now: dt.datetime) -> dt.datetime:
@@ -298,9 +300,8 @@ class TaskController:
                 else:
                     if mem.schedule is schedule:
                         mem.ahead = ahead
-        if reloaded is not None:
-            look_again = await self._create_ahead(key, reloaded[1], mem, now)
-            next_ttl = min(filter(None, (next_ttl, look_again)), default=None)
+                        if can_create_ahead(reloaded[1].spec, now):
+                            self.queue.add(key)  # the fire worker creates the next fire's Run ahead, in time
         return self._delay_until(next_ttl) if next_ttl is not None else None
 
     async def _apply_plan(

@@ -82,11 +82,14 @@ async def _ahead_of_second_fire(clock: FakeClock, **spec: object) -> tuple[TaskC
     tasks, kube = await _controller(clock, scheduleKind="cron", scheduleExpr="* * * * *", **spec)
     clock.advance(61)
     await tasks.reconcile(KEY)
-    # The status worker after the fire: the next fire is 59 s away, more than AHEAD: it asks to come back.
-    assert await tasks.sync(KEY) == 29.0
+    # The status worker after the fire computes the next fires and hands the Task back to the fire worker,
+    # which asks to come back when the next fire is AHEAD away (00:01:30), not at the fire.
+    await tasks.sync(KEY)
+    assert len(tasks.queue) == 1
+    assert await tasks.reconcile(KEY) == 29.0
     assert len(kube.of(RUNS, KEY[0])) == 1
     clock.advance(29)
-    await tasks.sync(KEY)
+    assert await tasks.reconcile(KEY) == 30.0  # created; next: its fire
     name = f"{KEY[1]}-20260101-000200"
     assert name in {r["metadata"]["name"] for r in kube.of(RUNS, KEY[0])}
     return tasks, kube, name
@@ -173,8 +176,9 @@ def test_no_run_is_made_ahead_for_a_task_with_a_concurrency_key() -> None:
         clock.advance(61)
         await tasks.reconcile(KEY)
         await tasks.sync(KEY)
+        assert await tasks.reconcile(KEY) == 59.0  # woken for the fire only
         clock.advance(29)
-        await tasks.sync(KEY)
+        await tasks.reconcile(KEY)
         assert len(kube.of(RUNS, KEY[0])) == 1
 
     asyncio.run(scenario())
