@@ -97,6 +97,9 @@ class _Memory:
     next_fire: dt.datetime | None = None
     # The next fires, computed by `sync` after a fire so that the fire itself does no schedule arithmetic.
     ahead: Ahead | None = None
+    # The Job of the Run made ahead for the next fire (its name, the Job), built when the Run was created so
+    # that the fire only sends it.
+    ahead_job: tuple[str, dict[str, Any]] | None = None
 
 
 class TaskController:
@@ -316,6 +319,10 @@ class TaskController:
         for planned in fire_plan.runs:
             name = names.scheduled_run_name(task.metadata.name, planned.scheduled_time)
             made_ahead = waiting.get(name)
+            mem = self._memory.get(self._key(task), _Memory())
+            job = mem.ahead_job[1] if mem.ahead_job is not None and mem.ahead_job[0] == name else None
+            if job is not None:
+                mem.ahead_job = None  # sent once: not kept in memory until the next fire
             if made_ahead is None:
                 created, made = await self._create_fired(task, planned)
                 if made or not waiting_for_fire(created, self._has_job(created)):
@@ -325,8 +332,8 @@ class TaskController:
                     await self._delete_run(task, name)
                     await self._create_fired(task, planned)
                     continue
-                made_ahead = created
-            await self._fire_ahead(task, made_ahead, planned)
+                made_ahead, job = created, None
+            await self._fire_ahead(task, made_ahead, planned, job)
 
         if fire_plan.dropped != 0:
             count = "many" if fire_plan.dropped is None else str(fire_plan.dropped)
@@ -355,8 +362,22 @@ class TaskController:
         with contextlib.suppress(errors.NotFound):
             await self.client.delete(RUNS, task.metadata.namespace, name)
 
-    async def _fire_ahead(self, task: Task, raw: RawRun, planned: PlannedRun) -> None:
-        """The fire of a Run made ahead: its Job (the Run reconciler adopts it), or the record the plan makes."""
+    @staticmethod
+    def _key(task: Task) -> Key:
+        return (task.metadata.namespace or "", task.metadata.name)
+
+    def _first_job(self, task: Task, raw: RawRun, now: dt.datetime) -> dict[str, Any] | None:
+        """The Job of attempt 1 of a Run made ahead, as the Run reconciler decides it once it sees that Job."""
+        ns = raw["metadata"]["namespace"]
+        versions = [from_revision(r) for r in self.store.revisions_of_task(ns, task.metadata.name)]
+        decision = decide(Run.model_validate(raw), task, None, [], now, Context(versions=versions, released=True))
+        return decision.create_job if not decision.create_config_maps else None
+
+    async def _fire_ahead(
+        self, task: Task, raw: RawRun, planned: PlannedRun, prepared: dict[str, Any] | None = None
+    ) -> None:
+        """The fire of a Run made ahead: its Job (`prepared` when it was created, the Run reconciler adopts it),
+        or the record the plan makes."""
         ns, name = raw["metadata"]["namespace"], raw["metadata"]["name"]
         if planned.disposition is not None:
             # A fire handled again after a restart (its status not written yet) keeps its first outcome: a Run
@@ -367,14 +388,12 @@ class TaskController:
             patch = disposition_patch(planned.disposition, planned.message)
             self.store.runs.put(await self.client.patch(RUNS, ns, name, patch))
             return
-        run = Run.model_validate(raw)
-        versions = [from_revision(r) for r in self.store.revisions_of_task(ns, task.metadata.name)]
-        # The reconciler's own decision, as it will take it once it sees the Job: the same Job, built once.
-        decision = decide(run, task, None, [], self.clock(), Context(versions=versions, released=True))
-        if decision.create_job is None or decision.create_config_maps:
+        owned = prepared is not None and prepared["metadata"]["ownerReferences"][0]["uid"] == raw["metadata"].get("uid")
+        body = prepared if owned else self._first_job(task, raw, self.clock())
+        if body is None:
             # Not startable now (its version is not written yet): the fire is retried with the worker's backoff.
             raise RuntimeError(f"run {ns}/{name} made ahead cannot start yet")
-        job, made = await self.client.create_or_get(JOBS, ns, decision.create_job)
+        job, made = await self.client.create_or_get(JOBS, ns, body)
         self.store.jobs.put(job)
         if made:
             metrics.SCHEDULE_LAG.observe(max(0.0, (self.clock() - planned.scheduled_time).total_seconds()))
@@ -397,6 +416,9 @@ class TaskController:
             return None
         created, _ = await self.client.create_or_get(RUNS, key[0], build_scheduled_run(task, fire.at, ahead=True))
         self.store.runs.put(created)
+        # Its Job, built now (a decision costs milliseconds of CPU, which a thousand fires in one second lack).
+        job = self._first_job(task, cast(RawRun, created), fire.at)
+        mem.ahead_job = (name, job) if job is not None else None
         return None
 
     async def _ensure_version(self, task: Task) -> None:
