@@ -10,6 +10,7 @@ commit, the time) and bench/results/latest.png (the latency distributions).
     python -m bench.report --only writes,scale   # some of them
     python -m bench.report --only admission --merge   # rerun one, keep the others' saved results
     python -m bench.report --table-only          # the table again from the saved latest.json
+    python -m bench.report --only throughput --merge --saved   # take a benchmark's saved result, run nothing
 """
 
 from __future__ import annotations
@@ -186,6 +187,22 @@ def keep(report: dict[str, Any], saved: dict[str, Any], rerun: set[str]) -> None
     report["merged_from"] = {"timestamp": saved["timestamp"], "git": saved["git"], "kept": sorted(report["results"])}
 
 
+def header(report: dict[str, Any], quick: bool) -> str:
+    size = "quick sizes (smoke run, not the targets' sizes)" if quick else "full size"
+    return f"\ntaskops benchmarks, {size}; {report['machine'].get('cpus')} CPUs, git {report['git']['commit'][:10]}"
+
+
+def take_saved(report: dict[str, Any], bench: Bench, quick: bool) -> None:
+    """Put a benchmark's saved result (from a run of it alone) into `report`, dated by its file."""
+    saved_file = bench.result_file(quick)
+    if not saved_file.exists():
+        report["errors"][bench.name] = f"no saved result {saved_file}"
+        return
+    report["results"][bench.name] = json.loads(saved_file.read_text())
+    mtime = dt.datetime.fromtimestamp(saved_file.stat().st_mtime, dt.UTC)
+    report["measured_at"][bench.name] = mtime.isoformat(timespec="seconds")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", help="comma-separated: " + ",".join(b.name for b in BENCHES))
@@ -193,6 +210,11 @@ def main() -> None:
     parser.add_argument("--table-only", action="store_true", help="print the table of the saved latest.json")
     parser.add_argument(
         "--merge", action="store_true", help="keep the saved latest.json's results of the benchmarks not run now"
+    )
+    parser.add_argument(
+        "--saved",
+        action="store_true",
+        help="take the chosen benchmarks' saved bench/results/<name>.json (run alone) instead of running them",
     )
     args = parser.parse_args()
     latest = RESULTS / "latest.json"
@@ -217,14 +239,12 @@ def main() -> None:
     }
     if args.merge and latest.exists():
         saved = json.loads(latest.read_text())
-        keep(report, saved, chosen)
-        report["merged_from"] = {
-            "timestamp": saved["timestamp"],
-            "git": saved["git"],
-            "kept": sorted(report["results"]),
-        }
+        keep(report, saved, chosen)  # it records what was kept, from when (merged_from)
     for bench in BENCHES:
         if bench.name not in chosen:
+            continue
+        if args.saved:
+            take_saved(report, bench, args.quick)
             continue
         report["measured_at"][bench.name] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         data, took, error = run_one(bench, args.quick)
@@ -243,8 +263,7 @@ def main() -> None:
     except Exception as exc:  # a chart is a convenience: never lose the table to it
         print(f"chart failed: {exc!r}")
         png = None
-    size = "quick sizes (smoke run, not the targets' sizes)" if args.quick else "full size"
-    print(f"\ntaskops benchmarks, {size}; {report['machine'].get('cpus')} CPUs, git {report['git']['commit'][:10]}")
+    print(header(report, args.quick))
     print(table.render(rows))
     missed = [f"{r.group}: {r.metric}" for r in rows if r.met is False]
     print(f"\ntargets met: {sum(r.met is True for r in rows)}, missed: {len(missed)}")
