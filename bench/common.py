@@ -156,6 +156,19 @@ async def make_namespace(kube: KubeClient, cluster: Cluster, ns: str) -> None:
     await asyncio.to_thread(cluster.wait_namespace_ready, ns)
 
 
+async def drop_namespace(kube: KubeClient, ns: str) -> None:
+    """Delete a namespace and wait (10 minutes at most) until it is gone: a phase's Jobs and pods must not load
+    the next phase."""
+    await kube.delete(NAMESPACES, None, ns, propagation="Foreground")
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        try:
+            await kube.get(NAMESPACES, None, ns)
+        except errors.NotFound:
+            return
+        await asyncio.sleep(1)
+
+
 async def bounded(n: int, coros: Iterable[Awaitable[T]]) -> list[T]:
     """Await `coros` with at most `n` in flight."""
     sem = asyncio.Semaphore(n)

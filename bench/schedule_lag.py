@@ -43,10 +43,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.common import (
-    NAMESPACES,
     bounded,
     client,
     cluster_with_operator,
+    drop_namespace,
     make_namespace,
     save,
     start_operator,
@@ -54,7 +54,7 @@ from bench.common import (
     watch_events,
 )
 from devcluster.cluster import Cluster, stop_process
-from taskops.clients import credentials, errors
+from taskops.clients import credentials
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import JOBS, PODS, RUNS, TASKS, Resource
 from taskops.domain.execution.jobs import build_job
@@ -226,18 +226,6 @@ async def watch_phase(kube: KubeClient, ns: str, start: dt.datetime, end: dt.dat
 
 async def create_all(kube: KubeClient, res: Resource, ns: str, bodies: list[dict[str, Any]]) -> None:
     await bounded(CONCURRENCY, (kube.create(res, ns, b) for b in bodies))
-
-
-async def drop_namespace(kube: KubeClient, ns: str) -> None:
-    """Delete a phase's namespace and wait until it is gone: its Jobs and pods must not load the next phase."""
-    await kube.delete(NAMESPACES, None, ns, propagation="Foreground")
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        try:
-            await kube.get(NAMESPACES, None, ns)
-        except errors.NotFound:
-            return
-        await asyncio.sleep(2)
 
 
 def expected_fires(n: int, minutes: int) -> int:

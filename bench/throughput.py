@@ -29,10 +29,10 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.common import (
-    NAMESPACES,
     bounded,
     client,
     cluster_with_operator,
+    drop_namespace,
     make_namespace,
     run_body,
     save,
@@ -41,7 +41,6 @@ from bench.common import (
     watch_events,
 )
 from devcluster.cluster import Cluster
-from taskops.clients import errors
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import JOBS, RUNS, TASKS, Resource
 from taskops.domain.resources import names
@@ -79,18 +78,6 @@ async def timed_phase(
     created = time.perf_counter() - started
     await asyncio.wait_for(asyncio.gather(*watches), timeout=max(900.0, n * 0.5))
     return created, at
-
-
-async def drop_namespace(kube: KubeClient, ns: str) -> None:
-    """Delete between phases: the Job and pod controllers must not be busy with these during the next one."""
-    await kube.delete(NAMESPACES, None, ns)
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        try:
-            await kube.get(NAMESPACES, None, ns)
-        except errors.NotFound:
-            return
-        await asyncio.sleep(1)
 
 
 def job_complete(obj: dict[str, Any]) -> bool:
