@@ -120,9 +120,10 @@ def run_fire(run_name: str) -> dt.datetime | None:
     return dt.datetime.strptime(found.group(1), "%Y%m%d-%H%M%S").replace(tzinfo=dt.UTC) if found else None
 
 
-def window(minutes: int, lead: float = 45.0) -> tuple[dt.datetime, dt.datetime]:
+def window(minutes: int, lead: float = 100.0) -> tuple[dt.datetime, dt.datetime]:
     """Fires from the first minute boundary at least `lead` seconds away, for `minutes` minutes: every system
-    measured on fires of schedules that exist well before them (taskops creates a fire's Run 30 s ahead)."""
+    is measured in its steady state, on fires of schedules that exist well before them (taskops creates a
+    fire's Run 30 s ahead, once the Task's first status sync has computed its next fires)."""
     now = dt.datetime.now(dt.UTC)
     start = (now + dt.timedelta(seconds=lead)).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
     return start, start + dt.timedelta(minutes=minutes)
