@@ -74,6 +74,9 @@ T = TypeVar("T")
 SYNC_DELAY = 1.0
 # Re-check a Task at least this often even when nothing is due (clock jumps, missed wake-ups).
 MAX_SLEEP = 300.0
+# How long Run reconciles and status writes wait at most for the fires in flight (the burst of a thousand Tasks
+# due at one second is sent in about that time on two cores).
+FIRES_FIRST = 2.0
 # Threads that search schedules; each search is bounded in time, so a few bad Tasks delay others' searches by
 # at most their bound, and fires computed ahead do not wait for them.
 SEARCH_THREADS = 2
@@ -115,8 +118,10 @@ class TaskController:
         self.sync_queue = self.statuses.queue
         self.workers = workers
         self._memory: dict[Key, _Memory] = {}
-        # Run reconciles wait while fires are being created: fire lag is what a schedule promises.
-        self.firing = Gate()
+        # Run reconciles wait while fires are being created: fire lag is what a schedule promises. At most
+        # FIRES_FIRST seconds, though: fires every second of the minute would hold the gate for good, and the Runs
+        # created at a fire, or adopting a fire's Job, would never be reconciled.
+        self.firing = Gate(at_most=FIRES_FIRST)
         self._searches = ThreadPoolExecutor(SEARCH_THREADS, thread_name_prefix="schedule-search")
 
     async def _search(self, fn: Callable[..., T], *args: Any) -> T:
