@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 Of = Literal["value", "ratio", "excess"]
@@ -207,6 +207,10 @@ def schedule_rows(d: dict[str, Any]) -> list[Row]:
     r.add("fire -> pod Running p99", "s", ("taskops", "pod_running", "p99"), ("cronjob", "pod_running", "p99"), cronjob)
     r.add("  fire -> Run created p99 (taskops)", "s", ("taskops", "run", "p99"))
     r.add("Jobs seen", "", ("taskops", "job", "n"), ("floor", "job", "n"), floor)
+    seen, expected = _get(d, "taskops", "job", "n"), _get(d, "taskops", "expected")
+    if seen is not None and expected is not None and seen < expected:
+        # A percentile of the Jobs that came says nothing of those that did not: no target is met then.
+        r.out = [replace(row, value=None) if row.targets else row for row in r.out]
     return r.out
 
 
