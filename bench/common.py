@@ -19,7 +19,7 @@ import aiohttp
 
 from devcluster.cluster import Cluster, spawn, stop_process
 from taskops import API_VERSION
-from taskops.clients import credentials
+from taskops.clients import credentials, errors
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import Resource
 from taskops.domain.execution.jobs import owner_reference
@@ -156,6 +156,19 @@ async def make_namespace(kube: KubeClient, cluster: Cluster, ns: str) -> None:
     await asyncio.to_thread(cluster.wait_namespace_ready, ns)
 
 
+async def drop_namespace(kube: KubeClient, ns: str) -> None:
+    """Delete a namespace and wait (10 minutes at most) until it is gone: a phase's Jobs and pods must not load
+    the next phase."""
+    await kube.delete(NAMESPACES, None, ns, propagation="Foreground")
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        try:
+            await kube.get(NAMESPACES, None, ns)
+        except errors.NotFound:
+            return
+        await asyncio.sleep(1)
+
+
 async def bounded(n: int, coros: Iterable[Awaitable[T]]) -> list[T]:
     """Await `coros` with at most `n` in flight."""
     sem = asyncio.Semaphore(n)
@@ -192,6 +205,14 @@ async def watch_events(
                         on_event(kind, obj, time.perf_counter())
             except (TimeoutError, OSError, aiohttp.ClientError):
                 await asyncio.sleep(0.1)
+            except errors.ApiError as exc:
+                # A loaded API server answers 429 (its watch cache re-initializing) or 410 (rv too old): retry.
+                if exc.status == 410:
+                    listing = await kube._request("GET", res.path(ns), params={"limit": "1"})
+                    rv = listing["metadata"]["resourceVersion"]
+                elif not exc.transient:
+                    raise
+                await asyncio.sleep(1)
 
     task = asyncio.create_task(loop())
     try:

@@ -10,6 +10,7 @@ commit, the time) and bench/results/latest.png (the latency distributions).
     python -m bench.report --only writes,scale   # some of them
     python -m bench.report --only admission --merge   # rerun one, keep the others' saved results
     python -m bench.report --table-only          # the table again from the saved latest.json
+    python -m bench.report --only throughput --merge --saved   # take a benchmark's saved result, run nothing
 """
 
 from __future__ import annotations
@@ -35,17 +36,26 @@ class Bench:
     name: str
     full: tuple[str, ...]
     quick: tuple[str, ...]
+    # The module `bench.<module>` (default: the name): one module may serve two scenarios.
+    module: str = ""
 
     def result_file(self, quick: bool) -> Path:
-        if self.name == "schedule_lag":  # named after its size, so runs of several sizes are kept
+        if self.name.startswith("schedule_lag"):  # named after its size, so runs of several sizes are kept
             args = self.quick if quick else self.full
-            return RESULTS / f"schedule_lag_{args[args.index('--tasks') + 1]}.json"
+            spread = "_spread" if "--spread" in args else ""
+            return RESULTS / f"schedule_lag_{args[args.index('--tasks') + 1]}{spread}.json"
         return RESULTS / f"{self.name}.json"
 
 
 BENCHES = (
     Bench("admission", (), ()),
     Bench("schedule_lag", ("--tasks", "1000", "--minutes", "2"), ("--tasks", "100", "--minutes", "1")),
+    Bench(
+        "schedule_lag_spread",
+        ("--tasks", "5000", "--minutes", "2", "--spread"),
+        ("--tasks", "300", "--minutes", "1", "--spread"),
+        module="schedule_lag",
+    ),
     Bench("throughput", ("--runs", "2000"), ("--runs", "200")),
     Bench("writes", ("--runs", "50"), ("--runs", "5")),
     Bench("api", (), ("--seconds", "5", "--waiters", "1000", "--window", "5")),
@@ -62,7 +72,7 @@ def run_one(bench: Bench, quick: bool) -> tuple[dict[str, Any] | None, float, st
     print(f"== {bench.name} {' '.join(args)}", flush=True)
     started = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", f"bench.{bench.name}", *args],
+        [sys.executable, "-m", f"bench.{bench.module or bench.name}", *args],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -123,20 +133,23 @@ def cdf(ax: Any, series: dict[str, list[float]], title: str, unit_scale: float =
 
 
 def chart(results: dict[str, dict[str, Any]], path: Path) -> Path | None:
-    """CDFs of schedule lag (taskops vs CronJob) and trigger latency (REST vs raw), and throughput bars."""
+    """CDFs of fire → Job (taskops, floor, CronJob) and trigger latency (REST vs raw), and completions bars."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     panels = []
-    lag = results.get("schedule_lag") or {}
-    if lag.get("taskops", {}).get("samples") or lag.get("cronjob", {}).get("samples"):
+    for name in ("schedule_lag", "schedule_lag_spread"):
+        lag = results.get(name) or {}
         series = {
-            "taskops": lag.get("taskops", {}).get("samples", []),
-            "CronJob": lag.get("cronjob", {}).get("samples", []),
+            label: samples
+            for label, key in (("taskops", "taskops"), ("floor", "floor"), ("CronJob", "cronjob"))
+            if (samples := lag.get(key, {}).get("job", {}).get("samples"))
         }
-        panels.append(("cdf", series, f"schedule fire lag, {lag.get('tasks')} schedules"))
+        if series:
+            shape = "spread" if lag.get("spread") else "same second"
+            panels.append(("cdf", series, f"fire -> Job, {lag.get('tasks')} schedules ({shape})"))
     api = results.get("api") or {}
     if api.get("rest", {}).get("samples"):
         series = {"REST trigger": api["rest"]["samples"], "raw Run create": api.get("raw", {}).get("samples", [])}
@@ -144,11 +157,11 @@ def chart(results: dict[str, dict[str, Any]], path: Path) -> Path | None:
     tp = results.get("throughput") or {}
     if tp.get("taskops") and tp.get("raw"):
         bars = {
-            "Jobs directly": tp["raw"]["jobs_per_s"],
-            "Runs admitted": tp["taskops"]["admitted_per_s"],
-            "Run → Job": tp["taskops"]["jobs_per_s"],
+            "plain Jobs": tp["raw"]["completed_per_s"],
+            "Runs": tp["taskops"]["completed_per_s"],
+            "Runs, key": (tp.get("taskops_key") or {}).get("completed_per_s", 0.0),
         }
-        panels.append(("bars", bars, f"throughput, {tp.get('runs')} objects (per second)"))
+        panels.append(("bars", bars, f"completed per second, {tp.get('runs')} single-pod runs"))
     if not panels:
         return None
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
@@ -174,6 +187,22 @@ def keep(report: dict[str, Any], saved: dict[str, Any], rerun: set[str]) -> None
     report["merged_from"] = {"timestamp": saved["timestamp"], "git": saved["git"], "kept": sorted(report["results"])}
 
 
+def header(report: dict[str, Any], quick: bool) -> str:
+    size = "quick sizes (smoke run, not the targets' sizes)" if quick else "full size"
+    return f"\ntaskops benchmarks, {size}; {report['machine'].get('cpus')} CPUs, git {report['git']['commit'][:10]}"
+
+
+def take_saved(report: dict[str, Any], bench: Bench, quick: bool) -> None:
+    """Put a benchmark's saved result (from a run of it alone) into `report`, dated by its file."""
+    saved_file = bench.result_file(quick)
+    if not saved_file.exists():
+        report["errors"][bench.name] = f"no saved result {saved_file}"
+        return
+    report["results"][bench.name] = json.loads(saved_file.read_text())
+    mtime = dt.datetime.fromtimestamp(saved_file.stat().st_mtime, dt.UTC)
+    report["measured_at"][bench.name] = mtime.isoformat(timespec="seconds")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", help="comma-separated: " + ",".join(b.name for b in BENCHES))
@@ -181,6 +210,11 @@ def main() -> None:
     parser.add_argument("--table-only", action="store_true", help="print the table of the saved latest.json")
     parser.add_argument(
         "--merge", action="store_true", help="keep the saved latest.json's results of the benchmarks not run now"
+    )
+    parser.add_argument(
+        "--saved",
+        action="store_true",
+        help="take the chosen benchmarks' saved bench/results/<name>.json (run alone) instead of running them",
     )
     args = parser.parse_args()
     latest = RESULTS / "latest.json"
@@ -205,14 +239,12 @@ def main() -> None:
     }
     if args.merge and latest.exists():
         saved = json.loads(latest.read_text())
-        keep(report, saved, chosen)
-        report["merged_from"] = {
-            "timestamp": saved["timestamp"],
-            "git": saved["git"],
-            "kept": sorted(report["results"]),
-        }
+        keep(report, saved, chosen)  # it records what was kept, from when (merged_from)
     for bench in BENCHES:
         if bench.name not in chosen:
+            continue
+        if args.saved:
+            take_saved(report, bench, args.quick)
             continue
         report["measured_at"][bench.name] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         data, took, error = run_one(bench, args.quick)
@@ -231,8 +263,7 @@ def main() -> None:
     except Exception as exc:  # a chart is a convenience: never lose the table to it
         print(f"chart failed: {exc!r}")
         png = None
-    size = "quick sizes (smoke run, not the targets' sizes)" if args.quick else "full size"
-    print(f"\ntaskops benchmarks, {size}; {report['machine'].get('cpus')} CPUs, git {report['git']['commit'][:10]}")
+    print(header(report, args.quick))
     print(table.render(rows))
     missed = [f"{r.group}: {r.metric}" for r in rows if r.met is False]
     print(f"\ntargets met: {sum(r.met is True for r in rows)}, missed: {len(missed)}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 Of = Literal["value", "ratio", "excess"]
@@ -180,30 +180,53 @@ def admission_rows(d: dict[str, Any]) -> list[Row]:
 
 
 def schedule_rows(d: dict[str, Any]) -> list[Row]:
-    r = Rows(f"schedule fire lag, {d.get('tasks', '?')} cron schedules, {d.get('minutes', '?')} min", d)
-    ref = "CronJob"
-    r.add("fire lag p50", "s", ("taskops", "p50"), ("cronjob", "p50"), ref)
-    r.add("fire lag p99", "s", ("taskops", "p99"), ("cronjob", "p99"), ref, (Target(0.25), Target(0.25, "ratio")))
-    r.add("fire lag max", "s", ("taskops", "max"), ("cronjob", "max"), ref)
-    r.add("fires seen", "", ("taskops", "n"), ("cronjob", "n"), ref)
-    # The same Runs created by a plain client at their times: what the API server and the watch alone cost.
-    r.add("fire lag p99, against the API-server floor", "s", ("taskops", "p99"), ("raw", "p99"), "raw creates")
+    """Fire → Job and fire → pod Running: taskops against the floor (a plain client creating the same Jobs at
+    the fire) and the CronJob controller, all measured by one watcher on one control plane."""
+    shape = "spread over each minute" if d.get("spread") else "due in the same second"
+    r = Rows(f"schedule lag, {d.get('tasks', '?')} schedules {shape}, {d.get('minutes', '?')} min", d)
+    floor, cronjob = "floor", "CronJob" + (" (all at :00)" if d.get("spread") else "")
+    r.add("fire -> Job p50", "s", ("taskops", "job", "p50"), ("floor", "job", "p50"), floor)
+    r.add("fire -> Job p99", "s", ("taskops", "job", "p99"), ("floor", "job", "p99"), floor, (Target(1.3, "ratio"),))
+    r.add(
+        "fire -> Job p99", "s", ("taskops", "job", "p99"), ("cronjob", "job", "p99"), cronjob, (Target(0.25, "ratio"),)
+    )
+    r.add("fire -> Job p50", "s", ("taskops", "job", "p50"), ("cronjob", "job", "p50"), cronjob)
+    r.add("fire -> pod Running p50", "s", ("taskops", "pod_running", "p50"), ("floor", "pod_running", "p50"), floor)
+    r.add("fire -> pod Running p99", "s", ("taskops", "pod_running", "p99"), ("floor", "pod_running", "p99"), floor)
+    r.add("fire -> pod Running p99", "s", ("taskops", "pod_running", "p99"), ("cronjob", "pod_running", "p99"), cronjob)
+    r.add("  fire -> Run created p99 (taskops)", "s", ("taskops", "run", "p99"))
+    r.add("Jobs seen", "", ("taskops", "job", "n"), ("floor", "job", "n"), floor)
+    seen, expected = _get(d, "taskops", "job", "n"), _get(d, "taskops", "expected")
+    if seen is not None and expected is not None and seen < expected:
+        # A percentile of the Jobs that came says nothing of those that did not: no target is met then.
+        r.out = [replace(row, value=None) if row.targets else row for row in r.out]
     return r.out
 
 
 def throughput_rows(d: dict[str, Any]) -> list[Row]:
-    r = Rows(f"Run -> Job throughput, {d.get('runs', '?')} Runs", d)
-    ref = "Jobs created directly"
-    r.add("Runs admitted per second", "/s", ("taskops", "admitted_per_s"), ("raw", "jobs_per_s"), ref)
+    """Runs completed per second end to end, against plain Jobs completed per second on the same control plane."""
+    r = Rows(f"runs completed per second, {d.get('runs', '?')} single-pod Runs, end to end", d)
+    ref = "plain Jobs"
     r.add(
-        "Jobs created per second",
+        "Runs SUCCEEDED per second",
         "/s",
-        ("taskops", "jobs_per_s"),
-        ("raw", "jobs_per_s"),
+        ("taskops", "completed_per_s"),
+        ("raw", "completed_per_s"),
         ref,
-        (Target(0.5, "ratio", at_least=True),),
+        (Target(0.8, "ratio", at_least=True),),
     )
-    r.add("time until every Job exists", "s", ("taskops", "jobs_s"), ("raw", "jobs_s"), ref)
+    r.add(
+        "the same with a concurrency key",
+        "/s",
+        ("taskops_key", "completed_per_s"),
+        ("raw", "completed_per_s"),
+        ref,
+        (Target(0.7, "ratio", at_least=True),),
+    )
+    r.add("  time until every one ended", "s", ("taskops", "succeeded_s"), ("raw", "complete_s"), ref)
+    r.add("  creates per second (the client)", "/s", ("taskops", "creates_per_s"), ("raw", "creates_per_s"), ref)
+    r.add("  time until every Job existed", "s", ("taskops", "jobs_s"), ("raw", "jobs_s"), ref)
+    r.add("  with a key: time until every one ended", "s", ("taskops_key", "succeeded_s"), ("raw", "complete_s"), ref)
     return r.out
 
 
@@ -285,6 +308,7 @@ def batch_rows(d: dict[str, Any]) -> list[Row]:
 ROWS = {
     "admission": admission_rows,
     "schedule_lag": schedule_rows,
+    "schedule_lag_spread": schedule_rows,
     "throughput": throughput_rows,
     "writes": writes_rows,
     "api": api_rows,

@@ -20,7 +20,7 @@ QUEUE_WAIT = Histogram(
 QUEUE_DEPTH = Gauge("taskops_queue_depth", "Runs waiting, per concurrency key or agent", ["kind", "namespace", "name"])
 SCHEDULE_LAG = Histogram(
     "taskops_schedule_lag_seconds",
-    "From a fire time to its Run's creation",
+    "From a fire time to its Run's creation, or to its Job's for a Run created ahead",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
 )
 RECONCILE_ERRORS = Counter("taskops_reconcile_errors_total", "Failed reconciles (retried)", ["controller"])

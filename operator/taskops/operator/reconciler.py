@@ -159,10 +159,18 @@ class Reconciler:
                 for name in run.spec.inputs.config_maps
                 if batch.INPUTS_KEY in ((self.store.configmaps.get((run.namespace, name)) or {}).get("data") or {})
             )
+        if run.status.attempt is None and names.ANNOTATION_AHEAD in (run.metadata.annotations or {}):
+            ctx.released = self._job_of_first_attempt(run) is not None
         if task is not None and run.status.attempt is None:
             ctx.duplicate_of = self._duplicate_of(run, task)
             ctx.admission = self.admission.verdict_for((run.namespace, run.name)) if self.admission else None
         return ctx
+
+    def _job_of_first_attempt(self, run: Run) -> dict[str, Any] | None:
+        """The Job of attempt 1 in the cache, if it is this Run's (a fire creates it for a Run made ahead)."""
+        job: dict[str, Any] | None = self.store.jobs.get((run.namespace, names.job_name(run.name, 1)))
+        refs = (job or {}).get("metadata", {}).get("ownerReferences") or []
+        return job if any(ref.get("uid") == run.metadata.uid for ref in refs) else None
 
     def _duplicate_of(self, run: Run, task: Task) -> str | None:
         key = run.spec.dedupe_key or task.spec.dedupe_key
@@ -255,7 +263,9 @@ class Reconciler:
             raw = await self._write_status(raw, decision.status.to_k8s())
         for config_map in decision.create_config_maps:
             await self.client.create_or_get(CONFIGMAPS, ns, config_map)
-        if decision.create_job is not None:
+        if decision.create_job is not None and self._adopted(run, decision.create_job):
+            pass  # its fire created it (a Run made ahead): no second request for the same name
+        elif decision.create_job is not None:
             job_name = decision.create_job["metadata"]["name"]
             try:
                 job, _ = await self.client.create_or_get(JOBS, ns, decision.create_job)
@@ -273,6 +283,9 @@ class Reconciler:
         for event in decision.events:
             await self._event(raw, event)
         return True
+
+    def _adopted(self, run: Run, job: dict[str, Any]) -> bool:
+        return job["metadata"]["name"] == names.job_name(run.name, 1) and self._job_of_first_attempt(run) is not None
 
     async def _owner_stays(self, namespace: str, owner: dict[str, Any]) -> bool:
         """Whether the Task is there and not being deleted, asked of the API server: the cache may not have seen

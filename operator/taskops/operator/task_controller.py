@@ -11,6 +11,11 @@ all computed ahead (the hot path, no arithmetic): parsing a changed spec,
 computing fires ahead and any other plan run on a small thread pool, and each
 search is bounded (domain/scheduling/recurrence.py). A search that runs out of its bound
 makes the schedule invalid (ScheduleValid=False) until the spec changes.
+
+A fire's Run is created ahead (`firedruns.AHEAD` before the fire, by the status worker, off the fire's
+instant) when the Task allows it (`firedruns.can_create_ahead`); the fire then only creates its Job. The
+policies are applied at the fire exactly as for a Run created then: a Run made ahead is not "going" for
+the overlap policy, and one the policies do not run becomes their record, or is deleted.
 """
 
 from __future__ import annotations
@@ -23,24 +28,36 @@ import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import ValidationError
 
 from taskops.clients import errors
 from taskops.clients.informer import Key
 from taskops.clients.kube import KubeClient
-from taskops.clients.resources import REVISIONS, RUNS, TASKS
+from taskops.clients.resources import JOBS, REVISIONS, RUNS, TASKS
 from taskops.domain.execution import gojson
+from taskops.domain.execution.decide import decide
+from taskops.domain.execution.decision import Context
 from taskops.domain.execution.versions import Version, from_revision, next_revision
-from taskops.domain.resources import jsonbounds, mergepatch
+from taskops.domain.resources import jsonbounds, mergepatch, names, timefmt
 from taskops.domain.resources.clock import SYSTEM, Clock
 from taskops.domain.resources.phases import PENDING_PHASES, is_terminal, raw_phase
 from taskops.domain.resources.raw import RawRun, RawTask
 from taskops.domain.resources.results import schema_error
+from taskops.domain.resources.run import Run
 from taskops.domain.resources.task import Task
-from taskops.domain.scheduling.firedruns import build_scheduled_run, stop_patch
-from taskops.domain.scheduling.firing import FirePlan, plan
+from taskops.domain.scheduling.firedruns import (
+    AHEAD,
+    AHEAD_MIN,
+    ahead_generation,
+    build_scheduled_run,
+    can_create_ahead,
+    disposition_patch,
+    stop_patch,
+    waiting_for_fire,
+)
+from taskops.domain.scheduling.firing import FirePlan, PlannedRun, plan
 from taskops.domain.scheduling.history import finished, prune
 from taskops.domain.scheduling.recurrence import Ahead, FireSource, Schedule, ScheduleError, jitter_offset, parse
 from taskops.domain.scheduling.taskstatus import task_status
@@ -57,6 +74,9 @@ T = TypeVar("T")
 SYNC_DELAY = 1.0
 # Re-check a Task at least this often even when nothing is due (clock jumps, missed wake-ups).
 MAX_SLEEP = 300.0
+# How long Run reconciles and status writes wait at most for the fires in flight (the burst of a thousand Tasks
+# due at one second is sent in about that time on two cores).
+FIRES_FIRST = 2.0
 # Threads that search schedules; each search is bounded in time, so a few bad Tasks delay others' searches by
 # at most their bound, and fires computed ahead do not wait for them.
 SEARCH_THREADS = 2
@@ -80,6 +100,9 @@ class _Memory:
     next_fire: dt.datetime | None = None
     # The next fires, computed by `sync` after a fire so that the fire itself does no schedule arithmetic.
     ahead: Ahead | None = None
+    # The Job of the Run made ahead for the next fire (its name, the Job), built when the Run was created so
+    # that the fire only sends it.
+    ahead_job: tuple[str, dict[str, Any]] | None = None
 
 
 class TaskController:
@@ -95,8 +118,10 @@ class TaskController:
         self.sync_queue = self.statuses.queue
         self.workers = workers
         self._memory: dict[Key, _Memory] = {}
-        # Run reconciles wait while fires are being created: fire lag is what a schedule promises.
-        self.firing = Gate()
+        # Run reconciles wait while fires are being created: fire lag is what a schedule promises. At most
+        # FIRES_FIRST seconds, though: fires every second of the minute would hold the gate for good, and the Runs
+        # created at a fire, or adopting a fire's Job, would never be reconciled.
+        self.firing = Gate(at_most=FIRES_FIRST)
         self._searches = ThreadPoolExecutor(SEARCH_THREADS, thread_name_prefix="schedule-search")
 
     async def _search(self, fn: Callable[..., T], *args: Any) -> T:
@@ -179,17 +204,33 @@ class TaskController:
         raw, task, now, mem = loaded
         spec = task.spec
         active = {r["metadata"]["name"]: r for r in self.store.runs_of_task(*key) if not is_terminal(raw_phase(r))}
+        # Runs made ahead that no fire has started yet: not going (overlap policy), and replaced when made for
+        # another generation of the Task (its schedule, version or state changed since).
+        waiting = {n: r for n, r in active.items() if waiting_for_fire(r, self._has_job(r))}
+        stale = [n for n, r in waiting.items() if ahead_generation(r) != task.metadata.generation]
+        going = {n: r for n, r in active.items() if n not in waiting}
         last = self._last(task, mem, now)
-        fire_plan = await self._plan(task, mem, last, now, list(active))
+        fire_plan = await self._plan(task, mem, last, now, list(going))
         # Run reconciles wait while fires are being created: fire lag is what a schedule promises.
         with self.firing:
+            for name in stale:
+                await self._delete_run(task, name)
+                waiting.pop(name)
             if mem.versioned_generation != task.metadata.generation and not mem.unreadable:
                 await self._ensure_version(task)
                 mem.versioned_generation = task.metadata.generation
             if spec.state == "canceled":
-                await self._abort_pending(list(active.values()))
+                await self._abort_pending(list(going.values()))
             if fire_plan is not None:
-                await self._apply_plan(raw, task, fire_plan, active)
+                await self._apply_plan(raw, task, fire_plan, going, waiting)
+            # Made ahead for a fire that is past and that the plan neither ran nor recorded (beyond maxCatchUp).
+            planned = {
+                names.scheduled_run_name(task.metadata.name, r.scheduled_time) for r in (fire_plan or FirePlan()).runs
+            }
+            for name, run in waiting.items():
+                at = timefmt.parse_optional((run.get("spec") or {}).get("scheduledTime"))
+                if name not in planned and at is not None and at <= now:
+                    await self._delete_run(task, name)
         if fire_plan is not None:
             if fire_plan.runs:
                 log.debug(
@@ -205,7 +246,9 @@ class TaskController:
         # Status follows a moment later: a burst of fires costs one status write each, not one per fire.
         self.sync_queue.add_after(key, SYNC_DELAY)
         wake = mem.next_fire + jitter_offset(key[0], key[1], spec.jitter_seconds) if mem.next_fire else None
-        return self._delay_until(wake)
+        # The next fire's Run, created ahead when it is due (outside the gate: it is not a fire).
+        ahead_at = await self._create_ahead(key, task, mem, now)
+        return self._delay_until(min(filter(None, (wake, ahead_at)), default=None))
 
     @staticmethod
     def _last(task: Task, mem: _Memory, now: dt.datetime) -> dt.datetime:
@@ -265,9 +308,13 @@ class TaskController:
                 else:
                     if mem.schedule is schedule:
                         mem.ahead = ahead
+                        if can_create_ahead(reloaded[1].spec, now):
+                            self.queue.add(key)  # the fire worker creates the next fire's Run ahead, in time
         return self._delay_until(next_ttl) if next_ttl is not None else None
 
-    async def _apply_plan(self, raw: RawTask, task: Task, fire_plan: FirePlan, active: dict[str, RawRun]) -> None:
+    async def _apply_plan(
+        self, raw: RawTask, task: Task, fire_plan: FirePlan, active: dict[str, RawRun], waiting: dict[str, RawRun]
+    ) -> None:
         ns = task.metadata.namespace
         for name in fire_plan.stop:
             run = active.get(name)
@@ -275,11 +322,24 @@ class TaskController:
                 patch = stop_patch("replaced by a newer fire (overlap policy replace)")
                 self.store.runs.put(await self.client.patch(RUNS, ns, name, patch))
         for planned in fire_plan.runs:
-            body = build_scheduled_run(task, planned.scheduled_time, planned.disposition, planned.message)
-            created, made = await self.client.create_or_get(RUNS, ns or "", body)
-            self.store.runs.put(created)
-            if made and planned.disposition is None:
-                metrics.SCHEDULE_LAG.observe(max(0.0, (self.clock() - planned.scheduled_time).total_seconds()))
+            name = names.scheduled_run_name(task.metadata.name, planned.scheduled_time)
+            made_ahead = waiting.get(name)
+            mem = self._memory.get(self._key(task), _Memory())
+            job = mem.ahead_job[1] if mem.ahead_job is not None and mem.ahead_job[0] == name else None
+            if job is not None:
+                mem.ahead_job = None  # sent once: not kept in memory until the next fire
+            if made_ahead is None:
+                created, made = await self._create_fired(task, planned)
+                if made or not waiting_for_fire(created, self._has_job(created)):
+                    continue
+                # Made ahead, and not in the cache yet (a restart before the Run informer listed it).
+                if ahead_generation(created) != task.metadata.generation:
+                    await self._delete_run(task, name)
+                    await self._create_fired(task, planned)
+                    continue
+                made_ahead, job = created, None
+            await self._fire_ahead(task, made_ahead, planned, job)
+
         if fire_plan.dropped != 0:
             count = "many" if fire_plan.dropped is None else str(fire_plan.dropped)
             await self._event(
@@ -288,6 +348,83 @@ class TaskController:
                 "MissedFiresDropped",
                 f"{count} missed fire times beyond maxCatchUp ({task.spec.max_catch_up}) were dropped",
             )
+
+    def _has_job(self, run: RawRun) -> bool:
+        """Whether the Job of attempt 1 of a Run made ahead exists: its fire has created it."""
+        meta = run["metadata"]
+        return self.store.jobs.get((meta["namespace"], names.job_name(meta["name"], 1))) is not None
+
+    async def _create_fired(self, task: Task, planned: PlannedRun) -> tuple[RawRun, bool]:
+        """Create the Run of a fire (or its record); → the Run, and whether it was created now."""
+        body = build_scheduled_run(task, planned.scheduled_time, planned.disposition, planned.message)
+        created, made = await self.client.create_or_get(RUNS, task.metadata.namespace or "", body)
+        self.store.runs.put(created)
+        if made and planned.disposition is None:
+            metrics.SCHEDULE_LAG.observe(max(0.0, (self.clock() - planned.scheduled_time).total_seconds()))
+        return cast(RawRun, created), made
+
+    async def _delete_run(self, task: Task, name: str) -> None:
+        with contextlib.suppress(errors.NotFound):
+            await self.client.delete(RUNS, task.metadata.namespace, name)
+
+    @staticmethod
+    def _key(task: Task) -> Key:
+        return (task.metadata.namespace or "", task.metadata.name)
+
+    def _first_job(self, task: Task, raw: RawRun, now: dt.datetime) -> dict[str, Any] | None:
+        """The Job of attempt 1 of a Run made ahead, as the Run reconciler decides it once it sees that Job."""
+        ns = raw["metadata"]["namespace"]
+        versions = [from_revision(r) for r in self.store.revisions_of_task(ns, task.metadata.name)]
+        decision = decide(Run.model_validate(raw), task, None, [], now, Context(versions=versions, released=True))
+        return decision.create_job if not decision.create_config_maps else None
+
+    async def _fire_ahead(
+        self, task: Task, raw: RawRun, planned: PlannedRun, prepared: dict[str, Any] | None = None
+    ) -> None:
+        """The fire of a Run made ahead: its Job (`prepared` when it was created, the Run reconciler adopts it),
+        or the record the plan makes."""
+        ns, name = raw["metadata"]["namespace"], raw["metadata"]["name"]
+        if planned.disposition is not None:
+            # A fire handled again after a restart (its status not written yet) keeps its first outcome: a Run
+            # whose Job exists, not yet in the cache, is not turned into a record.
+            with contextlib.suppress(errors.NotFound):
+                await self.client.get(JOBS, ns, names.job_name(name, 1))
+                return
+            patch = disposition_patch(planned.disposition, planned.message)
+            self.store.runs.put(await self.client.patch(RUNS, ns, name, patch))
+            return
+        owned = prepared is not None and prepared["metadata"]["ownerReferences"][0]["uid"] == raw["metadata"].get("uid")
+        body = prepared if owned else self._first_job(task, raw, self.clock())
+        if body is None:
+            # Not startable now (its version is not written yet): the fire is retried with the worker's backoff.
+            raise RuntimeError(f"run {ns}/{name} made ahead cannot start yet")
+        job, made = await self.client.create_or_get(JOBS, ns, body)
+        self.store.jobs.put(job)
+        if made:
+            metrics.SCHEDULE_LAG.observe(max(0.0, (self.clock() - planned.scheduled_time).total_seconds()))
+
+    async def _create_ahead(self, key: Key, task: Task, mem: _Memory, now: dt.datetime) -> dt.datetime | None:
+        """Create the Run of the Task's next fire when it is `AHEAD` away; → when to look again (None: on the
+        next fire or change)."""
+        ahead = mem.ahead
+        if ahead is None or mem.schedule is None or mem.unreadable or not can_create_ahead(task.spec, now):
+            return None
+        if mem.versioned_generation != task.metadata.generation:
+            return None  # the version this generation pins is written at the next fire worker pass
+        fire = ahead.next_fire(self._last(task, mem, now))
+        if fire is None or fire.dst_skipped:
+            return None
+        if fire.at - now > AHEAD:
+            return fire.at - AHEAD
+        name = names.scheduled_run_name(task.metadata.name, fire.at)
+        if fire.at - now < AHEAD_MIN or self.store.runs.get((key[0], name)) is not None:
+            return None
+        created, _ = await self.client.create_or_get(RUNS, key[0], build_scheduled_run(task, fire.at, ahead=True))
+        self.store.runs.put(created)
+        # Its Job, built now (a decision costs milliseconds of CPU, which a thousand fires in one second lack).
+        job = self._first_job(task, cast(RawRun, created), fire.at)
+        mem.ahead_job = (name, job) if job is not None else None
+        return None
 
     async def _ensure_version(self, task: Task) -> None:
         """Write the ControllerRevision of a changed spec (version N+1); Runs pinning "current" wait for it."""

@@ -14,6 +14,7 @@ entries than there are keys, that is objects in the caches.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Hashable
 
 from taskops.domain.resources.clock import SYSTEM, Clock, Timer
@@ -74,9 +75,12 @@ class WorkQueue:
 
 
 class Gate:
-    """Open while nobody holds it: `with gate:` holds it, `await gate.wait_open()` waits until released."""
+    """Open while nobody holds it: `with gate:` holds it, `await gate.wait_open()` waits until released, or for
+    `at_most` seconds: a gate held without a pause (fires every second of the minute) must not starve the
+    waiters. That bound is timed by the event loop, not the Clock: it only limits a wait, it decides nothing."""
 
-    def __init__(self) -> None:
+    def __init__(self, at_most: float | None = None) -> None:
+        self.at_most = at_most
         self._holders = 0
         self._open = asyncio.Event()
         self._open.set()
@@ -92,4 +96,8 @@ class Gate:
             self._open.set()
 
     async def wait_open(self) -> None:
-        await self._open.wait()
+        if self.at_most is None:
+            await self._open.wait()
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._open.wait(), self.at_most)

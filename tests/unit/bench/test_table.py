@@ -43,17 +43,19 @@ def test_rows_from_results_and_missing_benchmarks() -> None:
         "schedule_lag": {
             "tasks": 1000,
             "minutes": 2,
-            "taskops": {"n": 2000, "p50": 0.05, "p99": 0.2, "max": 0.3},
-            "cronjob": {"n": 2000, "p50": 0.5, "p99": 1.0, "max": 1.2},
+            "taskops": {"job": {"n": 2000, "p50": 0.5, "p99": 1.2}},
+            "floor": {"job": {"n": 2000, "p50": 0.4, "p99": 1.0}},
+            "cronjob": {"job": {"n": 2000, "p50": 5.0, "p99": 10.0}},
         },
-        "throughput": {"runs": 2000, "raw": {"jobs_per_s": 100.0, "jobs_s": 20.0}, "taskops": {"jobs_per_s": 40.0}},
+        "throughput": {"runs": 2000, "raw": {"completed_per_s": 50.0}, "taskops": {"completed_per_s": 30.0}},
     }
-    rows = {r.metric: r for r in table.build(results)}
-    assert rows["fire lag p99"].met is True
-    assert rows["fire lag p99"].ratio == 0.2
-    assert rows["Jobs created per second"].met is False
-    assert rows["Runs admitted per second"].value is None  # absent in the results: shown as "-"
-    assert not any(r.group.startswith("scale") for r in rows.values())
+    rows = table.build(results)
+    p99 = [r for r in rows if r.metric == "fire -> Job p99"]
+    assert [(r.reference_name, r.ratio, r.met) for r in p99] == [("floor", 1.2, True), ("CronJob", 0.12, True)]
+    by_metric = {r.metric: r for r in rows}
+    assert by_metric["Runs SUCCEEDED per second"].met is False  # 0.6 of plain Jobs, target 0.8
+    assert by_metric["the same with a concurrency key"].value is None  # absent in the results: shown as "-"
+    assert not any(r.group.startswith("scale") for r in rows)
 
 
 def test_render_has_one_line_per_row_and_group_headers() -> None:

@@ -325,3 +325,44 @@ def test_runs_wait_while_schedules_fire() -> None:
         assert len(kube.of(JOBS)) == 1
 
     asyncio.run(scenario())
+
+
+def made_ahead(fake: FakeKube) -> str:
+    """Make Run "r" one the Task controller created ahead of its fire at T0; → its uid."""
+    run = fake.stored(RUNS, "ns", "r")
+    assert run is not None
+    run["metadata"]["annotations"] = {names.ANNOTATION_AHEAD: "1"}
+    run["spec"]["scheduledAt"] = run["spec"]["scheduledTime"] = "2026-03-01T12:00:00Z"
+    return str(fake.put(RUNS, run)["metadata"]["uid"])
+
+
+def released(fake: FakeKube, uid: str) -> None:
+    """Its fire: the Task controller created the Job of attempt 1."""
+    fake.put(JOBS, builders.job("r-1", metadata={"ownerReferences": [builders.owner("Run", "r", uid)]}))
+
+
+def test_a_run_made_ahead_waits_scheduled_past_its_time_until_its_fire_creates_the_job() -> None:
+    fake, clock = cluster()
+    uid = made_ahead(fake)
+    clock.advance(5)  # past its scheduledAt: still only its fire starts it
+    requeue, writes = sync(operator(fake, clock), fake)
+    assert writes == [STATUS] and requeue is None
+    assert status(fake)["phase"] == "SCHEDULED" and fake.of(JOBS) == []
+    released(fake, uid)
+    requeue, writes = sync(operator(fake, clock), fake)
+    # The Job is adopted, not created a second time: one status write records it (a first attempt posts no
+    # Started Event; the Event that ends the Run names its Job).
+    assert writes == [STATUS]
+    assert (status(fake)["phase"], status(fake)["jobName"], status(fake)["attempt"]) == ("RUNNING", "r-1", 1)
+
+
+def test_a_stop_of_a_run_made_ahead_after_its_fire_deletes_the_job_its_status_does_not_name_yet() -> None:
+    fake, clock = cluster()
+    released(fake, made_ahead(fake))
+    run = fake.stored(RUNS, "ns", "r")
+    assert run is not None
+    run["spec"]["stop"] = True
+    fake.put(RUNS, run)
+    _, writes = sync(operator(fake, clock), fake)
+    assert writes[:2] == [("delete", "jobs", "r-1"), STATUS]
+    assert status(fake)["endReason"] == "stopped"

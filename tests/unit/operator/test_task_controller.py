@@ -11,7 +11,8 @@ import datetime as dt
 from typing import cast
 
 from taskops.clients.kube import KubeClient
-from taskops.clients.resources import RUNS, TASKS
+from taskops.clients.resources import JOBS, RUNS, TASKS
+from taskops.domain.resources import names
 from taskops.operator.store import Store
 from taskops.operator.task_controller import TaskController
 from tests import builders
@@ -69,5 +70,115 @@ def test_a_paused_task_fires_nothing() -> None:
         clock.advance(30 * 60)
         await tasks.reconcile(KEY)
         assert kube.of(RUNS) == []
+
+    asyncio.run(scenario())
+
+
+# -- Runs created ahead of their fire ----------------------------------------------------------------------------
+
+
+async def _ahead_of_second_fire(clock: FakeClock, **spec: object) -> tuple[TaskController, FakeKube, str]:
+    """A minutely Task that fired at 00:01 and whose 00:02 Run was created ahead (at 00:01:30)."""
+    tasks, kube = await _controller(clock, scheduleKind="cron", scheduleExpr="* * * * *", **spec)
+    clock.advance(61)
+    await tasks.reconcile(KEY)
+    # The status worker after the fire computes the next fires and hands the Task back to the fire worker,
+    # which asks to come back when the next fire is AHEAD away (00:01:30), not at the fire.
+    await tasks.sync(KEY)
+    assert len(tasks.queue) == 1
+    assert await tasks.reconcile(KEY) == 29.0
+    assert len(kube.of(RUNS, KEY[0])) == 1
+    clock.advance(29)
+    assert await tasks.reconcile(KEY) == 30.0  # created; next: its fire
+    name = f"{KEY[1]}-20260101-000200"
+    assert name in {r["metadata"]["name"] for r in kube.of(RUNS, KEY[0])}
+    return tasks, kube, name
+
+
+def _put_run(tasks: TaskController, kube: FakeKube, name: str) -> dict[str, object]:
+    run = next(r for r in kube.of(RUNS, KEY[0]) if r["metadata"]["name"] == name)
+    tasks.store.runs.put(run)
+    return run
+
+
+def test_the_next_fire_is_created_ahead_and_its_fire_only_creates_its_job() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        tasks, kube, name = await _ahead_of_second_fire(clock)
+        run = _put_run(tasks, kube, name)
+        meta = cast(dict[str, dict[str, str]], run["metadata"])
+        assert meta["annotations"][names.ANNOTATION_AHEAD] == "1"
+        assert cast(dict[str, str], run["spec"])["scheduledAt"].startswith("2026-01-01T00:02:00")
+        clock.advance(31)
+        writes = len(kube.writes)
+        await tasks.reconcile(KEY)
+        # The fire: one write, the Job of attempt 1, owned by the Run made ahead; no second Run.
+        assert kube.writes[writes:] == [("create", "jobs", f"{name}-1")]
+        job = kube.of(JOBS, KEY[0])[0]
+        assert job["metadata"]["ownerReferences"][0]["uid"] == meta["uid"]
+        assert len(kube.of(RUNS, KEY[0])) == 2
+
+    asyncio.run(scenario())
+
+
+def test_a_run_made_ahead_becomes_the_record_of_a_skipped_fire_when_another_run_is_going() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        tasks, kube, name = await _ahead_of_second_fire(clock, overlapPolicy="skip")
+        for run in kube.of(RUNS, KEY[0]):  # the 00:01 Run is still going
+            tasks.store.runs.put(run)
+        clock.advance(31)
+        await tasks.reconcile(KEY)
+        assert kube.of(JOBS, KEY[0]) == []
+        ahead = next(r for r in kube.of(RUNS, KEY[0]) if r["metadata"]["name"] == name)
+        assert ahead["metadata"]["annotations"][names.ANNOTATION_DISPOSITION] == "skipped"
+
+    asyncio.run(scenario())
+
+
+def test_a_run_made_ahead_is_recorded_missed_after_downtime_under_policy_skip() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        tasks, kube, name = await _ahead_of_second_fire(clock, missedPolicy="skip")
+        _put_run(tasks, kube, name)
+        clock.advance(4 * 60)  # down over 00:02..00:05
+        await tasks.reconcile(KEY)
+        ahead = next(r for r in kube.of(RUNS, KEY[0]) if r["metadata"]["name"] == name)
+        assert ahead["metadata"]["annotations"][names.ANNOTATION_DISPOSITION] == "missed"
+        # Only the on-time fire (00:05) runs; it had no Run made ahead, so it is created as before.
+        assert kube.of(JOBS, KEY[0]) == []
+        assert f"{KEY[1]}-20260101-000500" in {r["metadata"]["name"] for r in kube.of(RUNS, KEY[0])}
+
+    asyncio.run(scenario())
+
+
+def test_a_run_made_ahead_for_an_older_generation_is_deleted_and_the_fire_creates_a_new_one() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        tasks, kube, name = await _ahead_of_second_fire(clock)
+        _put_run(tasks, kube, name)
+        patched = await kube.patch(TASKS, KEY[0], KEY[1], {"spec": {"description": "changed"}})
+        tasks.store.tasks.put(patched)
+        clock.advance(31)
+        await tasks.reconcile(KEY)
+        assert ("delete", "runs", name) in kube.writes
+        fresh = next(r for r in kube.of(RUNS, KEY[0]) if r["metadata"]["name"] == name)
+        assert names.ANNOTATION_AHEAD not in (fresh["metadata"].get("annotations") or {})
+        assert kube.of(JOBS, KEY[0]) == []  # the new Run starts the ordinary way, through the reconciler
+
+    asyncio.run(scenario())
+
+
+def test_no_run_is_made_ahead_for_a_task_with_a_concurrency_key() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        tasks, kube = await _controller(clock, scheduleKind="cron", scheduleExpr="* * * * *", concurrencyKey="k")
+        clock.advance(61)
+        await tasks.reconcile(KEY)
+        await tasks.sync(KEY)
+        assert await tasks.reconcile(KEY) == 59.0  # woken for the fire only
+        clock.advance(29)
+        await tasks.reconcile(KEY)
+        assert len(kube.of(RUNS, KEY[0])) == 1
 
     asyncio.run(scenario())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from taskops.operator.workqueue import WorkQueue
+from taskops.operator.workqueue import Gate, WorkQueue
 
 
 def test_queue_dedupes_and_never_hands_one_key_to_two_workers() -> None:
@@ -33,5 +33,22 @@ def test_delayed_add_keeps_the_earliest_timer() -> None:
         q.add_after("a", 10)
         assert len(q) == 0
         assert await asyncio.wait_for(q.get(), 1) == "a"
+
+    asyncio.run(scenario())
+
+
+def test_a_gate_held_without_a_pause_lets_its_waiters_through_after_at_most() -> None:
+    async def scenario() -> None:
+        gate = Gate(at_most=0.05)
+        with gate:
+            started = asyncio.get_running_loop().time()
+            await gate.wait_open()  # fires every second of the minute: the reconciles still get their turn
+            assert asyncio.get_running_loop().time() - started >= 0.05
+        unbounded = Gate()
+        with unbounded:
+            waiter = asyncio.create_task(unbounded.wait_open())
+            await asyncio.sleep(0.1)
+            assert not waiter.done()
+        await waiter
 
     asyncio.run(scenario())

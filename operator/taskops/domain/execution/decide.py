@@ -102,6 +102,9 @@ def decide(
     if run.spec.stop:
         message = annotations.get(names.ANNOTATION_STOP_MESSAGE) or "stopped on request (spec.stop)"
         decision.delete_job = run.status.job_name if run.status.phase == Phase.RUNNING else None
+        if ctx.released and run.status.attempt is None:
+            # Its fire created the Job before this Run's status could say so.
+            decision.delete_job = names.job_name(run.name, 1)
         decision.status = end_status(run, EndReason.STOPPED, message, now)
         decision.events.append(EventSpec("Normal", "Stopped", message))
         return decision
@@ -199,12 +202,19 @@ def _admit(run: Run, task: Task, version: Version, now: dt.datetime, decision: D
         waiting = wait_for_chunks(run, validated, now, decision, ctx)
         if waiting is not None:
             return waiting
+    if names.ANNOTATION_AHEAD in (run.metadata.annotations or {}) and not ctx.released:
+        # Created ahead of its fire: only the fire starts it (the Task controller creates its Job, after the
+        # overlap and missed-fire policies), and the Job's watch event brings it back here.
+        at = run.spec.scheduled_time or run.spec.scheduled_at
+        when = at.isoformat() if at else "its fire"
+        return wait(run, validated, Phase.SCHEDULED, f"waiting for its fire at {when}", None, now, decision)
     if run.spec.scheduled_at is not None and now < run.spec.scheduled_at:
         decision.requeue_after = (run.spec.scheduled_at - now).total_seconds()
         return wait(
             run, validated, Phase.SCHEDULED, f"waiting until {run.spec.scheduled_at.isoformat()}", None, now, decision
         )
-    if status.concurrency_key is None and status.agent is None:
+    if (status.concurrency_key is None and status.agent is None) or ctx.released:
+        # Released: its Job exists already (a Task given a key after the fire); recorded as admitted, it counts.
         return _start_attempt(validated, task, 1, now, decision, ctx, admitted=True)
     match ctx.admission:
         case None:

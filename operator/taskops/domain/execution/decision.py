@@ -78,6 +78,8 @@ class Context:
     chunks: frozenset[str] = frozenset()
     # The previous reconcile's Job create was refused (kept by the operator until this reconcile).
     job_rejected: JobRejected | None = None
+    # A Run created ahead of its fire: its fire has come and created the Job of attempt 1 (names.job_name).
+    released: bool = False
 
 
 @dataclass

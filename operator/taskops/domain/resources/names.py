@@ -42,6 +42,9 @@ LABEL_SCHEDULED = "taskops.dev/scheduled"
 ANNOTATION_DISPOSITION = "taskops.dev/disposition"
 ANNOTATION_DISPOSITION_MESSAGE = "taskops.dev/disposition-message"
 ANNOTATION_STOP_MESSAGE = "taskops.dev/stop-message"
+# On a Run the Task controller created ahead of its fire: the Task generation it was made for. Only the fire
+# starts such a Run (domain/scheduling/firedruns.py).
+ANNOTATION_AHEAD = "taskops.dev/ahead-of-fire"
 # A Run's name is also the `taskops.dev/run` label value of its Jobs and pods: 63 characters at most.
 RUN_NAME_MAX = 63
 
