@@ -31,8 +31,11 @@ from taskops.domain.resources.phases import is_terminal, raw_phase
 routes = web.RouteTableDef()
 # How long ending a stream may wait for a slow reader.
 EOF_SECONDS = 5.0
-# A followed log looks for the next pod as soon as the Run's status changes (a new attempt, a pod started), and
-# at least this often otherwise; the Run is read from the API's cache every POLL_SECONDS meanwhile.
+# A followed log looks for the next pod as soon as the Run's status changes (a new attempt), and otherwise after
+# FIRST_RELIST_SECONDS, doubling up to RELIST_SECONDS while none has started: a pod starts a moment after its
+# Run turns RUNNING without changing the Run, and its first lines should stream, not arrive as history.
+# The Run is read from the API's cache every POLL_SECONDS meanwhile.
+FIRST_RELIST_SECONDS = 0.5
 RELIST_SECONDS = 5.0
 POLL_SECONDS = 0.25
 # A followed pod's log that brings nothing for this long is checked: once its pod ended, the next one is read.
@@ -95,10 +98,10 @@ async def _current(svc: Services, ns: str, name: str) -> dict[str, Any] | None:
     return found
 
 
-async def _changed(svc: Services, ns: str, name: str, version: str) -> None:
-    """Returns once the Run's resourceVersion is no longer `version` (or it is gone), or after RELIST_SECONDS."""
+async def _changed(svc: Services, ns: str, name: str, version: str, seconds: float) -> None:
+    """Returns once the Run's resourceVersion is no longer `version` (or it is gone), or after `seconds`."""
     loop = asyncio.get_running_loop()
-    until = loop.time() + RELIST_SECONDS
+    until = loop.time() + seconds
     while loop.time() < until:
         await asyncio.sleep(POLL_SECONDS)
         found = svc.cache.run(ns, name)
@@ -161,6 +164,7 @@ class _Stream:
     async def rest(self, response: web.StreamResponse) -> None:
         """Every pod not read yet; following, the next ones as they start, until the Run ends (or is deleted)."""
         name = self.pods.name
+        relist = FIRST_RELIST_SECONDS
         while True:
             current = await _current(self.svc, self.ns, name)
             if current is None:
@@ -170,8 +174,10 @@ class _Stream:
             if step.done:
                 return
             if step.pod is None:
-                await _changed(self.svc, self.ns, name, current["metadata"].get("resourceVersion") or "")
+                await _changed(self.svc, self.ns, name, current["metadata"].get("resourceVersion") or "", relist)
+                relist = min(relist * 2, RELIST_SECONDS)
                 continue
+            relist = FIRST_RELIST_SECONDS
             await self.copy(response, step.pod, self.open(step.pod), b"")
 
 
