@@ -184,12 +184,14 @@ def test_two_replicas_starting_at_once_make_one_key_and_never_replace_one(cluste
     assert asyncio.run(_ensure(cluster.kubeconfig, ns, "release-key")) == webhookkey.ReleaseKey(first.key, False)
     cluster.kubectl("create", "secret", "generic", "mine", "-n", ns, "--from-literal=secret=my-own-key")
     cluster.kubectl("create", "secret", "generic", "empty", "-n", ns, "--from-literal=other=x")
-    versions = cluster.kubectl("get", "secrets", "mine", "empty", "-n", ns, "-o", "jsonpath={..resourceVersion}")
+    versions = cluster.kubectl(
+        "get", "secrets", "mine", "empty", "-n", ns, "-o", "jsonpath={.items[*].metadata.resourceVersion}"
+    )
     assert asyncio.run(_ensure(cluster.kubeconfig, ns, "mine")) == webhookkey.ReleaseKey(b"my-own-key", False)
     assert asyncio.run(_ensure(cluster.kubeconfig, ns, "empty")) == webhookkey.ReleaseKey(None, False)
-    assert cluster.kubectl("get", "secrets", "mine", "empty", "-n", ns, "-o", "jsonpath={..resourceVersion}") == (
-        versions
-    )
+    assert cluster.kubectl(
+        "get", "secrets", "mine", "empty", "-n", ns, "-o", "jsonpath={.items[*].metadata.resourceVersion}"
+    ) == (versions)
 
 
 def test_the_operator_reads_the_key_with_the_charts_rights_and_starts_without_one(
