@@ -276,6 +276,17 @@ def test_helm_upgrade_with_a_changed_value_rolls_out(cluster: Cluster, chart: st
     wait_for(lambda: leader(cluster), 30, what="a leader after the upgrade")
 
 
+def why_no_webhook(cluster: Cluster, ns: str, run: str) -> str:
+    """What a missing webhook leaves behind: the Run's status and the operator pods' last log lines."""
+    status = cluster.kubectl("get", "run", run, "-n", ns, "-o", "jsonpath={.status}")
+    logs = [
+        f"--- {p['metadata']['name']}\n"
+        + cluster.kubectl("logs", p["metadata"]["name"], "-n", NAMESPACE, "--tail=40", check=False)
+        for p in pods(cluster, "operator")
+    ]
+    return f"run {run} status: {status}\n" + "\n".join(logs)
+
+
 def test_a_signed_webhook_from_the_in_cluster_operator_reaches_a_receiver(
     cluster: Cluster, kube: Kube, chart: str, ns: str
 ) -> None:
@@ -284,7 +295,10 @@ def test_a_signed_webhook_from_the_in_cluster_operator_reaches_a_receiver(
     try:
         kube.create(ns, real_task("hooked", "echo done", maxRetries=0))
         created = kube.create(ns, builders.run("hooked-1", "hooked", callbackUrl=receiver.url("/done")))
-        [got] = wait_for(lambda: receiver.to("/done") or None, 90, what="the webhook")
+        try:
+            [got] = wait_for(lambda: receiver.to("/done") or None, 90, what="the webhook")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{why_no_webhook(cluster, ns, 'hooked-1')}") from None
         # The operator made the release key on its first start (--webhook-secret-create): the chart renders none.
         made = json.loads(cluster.kubectl("get", "secret", f"{RELEASE}-webhook", "-n", NAMESPACE, "-o", "json"))
         assert made["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "taskops-operator"
