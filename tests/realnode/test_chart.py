@@ -273,7 +273,10 @@ def test_helm_upgrade_with_a_changed_value_rolls_out(cluster: Cluster, chart: st
     for pod in rolled:
         args = pod["spec"]["containers"][0]["args"]
         assert args[args.index("--webhook-allow") + 1] == realnode.GATEWAY
-    wait_for(lambda: leader(cluster), 30, what="a leader after the upgrade")
+    # A replaced leader keeps its Lease while it shuts down and still acts with the old flags (it would deny the
+    # next test's receiver, for good): the upgrade is done once one of the new pods leads.
+    fresh = {p["metadata"]["name"] for p in rolled}
+    wait_for(lambda: leader(cluster) in fresh, 60, what="one of the new pods to lead after the upgrade")
 
 
 def why_no_webhook(cluster: Cluster, ns: str, run: str) -> str:
