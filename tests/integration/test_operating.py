@@ -120,3 +120,22 @@ def test_leader_hands_over_after_sigkill_without_duplicating_a_job(
         if line.startswith("{")
     ]
     assert lines and all({"time", "level", "logger", "message"} <= line.keys() for line in lines)
+
+
+def test_a_leader_stopped_with_sigterm_releases_its_lease_at_once(cluster: Cluster, contenders: Contenders) -> None:
+    """A rollout (`helm upgrade`) stops the old leader with SIGTERM: it stops acting and frees the Lease, so the new
+    replica leads in seconds, not after the lease duration, and the old flags stop applying."""
+    lease = contenders.lease
+    leader = wait_for(lambda: lease_holder(cluster, lease), timeout=30, what="a leader")
+    follower = "beta" if leader == "alpha" else "alpha"
+    wait_for(lambda: healthy(contenders.ports[leader], "readyz"), 30, what="the leader to be ready")
+    stopped_at = time.monotonic()
+    proc = contenders.procs[leader]
+    assert proc.proc is not None
+    proc.proc.terminate()
+    wait_for(lambda: lease_holder(cluster, lease) == follower, timeout=3 * DURATION, what="the follower to lead")
+    handed = time.monotonic() - stopped_at
+    assert proc.wait_exit(10) == 0, proc.tail()
+    exited = time.monotonic() - stopped_at
+    assert handed < DURATION, f"hand-over took {handed:.1f} s (the process exited after {exited:.1f} s): not released"
+    assert "the lease is released" in proc.log_file.read_text()

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import socket
 import sys
 from collections.abc import Coroutine
@@ -165,14 +166,18 @@ async def _operate(
         await admission.start_when_listed(watches.runs.synced)
         admission_ready.append(True)
 
+    stop, kopf_ready = asyncio.Event(), asyncio.Event()
     operator = asyncio.create_task(
         kopf.operator(
             registry=registry,
             standalone=True,
             clusterwide=namespace is None,
             namespaces=[namespace] if namespace else (),
+            stop_flag=stop,
+            ready_flag=kopf_ready,
         )
     )
+    stopping = asyncio.create_task(_signalled(stop, kopf_ready))
     parts: list[Coroutine[Any, Any, None]] = [
         watches.run(),
         reconciler.run_workers(),
@@ -184,15 +189,39 @@ async def _operate(
     if elector is not None:
         parts.append(elector.keep())
     workers_task = asyncio.create_task(_gather(*parts))
-    done, _ = await asyncio.wait({operator, workers_task}, return_when=asyncio.FIRST_COMPLETED)
-    for task in (operator, workers_task):
+    done, _ = await asyncio.wait({operator, workers_task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if stopping in done:
+        # SIGTERM (a rollout, a drain): stop acting and free the Lease first, so that the next leader takes over in
+        # a moment and this process's flags (an old webhook allow list, say) stop applying; kopf winds down after.
+        workers_task.cancel()
+        await asyncio.gather(workers_task, return_exceptions=True)
+        if elector is not None:
+            await elector.release()
+        log.info("stopped on a signal%s", "; the lease is released" if elector is not None else "")
+    stop.set()
+    for task in (operator, workers_task, stopping):
         if task not in done:
             task.cancel()
-    await asyncio.gather(operator, workers_task, return_exceptions=True)
+    await asyncio.gather(operator, workers_task, stopping, return_exceptions=True)
     # kopf handles SIGTERM/SIGINT itself and returns; a crash of either side, or a lost lease, is re-raised.
     for task in done:
         if not task.cancelled() and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
+
+
+async def _signalled(stop: asyncio.Event, kopf_ready: asyncio.Event) -> None:
+    """Return on SIGTERM or SIGINT once kopf is up (before that, kopf's own handlers stop it). kopf installs its
+    handlers when it starts; these replace them, and `stop` then tells kopf to stop."""
+    await kopf_ready.wait()
+    got = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    try:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, got.set)
+    except (RuntimeError, ValueError):
+        return await asyncio.Future()  # not the main thread (an embedding program): kopf's stop is the only one
+    await got.wait()
+    log.info("signal received: stopping")
 
 
 def webhook_options(args: argparse.Namespace) -> WebhookOptions:
