@@ -11,7 +11,7 @@ from taskops.domain.execution import batch
 from taskops.domain.resources import names
 from taskops.domain.resources.agent import JobDefaults
 from taskops.domain.resources.overrides import ENV_PREFIX
-from taskops.domain.resources.params import env_name, env_value
+from taskops.domain.resources.paramenv import env_name, env_value
 from taskops.domain.resources.run import Run
 from taskops.domain.resources.task import BatchSpec, Task
 

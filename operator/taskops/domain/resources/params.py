@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from taskops.domain.resources import jsonbounds
+from taskops.domain.resources.paramenv import env_name, env_value
 from taskops.domain.resources.paramspec import ParamSpec, ParamType
 
 _ABSENT = object()
@@ -111,15 +112,6 @@ def _resolve(
             continue
         resolved[spec.name] = value
     return resolved, errors
-
-
-def env_name(name: str, prefix: str = "TASKOPS_PARAM_") -> str:
-    return prefix + re.sub(r"[^A-Za-z0-9_]", "_", name).upper()
-
-
-def env_value(value: Any) -> str:
-    """Strings as they are; everything else as JSON (so `true`, `3`, `{"a": 1}` read back exactly)."""
-    return value if isinstance(value, str) else json.dumps(value)
 
 
 # A batch of 100,000 inputs may have an error in each: the answer lists this many, then says how many more.
