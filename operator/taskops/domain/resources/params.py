@@ -126,7 +126,8 @@ def validate_inputs(
 
     With a params schema, every element is an object of params, returned resolved (defaults in, nulls out), its
     errors located as `body.inputs[17].orderId`; past MAX_INPUT_ERRORS only a count is added. Without one,
-    elements are opaque values passed as they are (a batch pod finds one in its params file under `input`).
+    elements are opaque values passed as they are (its batch pod gets an object as
+    its params, any other value as `input` in its params file: batchparams.element_params).
     """
     if not schema:
         return inputs, []
