@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from devcluster import build, pki, realnode
+from devcluster import build, pki, realnode, versions
 
 _PR_SET_PDEATHSIG = 1
 STAGES = Path(__file__).with_name("stages.yaml")
@@ -251,6 +251,7 @@ class Cluster:
                 "--service-cluster-ip-range=10.96.0.0/16",
                 "--authorization-mode=Node,RBAC",
                 "--allow-privileged=true",
+                "--feature-gates=" + ",".join(f"{k}={str(v).lower()}" for k, v in versions.FEATURE_GATES.items()),
                 f"--cert-dir={self.workdir / 'apiserver-certs'}",
                 # Benchmarks push hundreds of writes per second through one client.
                 "--max-requests-inflight=1000",

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from devcluster import build, images, pki
+from devcluster import build, images, pki, versions
 
 NAME = "taskops-real-node"
 # Pods that want the real node select it by this label and tolerate this taint; nothing else lands there.
@@ -219,6 +219,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             "syncFrequency": "10s",
             "serializeImagePulls": False,
             "resolvConf": "",
+            "featureGates": dict(versions.FEATURE_GATES),
         }
         (self.kubelet_dir / "config.yaml").write_text(yaml.safe_dump(config))
         kubeconfig = {

@@ -9,6 +9,10 @@ KUBERNETES = "1.34.4"
 KUBERNETES_STAGING = "0.34.4"
 ETCD = "3.6.5"
 KWOK = "0.8.0"
+# Feature gates on in the API server and the real node's kubelet. EnvFiles (alpha in 1.34, on by default from
+# 1.35): env vars read from a file in an emptyDir (`fileKeyRef`), which batch pods use for their own input's
+# params when the operator runs with --batch-env-files (docs/batch.md).
+FEATURE_GATES = {"EnvFiles": True}
 # helm.sh/helm/v3: the newest v3 release whose go.mod still asks only for Go 1.24 (the project's floor).
 HELM = "3.19.5"
 

@@ -94,6 +94,21 @@ def _operator_flags(op: argparse.ArgumentParser) -> None:
         help="act only on the namespaces whose hash falls on shard INDEX of COUNT, with its own Lease "
         "(default $TASKOPS_SHARD or 0/1: every namespace; docs/operating.md)",
     )
+    pods = op.add_argument_group('batch runs (docs/batch.md, "Each pod\'s own params")')
+    pods.add_argument(
+        "--batch-init-image",
+        default=os.environ.get("TASKOPS_BATCH_INIT_IMAGE", ""),
+        metavar="IMAGE",
+        help="the operator's own image: each batch pod's init container (`python -m taskops.batchinit`) writes "
+        "that pod's input as its params file (default $TASKOPS_BATCH_INIT_IMAGE; empty: pods get the Run's own "
+        "params and read their input from the chunks, with a NoBatchInitImage Warning Event on each batch run)",
+    )
+    pods.add_argument(
+        "--batch-env-files",
+        action="store_true",
+        help="the cluster has the EnvFiles feature gate (alpha in Kubernetes 1.34, on in the API server and "
+        "kubelets): batch pods also get their input's TASKOPS_PARAM_* env vars (fileKeyRef)",
+    )
     election = op.add_argument_group("leader election (run several replicas; one acts)")
     election.add_argument("--leader-elect", action="store_true", help="hold a Lease before acting")
     election.add_argument("--lease-namespace", default="default", help="namespace of the Lease (default: default)")
@@ -152,6 +167,7 @@ def _webhook_key(args: argparse.Namespace) -> int:
 
 
 def _run_operator(args: argparse.Namespace) -> int:
+    from taskops.domain.execution.jobs import BatchPods
     from taskops.domain.leadership import shards
     from taskops.operator.leader import LostLeadership
     from taskops.operator.main import LeaderOptions, Options, run, webhook_options
@@ -169,7 +185,11 @@ def _run_operator(args: argparse.Namespace) -> int:
         if args.lease_duration_seconds < 2:
             raise SystemExit("--lease-duration-seconds must be at least 2")
         leader = LeaderOptions(args.lease_namespace, args.lease_name, duration=args.lease_duration_seconds)
+    if args.batch_env_files and not args.batch_init_image:
+        raise SystemExit("--batch-env-files needs --batch-init-image (the init container writes the env file)")
+    batch_pods = BatchPods(args.batch_init_image, args.batch_env_files) if args.batch_init_image else None
     options = Options(
+        batch_pods=batch_pods,
         namespace=args.namespace,
         kubeconfig=args.kubeconfig,
         workers=args.workers,

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from devcluster import taskops_image
 from devcluster.cluster import Cluster
 from tests.integration.api import ApiProcess
 from tests.integration.processes import OperatorProcess
@@ -23,6 +24,10 @@ OPERATOR_ARGS = (
     f"--webhook-allow={RECEIVER_ADDRESS}",
     "--webhook-backoff-seconds=0.5",
     "--webhook-max-backoff-seconds=4",
+    # Batch pods get their own input as params (docs/batch.md): the image the real node imports (kwok runs no
+    # container), and env vars from the file it writes (devcluster enables EnvFiles).
+    f"--batch-init-image={taskops_image.NAME}",
+    "--batch-env-files",
 )
 
 

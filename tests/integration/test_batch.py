@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from devcluster import taskops_image
 from devcluster.cluster import Cluster
 from taskops.domain.execution import batch, batchresults
 from tests import builders
@@ -30,6 +31,7 @@ def test_batch_partial_success_then_resume_only_the_failed(
         builders.task(
             "b",
             batch={"parallelism": 100},
+            params=[{"name": "n", "type": "integer", "required": True}],
             pod_annotations={
                 "kwok.taskops.dev/fail-indexes": ",".join(map(str, FAILING)),
                 "kwok.taskops.dev/fail-attempts": "1",
@@ -74,6 +76,29 @@ def test_batch_partial_success_then_resume_only_the_failed(
     assert env["TASKOPS_INPUTS_DIR"] == "/etc/taskops-inputs"
     assert (env["TASKOPS_CHUNK_SIZE"], env["TASKOPS_INPUT_COUNT"]) == (str(size), str(COUNT))
     assert "TASKOPS_INDEX_MAP" not in env
+    # Each pod's own input is its params (docs/batch.md): an init container of the operator's image writes them
+    # into an emptyDir mounted at /etc/taskops, and the env vars read its env file (the cluster has EnvFiles).
+    pod_spec = job.spec.template.spec
+    init = pod_spec.init_containers[0]
+    assert (init.name, init.image, init.command) == (
+        "taskops-input",
+        taskops_image.NAME,
+        ["python", "-m", "taskops.batchinit"],
+    )
+    assert init.security_context.read_only_root_filesystem and init.security_context.run_as_non_root
+    params_volume = next(v for v in pod_spec.volumes if v.name == "taskops-input-params")
+    assert params_volume.empty_dir is not None
+    main = pod_spec.containers[0]
+    assert any(m.name == "taskops-input-params" and m.mount_path == "/etc/taskops" for m in main.volume_mounts)
+    refs = {e.name: e.value_from.file_key_ref for e in main.env if e.value_from and e.value_from.file_key_ref}
+    assert sorted(refs) == ["TASKOPS_INPUT_INDEX", "TASKOPS_PARAM_N"]
+    ref = refs["TASKOPS_PARAM_N"]
+    assert (ref.volume_name, ref.path, ref.key, ref.optional) == (
+        "taskops-input-params",
+        "params.env",
+        "TASKOPS_PARAM_N",
+        True,
+    )
 
     # Resume: only the 7 failed inputs run again, as attempt 2.
     cluster.kubectl("patch", "run", "b-1", "-n", ns, "--type=merge", "-p", json.dumps({"spec": {"resume": 1}}))

@@ -171,6 +171,9 @@ def test_process_arguments(helm_home: Path) -> None:
     assert pairs["--log-format"] == "json" and pairs["--log-level"] == "INFO"
     assert pairs["--webhook-secret"] == "taskops-system/taskops-webhook"
     assert "--namespace" not in op and "--webhook-allow" not in op and "--webhook-deny" not in op
+    # Batch pods' init container is the operator's own image; EnvFiles is off unless the cluster has it.
+    image = deployments["taskops-operator"]["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert pairs["--batch-init-image"] == image and "--batch-env-files" not in op
     api = args_of(deployments["taskops-api"])
     assert api[:3] == ["api", "--port", "8080"] and "--namespace" not in api
 
@@ -179,13 +182,14 @@ def test_process_arguments(helm_home: Path) -> None:
         "--set",
         "webhook.existingSecret=my-key,webhook.allow={.example.com,10.0.0.0/8},webhook.deny={10.0.0.1/32}",
         "--set",
-        "operator.logLevel=DEBUG",
+        "operator.logLevel=DEBUG,operator.batch.initImage=mirror.example/taskops:9,operator.batch.envFiles=true",
     )
     op = args_of(by_kind(docs, "Deployment")["taskops-operator"])
     pairs = dict(itertools.pairwise(op))
     assert pairs["--webhook-secret"] == "taskops-system/my-key"
     assert pairs["--webhook-allow"] == ".example.com,10.0.0.0/8" and pairs["--webhook-deny"] == "10.0.0.1/32"
     assert pairs["--log-level"] == "DEBUG"
+    assert pairs["--batch-init-image"] == "mirror.example/taskops:9" and "--batch-env-files" in op
     assert by_kind(docs, "Secret") == {}, "an existing signing Secret is used, not made"
     local = by_kind(docs, "Role")["taskops-operator-local"]
     assert [r.get("resourceNames") for r in local["rules"] if r["resources"] == ["secrets"]] == [["my-key"]]

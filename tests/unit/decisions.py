@@ -8,6 +8,7 @@ from typing import Any
 from taskops.domain.execution.decide import decide as decide_at
 from taskops.domain.execution.decide_batch import RESULT_GRACE
 from taskops.domain.execution.decision import Context, Decision
+from taskops.domain.execution.jobs import BatchPods
 from taskops.domain.execution.versions import Version, content_hash, versioned_content
 from taskops.domain.resources.run import Run
 from taskops.domain.resources.task import Task
@@ -80,9 +81,12 @@ def decide_batch(
     now: dt.datetime = T0,
     chunks: list[str] | None = None,
     pods: list[dict[str, Any]] | None = None,
+    batch_pods: BatchPods | None = None,
 ) -> Decision:
     """The decision with every chunk ConfigMap present unless `chunks` names those that are."""
-    ctx = Context(versions=[version_of(task)], chunks=frozenset(CHUNKS if chunks is None else chunks))
+    ctx = Context(
+        versions=[version_of(task)], chunks=frozenset(CHUNKS if chunks is None else chunks), batch_pods=batch_pods
+    )
     return decide_at(run, task, job, pods or [], now, ctx)
 
 

@@ -19,6 +19,7 @@ from taskops.clients import credentials
 from taskops.clients.kube import KubeClient
 from taskops.clients.webhook import WebhookSender
 from taskops.domain.delivery.webhooks import Policy
+from taskops.domain.execution.jobs import BatchPods
 from taskops.domain.leadership.shards import Shard
 from taskops.domain.resources.clock import SYSTEM, Clock
 from taskops.operator.admission import AdmissionController
@@ -75,6 +76,8 @@ class Options:
     metrics_port: int | None = None
     # Which namespaces this process acts on (domain/leadership/shards.py); each shard elects its own leader.
     shard: Shard = field(default_factory=Shard)
+    # How batch pods get their own input as params (--batch-init-image, --batch-env-files; docs/batch.md).
+    batch_pods: BatchPods | None = None
 
 
 async def run(opts: Options) -> None:
@@ -134,7 +137,14 @@ async def _operate(
     tasks = TaskController(store, client, clock)
     admission = AdmissionController(store, queue, clock)
     reconciler = Reconciler(
-        store, client, queue, clock, workers=opts.workers, yield_to=tasks.firing, admission=admission
+        store,
+        client,
+        queue,
+        clock,
+        workers=opts.workers,
+        yield_to=tasks.firing,
+        admission=admission,
+        batch_pods=opts.batch_pods,
     )
     sender = WebhookSender(opts.webhook.policy, opts.webhook.connect_timeout, opts.webhook.read_timeout)
     webhooks = WebhookController(store, client, sender, opts.webhook.secret, clock)
@@ -161,6 +171,8 @@ async def _operate(
         f"namespace {namespace}" if namespace else "all namespaces",
         f", shard {shard.index} of {shard.count}: the namespaces whose hash falls on it" if shard.count > 1 else "",
     )
+    if opts.batch_pods is None:
+        log.warning("no --batch-init-image: batch pods get the Run's own params, not their own input's (docs/batch.md)")
 
     async def sync_admission() -> None:
         await admission.start_when_listed(watches.runs.synced)

@@ -21,6 +21,7 @@ from taskops.clients.resources import AGENTS, CONFIGMAPS, JOBS, PODS, RUNS, TASK
 from taskops.domain.execution import attempts, batch
 from taskops.domain.execution.decide import decide
 from taskops.domain.execution.decision import Context, Decision, EventSpec, JobRejected
+from taskops.domain.execution.jobs import BatchPods
 from taskops.domain.execution.versions import Version, from_revision
 from taskops.domain.resources import mergepatch, names, timefmt
 from taskops.domain.resources.agent import AgentSpec
@@ -77,6 +78,7 @@ class Reconciler:
         workers: int = 4,
         yield_to: Gate | None = None,
         admission: AdmissionController | None = None,
+        batch_pods: BatchPods | None = None,
     ) -> None:
         # The caches hand out typed raw bodies (domain/resources/raw.py); this reconcile still reads them as plain dicts
         # until its decide/apply rewrite (issue 21, outcome 1) reads the typed views.
@@ -87,6 +89,7 @@ class Reconciler:
         # Schedules fire first: while the gate is held, Run reconciles wait before starting.
         self.yield_to = yield_to or Gate()
         self.admission = admission
+        self.batch_pods = batch_pods
         # Job creates the API server refused, each kept for its Run's next sync only (it is requeued at once).
         self._rejected: dict[Key, JobRejected] = {}
         self.controller = Controller("run", self.sync, clock=clock, workers=workers, queue=queue)
@@ -149,7 +152,11 @@ class Reconciler:
         raw: dict[str, Any] | None,
         rejected: JobRejected | None = None,
     ) -> Context:
-        ctx = Context(versions=self.versions(run.namespace, run.spec.task_ref.name), job_rejected=rejected)
+        ctx = Context(
+            versions=self.versions(run.namespace, run.spec.task_ref.name),
+            job_rejected=rejected,
+            batch_pods=self.batch_pods,
+        )
         if agent:
             ctx.agent_missing = raw is None
             ctx.agent = AgentSpec.model_validate(raw.get("spec") or {}) if raw else None

@@ -17,6 +17,7 @@ from taskops.clients import errors
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import JOBS, PODS, REVISIONS, RUNS, TASKS, Resource
 from taskops.domain.execution import batch
+from taskops.domain.execution.jobs import BatchPods
 from taskops.domain.execution.versions import next_revision
 from taskops.domain.queueing.admission import ADMITTED
 from taskops.domain.resources import names
@@ -69,7 +70,7 @@ def operator(fake: FakeKube, clock: FakeClock) -> Reconciler:
     for res, kind in kinds:
         for obj in fake.of(res):
             kind.put(obj)
-    return Reconciler(store, fake, WorkQueue(), clock=clock)
+    return Reconciler(store, fake, WorkQueue(), clock=clock, batch_pods=BatchPods("taskops:test"))
 
 
 def sync(reconciler: Reconciler, fake: FakeKube) -> tuple[float | None, list[tuple[str, str, str]]]:

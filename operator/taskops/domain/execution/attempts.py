@@ -54,11 +54,18 @@ def finished(job: dict[str, Any]) -> dict[str, Any] | None:
     return _condition(job, "Complete") or _condition(job, "Failed")
 
 
+def container_statuses(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    """The pod's init containers' statuses, then its containers': an init container that failed (a batch pod's
+    bad input, batchinit.py) or cannot start (its image) decides the pod as much as the container would."""
+    status = pod.get("status") or {}
+    return [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
+
+
 def terminated_container(pods: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The terminated state that decides the attempt: the first non-zero one, else the first."""
     states = []
     for pod in sorted(pods, key=lambda p: p.get("metadata", {}).get("creationTimestamp") or ""):
-        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        for cs in container_statuses(pod):
             term = (cs.get("state") or {}).get("terminated")
             if term:
                 states.append(term)
@@ -121,7 +128,7 @@ def observe(job: dict[str, Any], pods: list[dict[str, Any]]) -> Outcome | None:
 def start_failure(pods: list[dict[str, Any]]) -> Outcome | None:
     """An attempt whose container cannot start (bad image, bad config) never ends by itself."""
     for pod in pods:
-        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        for cs in container_statuses(pod):
             waiting = (cs.get("state") or {}).get("waiting") or {}
             if waiting.get("reason") in START_FAILURES:
                 detail = f"{waiting['reason']}: {waiting.get('message') or ''}".rstrip(": ")

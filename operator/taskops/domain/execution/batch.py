@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from taskops import API_VERSION
+from taskops.domain.execution.batchparams import MAX_CHUNK_BYTES
 from taskops.domain.resources import names
 from taskops.domain.resources.raw import resumes_done
 
@@ -26,19 +27,12 @@ INPUTS_VOLUME = "taskops-inputs"
 # Beside /etc/taskops (the params volume), not inside it: a mount point inside a read-only volume may fail.
 INPUTS_DIR = "/etc/taskops-inputs"
 INDEX_MAP_PATH = f"{INPUTS_DIR}/{INDEX_MAP_KEY}"
-# A ConfigMap holds at most 1 MiB (data plus metadata); chunks stay well under it.
-MAX_CHUNK_BYTES = 900_000
 MAX_INPUTS = 100_000
 # One projected volume source per chunk: the pod spec (and the Job) must stay small.
 MAX_CHUNKS = 1000
 # A Run whose input chunks are still missing this long after its creation ends INVALID.
 CHUNK_TIMEOUT_SECONDS = 300
 NAME_MAX = 253
-
-
-def chunk_file(k: int) -> str:
-    """The file chunk `k` is projected to under INPUTS_DIR: chunk-00000.jsonl, chunk-00001.jsonl, ..."""
-    return f"chunk-{k:05d}.jsonl"
 
 
 def _line(value: Any) -> str:

@@ -57,6 +57,10 @@ from taskops.domain.resources.task import Task
 POD_GRACE = dt.timedelta(seconds=3)
 POD_RECHECK_SECONDS = 0.5
 VERSION_WAIT_SECONDS = 0.5
+NO_BATCH_INIT_IMAGE = (
+    "the operator has no --batch-init-image: this batch run's pods get the Run's own params, not their input's; "
+    "they can read their input from the mounted chunks (docs/batch.md)"
+)
 
 
 def _owned_by(run: Run, task: Task) -> bool:
@@ -266,7 +270,7 @@ def _start_attempt(
     defaults = _job_defaults(run, ctx)
     if isinstance(defaults, str):
         return _agent_lost(run, defaults, now, decision)
-    job, config_maps = attempt_job(task, run, attempt, defaults)
+    job, config_maps = attempt_job(task, run, attempt, defaults, ctx.batch_pods)
     status = run.status.model_copy(deep=True)
     if status.agent:
         status.agent_job_defaults = defaults
@@ -295,6 +299,8 @@ def _start_attempt(
     decision.status = status
     decision.create_job = job
     decision.create_config_maps = config_maps
+    if run.spec.inputs is not None and ctx.batch_pods is None:
+        decision.events.append(EventSpec("Warning", "NoBatchInitImage", NO_BATCH_INIT_IMAGE))
     if attempt > 1:
         # A retry's or a resume's start; the first attempt's is told by the Event that ends the Run (ended_event).
         decision.events.append(EventSpec("Normal", "Started", f"Created Job {status.job_name} (attempt {attempt})"))
@@ -315,7 +321,7 @@ def _job_missing(run: Run, task: Task, attempt: int, now: dt.datetime, decision:
     defaults = _job_defaults(run, ctx)
     if isinstance(defaults, str):
         return _agent_lost(run, defaults, now, decision)
-    decision.create_job, decision.create_config_maps = attempt_job(task, run, attempt, defaults)
+    decision.create_job, decision.create_config_maps = attempt_job(task, run, attempt, defaults, ctx.batch_pods)
     return decision
 
 

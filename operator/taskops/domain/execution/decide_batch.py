@@ -21,7 +21,7 @@ from taskops.domain.execution.decision import (
     step,
     wait,
 )
-from taskops.domain.execution.jobs import build_job
+from taskops.domain.execution.jobs import BatchPods, build_job
 from taskops.domain.resources import timefmt
 from taskops.domain.resources.agent import JobDefaults
 from taskops.domain.resources.phases import RESUMABLE_PHASES, EndReason, Phase
@@ -55,11 +55,13 @@ def attempt_indexes(run: Run) -> list[int] | None:
 
 
 def attempt_job(
-    task: Task, run: Run, attempt: int, defaults: JobDefaults | None
+    task: Task, run: Run, attempt: int, defaults: JobDefaults | None, batch_pods: BatchPods | None = None
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The attempt's Job and the ConfigMaps it needs first (a resume attempt's index map)."""
     indexes = attempt_indexes(run)
-    job = build_job(task, run, attempt, run.status.params, run.status.overrides, defaults, indexes=indexes)
+    job = build_job(
+        task, run, attempt, run.status.params, run.status.overrides, defaults, indexes=indexes, batch_pods=batch_pods
+    )
     if indexes is None:
         return job, []
     cm = batch.config_map(

@@ -26,6 +26,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from taskops.domain.execution.jobs import BatchPods
 from taskops.domain.execution.versions import Version
 from taskops.domain.queueing.admission import Admission
 from taskops.domain.resources.agent import AgentSpec
@@ -80,6 +81,9 @@ class Context:
     job_rejected: JobRejected | None = None
     # A Run created ahead of its fire: its fire has come and created the Job of attempt 1 (names.job_name).
     released: bool = False
+    # How batch pods get their own input as params (the operator's --batch-init-image); None: they read it
+    # from the chunks themselves (docs/batch.md).
+    batch_pods: BatchPods | None = None
 
 
 @dataclass

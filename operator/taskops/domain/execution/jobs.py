@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from taskops import API_VERSION
-from taskops.domain.execution import batch
+from taskops.domain.execution import batch, batchparams
 from taskops.domain.resources import names
 from taskops.domain.resources.agent import JobDefaults
 from taskops.domain.resources.overrides import ENV_PREFIX
-from taskops.domain.resources.params import env_name, env_value
+from taskops.domain.resources.paramenv import env_name, env_value
 from taskops.domain.resources.run import Run
 from taskops.domain.resources.task import BatchSpec, Task
 
@@ -35,6 +36,25 @@ def task_owner(task: Task) -> dict[str, Any]:
 PARAMS_ANNOTATION = "taskops.dev/params"
 PARAMS_VOLUME = "taskops-params"
 PARAMS_DIR = "/etc/taskops"
+# A batch pod's own params (batchparams.py): the init container writes them into this emptyDir, mounted at
+# PARAMS_DIR in the pod's containers; the Run's own params file (PARAMS_VOLUME) is mounted in the init container.
+ELEMENT_VOLUME = "taskops-input-params"
+RUN_PARAMS_DIR = "/etc/taskops-run"
+INIT_CONTAINER = "taskops-input"
+# params.json and params.env: an input under 900 kB, the Run's params (an annotation, under 256 KiB), twice.
+ELEMENT_VOLUME_SIZE = "4Mi"
+# The image's own user (Dockerfile); the init container runs as it whatever the Task's pod says.
+INIT_USER = 10001
+
+
+@dataclass(frozen=True)
+class BatchPods:
+    """How batch pods get their own input as their params (docs/batch.md): the init container's image (the
+    operator's own, `--batch-init-image`) and whether the cluster has the EnvFiles feature (`--batch-env-files`:
+    the TASKOPS_PARAM_* env vars read the file the init container writes)."""
+
+    image: str
+    env_files: bool = False
 
 
 def _env(run: Run, attempt: int, params: dict[str, Any], overrides: dict[str, Any]) -> list[dict[str, str]]:
@@ -58,14 +78,19 @@ def build_job(
     overrides: dict[str, Any] | None = None,
     defaults: JobDefaults | None = None,
     indexes: list[int] | None = None,
+    batch_pods: BatchPods | None = None,
 ) -> dict[str, Any]:
     """The Job for `attempt` of `run`: the Task's template, owned by the Run, retries left to taskops.
 
     Params reach every container as `TASKOPS_PARAM_<NAME>` variables (overrides: `TASKOPS_OVERRIDE_<NAME>`) and
     as one JSON file,
-    `/etc/taskops/params.json`, projected from a pod annotation by the downward API.
+    `/etc/taskops/params.json`, projected from a pod annotation by the downward API. A batch run's pods (with
+    `batch_pods`) get their own input there instead (`_input_params`).
     """
     params = params or {}
+    # A batch pod's params are its input's: the Run's own as literal env vars could contradict them.
+    own_input = run.spec.inputs is not None and batch_pods is not None
+    literal = {} if own_input else params
     template = task.spec.payload
     spec: dict[str, Any] = copy.deepcopy(template.spec)
     meta: dict[str, Any] = copy.deepcopy(template.metadata or {})
@@ -103,7 +128,7 @@ def build_job(
         },
     ]
     for container in pod_spec.get("containers") or []:
-        container["env"] = [*(container.get("env") or []), *_env(run, attempt, params, overrides or {})]
+        container["env"] = [*(container.get("env") or []), *_env(run, attempt, literal, overrides or {})]
         container["volumeMounts"] = [
             *(container.get("volumeMounts") or []),
             {"name": PARAMS_VOLUME, "mountPath": PARAMS_DIR, "readOnly": True},
@@ -120,6 +145,8 @@ def build_job(
         spec["activeDeadlineSeconds"] = timeout
     if run.spec.inputs is not None:
         _make_indexed(spec, task, run, attempt, indexes)
+        if batch_pods is not None:
+            _input_params(spec["template"]["spec"], task, run, params, batch_pods, indexes is not None)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -151,20 +178,15 @@ def _make_indexed(spec: dict[str, Any], task: Task, run: Run, attempt: int, inde
     else:
         spec.pop("maxFailedIndexes", None)
     sources: list[dict[str, Any]] = [
-        {"configMap": {"name": name, "items": [{"key": batch.INPUTS_KEY, "path": batch.chunk_file(k)}]}}
+        {"configMap": {"name": name, "items": [{"key": batch.INPUTS_KEY, "path": batchparams.chunk_file(k)}]}}
         for k, name in enumerate(inputs.config_maps)
     ]
-    env = [
-        {"name": "TASKOPS_INPUTS_DIR", "value": batch.INPUTS_DIR},
-        {"name": "TASKOPS_CHUNK_SIZE", "value": str(inputs.chunk_size)},
-        {"name": "TASKOPS_INPUT_COUNT", "value": str(inputs.count)},
-    ]
+    env = _batch_env(run, indexes is not None)
     if indexes is not None:
         name = batch.index_map_name(run.name, attempt)
         sources.append(
             {"configMap": {"name": name, "items": [{"key": batch.INDEX_MAP_KEY, "path": batch.INDEX_MAP_KEY}]}}
         )
-        env.append({"name": "TASKOPS_INDEX_MAP", "value": batch.INDEX_MAP_PATH})
     pod_spec = spec["template"]["spec"]
     pod_spec["volumes"] = [
         *(pod_spec.get("volumes") or []),
@@ -176,3 +198,69 @@ def _make_indexed(spec: dict[str, Any], task: Task, run: Run, attempt: int, inde
             *(container.get("volumeMounts") or []),
             {"name": batch.INPUTS_VOLUME, "mountPath": batch.INPUTS_DIR, "readOnly": True},
         ]
+
+
+def _batch_env(run: Run, resume: bool) -> list[dict[str, str]]:
+    """What tells a batch pod where its input is (docs/batch.md, "The Job of an attempt")."""
+    inputs = run.spec.inputs
+    assert inputs is not None
+    env = [
+        {"name": "TASKOPS_INPUTS_DIR", "value": batch.INPUTS_DIR},
+        {"name": "TASKOPS_CHUNK_SIZE", "value": str(inputs.chunk_size)},
+        {"name": "TASKOPS_INPUT_COUNT", "value": str(inputs.count)},
+    ]
+    if resume:
+        env.append({"name": "TASKOPS_INDEX_MAP", "value": batch.INDEX_MAP_PATH})
+    return env
+
+
+def _file_env(name: str) -> dict[str, Any]:
+    # optional: an absent key (a param the input leaves out, a value the file cannot carry) leaves the var unset.
+    ref = {"volumeName": ELEMENT_VOLUME, "path": batchparams.ENV_FILE, "key": name, "optional": True}
+    return {"name": name, "valueFrom": {"fileKeyRef": ref}}
+
+
+def _input_params(
+    pod_spec: dict[str, Any], task: Task, run: Run, params: dict[str, Any], pods: BatchPods, resume: bool
+) -> None:
+    """Each pod's own input as its params: an init container writes params.json (and params.env) into an emptyDir
+    mounted at PARAMS_DIR in place of the Run's params file, which only the init container reads."""
+    init = {
+        "name": INIT_CONTAINER,
+        "image": pods.image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["python", "-m", "taskops.batchinit"],
+        "env": [
+            *_batch_env(run, resume),
+            {"name": "TASKOPS_RUN_PARAMS_FILE", "value": f"{RUN_PARAMS_DIR}/params.json"},
+            {"name": "TASKOPS_PARAMS_DIR", "value": PARAMS_DIR},
+        ],
+        "volumeMounts": [
+            {"name": batch.INPUTS_VOLUME, "mountPath": batch.INPUTS_DIR, "readOnly": True},
+            {"name": PARAMS_VOLUME, "mountPath": RUN_PARAMS_DIR, "readOnly": True},
+            {"name": ELEMENT_VOLUME, "mountPath": PARAMS_DIR},
+        ],
+        # One small Python process reading one chunk: the pod's request is the larger of this and its containers'.
+        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}},
+        # The same hardening as taskops' own pods (charts/taskops), whatever the Task's pod allows.
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": INIT_USER,
+            "runAsGroup": INIT_USER,
+            "readOnlyRootFilesystem": True,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        # A bad chunk's one-line message becomes the input's recorded result.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    pod_spec["initContainers"] = [init, *(pod_spec.get("initContainers") or [])]
+    pod_spec["volumes"].append({"name": ELEMENT_VOLUME, "emptyDir": {"sizeLimit": ELEMENT_VOLUME_SIZE}})
+    names = sorted({env_name(p.name) for p in task.spec.params or []} | {env_name(k) for k in params})
+    file_env = [_file_env(n) for n in [batchparams.INDEX_KEY, *names]] if pods.env_files else []
+    for container in pod_spec.get("containers") or []:
+        for mount in container["volumeMounts"]:
+            if mount["name"] == PARAMS_VOLUME and mount["mountPath"] == PARAMS_DIR:
+                mount["name"] = ELEMENT_VOLUME
+        container["env"] = [*container["env"], *file_env]

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from taskops.domain.resources import jsonbounds
+from taskops.domain.resources.paramenv import env_name, env_value
 from taskops.domain.resources.paramspec import ParamSpec, ParamType
 
 _ABSENT = object()
@@ -113,15 +114,6 @@ def _resolve(
     return resolved, errors
 
 
-def env_name(name: str, prefix: str = "TASKOPS_PARAM_") -> str:
-    return prefix + re.sub(r"[^A-Za-z0-9_]", "_", name).upper()
-
-
-def env_value(value: Any) -> str:
-    """Strings as they are; everything else as JSON (so `true`, `3`, `{"a": 1}` read back exactly)."""
-    return value if isinstance(value, str) else json.dumps(value)
-
-
 # A batch of 100,000 inputs may have an error in each: the answer lists this many, then says how many more.
 MAX_INPUT_ERRORS = 1000
 
@@ -134,7 +126,8 @@ def validate_inputs(
 
     With a params schema, every element is an object of params, returned resolved (defaults in, nulls out), its
     errors located as `body.inputs[17].orderId`; past MAX_INPUT_ERRORS only a count is added. Without one,
-    elements are opaque values passed as they are (a Task that declares no params reads its input itself).
+    elements are opaque values passed as they are (its batch pod gets an object as
+    its params, any other value as `input` in its params file: batchparams.element_params).
     """
     if not schema:
         return inputs, []

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from taskops.domain.execution import batch
+from taskops.domain.execution import batch, batchparams
 from taskops.domain.resources.phases import EndReason, Phase
 from tests import builders
 from tests.builders import T0
@@ -58,7 +58,7 @@ def test_chunk_and_index_map_names() -> None:
     names = batch.chunk_names(long, 12)
     assert all(len(n) <= 253 for n in names) and len(set(names)) == 12
     assert names[11].endswith("-inputs-11")
-    assert batch.chunk_file(7) == "chunk-00007.jsonl"
+    assert batchparams.chunk_file(7) == "chunk-00007.jsonl"
 
 
 def test_chunk_config_maps_are_owned_by_the_run() -> None:
