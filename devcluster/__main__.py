@@ -58,6 +58,10 @@ def serve(real_node: bool = False) -> int:
             [
                 *(sys.executable, "-m", "taskops.cli", "operator", "--kubeconfig", str(cluster.kubeconfig)),
                 "--webhook-secret=default/taskops-webhook",
+                # Batch pods get their own input as params (docs/batch.md), as under the chart; the feature gate is
+                # on in this cluster (devcluster/versions.py).
+                f"--batch-init-image={taskops_image.NAME}",
+                "--batch-env-files",
             ],
             cluster.logs,
             env={"PYTHONUNBUFFERED": "1"},
