@@ -17,6 +17,7 @@ from pydantic.json_schema import models_json_schema
 
 from taskops.api import schemas, seed_routes
 from taskops.domain.execution.batchresults import InputStatus
+from taskops.domain.resources import numericids
 from taskops.domain.resources.task import ScheduleKind, TaskState
 
 REF = "#/components/schemas/{model}"
@@ -46,7 +47,7 @@ class Operation:
 
 
 NS = Param("namespace", "query", {"type": "string"}, "The namespace (default: the API's --namespace).")
-ID = Param("id", "path", {"type": "string"}, "Name or uid.", required=True)
+ID = Param("id", "path", {"type": "string"}, "Name or uid (a task or run: also its integer id).", required=True)
 LIMIT_OFFSET = (
     Param("limit", "query", {"type": "integer", "minimum": 1}, "Page size."),
     Param("offset", "query", {"type": "integer", "minimum": 0, "default": 0}, "Items to skip."),
@@ -442,6 +443,10 @@ def _drop_in(served: dict[str, Any], route: seed_routes.SeedRoute) -> dict[str, 
     for param in out["parameters"]:
         if param["in"] == "path":
             param["name"] = reverse[param["name"]]
+        if param["in"] == "path" and param["name"] in route.integer:
+            # The seed numbers it (JavaScript's safe range): the handler takes an integer id, a name or a uid.
+            param["schema"] = {"type": "integer", "minimum": 1, "maximum": numericids.MAX}
+            param["description"] = "The integer id (a name or uid is taken too)."
     out["operationId"] = f"seed{route.seed}_{route.method}_" + re.sub(r"[/{}]+", "_", route.path).strip("_")
     out["tags"] = [f"drop-in: seed {route.seed}"]
     out["description"] = (

@@ -209,6 +209,7 @@ class Problem(BaseModel):
 
 class TaskOut(BaseModel):
     id: str = Field(description="The Task's uid.")
+    numeric_id: int | None = Field(default=None, description="The Task's integer id (seed 003's task_id).")
     name: str = Field(description="The task's API name.")
     object_name: str = Field(description="The Task object's name (kubectl get task <object_name>).")
     namespace: str
@@ -391,8 +392,9 @@ class HistoryItem(BaseModel):
 class TaskRun003(BaseModel):
     """Seed 003's response."""
 
-    task_id: str | None = None
-    task_run_id: str | None = None
+    task_id: int | None = Field(default=None, description='The Task\'s integer id (docs/api.md, "Names and ids").')
+    task_run_id: int | None = Field(default=None, description="The Run's integer id (GET /api/v1/runs/{id} takes it).")
+    run_name: str | None = Field(default=None, description="The Run object's name (taskops; kubectl get run <name>).")
     history: list[HistoryItem] | None = None
     result: Any = None
     is_done: bool | None = None

@@ -23,7 +23,7 @@ from taskops.clients.resources import AGENTS, EVENTS, PODS, REVISIONS, RUNS, TAS
 from taskops.clients.reviews import who_am_i
 from taskops.domain.execution import batch
 from taskops.domain.execution.versions import Version, from_revision, resolve
-from taskops.domain.resources import apinames, names, raw, timefmt
+from taskops.domain.resources import apinames, names, numericids, raw, timefmt
 from taskops.domain.resources.params import FieldError, ParamSpec
 from taskops.domain.resources.phases import RESUMABLE_PHASES, Phase, is_terminal, raw_phase
 from taskops.domain.resources.task import Task
@@ -267,6 +267,8 @@ async def describe(s: Session, a: argparse.Namespace, out: TextIO) -> int:
     version = status.get("version") or {}
     lines = [
         f"Name:          {meta['name']}",
+        # The integer id the REST API takes and answers (seed 003's task_run_id), for a user holding only that.
+        f"ID:            {numericids.of(run_)}",
         f"Namespace:     {meta.get('namespace')}",
         f"Task:          {spec.get('taskRef', {}).get('name')}",
         f"Version:       {version.get('number', spec.get('version', 'current'))}"
