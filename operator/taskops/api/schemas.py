@@ -363,7 +363,9 @@ class Run002(BaseModel):
         "The run this one retries: its own id from its second attempt on (retry_attempt counts them), "
         "or the run a resume reruns."
     )
-    instance_index: int = Field(default=0, description="The instance: 0, a run of seed 002's route is one instance.")
+    instance_index: int = Field(
+        default=0, description="0: seed 002's routes answer only the run they made, never a batch run (docs/api.md)."
+    )
     external_execution_id: str | SkipJsonSchema[None] = _absent("The Run's uid.")
     triggered_by: Seed002Trigger = Field(description="How the run was triggered, in seed 002's words.")
     idempotent_replay: bool | SkipJsonSchema[None] = _absent("True: an Idempotency-Key replay (taskops).")
