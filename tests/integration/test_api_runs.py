@@ -144,7 +144,7 @@ def test_seed_003_overrides_and_wait_for_completion(api: Caller, kube: Kube, ns:
         {"answer": 42},
     )
     assert out["history"] and all(item["actions"] for item in out["history"])
-    assert kube.run(ns, out["task_run_id"])["spec"]["overrides"] == {"prompt": "say hi", "model": "m1"}
+    assert kube.run(ns, out["run_name"])["spec"]["overrides"] == {"prompt": "say hi", "model": "m1"}
     # provider is a built-in override (test_api_seed_bodies.py); an unknown value is not.
     assert_problem(api.post("/api/v1/tasks/agent-task/runs", json={"provider": "acme"}), 422, "body.provider")
     assert_problem(api.post("/api/v1/tasks/agent-task/runs", json={"prompt": "x"}), 422, "body.prompt")

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import collections
 import os
+import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,6 +31,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.integration.api import Caller, make_task
+from tests.integration.processes import OperatorProcess
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 # TASKOPS_FUZZ=full: the large budget; a number N: N examples per operation and mode (and N sequences).
@@ -44,6 +47,24 @@ STEPS = 10 if FULL else 6
 # pytest-timeout's default (pyproject.toml) fits the small budget; a larger one gets time in proportion.
 STATELESS_SECONDS = max(300, EXAMPLES * 20)
 SEQUENCE_SECONDS = max(300, SEQUENCES * STEPS * 2)
+
+
+# A programming error's exception, as the last line of a logged traceback (transient API errors are retried, and
+# logged as other exceptions).
+BUG = re.compile(r"^(AssertionError|TypeError|KeyError|AttributeError|IndexError|ValueError|RecursionError)\b", re.M)
+
+
+@pytest.fixture(autouse=True)
+def no_bug_in_the_operator(operator: OperatorProcess) -> Iterator[None]:
+    """What generated requests break in the operator shows only in its log: `make fuzz` found a Task with
+    `concurrency_key: ""` failing every admission decision while every answer was fine. Such an error logged while
+    the test ran fails it."""
+    log = operator.log_file
+    start = log.stat().st_size if log.exists() else 0
+    yield
+    text = log.read_bytes()[start:].decode(errors="replace") if log.exists() else ""
+    found = BUG.search(text)
+    assert found is None, "the operator logged a bug:\n" + text[max(0, found.start() - 2500) : found.end() + 200]
 
 
 def _bounded(examples: int, **kw: Any) -> settings:

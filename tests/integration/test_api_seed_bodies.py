@@ -57,9 +57,7 @@ def test_seed_003_overrides_reach_the_pod_and_decide_the_result(api: Caller, kub
     done = api.post("/api/v1/tasks/agent/runs", json=body)
     assert done.status_code == 200, done.text
     assert (done.json()["status"], done.json()["result"]) == ("success", {"n": 1}), done.json()
-    job = next(
-        j for j in kube.jobs(ns) if (j.metadata.labels or {}).get("taskops.dev/run") == done.json()["task_run_id"]
-    )
+    job = next(j for j in kube.jobs(ns) if (j.metadata.labels or {}).get("taskops.dev/run") == done.json()["run_name"])
     container = job.spec.template.spec.containers[0]
     env = {e.name: e.value for e in container.env}
     assert env["TASKOPS_OVERRIDE_PROMPT"] == "say hi" and env["TASKOPS_OVERRIDE_PROVIDER"] == "anthropic"
@@ -73,7 +71,7 @@ def test_seed_003_overrides_reach_the_pod_and_decide_the_result(api: Caller, kub
     strict = {"json_schema": {"type": "object", "required": ["m"]}, "wait_for_completion": True}
     failed = api.post("/api/v1/tasks/agent/runs", json=strict).json()
     assert failed["status"] == "failure" and failed["is_successful"] is False, failed
-    run = kube.run(ns, failed["task_run_id"])
+    run = kube.run(ns, failed["run_name"])
     assert any(c["type"] == "ResultValid" and c["status"] == "False" for c in run["status"]["conditions"]), run
 
     # json: a message that is not JSON fails; a json_schema that is no schema is refused before any run exists.

@@ -19,6 +19,7 @@ import yaml
 
 from devcluster import build
 from devcluster.cluster import Cluster
+from taskops.domain.resources import numericids
 from taskops.kubectl import exits
 from tests import builders
 from tests.integration.api import ALL_VERBS, service_account
@@ -238,6 +239,11 @@ def test_get_describe_versions_and_rbac(cli: Cli, kube: Kube, ns: str, cluster: 
     assert "job_created" in described and "Conditions:" in described and "Events:" in described
     hooked = cli.ok("describe", "run", "hooked")
     assert "Webhook:" in hooked and hook in hooked
+    # The integer id the REST API answers (seed 003's task_run_id) is shown, and taken where a run's name is.
+    number = numericids.of(kube.run(ns, good))
+    assert f"ID:            {number}" in described
+    assert f"Name:          {good}" in cli.ok("describe", "run", str(number))
+    assert f"{good}: SUCCEEDED" in cli.ok("wait", str(number))
 
     # Every spec change is a version; the current one is marked.
     kube.custom.patch_namespaced_custom_object(

@@ -209,3 +209,15 @@ def test_runs_created_while_the_operator_starts_are_not_invalid_for_an_agent_it_
     runs = all_ended(kube, ns, names, 90)
     wrong = [(r["metadata"]["name"], r["status"].get("message")) for r in runs if r["status"]["phase"] != "SUCCEEDED"]
     assert not wrong
+
+
+def test_an_empty_concurrency_key_is_none_and_stalls_nobody(kube: Kube, operator: OperatorProcess, ns: str) -> None:
+    """`make fuzz` found (issue 20): a Task with `concurrencyKey: ""` sent its Runs to admission with neither key
+    nor agent, and every later decision failed, so no keyed Run anywhere was admitted any more."""
+    quick = builders.pod_behaviour(duration="200ms")
+    kube.create(ns, builders.task("blank", pod_annotations=quick, maxRetries=0, concurrencyKey=""))
+    kube.create(ns, builders.task("keyed", pod_annotations=quick, maxRetries=0, concurrencyKey="db"))
+    kube.create(ns, builders.run("blank-1", "blank"))
+    assert kube.wait_run_phase(ns, "blank-1", ENDED)["status"]["phase"] == "SUCCEEDED"
+    kube.create(ns, builders.run("keyed-1", "keyed"))
+    assert kube.wait_run_phase(ns, "keyed-1", ENDED)["status"]["phase"] == "SUCCEEDED"

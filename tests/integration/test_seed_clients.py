@@ -247,9 +247,9 @@ ACTION_003 = {
 RESPONSE_003 = {
     "type": "object",
     "properties": {
-        # Seed 003 numbers tasks and runs; taskops' ids are names and uids (DIFFERENCES).
-        "task_id": {"type": ["string", "null"]},
-        "task_run_id": {"type": ["string", "null"]},
+        # Seed 003 numbers tasks and runs: integer ids a JavaScript client holds exactly.
+        "task_id": {"type": ["integer", "null"], "minimum": 1, "maximum": 2**53 - 1},
+        "task_run_id": {"type": ["integer", "null"], "minimum": 1, "maximum": 2**53 - 1},
         "history": {
             "type": ["array", "null"],
             "items": {
@@ -266,22 +266,30 @@ RESPONSE_003 = {
 OVERRIDES_003 = ["prompt", "model", "provider", "response_format", "json_schema", "use_cached_workflow"]
 
 
-def test_seed_003_run_task_at_its_own_path(api: Caller, ns: str) -> None:
+def _task_003(api: Caller, name: str) -> int:
+    """A task accepting seed 003's overrides, answering {"answer": 42}; its integer id."""
     body = task_body(
-        "4242",  # seed 003 names a task by an integer id: a taskops task may be named so
+        name,
         overrides=[
             {
-                "name": name,
-                "type": "boolean" if name == "use_cached_workflow" else "json" if name == "json_schema" else "string",
+                "name": field,
+                "type": "boolean" if field == "use_cached_workflow" else "json" if field == "json_schema" else "string",
             }
-            for name in OVERRIDES_003
+            for field in OVERRIDES_003
         ],
     )
     body["payload"] = builders.task("x", pod_annotations=builders.pod_behaviour(message='{"answer": 42}'))["spec"][
         "payload"
     ]
-    assert api.post("/api/v1/tasks", json=body).status_code == 201
-    # The seed's example body (its webhook_url is left out: test_webhooks.py delivers webhooks).
+    created = _json(api.post("/api/v1/tasks", json=body), 201)
+    assert isinstance(created["numeric_id"], int) and 1 <= created["numeric_id"] <= 2**53 - 1
+    return int(created["numeric_id"])
+
+
+def test_seed_003_run_task_at_its_own_path(api: Caller, ns: str) -> None:
+    task_id = _task_003(api, "summarise-orders")
+    # The seed's example body (its webhook_url is left out: test_webhooks.py delivers webhooks), at its path
+    # with an integer task_id.
     example = {
         "prompt": "Summarise the orders",
         "model": "gpt-4o",
@@ -291,13 +299,29 @@ def test_seed_003_run_task_at_its_own_path(api: Caller, ns: str) -> None:
         "json_schema": {"type": "object"},
         "use_cached_workflow": True,
     }
-    out = _json(api.post("/api/tasks/4242/runs", json=example), (200, 201))
+    out = _json(api.post(f"/api/tasks/{task_id}/runs", json=example), (200, 201))
     _strict(RESPONSE_003, out)
     assert (out["status"], out["is_done"], out["is_successful"]) == ("success", True, True)
-    assert out["result"] == {"answer": 42} and out["task_run_id"]
-    background = _json(api.post("/api/tasks/4242/runs", json={"wait_for_completion": False}), 201)
+    assert out["result"] == {"answer": 42} and out["task_id"] == task_id
+    background = _json(api.post(f"/api/tasks/{task_id}/runs", json={"wait_for_completion": False}), 201)
     _strict(RESPONSE_003, background)
-    assert background["status"] in ("in_progress", "success") and background["task_run_id"]
+    assert background["status"] in ("in_progress", "success") and background["task_id"] == task_id
+    assert isinstance(background["task_run_id"], int) and background["task_run_id"] != out["task_run_id"]
+    # The ids are stable: the same in every answer, and each addresses its object on the other routes.
+    run = _json(api.get(f"/api/v1/runs/{out['task_run_id']}"), 200)
+    assert (run["id"], run["numeric_id"]) == (out["run_name"], out["task_run_id"])
+    assert _json(api.get(f"/tasks/{task_id}"), 200)["numeric_id"] == task_id
+    # A number no task has is a 404 problem; the integer id of a run is no task's.
+    assert_problem(api.post(f"/api/tasks/{out['task_run_id']}/runs", json={}), 404)
+
+
+def test_seed_003_a_task_named_by_digits_is_found_by_its_name(api: Caller, ns: str) -> None:
+    # A DNS name may be all digits: a task named 4242 is found by its name at 003's path (4242 is no task's
+    # integer id; where it is one, the request is a 409 naming both: test_lookups.py).
+    _task_003(api, "4242")
+    out = _json(api.post("/api/tasks/4242/runs", json={"wait_for_completion": False}), 201)
+    _strict(RESPONSE_003, out)
+    assert out["run_name"].startswith("4242-")
 
 
 # --- seed 004: /v1/actions and /v1/runs --------------------------------------------------------------------
@@ -402,7 +426,6 @@ def test_seed_000_executions_at_their_own_paths(api: Caller, kube: Kube, ns: str
 # What a strict client of each seed still meets differently, and why (docs/api.md, "drop-in routes").
 DIFFERENCES = {
     "001": "created_by is any string (taskops records the caller's user name when it is not given), not only a UUID",
-    "002": "exit_code (required in 002) is absent until the run ends; instance_index is always 0 on 002's route",
-    "003": "task_id / task_run_id are strings (the Task's uid, the Run's name), not integers",
+    "002": "exit_code (required in 002) is absent until the run ends",
     "004": "run ids (`uid`) are Kubernetes uids; the schedules list is GET /api/v1/schedules (issue 20, item 5)",
 }

@@ -15,6 +15,7 @@ from taskops.api.views import slim
 from taskops.clients.informer import Informer, Key, key_of
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import RUNS, TASKS
+from taskops.domain.resources import numericids
 from taskops.domain.resources.apinames import task_api_name
 from taskops.domain.resources.phases import is_terminal, raw_phase
 
@@ -28,15 +29,48 @@ def _expire(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+class _Numbered:
+    """Objects by integer id (domain/resources/numericids.py): a lookup by id without a scan of every object.
+
+    Kept per object key, so an object whose uid changed (deleted and made again while the watch was away) moves
+    to its new id. Several keys per id only when ids collide (or across namespaces): rare, so a tuple.
+    """
+
+    def __init__(self) -> None:
+        self._keys: dict[int, tuple[Key, ...]] = {}
+        self._number: dict[Key, int] = {}
+
+    def update(self, type_: str, obj: dict[str, Any]) -> None:
+        key = key_of(obj)
+        old = self._number.pop(key, None)
+        if old is not None:
+            rest = tuple(k for k in self._keys.get(old, ()) if k != key)
+            if rest:
+                self._keys[old] = rest
+            else:
+                self._keys.pop(old, None)
+        number = numericids.of(obj) if type_ != "DELETED" else None
+        if number is not None:
+            self._number[key] = number
+            self._keys[number] = (*self._keys.get(number, ()), key)
+
+    def find(self, namespace: str, number: int) -> list[Key]:
+        return sorted(k for k in self._keys.get(number, ()) if k[0] == namespace)
+
+
 class Cache:
     def __init__(self, client: KubeClient, namespace: str | None) -> None:
         self.tasks = Informer(client, TASKS, namespace, transform=slim)
         self.runs = Informer(client, RUNS, namespace, transform=slim)
         self._task_uids: dict[str, Key] = {}
         self._run_uids: dict[str, Key] = {}
+        self._task_numbers = _Numbered()
+        self._run_numbers = _Numbered()
         self._waiters: dict[Key, set[asyncio.Future[None]]] = defaultdict(set)
         self.tasks.listen(self._index(self._task_uids))
         self.runs.listen(self._index(self._run_uids))
+        self.tasks.listen(self._task_numbers.update)
+        self.runs.listen(self._run_numbers.update)
         self.runs.listen(self._wake)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -85,6 +119,14 @@ class Cache:
         if found is None and (key := self._run_uids.get(ident)) and key[0] == namespace:
             found = self.runs.items.get(key)
         return found
+
+    def tasks_numbered(self, namespace: str, number: int) -> list[dict[str, Any]]:
+        """The Tasks whose integer id is `number` (more than one only on a collision)."""
+        return [t for k in self._task_numbers.find(namespace, number) if (t := self.tasks.items.get(k)) is not None]
+
+    def runs_numbered(self, namespace: str, number: int) -> list[dict[str, Any]]:
+        """The Runs whose integer id is `number` (more than one only on a collision)."""
+        return [r for k in self._run_numbers.find(namespace, number) if (r := self.runs.items.get(k)) is not None]
 
     def task_name(self, namespace: str, object_name: str) -> str:
         """The API name of a Task (differs from the object name for names Kubernetes does not allow)."""

@@ -17,6 +17,7 @@ from pydantic.json_schema import models_json_schema
 
 from taskops.api import schemas, seed_routes
 from taskops.domain.execution.batchresults import InputStatus
+from taskops.domain.resources import numericids
 from taskops.domain.resources.task import ScheduleKind, TaskState
 
 REF = "#/components/schemas/{model}"
@@ -46,7 +47,7 @@ class Operation:
 
 
 NS = Param("namespace", "query", {"type": "string"}, "The namespace (default: the API's --namespace).")
-ID = Param("id", "path", {"type": "string"}, "Name or uid.", required=True)
+ID = Param("id", "path", {"type": "string"}, "Name or uid (a task or run: also its integer id).", required=True)
 LIMIT_OFFSET = (
     Param("limit", "query", {"type": "integer", "minimum": 1}, "Page size."),
     Param("offset", "query", {"type": "integer", "minimum": 0, "default": 0}, "Items to skip."),
@@ -378,7 +379,9 @@ def _operation(op: Operation) -> dict[str, Any]:
         # A replay, a wait or validate_only answers 200; validate_only with what the run would be.
         responses["200"] = {**ok, "description": "Replay, waited result, or validate_only"}
         if any(p.name == "validate_only" for p in op.params):
-            either = {"oneOf": [{"$ref": REF.format(model=m.__name__)} for m in (op.response, schemas.ValidateResult)]}
+            # anyOf, not oneOf: a shape whose fields are all optional (seed 003's) also matches a ValidateResult, and
+            # oneOf would call that answer invalid (`make fuzz` found it, issue 20).
+            either = {"anyOf": [{"$ref": REF.format(model=m.__name__)} for m in (op.response, schemas.ValidateResult)]}
             responses["200"] = {**responses["200"], "content": {"application/json": {"schema": either}}}
     if op.path == "/api/v1/runs/{id}/resume":
         responses["202"] = {
@@ -442,6 +445,10 @@ def _drop_in(served: dict[str, Any], route: seed_routes.SeedRoute) -> dict[str, 
     for param in out["parameters"]:
         if param["in"] == "path":
             param["name"] = reverse[param["name"]]
+        if param["in"] == "path" and param["name"] in route.integer:
+            # The seed numbers it (JavaScript's safe range): the handler takes an integer id, a name or a uid.
+            param["schema"] = {"type": "integer", "minimum": 1, "maximum": numericids.MAX}
+            param["description"] = "The integer id (a name or uid is taken too)."
     out["operationId"] = f"seed{route.seed}_{route.method}_" + re.sub(r"[/{}]+", "_", route.path).strip("_")
     out["tags"] = [f"drop-in: seed {route.seed}"]
     out["description"] = (

@@ -209,6 +209,7 @@ class Problem(BaseModel):
 
 class TaskOut(BaseModel):
     id: str = Field(description="The Task's uid.")
+    numeric_id: int | None = Field(default=None, description="The Task's integer id (seed 003's task_id).")
     name: str = Field(description="The task's API name.")
     object_name: str = Field(description="The Task object's name (kubectl get task <object_name>).")
     namespace: str
@@ -362,7 +363,9 @@ class Run002(BaseModel):
         "The run this one retries: its own id from its second attempt on (retry_attempt counts them), "
         "or the run a resume reruns."
     )
-    instance_index: int = Field(default=0, description="The instance: 0, a run of seed 002's route is one instance.")
+    instance_index: int = Field(
+        default=0, description="0: seed 002's routes answer only the run they made, never a batch run (docs/api.md)."
+    )
     external_execution_id: str | SkipJsonSchema[None] = _absent("The Run's uid.")
     triggered_by: Seed002Trigger = Field(description="How the run was triggered, in seed 002's words.")
     idempotent_replay: bool | SkipJsonSchema[None] = _absent("True: an Idempotency-Key replay (taskops).")
@@ -391,8 +394,9 @@ class HistoryItem(BaseModel):
 class TaskRun003(BaseModel):
     """Seed 003's response."""
 
-    task_id: str | None = None
-    task_run_id: str | None = None
+    task_id: int | None = Field(default=None, description='The Task\'s integer id (docs/api.md, "Names and ids").')
+    task_run_id: int | None = Field(default=None, description="The Run's integer id (GET /api/v1/runs/{id} takes it).")
+    run_name: str | None = Field(default=None, description="The Run object's name (taskops; kubectl get run <name>).")
     history: list[HistoryItem] | None = None
     result: Any = None
     is_done: bool | None = None

@@ -28,6 +28,9 @@ class SeedRoute:
     method: str  # lower case, as in the OpenAPI document
     path: str  # the seed's own path, with its own parameter names
     serves: str  # the /api/v1 path of the operation (same method) whose handler answers it
+    # The seed's path parameters it types integer: integer ids (docs/api.md, "Names and ids"), so the document
+    # types them integer there too; the served handler resolves them with the names and uids it takes.
+    integer: tuple[str, ...] = ()
 
     def renames(self) -> dict[str, str]:
         """The seed's path parameter names → the served operation's, by position."""
@@ -51,7 +54,7 @@ ROUTES: tuple[SeedRoute, ...] = (
     # Seed 002: trigger a run (string params are converted to the declared types: docs/api.md).
     SeedRoute("002", "post", "/api/tasks/{taskName}/run", V1 + "/tasks/{id}/run"),
     # Seed 003: run a task with overrides.
-    SeedRoute("003", "post", "/api/tasks/{task_id}/runs", V1 + "/tasks/{id}/runs"),
+    SeedRoute("003", "post", "/api/tasks/{task_id}/runs", V1 + "/tasks/{id}/runs", integer=("task_id",)),
     # Seed 004: actions and runs at /v1.
     SeedRoute("004", "post", "/v1/actions/{action_name}/{mode}", V1 + "/actions/{name}/{mode}"),
     SeedRoute("004", "get", "/v1/runs", V1 + "/runs"),

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from taskops.api import schemas
 from taskops.api.trigger_build import ANNOTATION_RESUME_OF
-from taskops.domain.resources import priority, timefmt
+from taskops.domain.resources import numericids, priority, timefmt
 from taskops.domain.resources.apinames import ANNOTATION_SCHEDULE_OF, LABEL_SCHEDULE, task_api_name
 from taskops.domain.resources.phases import (
     WAITING_PHASES,
@@ -155,8 +155,9 @@ def task_run003(run: dict[str, Any], task_name: str | None = None, replay: bool 
         for step in out.history
     ]
     return schemas.TaskRun003(
-        task_id=out.task_id,
-        task_run_id=out.id,
+        task_id=numericids.of_uid(out.task_id),
+        task_run_id=out.numeric_id,
+        run_name=out.id,
         history=history,
         result=out.result,
         is_done=out.is_done,
@@ -171,6 +172,7 @@ def task_out(task: dict[str, Any]) -> schemas.TaskOut:
     queue_priority = int(spec.get("priority") or 0)
     return schemas.TaskOut(
         id=meta.get("uid") or "",
+        numeric_id=numericids.of(task),
         name=task_api_name(meta["name"], meta.get("annotations")),
         object_name=meta["name"],
         namespace=meta.get("namespace") or "",

@@ -23,7 +23,7 @@ from taskops.clients.resources import AGENTS, EVENTS, PODS, REVISIONS, RUNS, TAS
 from taskops.clients.reviews import who_am_i
 from taskops.domain.execution import batch
 from taskops.domain.execution.versions import Version, from_revision, resolve
-from taskops.domain.resources import apinames, names, raw, timefmt
+from taskops.domain.resources import apinames, names, numericids, raw, timefmt
 from taskops.domain.resources.params import FieldError, ParamSpec
 from taskops.domain.resources.phases import RESUMABLE_PHASES, Phase, is_terminal, raw_phase
 from taskops.domain.resources.task import Task
@@ -193,8 +193,8 @@ async def _await(s: Session, name: str, a: argparse.Namespace, out: TextIO) -> i
 
 
 async def wait(s: Session, a: argparse.Namespace, out: TextIO) -> int:
-    await s.run(a.name)
-    return await _await(s, a.name, a, out)
+    run_ = await s.run(a.name)  # RUN may be its integer id: the rest goes by its name
+    return await _await(s, run_["metadata"]["name"], a, out)
 
 
 # --- get, describe, versions ----------------------------------------------------------------------------------
@@ -267,6 +267,8 @@ async def describe(s: Session, a: argparse.Namespace, out: TextIO) -> int:
     version = status.get("version") or {}
     lines = [
         f"Name:          {meta['name']}",
+        # The integer id the REST API takes and answers (seed 003's task_run_id), for a user holding only that.
+        f"ID:            {numericids.of(run_)}",
         f"Namespace:     {meta.get('namespace')}",
         f"Task:          {spec.get('taskRef', {}).get('name')}",
         f"Version:       {version.get('number', spec.get('version', 'current'))}"
@@ -371,7 +373,7 @@ async def logs(s: Session, a: argparse.Namespace, out: TextIO) -> int:
     """The current attempt's log (as the API's /logs); with -f every attempt's, as they run, until the run ends."""
     run_ = await s.run(a.name)
     if a.follow:
-        await watching.follow_run(s, a.name, None, out)
+        await watching.follow_run(s, run_["metadata"]["name"], None, out)
         return exits.OK
     job = (run_.get("status") or {}).get("jobName")
     pods = await s.client.list(PODS, s.namespace, label_selector=f"{names.LABEL_JOB_NAME}={job}") if job else []
@@ -385,8 +387,9 @@ async def logs(s: Session, a: argparse.Namespace, out: TextIO) -> int:
 # --- cancel, resume (runs) -------------------------------------------------------------------------------------
 
 
-async def cancel_run(s: Session, name: str, out: TextIO) -> int:
-    run_ = await s.run(name)
+async def cancel_run(s: Session, ident: str, out: TextIO) -> int:
+    run_ = await s.run(ident)
+    name = run_["metadata"]["name"]
     phase = raw_phase(run_)
     if is_terminal(phase):
         raise CliError(f'run "{name}" already ended ({phase}); nothing to cancel')
@@ -395,9 +398,10 @@ async def cancel_run(s: Session, name: str, out: TextIO) -> int:
     return exits.OK
 
 
-async def resume_run(s: Session, name: str, out: TextIO) -> int:
+async def resume_run(s: Session, ident: str, out: TextIO) -> int:
     """As POST /runs/{id}/resume: a batch run resumes in place, any other is rerun once as a new Run."""
-    run_ = await s.run(name)
+    run_ = await s.run(ident)
+    name = run_["metadata"]["name"]
     phase = raw_phase(run_)
     if phase not in RESUMABLE_PHASES:
         raise CliError(f"only a STOPPED, FAILED or PARTIAL_SUCCEEDED run can be resumed; it is {phase}")

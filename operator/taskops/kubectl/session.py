@@ -11,7 +11,7 @@ from taskops.clients import credentials
 from taskops.clients.errors import NotFound
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import RUNS, TASKS
-from taskops.domain.resources import apinames
+from taskops.domain.resources import apinames, numericids
 
 USER_AGENT = "kubectl-taskops"
 
@@ -56,7 +56,19 @@ class Session:
         return found
 
     async def run(self, name: str) -> dict[str, Any]:
+        """A Run by name, or by the integer id the REST API answers (seed 003's task_run_id): that one costs a
+        LIST of the namespace's Runs, made only when no Run has the name."""
         try:
             return await self.client.get(RUNS, self.namespace, name)
         except NotFound:
-            raise CliError(f'run "{name}" not found in namespace "{self.namespace}"') from None
+            pass
+        number = numericids.parse(name)
+        found = []
+        if number is not None:
+            found = [r for r in await self.client.list(RUNS, self.namespace) if numericids.of(r) == number]
+        if len(found) > 1:
+            both = " and ".join(f'"{r["metadata"]["name"]}"' for r in found)
+            raise CliError(f'"{name}" is the integer id of more than one run: {both}; name the run')
+        if not found:
+            raise CliError(f'run "{name}" not found in namespace "{self.namespace}"')
+        return found[0]

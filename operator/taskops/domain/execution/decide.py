@@ -174,7 +174,9 @@ def _at_version(task: Task, version: Version) -> Task:
 
 def _admit(run: Run, task: Task, version: Version, now: dt.datetime, decision: Decision, ctx: Context) -> Decision:
     """Validate a new Run, then let it wait (scheduledAt, the queue) or start its first attempt."""
-    agent = run.spec.agent or task.spec.agent
+    # An empty key or agent is none (as admission's limits and the API's queue_full check read them): a Run
+    # sent to admission with neither would wait on nothing.
+    agent = run.spec.agent or task.spec.agent or None
     if agent and ctx.agent_missing:
         return invalid(
             run, "AgentNotFound", f'agent "{agent}" not found in namespace "{run.namespace}"', now, decision.owner
@@ -189,7 +191,7 @@ def _admit(run: Run, task: Task, version: Version, now: dt.datetime, decision: D
     first_look = status.version is None
     status.params, status.overrides = params, overrides
     status.version = PinnedVersion(number=version.number, id=version.id)
-    status.concurrency_key = task.spec.concurrency_key
+    status.concurrency_key = task.spec.concurrency_key or None
     status.agent = agent
     status.priority = run.spec.priority if run.spec.priority is not None else task.spec.priority
     if first_look:

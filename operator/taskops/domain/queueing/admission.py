@@ -161,6 +161,7 @@ class Queues:
         self._full: dict[RunKey, Wait] = {}  # judged queue_full: they end, and are never admitted
         self._dirty: set[_Gate] = set()  # gates whose room may have grown, or that have new waiters
         self._new: set[RunKey] = set()  # waiting Runs not judged yet
+        self._unlimited: list[RunKey] = []  # offered with neither key nor agent: admitted by the next decision
 
     # -- what the informers report -------------------------------------------------------------------------
 
@@ -179,6 +180,13 @@ class Queues:
         key = p.key
         if key in self._holding or key in self._full:
             return  # admitted (its admittedAt not seen yet) or ending queue_full: that verdict stands
+        if p.concurrency_key is None and p.agent is None:
+            # Nothing limits it, so it is admitted. Callers do not send such a Run (an empty key is none), but one
+            # in the queues would wait on no gate and fail every later decision, everybody's admission with it.
+            self.unqueue(key)
+            self._take(key, (None, None))
+            self._unlimited.append(key)
+            return
         old = self._waiting.get(key)
         if old is not None:
             if old.pending == p:
@@ -254,6 +262,7 @@ class Queues:
 
     def decide(self) -> Outcome:
         out = Outcome()
+        out.admitted, self._unlimited = self._unlimited, []
         dirty, self._dirty = self._dirty, set()
         new, self._new = self._new, set()
         start_full = {gate: gate.full for gate in dirty}

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from pydantic.alias_generators import to_snake
 
-from taskops.domain.resources import timefmt
+from taskops.domain.resources import numericids, timefmt
 from taskops.domain.resources.apinames import ANNOTATION_CREATED_AT, ANNOTATION_SCHEDULE_OF
 from taskops.domain.resources.phases import EndReason, Phase, is_terminal
 
@@ -41,6 +41,7 @@ class RunOut(BaseModel):
 
     uid: str = Field(description="The Run's uid (seed 004 run_uid).")
     id: str = Field(description="The Run object's name.")
+    numeric_id: int | None = Field(default=None, description="The Run's integer id (seed 003's task_run_id).")
     namespace: str = Field(description="The Run's namespace (seed 004 workspace).")
     workspace_uid: str
     task_name: str
@@ -117,6 +118,7 @@ def run_out(run: Mapping[str, Any], task_name: str | None = None, replay: bool |
     return RunOut(
         uid=meta.get("uid") or "",
         id=meta["name"],
+        numeric_id=numericids.of_uid(meta.get("uid")),
         namespace=meta.get("namespace") or "",
         workspace_uid=meta.get("namespace") or "",
         task_name=task_name,

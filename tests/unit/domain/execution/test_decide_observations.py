@@ -53,6 +53,12 @@ FULL = Wait("QUEUE_FULL", Limit.CONCURRENCY_KEY, "ns/db", 1, 1, 4)
 
 CASES = [
     Case("unkeyed-starts", phase=Phase.RUNNING, creates="r-1"),
+    # `make fuzz` found (issue 20): a Task with concurrencyKey "" sent its Runs to admission with neither key nor
+    # agent, whose every decision then failed an assertion, so no keyed Run in the cluster was admitted any more.
+    # An empty key is no key, as everywhere else (the API's queue_full check, admission's limits).
+    Case(
+        "empty-key-is-no-key-and-starts", task={"concurrencyKey": "", "agent": ""}, phase=Phase.RUNNING, creates="r-1"
+    ),
     Case("keyed-no-verdict-yet-no-write", task=KEYED, awaits=AwaitAdmission("db", None, 0)),
     Case(
         "waiting-no-verdict-after-a-restart-keeps-its-status",

@@ -204,6 +204,21 @@ def test_an_admitted_run_holds_its_slot_until_it_ends() -> None:
     assert q.decide().admitted == [run("b")]
 
 
+def test_a_run_with_neither_key_nor_agent_is_admitted_and_stalls_no_decision() -> None:
+    """`make fuzz` found (issue 20): a Run offered with neither (a Task's concurrencyKey "") waited on no gate, and
+    every later decision failed an assertion: no keyed Run in the cluster was admitted any more."""
+    q = Queues()
+    q.set_limits(K, {"ns/k": (1, -1)})
+    q.wait(pending("free", 0, 0))
+    q.wait(pending("keyed", 0, 1, "ns/k"))
+    assert q.decide().admitted == [run("free"), run("keyed")]
+    assert q.verdict(run("free")) is ADMITTED and q.waiting() == 0
+    q.wait(pending("free", 0, 0))  # reported again before its admittedAt is seen: nothing changes
+    assert q.decide().admitted == []
+    q.release(run("free"))
+    assert q.verdict(run("free")) is None
+
+
 def test_a_run_waiting_for_its_scheduled_time_leaves_the_queue() -> None:
     q = Queues()
     q.set_limits(K, {"ns/k": (1, -1)})
