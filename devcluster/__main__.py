@@ -46,6 +46,9 @@ def serve(real_node: bool = False) -> int:
     cluster.start()
     operator = api = None
     try:
+        if cluster.node is not None:
+            # A batch pod's init container runs the taskops image (docs/batch.md); nothing can be pulled here.
+            cluster.node.import_archive(taskops_image.build(STATE / "image-build.log"))
         cluster.install_crds(REPO / "crds")
         # The admission policies (docs/security.md). They trust taskops-system's taskops-operator and taskops-api
         # service accounts; the processes here run as the cluster admin, whom RBAC allows everything anyway.
