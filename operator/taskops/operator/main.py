@@ -140,7 +140,7 @@ async def _operate(
     shard = opts.shard
     # One shard: no filter at all (not even the call per event).
     owns = shard.owns if shard.count > 1 else None
-    registry = build_registry(store, queue, tasks.queue, creds, admission.trigger, owns=shard.owns)
+    registry = build_registry(store, creds, admission.trigger, owns=shard.owns)
     watches = Watches(
         client,
         store,
@@ -150,6 +150,8 @@ async def _operate(
         admission.run_changed,
         webhook_queue=webhooks.queue,
         accept=owns,
+        task_queue=tasks.queue,
+        queue_changed=admission.trigger,
     )
     namespace = opts.namespace
     if namespace and not shard.owns(namespace):

@@ -64,7 +64,7 @@ from taskops.domain.scheduling.taskstatus import task_status
 from taskops.operator import metrics
 from taskops.operator.controller import Controller
 from taskops.operator.events import COMPONENT
-from taskops.operator.store import Store
+from taskops.operator.store import Store, packed_revision
 from taskops.operator.workqueue import Gate
 
 log = logging.getLogger("taskops.task_controller")
@@ -435,7 +435,7 @@ class TaskController:
             # Go's encoding, or every strategic-merge patch of the revision (the garbage collector's, on
             # `kubectl delete task --cascade=orphan`) is refused: `data` is kept as sent and is immutable.
             created, _ = await self.client.create_or_get(REVISIONS, ns, body, encode=gojson.dumps)
-            self.store.revisions.put(created)
+            self.store.revisions.put(packed_revision(created))
 
     async def _abort_pending(self, active: list[RawRun]) -> None:
         for run in active:
