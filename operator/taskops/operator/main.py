@@ -32,10 +32,11 @@ from taskops.operator.watches import Watches
 from taskops.operator.webhooks import WebhookController
 from taskops.operator.workqueue import WorkQueue
 
-# kopf reads Tasks with Python's json, which stops at about 1,000 levels of nesting with RecursionError, and that
-# fails kopf's whole watch (no Task in any namespace is seen). The API server stores up to 10,000 levels, so the
-# operator allows that much recursion: such a Task is read, and refused where its fields are validated
-# (domain/resources/jsonbounds.py). The C stack this takes (about 3 MB at 10,000 levels) fits the main thread's 8 MB.
+# kopf reads Agents with Python's json, which stops at about 1,000 levels of nesting with RecursionError, and that
+# fails kopf's whole watch (no Agent in any namespace is seen); Tasks are read by the informers, like Runs. The API
+# server stores up to 10,000 levels, so the operator allows that much recursion: such an Agent is read, and refused
+# where its fields are validated (domain/resources/jsonbounds.py). The C stack this takes (about 3 MB at 10,000
+# levels) fits the main thread's 8 MB.
 RECURSION_LIMIT = 25_000
 
 log = logging.getLogger("taskops.operator")
