@@ -7,7 +7,11 @@ On one fresh control plane with the operator and the API as real processes:
    both make Runs scheduled in 2099, so the operator starts no Job and only marks them SCHEDULED;
 3. `--waiters` concurrent `GET /api/v1/runs/{id}?wait=true` spread over 100 such Runs: the API's RSS
    before and while they are parked, the API server's request rate over a window with and without
-   them, then every Run is cancelled and each waiter must answer 200 with the ended Run.
+   them, then every Run is cancelled and each waiter must answer 200 with the ended Run;
+4. the floor of (3): a bare aiohttp application (one route that awaits an event, no middleware, no
+   cache, no Kubernetes client) in a fresh process, parking the same requests (same path, query,
+   token, one connection each): what aiohttp and the interpreter alone cost, which the API cannot be
+   below.
 
     python -m bench.api --rate 20 --seconds 15 --waiters 10000
 """
@@ -18,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import resource
+import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -26,7 +31,7 @@ from typing import Any
 import aiohttp
 
 from bench.common import client, cluster_with_api, cpu_seconds, rss_mb, save, summary
-from devcluster.cluster import Cluster
+from devcluster.cluster import Cluster, free_port
 from taskops import API_VERSION
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import RUNS, TASKS
@@ -196,6 +201,70 @@ async def waiters(api: Api, kube: KubeClient, pid: int, n: int, wait_timeout: in
     return out
 
 
+BARE_APP = """
+import asyncio, sys
+from aiohttp import web
+
+async def main():
+    release = asyncio.Event()
+
+    async def park(request):
+        await release.wait()
+        return web.Response(text="{}", content_type="application/json")
+
+    async def done(request):
+        release.set()
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/api/v1/runs/{id}", park)
+    app.router.add_post("/release", done)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", int(sys.argv[1])).start()
+    print("listening", flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+async def bare_floor(token: str, n: int, wait_timeout: int) -> dict[str, Any]:
+    """The waiters of `waiters` parked on a bare aiohttp app: its RSS at rest and parked (the floor)."""
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", BARE_APP, str(port), stdout=asyncio.subprocess.PIPE
+    )
+    assert proc.stdout is not None
+    await proc.stdout.readline()
+    out: dict[str, Any] = {"waiters": n}
+    try:
+        connector = aiohttp.TCPConnector(limit=0)
+        timeout = aiohttp.ClientTimeout(total=wait_timeout + 60)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+            bare = Api(f"http://127.0.0.1:{port}", token, session)
+            out["rss_before_mb"] = rss_mb(proc.pid)
+            tasks = []
+            for i in range(n):  # the same pace as `waiters`
+                tasks.append(asyncio.create_task(bare.call(
+                    "GET", f"/api/v1/runs/{i % TARGET_RUNS:08x}-0000-4000-8000-000000000000",
+                    wait="true", wait_timeout=str(wait_timeout))))  # fmt: skip
+                if i % 100 == 99:
+                    await asyncio.sleep(0.05)
+            await asyncio.sleep(2)
+            await until_quiet(proc.pid)
+            out["rss_waiting_mb"] = rss_mb(proc.pid)
+            async with session.post(f"http://127.0.0.1:{port}/release") as resp:
+                resp.raise_for_status()
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+        out["statuses"] = dict(Counter(str(r[0]) if isinstance(r, tuple) else type(r).__name__ for r in results))
+        out["kb_per_waiter"] = (out["rss_waiting_mb"] - out["rss_before_mb"]) * 1024 / max(n, 1)
+    finally:
+        proc.terminate()
+        await proc.wait()
+    return out
+
+
 async def bench(cluster: Cluster, api_proc: ApiProcess, token: str, args: argparse.Namespace) -> dict[str, Any]:
     async with client(cluster) as kube, aiohttp.ClientSession() as session:
         api = Api(api_proc.url, token, session)
@@ -207,6 +276,7 @@ async def bench(cluster: Cluster, api_proc: ApiProcess, token: str, args: argpar
         uid = (await kube.get(TASKS, NS, TASK))["metadata"]["uid"]
         out = await triggers(api, kube, uid, args.rate, args.seconds)
         out["waiting"] = await waiters(api, kube, api_proc.proc.pid, args.waiters, args.wait_timeout, args.window)
+        out["bare_floor"] = await bare_floor(token, args.waiters, args.wait_timeout)
         return out
 
 
@@ -226,8 +296,13 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"REST trigger p99 {rest['p99'] * 1000:.1f} ms (target <= 50 ms)")
     print(f"\n{w['waiters']} wait=true requests on {w['runs']} SCHEDULED runs (parked after {w['park_s']:.1f} s)")
     print(f"API RSS: before {w['rss_before_mb']:.0f} MB, parked {w['rss_waiting_mb']:.0f} MB, "
-          f"high-water {w['rss_hwm_mb']:.0f} MB (target <= 200 MB); "
+          f"high-water {w['rss_hwm_mb']:.0f} MB (target <= 150 MB); "
           f"{w['kb_per_waiter']:.1f} KB per waiter")  # fmt: skip
+    f = r["bare_floor"]
+    print(
+        f"floor, a bare aiohttp app parking the same requests: {f['rss_before_mb']:.0f} MB at rest, "
+        f"{f['rss_waiting_mb']:.0f} MB parked, {f['kb_per_waiter']:.1f} KB per waiter; answers {f['statuses']}"
+    )
     print(f"API server requests/s over {w['window_s']:g} s: baseline {w['apiserver_rps_baseline']:.1f}, "
           f"waiters parked {w['apiserver_rps_waiting']:.1f}, extra {w['apiserver_rps_extra']:+.1f}")  # fmt: skip
     print(f"answered before cancel: {w['answered_before_cancel']}; cancels {w['cancel_statuses']}")

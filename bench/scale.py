@@ -192,15 +192,24 @@ asyncio.run(main())
 """
 
 
-def listing_reference(cluster: Cluster) -> dict[str, Any]:
-    """A fresh process listing every Task and Run in pages of 500 (as an informer does): time and peak RSS."""
-    out = subprocess.run(
-        [sys.executable, "-c", LISTING, str(cluster.kubeconfig)], capture_output=True, text=True, check=False
-    )
-    if out.returncode != 0:
-        return {"error": out.stderr.strip().splitlines()[-1:]}
-    result: dict[str, Any] = json.loads(out.stdout)
-    return result
+def listing_reference(cluster: Cluster, attempts: int = 3) -> dict[str, Any]:
+    """A fresh process listing every Task and Run in pages of 500 (as an informer does): time and peak RSS.
+
+    Right after the Runs are put into etcd the API server's watch cache can still be behind the list's
+    resourceVersion (504 "Too large resource version"); the listing is then run again, as an informer retries.
+    """
+    errors: list[str] = []
+    for _ in range(attempts):
+        out = subprocess.run(
+            [sys.executable, "-c", LISTING, str(cluster.kubeconfig)], capture_output=True, text=True, check=False
+        )
+        if out.returncode == 0:
+            result: dict[str, Any] = json.loads(out.stdout)
+            result["failed_attempts"] = errors
+            return result
+        errors.extend(out.stderr.strip().splitlines()[-1:])
+        time.sleep(5)
+    return {"error": errors}
 
 
 def operator_problems(cluster: Cluster, since: int) -> list[str]:
@@ -268,7 +277,9 @@ def main() -> None:
         print(f"reference listing failed: {ref['error']}")
     else:
         print(f"reference, listing every Task and Run: {ref['list_s']:.1f} s, peak RSS {ref['rss_peak_mb']:.0f} MB")
-    print("targets: restart ready <= 30 s, RSS <= 500 MB")
+    if "error" not in ref and again.get("ready_s") is not None:
+        print(f"restart ready / listing: {again['ready_s'] / ref['list_s']:.2f}")
+    print("targets: restart ready <= 1.2 x the listing, peak RSS <= 400 MB")
     print(f"saved {save('scale', r)} ({r['runtime_s']:.0f} s)")
 
 

@@ -85,25 +85,37 @@ class Pool:
         self.held += amount
         HELD.labels(self.name).set(self.held)
         self._by_caller[caller] = mine + amount
-        released = False
+        return _Release(self, caller, amount)
 
-        def release() -> None:
-            nonlocal released
-            if released:
-                return
-            released = True
-            self.held -= amount
-            HELD.labels(self.name).set(self.held)
-            left = self._by_caller[caller] - amount
-            if left > 0:
-                self._by_caller[caller] = left
-            else:
-                del self._by_caller[caller]
-
-        return release
+    def give_back(self, caller: str, amount: int) -> None:
+        """What `take` returned does this (once): prefer calling that."""
+        self.held -= amount
+        HELD.labels(self.name).set(self.held)
+        left = self._by_caller[caller] - amount
+        if left > 0:
+            self._by_caller[caller] = left
+        else:
+            del self._by_caller[caller]
 
     def of(self, caller: str) -> int:
         return self._by_caller.get(caller, 0)
+
+
+class _Release:
+    """Gives one hold back, once: a slotted object rather than a closure and its cells (each parked waiter keeps
+    one; 10,000 of them are ~3 MB less)."""
+
+    __slots__ = ("_amount", "_caller", "_pool")
+
+    def __init__(self, pool: Pool, caller: str, amount: int) -> None:
+        self._pool: Pool | None = pool
+        self._caller = caller
+        self._amount = amount
+
+    def __call__(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.give_back(self._caller, self._amount)
 
 
 @dataclass

@@ -1,5 +1,6 @@
-"""kopf handlers: thin adapters from watch events of Tasks, Agents and Task versions to the store and the
-work queues (Runs, Jobs, pods and ConfigMaps are followed by lean informers: watches.py).
+"""kopf handlers: a thin adapter from watch events of Agents to the store and admission, plus the login and
+settings kopf runs with (Tasks, versions, Runs, Jobs, pods and ConfigMaps are followed by lean informers:
+watches.py).
 
 The event handlers are coroutines on purpose: kopf runs plain functions in a
 thread pool, and the store and queues belong to the event loop.
@@ -14,11 +15,7 @@ import kopf
 
 from taskops import GROUP, VERSION
 from taskops.clients.credentials import Credentials
-from taskops.clients.informer import key_of
-from taskops.domain.resources import names
-from taskops.domain.resources.phases import is_terminal, raw_phase
 from taskops.operator.store import Kind, Store, without_managed_fields
-from taskops.operator.workqueue import WorkQueue
 
 
 class _NoDiffBase(kopf.DiffBaseStorage):
@@ -63,8 +60,6 @@ def _register_framework(registry: kopf.OperatorRegistry, creds: Credentials) -> 
 
 def build_registry(
     store: Store,
-    queue: WorkQueue,
-    task_queue: WorkQueue,
     creds: Credentials,
     queue_changed: Callable[[], None] = lambda: None,
     owns: Callable[[str], bool] = lambda namespace: True,
@@ -82,44 +77,11 @@ def build_registry(
         obj = without_managed_fields(dict(event["object"]))
         return obj if kind_store.apply(str(event.get("type")), obj) else None
 
-    generations: dict[tuple[str, str], int | None] = {}
-
-    @kopf.on.event(GROUP, VERSION, "tasks", registry=registry)
-    async def on_task(event: kopf.RawEvent, **_: Any) -> None:
-        if not mine(event):
-            return
-        obj: dict[str, Any] = dict(event["object"])
-        key = key_of(obj)
-        if apply(event, store.tasks) is not None:
-            task_queue.add(key)
-            generation = obj["metadata"].get("generation")
-            # Admission and Runs read the spec: a status write (each fire makes one) changes neither.
-            if generations.get(key, -1) == generation:
-                return
-            generations[key] = generation
-        else:
-            generations.pop(key, None)
-        queue_changed()
-        for run in store.runs_of_task(*key):
-            if not is_terminal(raw_phase(run)):
-                queue.add(key_of(run))
-
     @kopf.on.event(GROUP, VERSION, "agents", registry=registry)
     async def on_agent(event: kopf.RawEvent, **_: Any) -> None:
         if not mine(event):
             return
         apply(event, store.agents)
         queue_changed()
-
-    @kopf.on.event("apps", "v1", "controllerrevisions", labels={names.LABEL_TASK: kopf.PRESENT}, registry=registry)
-    async def on_revision(event: kopf.RawEvent, **_: Any) -> None:
-        if not mine(event):
-            return
-        obj: dict[str, Any] = dict(event["object"])
-        apply(event, store.revisions)
-        namespace = key_of(obj)[0]
-        for run in store.runs_of_task(namespace, obj["metadata"]["labels"][names.LABEL_TASK]):
-            if not is_terminal(raw_phase(run)):
-                queue.add(key_of(run))
 
     return registry

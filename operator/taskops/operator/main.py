@@ -34,10 +34,11 @@ from taskops.operator.watches import Watches
 from taskops.operator.webhooks import WebhookController
 from taskops.operator.workqueue import WorkQueue
 
-# kopf reads Tasks with Python's json, which stops at about 1,000 levels of nesting with RecursionError, and that
-# fails kopf's whole watch (no Task in any namespace is seen). The API server stores up to 10,000 levels, so the
-# operator allows that much recursion: such a Task is read, and refused where its fields are validated
-# (domain/resources/jsonbounds.py). The C stack this takes (about 3 MB at 10,000 levels) fits the main thread's 8 MB.
+# kopf reads Agents with Python's json, which stops at about 1,000 levels of nesting with RecursionError, and that
+# fails kopf's whole watch (no Agent in any namespace is seen); Tasks are read by the informers, like Runs. The API
+# server stores up to 10,000 levels, so the operator allows that much recursion: such an Agent is read, and refused
+# where its fields are validated (domain/resources/jsonbounds.py). The C stack this takes (about 3 MB at 10,000
+# levels) fits the main thread's 8 MB.
 RECURSION_LIMIT = 25_000
 
 log = logging.getLogger("taskops.operator")
@@ -151,7 +152,7 @@ async def _operate(
     shard = opts.shard
     # One shard: no filter at all (not even the call per event).
     owns = shard.owns if shard.count > 1 else None
-    registry = build_registry(store, queue, tasks.queue, creds, admission.trigger, owns=shard.owns)
+    registry = build_registry(store, creds, admission.trigger, owns=shard.owns)
     watches = Watches(
         client,
         store,
@@ -161,6 +162,8 @@ async def _operate(
         admission.run_changed,
         webhook_queue=webhooks.queue,
         accept=owns,
+        task_queue=tasks.queue,
+        queue_changed=admission.trigger,
     )
     namespace = opts.namespace
     if namespace and not shard.owns(namespace):
@@ -178,6 +181,13 @@ async def _operate(
         await admission.start_when_listed(watches.runs.synced)
         admission_ready.append(True)
 
+    async def tasks_when_listed() -> None:
+        # A Task's fire and status read its Runs (the overlap policy's running Runs, the history to prune, the Run
+        # made ahead): the Task controller starts once every Run is in the store. Its queues fill meanwhile, and
+        # the LIST has the CPU to itself (with 100,000 Runs, the 10,000 Tasks' syncs doubled the time to ready).
+        await watches.runs.synced.wait()
+        await tasks.run_workers()
+
     stop, kopf_ready = asyncio.Event(), asyncio.Event()
     operator = asyncio.create_task(
         kopf.operator(
@@ -193,7 +203,7 @@ async def _operate(
     parts: list[Coroutine[Any, Any, None]] = [
         watches.run(),
         reconciler.run_workers(),
-        tasks.run_workers(),
+        tasks_when_listed(),
         sync_admission(),
         admission.run(),
         webhooks.run_workers(),

@@ -1,11 +1,14 @@
-"""The operator's high-volume watches: Runs, their Jobs, pods and ConfigMaps, followed by lean informers.
+"""The operator's high-volume watches: Tasks, their versions, Runs and the Runs' Jobs, pods and ConfigMaps,
+followed by lean informers.
 
 Every Run makes a dozen watch events (its own status writes, its Job's, its
 pod's); kopf's per-event machinery (causes, progress storage, handler
 invocation) was most of the operator's CPU at a thousand fires a minute, and
-fire lag is what a schedule promises. These kinds only feed the store and the
-work queues, so a plain LIST+WATCH (`clients.informer`) does it; kopf keeps
-Tasks, Agents and versions (handlers.py).
+fire lag is what a schedule promises. Tasks and versions number in the tens of
+thousands on a large cluster, and kopf keeps a memory per object for as long as
+it exists (and a worker per object while it lists them): about 0.8 KB each
+settled, more at a restart. These kinds only feed the store and the work queues,
+so a plain LIST+WATCH (`clients.informer`) does it; kopf keeps Agents (handlers.py).
 """
 
 from __future__ import annotations
@@ -16,14 +19,15 @@ from typing import Any, cast
 
 from taskops.clients.informer import Informer, Key, NamespaceFilter, key_of
 from taskops.clients.kube import KubeClient
-from taskops.clients.resources import CONFIGMAPS, JOBS, PODS, RUNS
+from taskops.clients.resources import CONFIGMAPS, JOBS, PODS, REVISIONS, RUNS, TASKS
 from taskops.domain.execution.batch import resume_wanted
 from taskops.domain.resources import names
-from taskops.domain.resources.phases import is_terminal
+from taskops.domain.resources.phases import is_terminal, raw_phase
 from taskops.domain.resources.raw import RawRun
 from taskops.operator.store import (
     Store,
     owned_by_task,
+    packed_revision,
     run_owner,
     summarize_ended,
     without_data,
@@ -35,7 +39,8 @@ Obj = dict[str, Any]
 
 
 class Watches:
-    """Informers for Runs, Jobs, pods and ConfigMaps, each event put in the store and its Run queued."""
+    """Informers for Tasks, versions, Runs, Jobs, pods and ConfigMaps, each event put in the store and what it
+    concerns queued."""
 
     def __init__(
         self,
@@ -47,15 +52,26 @@ class Watches:
         run_changed: Callable[[Key], None] = lambda key: None,
         webhook_queue: WorkQueue | None = None,
         accept: NamespaceFilter | None = None,
+        task_queue: WorkQueue | None = None,
+        queue_changed: Callable[[], None] = lambda: None,
     ) -> None:
-        """`accept`: the namespaces this process acts on (a shard's own, domain/leadership/shards.py); None: all."""
+        """`accept`: the namespaces this process acts on (a shard's own, domain/leadership/shards.py); None: all.
+        `task_queue`: the Task controller's fire queue; `queue_changed`: admission's trigger (a Task's limits)."""
         self.store, self.queue, self.sync_queue = store, queue, sync_queue
         self.run_changed, self.webhook_queue = run_changed, webhook_queue
+        self.task_queue, self.queue_changed = task_queue, queue_changed
+        # The generation last seen per Task: a status write (each fire makes one) changes neither spec nor version.
+        self._generations: dict[Key, int | None] = {}
         owned = names.LABEL_RUN  # a label selector: objects that carry the label
         self.runs = Informer(
             client, RUNS, namespace, transform=lambda o: summarize_ended(without_managed_fields(o)), accept=accept
         )
+        self.tasks = Informer(client, TASKS, namespace, transform=without_managed_fields, accept=accept)
         self.informers = [
+            self.tasks,
+            Informer(
+                client, REVISIONS, namespace, transform=packed_revision, label_selector=names.LABEL_TASK, accept=accept
+            ),
             self.runs,
             Informer(client, JOBS, namespace, transform=without_managed_fields, label_selector=owned, accept=accept),
             Informer(client, PODS, namespace, transform=without_managed_fields, label_selector=owned, accept=accept),
@@ -69,7 +85,7 @@ class Watches:
                 accept=accept,
             ),
         ]
-        listeners = (self.on_run, self.on_job, self.on_pod, self.on_configmap)
+        listeners = (self.on_task, self.on_revision, self.on_run, self.on_job, self.on_pod, self.on_configmap)
         for informer, listener in zip(self.informers, listeners, strict=True):
             informer.listen(listener)
 
@@ -78,6 +94,31 @@ class Watches:
 
     async def synced(self) -> None:
         await asyncio.gather(*(informer.synced.wait() for informer in self.informers))
+
+    def on_task(self, type_: str, obj: Obj) -> None:
+        key = key_of(obj)
+        if self.store.tasks.apply(type_, obj):
+            if self.task_queue is not None:
+                self.task_queue.add(key)
+            generation = obj["metadata"].get("generation")
+            # Admission and Runs read the spec: a status write (each fire makes one) changes neither.
+            if self._generations.get(key, -1) == generation:
+                return
+            self._generations[key] = generation
+        else:
+            self._generations.pop(key, None)
+        self.queue_changed()
+        self._queue_active_runs(*key)
+
+    def on_revision(self, type_: str, obj: Obj) -> None:
+        """A new version: the Task's Runs that wait for it (pinning "current", or its number) may start."""
+        self.store.revisions.apply(type_, obj)
+        self._queue_active_runs(key_of(obj)[0], obj["metadata"]["labels"][names.LABEL_TASK])
+
+    def _queue_active_runs(self, namespace: str, task: str) -> None:
+        for run in self.store.runs_of_task(namespace, task):
+            if not is_terminal(raw_phase(run)):
+                self.queue.add(key_of(run))
 
     def on_run(self, type_: str, obj: Obj) -> None:
         run = cast(RawRun, obj)  # the informer's body as it is (no copy, no parse), its reads checked by mypy

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import pytest
+
+from taskops.domain.execution.versions import ANNOTATION_HASH, from_revision
 from taskops.domain.scheduling.history import finished
-from taskops.operator.store import Store, is_summary, summarize_ended, without_managed_fields
+from taskops.operator.store import Store, is_summary, packed_revision, summarize_ended, without_managed_fields
 from tests import builders
 
 
@@ -88,3 +92,47 @@ def test_without_managed_fields_copies_and_leaves_the_original() -> None:
     lean = without_managed_fields(original)
     assert lean == {"metadata": {"name": "t"}, "spec": {}}
     assert original["metadata"]["managedFields"] == [{"manager": "kubectl"}]
+
+
+def test_a_summary_reads_like_the_dict_it_replaces_and_is_not_one() -> None:
+    ended = builders.run(
+        "r",
+        "t",
+        metadata={"namespace": "ns", "resourceVersion": "7", "creationTimestamp": "2026-01-01T00:00:00Z"},
+        status={"phase": "FAILED", "endTime": "2026-01-01T00:01:00Z", "endReason": "failed", "concurrencyKey": "k"},
+    )
+    summary = summarize_ended(ended)
+    assert dict(summary) == {
+        "taskops.dev/summary": True,
+        "metadata": {
+            "name": "r",
+            "namespace": "ns",
+            "resourceVersion": "7",
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+        },
+        "spec": {"taskRef": {"name": "t"}},
+        "status": {
+            "phase": "FAILED",
+            "endTime": "2026-01-01T00:01:00Z",
+            "endReason": "failed",
+            "concurrencyKey": "k",
+        },
+    }
+    assert summary.get("kind") is None and "status" in summary
+    with pytest.raises(TypeError):
+        json.dumps(summary)  # a summary is never written anywhere as if it were the Run
+
+
+def test_a_cached_version_keeps_its_spec_as_json_bytes_and_reads_the_same() -> None:
+    spec = {"scheduleKind": "cron", "scheduleExpr": "0 0 1 1 *", "payload": {"spec": {"template": {"spec": {}}}}}
+    revision = {
+        "apiVersion": "apps/v1",
+        "kind": "ControllerRevision",
+        "metadata": {"name": "t-v1", "namespace": "ns", "managedFields": [{}], "annotations": {ANNOTATION_HASH: "h"}},
+        "revision": 1,
+        "data": {"spec": spec},
+    }
+    packed = packed_revision(revision)
+    assert isinstance(packed["data"], bytes) and "managedFields" not in packed["metadata"]
+    assert revision["data"] == {"spec": spec}  # the original is left as it was
+    assert from_revision(packed) == from_revision(revision)

@@ -51,12 +51,16 @@ def revision_name(task_name: str, number: int) -> str:
 
 
 def from_revision(obj: Mapping[str, Any]) -> Version:
+    """`data` as the API server sends it, or as the operator's cache keeps it (its JSON bytes)."""
     meta = obj["metadata"]
+    data = obj.get("data") or {}
+    if isinstance(data, bytes):
+        data = json.loads(data)
     return Version(
         number=int(obj["revision"]),
         id=meta["name"],
         hash=(meta.get("annotations") or {}).get(ANNOTATION_HASH, ""),
-        spec=TaskSpec.model_validate((obj.get("data") or {}).get("spec") or {}),
+        spec=TaskSpec.model_validate(data.get("spec") or {}),
     )
 
 

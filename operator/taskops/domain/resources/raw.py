@@ -50,7 +50,8 @@ class RawRevision(RawBody, total=False):
     """A Task version: a ControllerRevision."""
 
     revision: int
-    data: dict[str, Any]
+    # bytes: as the operator's cache keeps it (store.packed_revision).
+    data: dict[str, Any] | bytes
 
 
 class RawTaskRef(TypedDict, total=False):
