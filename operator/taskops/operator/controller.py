@@ -68,7 +68,7 @@ class Controller(Generic[K]):
         self.clock = clock
         self.workers = workers
         self.backoff = backoff or Backoff()
-        self.queue = queue if queue is not None else WorkQueue(clock)
+        self.queue = queue if queue is not None else WorkQueue(clock, kind)
         # Consecutive failures per key; bounded by the keys, as the queue is: a success or a gone object forgets it.
         self._failures: dict[K, int] = {}
 

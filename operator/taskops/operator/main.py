@@ -129,7 +129,7 @@ async def _operate(
     clock: Clock = SYSTEM,
 ) -> None:
     store = Store()
-    queue = WorkQueue(clock)
+    queue = WorkQueue(clock, "run")
     tasks = TaskController(store, client, clock)
     admission = AdmissionController(store, queue, clock)
     reconciler = Reconciler(

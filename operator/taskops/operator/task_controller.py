@@ -65,7 +65,7 @@ from taskops.operator import metrics
 from taskops.operator.controller import Controller
 from taskops.operator.events import COMPONENT
 from taskops.operator.store import Store
-from taskops.operator.workqueue import Gate
+from taskops.operator.workqueue import Gate, WorkQueue
 
 log = logging.getLogger("taskops.task_controller")
 T = TypeVar("T")
@@ -112,8 +112,12 @@ class TaskController:
         self.store = store
         self.client = client
         self.clock = clock
-        self.fires: Controller[Key] = Controller("task", self.reconcile, clock=clock, workers=workers)
-        self.statuses: Controller[Key] = Controller("task", self.sync, clock=clock, workers=max(1, workers // 8))
+        self.fires: Controller[Key] = Controller(
+            "task", self.reconcile, clock=clock, workers=workers, queue=WorkQueue(clock, "task_fire")
+        )
+        self.statuses: Controller[Key] = Controller(
+            "task", self.sync, clock=clock, workers=max(1, workers // 8), queue=WorkQueue(clock, "task_status")
+        )
         self.queue = self.fires.queue
         self.sync_queue = self.statuses.queue
         self.workers = workers

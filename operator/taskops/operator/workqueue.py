@@ -9,6 +9,9 @@ fake clock.
 Bounded: a key is held at most once, queued or on a timer (never both for long:
 a timer that fires adds the key, which dedupes), so the queue never holds more
 entries than there are keys, that is objects in the caches.
+
+Instrumented as client-go's queues are (`taskops_workqueue_*`, docs/operating.md): depth, keys being
+processed, the time from a key's add to a worker taking it, and the time a worker holds it.
 """
 
 from __future__ import annotations
@@ -18,11 +21,20 @@ import contextlib
 from collections.abc import Hashable
 
 from taskops.domain.resources.clock import SYSTEM, Clock, Timer
+from taskops.operator import metrics
 
 
 class WorkQueue:
-    def __init__(self, clock: Clock = SYSTEM) -> None:
+    def __init__(self, clock: Clock = SYSTEM, name: str = "") -> None:
+        """`name`: the `queue` label of its metrics."""
         self.clock = clock
+        self.name = name
+        self._depth = metrics.WORKQUEUE_DEPTH.labels(name)
+        self._busy = metrics.WORKQUEUE_ACTIVE.labels(name)
+        self._wait = metrics.WORKQUEUE_WAIT.labels(name)
+        self._work = metrics.WORKQUEUE_WORK.labels(name)
+        # When each queued key was added, and when each active key was taken (monotonic): the metrics' durations.
+        self._since: dict[Hashable, float] = {}
         self._queue: asyncio.Queue[Hashable] = asyncio.Queue()
         self._queued: set[Hashable] = set()
         self._active: set[Hashable] = set()
@@ -35,7 +47,9 @@ class WorkQueue:
             self._again.add(key)
         elif key not in self._queued:
             self._queued.add(key)
+            self._since[key] = self.clock.monotonic()
             self._queue.put_nowait(key)
+            self._depth.set(len(self._queued))
 
     def add_after(self, key: Hashable, delay: float) -> None:
         """Queue `key` after `delay` seconds; an earlier pending timer for it wins."""
@@ -58,10 +72,18 @@ class WorkQueue:
         key = await self._queue.get()
         self._queued.discard(key)
         self._active.add(key)
+        now = self.clock.monotonic()
+        self._wait.observe(now - self._since.pop(key, now))
+        self._since[key] = now
+        self._depth.set(len(self._queued))
+        self._busy.set(len(self._active))
         return key
 
     def done(self, key: Hashable) -> None:
         self._active.discard(key)
+        now = self.clock.monotonic()
+        self._work.observe(now - self._since.pop(key, now))
+        self._busy.set(len(self._active))
         if key in self._again:
             self._again.discard(key)
             self.add(key)
