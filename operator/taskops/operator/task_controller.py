@@ -74,8 +74,9 @@ T = TypeVar("T")
 SYNC_DELAY = 1.0
 # Re-check a Task at least this often even when nothing is due (clock jumps, missed wake-ups).
 MAX_SLEEP = 300.0
-# How long Run reconciles and status writes wait at most for the fires in flight (the burst of a thousand Tasks
-# due at one second is sent in about that time on two cores).
+# How long Run reconciles and status writes wait for the fires in flight after a quiet time (the burst of a
+# thousand Tasks due at one second is sent in about that time on two cores). Past it, or when fires come every
+# second without a pause that long, they do not wait: the gate's busy period (operator/workqueue.py, Gate).
 FIRES_FIRST = 2.0
 # Threads that search schedules; each search is bounded in time, so a few bad Tasks delay others' searches by
 # at most their bound, and fires computed ahead do not wait for them.
@@ -122,10 +123,10 @@ class TaskController:
         self.sync_queue = self.statuses.queue
         self.workers = workers
         self._memory: dict[Key, _Memory] = {}
-        # Run reconciles wait while fires are being created: fire lag is what a schedule promises. At most
-        # FIRES_FIRST seconds, though: fires every second of the minute would hold the gate for good, and the Runs
-        # created at a fire, or adopting a fire's Job, would never be reconciled.
-        self.firing = Gate(at_most=FIRES_FIRST)
+        # Run reconciles wait while a burst of fires is being created: fire lag is what a schedule promises. Only
+        # through a burst's first FIRES_FIRST seconds, though: fires every second of the minute hold the gate nearly
+        # all the time, and the Runs created at a fire, or adopting a fire's Job, must still be reconciled.
+        self.firing = Gate(at_most=FIRES_FIRST, clock=clock)
         self._searches = ThreadPoolExecutor(SEARCH_THREADS, thread_name_prefix="schedule-search")
 
     async def _search(self, fn: Callable[..., T], *args: Any) -> T:

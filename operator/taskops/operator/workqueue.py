@@ -17,7 +17,6 @@ processed, the time from a key's add to a worker taking it, and the time a worke
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Hashable
 
 from taskops.domain.resources.clock import SYSTEM, Clock, Timer
@@ -97,29 +96,53 @@ class WorkQueue:
 
 
 class Gate:
-    """Open while nobody holds it: `with gate:` holds it, `await gate.wait_open()` waits until released, or for
-    `at_most` seconds: a gate held without a pause (fires every second of the minute) must not starve the
-    waiters. That bound is timed by the event loop, not the Clock: it only limits a wait, it decides nothing."""
+    """Open while nobody holds it: `with gate:` holds it, `await gate.wait_open()` waits until it is released.
 
-    def __init__(self, at_most: float | None = None) -> None:
+    With `at_most`, it holds its waiters only through the first `at_most` seconds of a busy period: a period starts
+    when the gate is taken after it has been free for `at_most` seconds, and a shorter pause continues it. So a
+    burst that follows a quiet time (a thousand fires due at :00) goes first, and a stream of fires every second
+    of the minute, which holds the gate nearly all the time with short pauses, does not starve the waiters: past
+    its first `at_most` seconds they pass as if it were open. (Bounding each wait instead left every waiter
+    `at_most` seconds per pass: the Run reconciler did 16 reconciles every 2 s against 83 fires a second.)
+    Timed on the `clock` it is given; it decides nothing but when a waiter may go on."""
+
+    def __init__(self, at_most: float | None = None, clock: Clock = SYSTEM) -> None:
         self.at_most = at_most
+        self.clock = clock
         self._holders = 0
-        self._open = asyncio.Event()
-        self._open.set()
+        # Set while a waiter may pass: the gate is free, or its busy period is past `at_most`.
+        self._pass = asyncio.Event()
+        self._pass.set()
+        self._busy_since: float | None = None
+        self._freed_at: float | None = None
+        self._timer: Timer | None = None
 
     def __enter__(self) -> Gate:
         self._holders += 1
-        self._open.clear()
+        if self._holders == 1:
+            self._taken()
         return self
+
+    def _taken(self) -> None:
+        if self.at_most is None:
+            self._pass.clear()
+            return
+        now = self.clock.monotonic()
+        if self._busy_since is None or self._freed_at is None or now - self._freed_at >= self.at_most:
+            self._busy_since = now  # after a quiet time: a new busy period, whose first at_most seconds are fires'
+        left = self._busy_since + self.at_most - now
+        if left > 0:
+            self._pass.clear()
+            self._timer = self.clock.call_later(left, self._pass.set)
 
     def __exit__(self, *exc: object) -> None:
         self._holders -= 1
         if self._holders == 0:
-            self._open.set()
+            self._freed_at = self.clock.monotonic()
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._pass.set()
 
     async def wait_open(self) -> None:
-        if self.at_most is None:
-            await self._open.wait()
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._open.wait(), self.at_most)
+        await self._pass.wait()
