@@ -68,8 +68,10 @@ def build_registry(
     creds: Credentials,
     queue_changed: Callable[[], None] = lambda: None,
     owns: Callable[[str], bool] = lambda namespace: True,
+    own_write: Callable[[tuple[str, str], str | None], bool] = lambda key, resource_version: False,
 ) -> kopf.OperatorRegistry:
-    """`owns`: whether this process acts on a namespace (a shard's own, domain/leadership/shards.py)."""
+    """`owns`: whether this process acts on a namespace (a shard's own, domain/leadership/shards.py);
+    `own_write`: whether a Task event is the echo of the Task controller's own status write (nothing to fire)."""
     registry = kopf.OperatorRegistry()
     _register_framework(registry, creds)
 
@@ -91,7 +93,8 @@ def build_registry(
         obj: dict[str, Any] = dict(event["object"])
         key = key_of(obj)
         if apply(event, store.tasks) is not None:
-            task_queue.add(key)
+            if not own_write(key, obj["metadata"].get("resourceVersion")):
+                task_queue.add(key)
             generation = obj["metadata"].get("generation")
             # Admission and Runs read the spec: a status write (each fire makes one) changes neither.
             if generations.get(key, -1) == generation:

@@ -140,7 +140,9 @@ async def _operate(
     shard = opts.shard
     # One shard: no filter at all (not even the call per event).
     owns = shard.owns if shard.count > 1 else None
-    registry = build_registry(store, queue, tasks.queue, creds, admission.trigger, owns=shard.owns)
+    registry = build_registry(
+        store, queue, tasks.queue, creds, admission.trigger, owns=shard.owns, own_write=tasks.own_write
+    )
     watches = Watches(
         client,
         store,
