@@ -65,7 +65,7 @@ from taskops.operator import metrics
 from taskops.operator.controller import Controller
 from taskops.operator.events import COMPONENT
 from taskops.operator.store import Store
-from taskops.operator.workqueue import Gate, WorkQueue
+from taskops.operator.workqueue import Gate, Urgent, WorkQueue
 
 log = logging.getLogger("taskops.task_controller")
 T = TypeVar("T")
@@ -265,7 +265,10 @@ class TaskController:
         # Run, created ahead when it is due (outside the gate: neither is a fire).
         await self._keep_ahead(task, mem, now)
         ahead_at = await self._create_ahead(key, task, mem, now)
-        return self._delay_until(min(filter(None, (wake, ahead_at)), default=None))
+        when = min(filter(None, (wake, ahead_at)), default=None)
+        delay = self._delay_until(when)
+        # A fire, once due, goes to the front of the queue: a Run made ahead has 30 s to be made, a fire none.
+        return Urgent(delay) if when is not None and when == wake and delay < MAX_SLEEP else delay
 
     @staticmethod
     def _last(task: Task, mem: _Memory, now: dt.datetime) -> dt.datetime:

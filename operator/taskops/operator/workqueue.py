@@ -17,10 +17,16 @@ processed, the time from a key's add to a worker taking it, and the time a worke
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Hashable
 
 from taskops.domain.resources.clock import SYSTEM, Clock, Timer
 from taskops.operator import metrics
+
+
+class Urgent(float):
+    """A requeue delay (what a controller's sync returns) whose key goes to the front lane when it is due: a
+    schedule's fire, which must not wait behind work that has time (a Run made ahead 30 s before its fire)."""
 
 
 class WorkQueue:
@@ -34,42 +40,65 @@ class WorkQueue:
         self._work = metrics.WORKQUEUE_WORK.labels(name)
         # When each queued key was added, and when each active key was taken (monotonic): the metrics' durations.
         self._since: dict[Hashable, float] = {}
-        self._queue: asyncio.Queue[Hashable] = asyncio.Queue()
-        self._queued: set[Hashable] = set()
+        # Two lanes, urgent first, each in order of adds. A key queued in both (promoted) is taken once: an entry
+        # counts only when `_queued` says the key waits in that lane (stale entries are skipped).
+        self._urgent: deque[Hashable] = deque()
+        self._normal: deque[Hashable] = deque()
+        self._ready = asyncio.Event()
+        # Queued keys, and whether each waits in the urgent lane.
+        self._queued: dict[Hashable, bool] = {}
         self._active: set[Hashable] = set()
-        self._again: set[Hashable] = set()
-        # A key's pending timer and when it fires (the clock's monotonic time).
-        self._timers: dict[Hashable, tuple[float, Timer]] = {}
+        # Keys added while being processed, queued again (urgent or not) at their done().
+        self._again: dict[Hashable, bool] = {}
+        # A key's pending timer, when it fires (the clock's monotonic time), and whether it is urgent.
+        self._timers: dict[Hashable, tuple[float, Timer, bool]] = {}
 
-    def add(self, key: Hashable) -> None:
+    def add(self, key: Hashable, urgent: bool = False) -> None:
         if key in self._active:
-            self._again.add(key)
-        elif key not in self._queued:
-            self._queued.add(key)
+            self._again[key] = self._again.get(key, False) or urgent
+            return
+        queued = self._queued.get(key)
+        if queued is None:
             self._since[key] = self.clock.monotonic()
-            self._queue.put_nowait(key)
-            self._depth.set(len(self._queued))
+        elif queued or not urgent:
+            return
+        self._queued[key] = urgent
+        (self._urgent if urgent else self._normal).append(key)
+        self._ready.set()
+        self._depth.set(len(self._queued))
 
-    def add_after(self, key: Hashable, delay: float) -> None:
+    def add_after(self, key: Hashable, delay: float, urgent: bool = False) -> None:
         """Queue `key` after `delay` seconds; an earlier pending timer for it wins."""
         if delay <= 0:
-            self.add(key)
+            self.add(key, urgent)
             return
         existing = self._timers.get(key)
         due = self.clock.monotonic() + delay
         if existing is not None and existing[0] <= due:
+            if urgent and existing[0] == due:
+                self._timers[key] = (due, existing[1], True)
             return
         if existing is not None:
             existing[1].cancel()
-        self._timers[key] = (due, self.clock.call_later(delay, lambda: self._fire(key)))
+        self._timers[key] = (due, self.clock.call_later(delay, lambda: self._fire(key)), urgent)
 
     def _fire(self, key: Hashable) -> None:
-        self._timers.pop(key, None)
-        self.add(key)
+        timer = self._timers.pop(key, None)
+        self.add(key, urgent=timer is not None and timer[2])
+
+    def _take(self) -> Hashable | None:
+        for lane, urgent in ((self._urgent, True), (self._normal, False)):
+            while lane:
+                key = lane.popleft()
+                if self._queued.get(key) is urgent:
+                    del self._queued[key]
+                    return key
+        return None
 
     async def get(self) -> Hashable:
-        key = await self._queue.get()
-        self._queued.discard(key)
+        while (key := self._take()) is None:
+            self._ready.clear()
+            await self._ready.wait()
         self._active.add(key)
         now = self.clock.monotonic()
         self._wait.observe(now - self._since.pop(key, now))
@@ -84,8 +113,7 @@ class WorkQueue:
         self._work.observe(now - self._since.pop(key, now))
         self._busy.set(len(self._active))
         if key in self._again:
-            self._again.discard(key)
-            self.add(key)
+            self.add(key, self._again.pop(key))
 
     def __len__(self) -> int:
         return len(self._queued)

@@ -38,6 +38,30 @@ def test_delayed_add_keeps_the_earliest_timer() -> None:
     asyncio.run(scenario())
 
 
+def test_urgent_keys_are_taken_first_and_once() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        q = WorkQueue(clock)
+        for key in ("a", "b", "c"):
+            q.add(key)
+        q.add("c", urgent=True)  # promoted: taken before a and b, and not again from its first place
+        q.add_after("fire", 1.0, urgent=True)
+        q.add_after("ahead", 1.0)
+        clock.advance(1.0)
+        assert len(q) == 5
+        taken = [await q.get() for _ in range(5)]
+        assert taken == ["c", "fire", "a", "b", "ahead"]
+        assert len(q) == 0
+        for key in ("a", "c", "fire", "ahead"):
+            q.done(key)
+        q.add("a")
+        q.add("b", urgent=True)  # while b is processed: queued again, urgent, at its done()
+        q.done("b")
+        assert [await q.get(), await q.get()] == ["b", "a"]
+
+    asyncio.run(scenario())
+
+
 async def _passes(gate: Gate) -> bool:
     """Whether a waiter goes through the gate now (without the clock moving)."""
     waiter = asyncio.create_task(gate.wait_open())
