@@ -25,6 +25,9 @@ Two scenarios:
 
 For taskops the watcher also records when each Run appears and when it is seen RUNNING (its status
 names the Job), which splits fire → Job into fire → Run, Run → status, status → Job.
+The taskops window is picked once the operator has written every Task's first version (its first pass
+over the new Tasks is done), and the operator's work queues are sampled from its `/metrics` through the
+phase (depth, keys in work, mean wait: printed, and saved under `taskops.queues`).
 
     python -m bench.schedule_lag --tasks 1000 --minutes 2
     python -m bench.schedule_lag --tasks 5000 --minutes 2 --spread
@@ -57,7 +60,7 @@ from bench.common import (
 from devcluster.cluster import Cluster, free_port, stop_process
 from taskops.clients import credentials
 from taskops.clients.kube import KubeClient
-from taskops.clients.resources import JOBS, PODS, RUNS, TASKS, Resource
+from taskops.clients.resources import JOBS, PODS, REVISIONS, RUNS, TASKS, Resource
 from taskops.domain.execution.jobs import build_job
 from taskops.domain.resources import names, timefmt
 from taskops.domain.resources.run import Run
@@ -315,13 +318,28 @@ async def taskops_phase(cluster: Cluster, n: int, minutes: int, spread: bool, me
         stop = asyncio.Event()
         sampler = asyncio.create_task(sample_queues(metrics_port, stop))
         await create_all(kube, TASKS, ns, [task_body(i, spread) for i in range(n)])
+        settled = await wait_versions(kube, ns, n)
         start, end = window(minutes)
-        print(f"taskops: {n} Tasks; fires {start:%H:%M:%S}..{end:%H:%M:%S}", flush=True)
+        print(f"taskops: {n} Tasks (all versioned after {settled:.0f} s); fires {start:%H:%M:%S}..{end:%H:%M:%S}",
+              flush=True)  # fmt: skip
         watcher = await watch_phase(kube, ns, start, end, expected_fires(n, minutes))
         stop.set()
         queues = await sampler
         await bounded(CONCURRENCY, (kube.patch(TASKS, ns, f"t-{i}", {"spec": {"state": "paused"}}) for i in range(n)))
     return {**watcher.lags(), "queues": queues}
+
+
+async def wait_versions(kube: KubeClient, ns: str, n: int, limit: float = 900.0) -> float:
+    """Wait until the operator has written every Task's first version (a ControllerRevision), that is taken each
+    new Task through its first fire reconcile (which also computes its next fires); → the seconds it took. With
+    5,000 Tasks created at once that takes minutes on a loaded machine, and a window picked before it measured
+    the operator's start, not its steady state."""
+    began = time.monotonic()
+    while time.monotonic() - began < limit:
+        if len(await kube.list(REVISIONS, ns, label_selector=names.LABEL_TASK)) >= n:
+            break
+        await asyncio.sleep(5)
+    return time.monotonic() - began
 
 
 def print_queues(series: list[dict[str, Any]], every: float = 10.0) -> None:
