@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -234,3 +235,60 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# -- the operator's work queues, sampled while a benchmark runs ------------------------------------------------
+
+_QUEUE_METRICS = ("taskops_workqueue_depth", "taskops_workqueue_active")
+_QUEUE_HISTOGRAMS = ("taskops_workqueue_queue_duration_seconds", "taskops_workqueue_work_duration_seconds")
+
+
+def _queue_sample(text: str) -> dict[str, dict[str, float]]:
+    """{metric: {queue: value}} of the work-queue gauges, and the histograms' _sum and _count."""
+    out: dict[str, dict[str, float]] = defaultdict(dict)
+    for line in text.splitlines():
+        if not line.startswith("taskops_workqueue_") or "{" not in line:
+            continue
+        name, rest = line.split("{", 1)
+        labels, _, value = rest.rpartition("} ")
+        if 'queue="' not in labels or (name not in _QUEUE_METRICS and not name.endswith(("_sum", "_count"))):
+            continue
+        queue = labels.split('queue="', 1)[1].split('"', 1)[0]
+        out[name][queue] = float(value)
+    return out
+
+
+def _delta(now: dict[str, dict[str, float]], last: dict[str, dict[str, float]], metric: str, queue: str) -> float:
+    return now.get(metric, {}).get(queue, 0.0) - last.get(metric, {}).get(queue, 0.0)
+
+
+async def sample_queues(port: int, stop: asyncio.Event, every: float = 2.0) -> list[dict[str, Any]]:
+    """Every `every` seconds until `stop`: each queue's depth, keys in work, and the mean queue wait and work time
+    of the keys taken in the interval (the operator's `/metrics` on `port`)."""
+    series: list[dict[str, Any]] = []
+    last: dict[str, dict[str, float]] = {}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+        while not stop.is_set():
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                    now = _queue_sample(await resp.text())
+            except (OSError, aiohttp.ClientError, TimeoutError):
+                now = {}
+            if now:
+                point: dict[str, Any] = {"t": round(time.time(), 1)}
+                for queue in sorted(now.get("taskops_workqueue_depth", {})):
+                    entry: dict[str, float | None] = {
+                        "depth": now["taskops_workqueue_depth"][queue],
+                        "active": now.get("taskops_workqueue_active", {}).get(queue, 0.0),
+                    }
+                    for hist in _QUEUE_HISTOGRAMS:
+                        d_sum, d_n = (_delta(now, last, f"{hist}_{part}", queue) for part in ("sum", "count"))
+                        short = "wait" if "queue_duration" in hist else "work"
+                        entry[f"{short}_mean"] = round(d_sum / d_n, 3) if d_n else None
+                        entry[f"{short}_n"] = d_n
+                    point[queue] = entry
+                series.append(point)
+                last = now
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+    return series

@@ -25,6 +25,9 @@ Two scenarios:
 
 For taskops the watcher also records when each Run appears and when it is seen RUNNING (its status
 names the Job), which splits fire → Job into fire → Run, Run → status, status → Job.
+The taskops window is picked once the operator has written every Task's first version (its first pass
+over the new Tasks is done), and the operator's work queues are sampled from its `/metrics` through the
+phase (depth, keys in work, mean wait: printed, and saved under `taskops.queues`).
 
     python -m bench.schedule_lag --tasks 1000 --minutes 2
     python -m bench.schedule_lag --tasks 5000 --minutes 2 --spread
@@ -48,15 +51,16 @@ from bench.common import (
     cluster_with_operator,
     drop_namespace,
     make_namespace,
+    sample_queues,
     save,
     start_operator,
     summary,
     watch_events,
 )
-from devcluster.cluster import Cluster, stop_process
+from devcluster.cluster import Cluster, free_port, stop_process
 from taskops.clients import credentials
 from taskops.clients.kube import KubeClient
-from taskops.clients.resources import JOBS, PODS, RUNS, TASKS, Resource
+from taskops.clients.resources import JOBS, PODS, REVISIONS, RUNS, TASKS, Resource
 from taskops.domain.execution.jobs import build_job
 from taskops.domain.resources import names, timefmt
 from taskops.domain.resources.run import Run
@@ -307,16 +311,51 @@ async def floor_phase(cluster: Cluster, n: int, minutes: int, spread: bool) -> d
     return watcher.lags()
 
 
-async def taskops_phase(cluster: Cluster, n: int, minutes: int, spread: bool) -> dict[str, Any]:
+async def taskops_phase(cluster: Cluster, n: int, minutes: int, spread: bool, metrics_port: int) -> dict[str, Any]:
     ns = "bench-taskops"
     async with client(cluster) as kube:
         await make_namespace(kube, cluster, ns)
+        stop = asyncio.Event()
+        sampler = asyncio.create_task(sample_queues(metrics_port, stop))
         await create_all(kube, TASKS, ns, [task_body(i, spread) for i in range(n)])
+        settled = await wait_versions(kube, ns, n)
         start, end = window(minutes)
-        print(f"taskops: {n} Tasks; fires {start:%H:%M:%S}..{end:%H:%M:%S}", flush=True)
+        print(f"taskops: {n} Tasks (all versioned after {settled:.0f} s); fires {start:%H:%M:%S}..{end:%H:%M:%S}",
+              flush=True)  # fmt: skip
         watcher = await watch_phase(kube, ns, start, end, expected_fires(n, minutes))
+        stop.set()
+        queues = await sampler
         await bounded(CONCURRENCY, (kube.patch(TASKS, ns, f"t-{i}", {"spec": {"state": "paused"}}) for i in range(n)))
-    return watcher.lags()
+    return {**watcher.lags(), "queues": queues}
+
+
+async def wait_versions(kube: KubeClient, ns: str, n: int, limit: float = 900.0) -> float:
+    """Wait until the operator has written every Task's first version (a ControllerRevision), that is taken each
+    new Task through its first fire reconcile (which also computes its next fires); → the seconds it took. With
+    5,000 Tasks created at once that takes minutes on a loaded machine, and a window picked before it measured
+    the operator's start, not its steady state."""
+    began = time.monotonic()
+    while time.monotonic() - began < limit:
+        if len(await kube.list(REVISIONS, ns, label_selector=names.LABEL_TASK)) >= n:
+            break
+        await asyncio.sleep(5)
+    return time.monotonic() - began
+
+
+def print_queues(series: list[dict[str, Any]], every: float = 10.0) -> None:
+    """The operator's work queues through the phase, one line each `every` seconds: depth/in work/mean wait."""
+    print("operator work queues (depth / in work / mean wait s of the keys taken in the last 2 s):")
+    shown = 0.0
+    for point in series:
+        if point["t"] - shown < every:
+            continue
+        shown = point["t"]
+        cells = [
+            f"{q} {e['depth']:.0f}/{e['active']:.0f}/{e['wait_mean'] if e['wait_mean'] is not None else '-'}"
+            for q, e in point.items()
+            if q != "t"
+        ]
+        print(f"  {dt.datetime.fromtimestamp(point['t'], dt.UTC):%H:%M:%S}  " + "  ".join(cells))
 
 
 def row(name: str, s: dict[str, Any]) -> str:
@@ -356,10 +395,11 @@ def main() -> None:
         if not args.skip_floor:
             results["floor"] = asyncio.run(floor_phase(cluster, n, minutes, spread))
         if not args.skip_taskops:
-            operator = start_operator(cluster, args.workers)
+            port = free_port()
+            operator = start_operator(cluster, args.workers, extra=("--metrics-port", str(port)))
             try:
                 time.sleep(2)
-                results["taskops"] = asyncio.run(taskops_phase(cluster, n, minutes, spread))
+                results["taskops"] = asyncio.run(taskops_phase(cluster, n, minutes, spread, port))
             finally:
                 stop_process(operator)
     results["ratios"] = ratios(results)
@@ -376,6 +416,8 @@ def main() -> None:
         print(row("taskops: Run created", results["taskops"]["run"]))
         print(row("taskops: Run status names its Job", results["taskops"]["run_status"]))
         print(f"taskops: Runs created ahead of their fire: {results['taskops']['runs_made_ahead']}")
+    if results.get("taskops", {}).get("queues"):
+        print_queues(results["taskops"]["queues"])
     for name, value in results["ratios"].items():
         print(f"{name}: {value:.2f}")
     print("targets: job_p99_taskops_to_floor <= 1.3, job_p99_taskops_to_cronjob <= 0.25")

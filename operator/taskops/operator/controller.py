@@ -24,7 +24,7 @@ from taskops import logs
 from taskops.clients import errors
 from taskops.domain.resources.clock import SYSTEM, Clock
 from taskops.operator import metrics
-from taskops.operator.workqueue import WorkQueue
+from taskops.operator.workqueue import Urgent, WorkQueue
 
 log = logging.getLogger("taskops.controller")
 
@@ -68,7 +68,7 @@ class Controller(Generic[K]):
         self.clock = clock
         self.workers = workers
         self.backoff = backoff or Backoff()
-        self.queue = queue if queue is not None else WorkQueue(clock)
+        self.queue = queue if queue is not None else WorkQueue(clock, kind)
         # Consecutive failures per key; bounded by the keys, as the queue is: a success or a gone object forgets it.
         self._failures: dict[K, int] = {}
 
@@ -100,7 +100,7 @@ class Controller(Generic[K]):
         else:
             self._failures.pop(key, None)
             if requeue is not None:
-                self.queue.add_after(key, requeue)
+                self.queue.add_after(key, requeue, urgent=isinstance(requeue, Urgent))
         finally:
             logs.CONTEXT.reset(context)
             self.queue.done(key)

@@ -134,7 +134,7 @@ async def _operate(
     clock: Clock = SYSTEM,
 ) -> None:
     store = Store()
-    queue = WorkQueue(clock)
+    queue = WorkQueue(clock, "run")
     tasks = TaskController(store, client, clock)
     admission = AdmissionController(store, queue, clock)
     reconciler = Reconciler(
@@ -164,6 +164,7 @@ async def _operate(
         accept=owns,
         task_queue=tasks.queue,
         queue_changed=admission.trigger,
+        own_write=tasks.own_write,
     )
     namespace = opts.namespace
     if namespace and not shard.owns(namespace):

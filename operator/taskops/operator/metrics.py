@@ -26,6 +26,23 @@ SCHEDULE_LAG = Histogram(
 RECONCILE_ERRORS = Counter("taskops_reconcile_errors_total", "Failed reconciles (retried)", ["controller"])
 WEBHOOKS = Counter("taskops_webhook_deliveries_total", "Webhook attempts by outcome", ["outcome"])
 LEADER = Gauge("taskops_leader", "1 while this replica holds the leader Lease")
+# The work queues (operator/workqueue.py), client-go's workqueue metrics: how many keys wait, for how long, and how
+# long a worker holds one. A queue whose depth only grows, or whose wait keeps rising, is starved.
+_QUEUE_SECONDS = (0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+WORKQUEUE_DEPTH = Gauge("taskops_workqueue_depth", "Keys queued and not yet taken by a worker", ["queue"])
+WORKQUEUE_ACTIVE = Gauge("taskops_workqueue_active", "Keys a worker is processing", ["queue"])
+WORKQUEUE_WAIT = Histogram(
+    "taskops_workqueue_queue_duration_seconds",
+    "From a key's add to a worker taking it",
+    ["queue"],
+    buckets=_QUEUE_SECONDS,
+)
+WORKQUEUE_WORK = Histogram(
+    "taskops_workqueue_work_duration_seconds",
+    "From a worker taking a key to its done",
+    ["queue"],
+    buckets=_QUEUE_SECONDS,
+)
 
 
 def observe_status(run: dict[str, Any], old: dict[str, Any], new: dict[str, Any]) -> None:

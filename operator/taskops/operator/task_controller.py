@@ -66,7 +66,7 @@ from taskops.operator import metrics
 from taskops.operator.controller import Controller
 from taskops.operator.events import COMPONENT
 from taskops.operator.store import Store, packed_revision
-from taskops.operator.workqueue import Gate
+from taskops.operator.workqueue import Gate, Urgent, WorkQueue
 
 log = logging.getLogger("taskops.task_controller")
 T = TypeVar("T")
@@ -75,8 +75,9 @@ T = TypeVar("T")
 SYNC_DELAY = 1.0
 # Re-check a Task at least this often even when nothing is due (clock jumps, missed wake-ups).
 MAX_SLEEP = 300.0
-# How long Run reconciles and status writes wait at most for the fires in flight (the burst of a thousand Tasks
-# due at one second is sent in about that time on two cores).
+# How long Run reconciles and status writes wait for the fires in flight after a quiet time (the burst of a
+# thousand Tasks due at one second is sent in about that time on two cores). Past it, or when fires come every
+# second without a pause that long, they do not wait: the gate's busy period (operator/workqueue.py, Gate).
 FIRES_FIRST = 2.0
 # Threads that search schedules; each search is bounded in time, so a few bad Tasks delay others' searches by
 # at most their bound, and fires computed ahead do not wait for them.
@@ -105,6 +106,9 @@ class _Memory:
     # The Job of the Run made ahead for the next fire (its name, the Job), built when the Run was created so
     # that the fire only sends it.
     ahead_job: tuple[str, dict[str, Any]] | None = None
+    # The resourceVersion of the Task as this controller's last status write left it: its watch event (one per
+    # fired Task) brings nothing this controller does not know, and queues no fire reconcile (`own_write`).
+    written: str | None = None
 
 
 class TaskController:
@@ -114,18 +118,22 @@ class TaskController:
         self.store = store
         self.client = client
         self.clock = clock
-        self.fires: Controller[Key] = Controller("task", self.reconcile, clock=clock, workers=workers)
-        self.statuses: Controller[Key] = Controller("task", self.sync, clock=clock, workers=max(1, workers // 8))
+        self.fires: Controller[Key] = Controller(
+            "task", self.reconcile, clock=clock, workers=workers, queue=WorkQueue(clock, "task_fire")
+        )
+        self.statuses: Controller[Key] = Controller(
+            "task", self.sync, clock=clock, workers=max(1, workers // 8), queue=WorkQueue(clock, "task_status")
+        )
         self.queue = self.fires.queue
         self.sync_queue = self.statuses.queue
         self.workers = workers
         self._memory: dict[Key, _Memory] = {}
         # Key -> (the resourceVersion parsed, the Task), least recently used first.
         self._parsed: OrderedDict[Key, tuple[str | None, Task]] = OrderedDict()
-        # Run reconciles wait while fires are being created: fire lag is what a schedule promises. At most
-        # FIRES_FIRST seconds, though: fires every second of the minute would hold the gate for good, and the Runs
-        # created at a fire, or adopting a fire's Job, would never be reconciled.
-        self.firing = Gate(at_most=FIRES_FIRST)
+        # Run reconciles wait while a burst of fires is being created: fire lag is what a schedule promises. Only
+        # through a burst's first FIRES_FIRST seconds, though: fires every second of the minute hold the gate nearly
+        # all the time, and the Runs created at a fire, or adopting a fire's Job, must still be reconciled.
+        self.firing = Gate(at_most=FIRES_FIRST, clock=clock)
         self._searches = ThreadPoolExecutor(SEARCH_THREADS, thread_name_prefix="schedule-search")
 
     async def _search(self, fn: Callable[..., T], *args: Any) -> T:
@@ -139,6 +147,13 @@ class TaskController:
 
     async def run_workers(self) -> None:
         await asyncio.gather(self.fires.run(), self.statuses.run())
+
+    def own_write(self, key: Key, resource_version: str | None) -> bool:
+        """Whether a Task's watch event is the echo of this controller's own status write (the Task as it wrote it).
+        There is one per fired Task (83 a second with 5,000 Tasks spread over the minute): each queued a fire
+        reconcile with nothing to do, ahead of the fires that were due."""
+        mem = self._memory.get(key)
+        return mem is not None and resource_version is not None and mem.written == resource_version
 
     def _delay_until(self, when: dt.datetime | None) -> float:
         """The requeue delay to `when`: at most MAX_SLEEP, none at all when nothing is due."""
@@ -257,9 +272,14 @@ class TaskController:
         # Status follows a moment later: a burst of fires costs one status write each, not one per fire.
         self.sync_queue.add_after(key, SYNC_DELAY)
         wake = mem.next_fire + jitter_offset(key[0], key[1], spec.jitter_seconds) if mem.next_fire else None
-        # The next fire's Run, created ahead when it is due (outside the gate: it is not a fire).
+        # The next fires, computed off the loop when those known run low (every other fire), and the next fire's
+        # Run, created ahead when it is due (outside the gate: neither is a fire).
+        await self._keep_ahead(task, mem, now)
         ahead_at = await self._create_ahead(key, task, mem, now)
-        return self._delay_until(min(filter(None, (wake, ahead_at)), default=None))
+        when = min(filter(None, (wake, ahead_at)), default=None)
+        delay = self._delay_until(when)
+        # A fire, once due, goes to the front of the queue: a Run made ahead has 30 s to be made, a fire none.
+        return Urgent(delay) if when is not None and when == wake and delay < MAX_SLEEP else delay
 
     @staticmethod
     def _last(task: Task, mem: _Memory, now: dt.datetime) -> dt.datetime:
@@ -305,23 +325,39 @@ class TaskController:
         versions = [from_revision(r) for r in self.store.revisions_of_task(*key)]
         newest = max(versions, key=lambda v: v.number, default=None)
         await self._write_status(raw, task, view if mem.schedule else None, mem, now, newest)
-        # Parse the Task as written and compute its next fires now, while nothing is due.
+        # Parse the Task as written; compute its next fires now if the fire worker has not, while nothing is due.
         reloaded = await self._load(key)
-        schedule = mem.schedule
-        if reloaded is not None and schedule is not None:
-            last = self._last(reloaded[1], mem, now)
-            if mem.ahead is None or mem.ahead.schedule is not schedule or mem.ahead.start != last:
-                try:
-                    ahead = await self._search(Ahead, schedule, last)
-                except ScheduleError as exc:
-                    self._invalid(mem, exc)
-                    self.sync_queue.add(key)
-                else:
-                    if mem.schedule is schedule:
-                        mem.ahead = ahead
-                        if can_create_ahead(reloaded[1].spec, now):
-                            self.queue.add(key)  # the fire worker creates the next fire's Run ahead, in time
+        computed = reloaded is not None and await self._keep_ahead(reloaded[1], mem, now)
+        if computed and reloaded is not None and can_create_ahead(reloaded[1].spec, now):
+            self.queue.add(key)  # the fire worker creates the next fire's Run ahead, in time
         return self._delay_until(next_ttl) if next_ttl is not None else None
+
+    async def _keep_ahead(self, task: Task, mem: _Memory, now: dt.datetime) -> bool:
+        """Compute the Task's next fires (off the loop) when fewer than two of those computed are still to come;
+        → whether it did. The fire worker does it after a fire, so that the next fire's Run is made ahead without
+        waiting for the status worker (which did it alone, and with 5,000 Tasks a minute fell minutes behind)."""
+        schedule = mem.schedule
+        if schedule is None or mem.unreadable:
+            return False
+        last = self._last(task, mem, now)
+        ahead = mem.ahead
+        if (
+            ahead is not None
+            and ahead.schedule is schedule
+            and ahead.start <= last
+            and (ahead.ended or ahead.left(last) >= 2)
+        ):
+            return False
+        try:
+            ahead = await self._search(Ahead, schedule, last)
+        except ScheduleError as exc:
+            self._invalid(mem, exc)
+            self.sync_queue.add(self._key(task))
+            return False
+        if mem.schedule is not schedule:
+            return False
+        mem.ahead = ahead
+        return True
 
     async def _apply_plan(
         self, raw: RawTask, task: Task, fire_plan: FirePlan, active: dict[str, RawRun], waiting: dict[str, RawRun]
@@ -487,6 +523,7 @@ class TaskController:
             TASKS, task.metadata.namespace, task.metadata.name, {"status": body}, subresource="status"
         )
         self.store.tasks.put(patched)
+        self._memory.setdefault(self._key(task), _Memory()).written = patched["metadata"].get("resourceVersion")
         if error is not None and was.get("ScheduleValid") != "False":
             await self._event(patched, "Warning", "InvalidSchedule", f"spec.{error.field}: {error.message}")
         if mem.schema_problem is not None and was.get("ResultSchemaValid") != "False":

@@ -54,12 +54,14 @@ class Watches:
         accept: NamespaceFilter | None = None,
         task_queue: WorkQueue | None = None,
         queue_changed: Callable[[], None] = lambda: None,
+        own_write: Callable[[Key, str | None], bool] = lambda key, resource_version: False,
     ) -> None:
         """`accept`: the namespaces this process acts on (a shard's own, domain/leadership/shards.py); None: all.
-        `task_queue`: the Task controller's fire queue; `queue_changed`: admission's trigger (a Task's limits)."""
+        `task_queue`: the Task controller's fire queue; `queue_changed`: admission's trigger (a Task's limits);
+        `own_write`: whether a Task event is the echo of the Task controller's own status write (nothing to fire)."""
         self.store, self.queue, self.sync_queue = store, queue, sync_queue
         self.run_changed, self.webhook_queue = run_changed, webhook_queue
-        self.task_queue, self.queue_changed = task_queue, queue_changed
+        self.task_queue, self.queue_changed, self.own_write = task_queue, queue_changed, own_write
         # The generation last seen per Task: a status write (each fire makes one) changes neither spec nor version.
         self._generations: dict[Key, int | None] = {}
         owned = names.LABEL_RUN  # a label selector: objects that carry the label
@@ -98,7 +100,7 @@ class Watches:
     def on_task(self, type_: str, obj: Obj) -> None:
         key = key_of(obj)
         if self.store.tasks.apply(type_, obj):
-            if self.task_queue is not None:
+            if self.task_queue is not None and not self.own_write(key, obj["metadata"].get("resourceVersion")):
                 self.task_queue.add(key)
             generation = obj["metadata"].get("generation")
             # Admission and Runs read the spec: a status write (each fire makes one) changes neither.

@@ -7,6 +7,7 @@ The decisions themselves are tested in tests/unit/domain/execution/test_decide.p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
@@ -324,6 +325,43 @@ def test_runs_wait_while_schedules_fire() -> None:
             assert not syncing.done() and kube.of(JOBS) == []
         await asyncio.wait_for(syncing, 5)
         assert len(kube.of(JOBS)) == 1
+
+    asyncio.run(scenario())
+
+
+def test_fires_every_second_of_the_minute_do_not_starve_the_run_reconciler() -> None:
+    """The spread schedule (5,000 Tasks, Task i at second i mod 60): the fire workers hold the gate 0.9 s of every
+    second. Once the burst's first FIRES_FIRST seconds are over, every queued Run is reconciled (its Job created)
+    while fires go on, the clock not moving; before, each reconcile waited FIRES_FIRST seconds for the gate."""
+
+    async def scenario() -> None:
+        reconciler, kube, clock, store, firing = await in_shell()
+        for i in range(40):
+            store.runs.put(await kube.create(RUNS, "ns", builders.run(f"r{i}", "t", metadata={"namespace": "ns"})))
+            reconciler.queue.add(("ns", f"r{i}"))
+        workers = asyncio.create_task(reconciler.run_workers())
+
+        async def spin() -> None:
+            for _ in range(50):
+                await asyncio.sleep(0)
+
+        jobs_by_second = []
+        for _ in range(4):  # fires at seconds 0, 1, 2, 3: the gate free only 0.1 s of each
+            with firing:
+                await spin()
+                jobs_by_second.append(len(kube.of(JOBS, "ns")))
+                clock.advance(0.9)
+                await spin()
+            clock.advance(0.1)
+        workers.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await workers
+        # Seconds 0 and 1: the burst goes first (but for the few workers a pause let through); from second 2 on,
+        # the pauses being shorter than FIRES_FIRST, the gate holds no one back: all 40 Runs have their Job while
+        # fires are still going.
+        assert jobs_by_second[0] == 0 and jobs_by_second[1] < 40
+        assert jobs_by_second[2:] == [40, 40]
+        assert len(reconciler.queue) == 0
 
     asyncio.run(scenario())
 

@@ -13,6 +13,7 @@ from typing import cast
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import JOBS, RUNS, TASKS
 from taskops.domain.resources import names
+from taskops.domain.scheduling.firedruns import AHEAD
 from taskops.operator.store import Store
 from taskops.operator.task_controller import TaskController
 from tests import builders
@@ -31,15 +32,17 @@ async def _controller(clock: FakeClock, **spec: object) -> tuple[TaskController,
     return TaskController(store, cast(KubeClient, kube), clock), kube
 
 
-def test_a_schedule_not_yet_due_creates_nothing_and_asks_to_be_woken_at_its_next_fire() -> None:
+def test_a_schedule_not_yet_due_creates_nothing_and_asks_to_be_woken_when_its_next_run_is_made_ahead() -> None:
     async def scenario() -> None:
         clock = FakeClock()
         tasks, kube = await _controller(clock, scheduleKind="cron", scheduleExpr="*/5 * * * *")
         clock.advance(60)
         delay = await tasks.reconcile(KEY)
         assert kube.of(RUNS) == []
-        # The next fire is 00:05, four minutes after the injected now.
-        assert delay == (START + dt.timedelta(minutes=5) - clock()).total_seconds() == 240.0
+        # The next fire is 00:05, four minutes after the injected now; its Run is made AHEAD (30 s) before it.
+        assert delay == (START + dt.timedelta(minutes=5) - AHEAD - clock()).total_seconds() == 210.0
+        paused = await _controller(clock, scheduleKind="cron", scheduleExpr="*/5 * * * *", concurrencyKey="k")
+        assert await paused[0].reconcile(KEY) == 240.0  # nothing made ahead (admission starts it): the fire
 
     asyncio.run(scenario())
 
@@ -53,9 +56,9 @@ def test_a_due_fire_creates_exactly_one_run_even_when_synced_again() -> None:
         runs = kube.of(RUNS, KEY[0])
         assert len(runs) == 1
         assert runs[0]["spec"]["scheduledTime"].startswith("2026-01-01T00:05:00")
-        assert delay == 298.0  # to 00:10
+        assert delay == 268.0  # to 00:09:30, when the 00:10 Run is made ahead
         # The same instant again (a watch event, a restart's resync): the fire was handled, no second Run.
-        assert await tasks.reconcile(KEY) == 298.0
+        assert await tasks.reconcile(KEY) == 268.0
         assert len(kube.of(RUNS, KEY[0])) == 1
         # Its status follows a moment later, on the status queue.
         assert len(tasks.sync_queue) == 0 and tasks.sync_queue.waiting() == 1
@@ -81,12 +84,11 @@ async def _ahead_of_second_fire(clock: FakeClock, **spec: object) -> tuple[TaskC
     """A minutely Task that fired at 00:01 and whose 00:02 Run was created ahead (at 00:01:30)."""
     tasks, kube = await _controller(clock, scheduleKind="cron", scheduleExpr="* * * * *", **spec)
     clock.advance(61)
-    await tasks.reconcile(KEY)
-    # The status worker after the fire computes the next fires and hands the Task back to the fire worker,
-    # which asks to come back when the next fire is AHEAD away (00:01:30), not at the fire.
-    await tasks.sync(KEY)
-    assert len(tasks.queue) == 1
+    # The fire worker computes the next fires after the fire, and asks to come back when the next fire is AHEAD
+    # away (00:01:30), not at the fire; the status worker then has nothing to compute nor to hand back.
     assert await tasks.reconcile(KEY) == 29.0
+    await tasks.sync(KEY)
+    assert len(tasks.queue) == 0
     assert len(kube.of(RUNS, KEY[0])) == 1
     clock.advance(29)
     assert await tasks.reconcile(KEY) == 30.0  # created; next: its fire

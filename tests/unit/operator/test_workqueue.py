@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from taskops.operator.workqueue import Gate, WorkQueue
+from tests.unit.fakes import FakeClock
 
 
 def test_queue_dedupes_and_never_hands_one_key_to_two_workers() -> None:
@@ -37,18 +38,77 @@ def test_delayed_add_keeps_the_earliest_timer() -> None:
     asyncio.run(scenario())
 
 
-def test_a_gate_held_without_a_pause_lets_its_waiters_through_after_at_most() -> None:
+def test_urgent_keys_are_taken_first_and_once() -> None:
     async def scenario() -> None:
-        gate = Gate(at_most=0.05)
+        clock = FakeClock()
+        q = WorkQueue(clock)
+        for key in ("a", "b", "c"):
+            q.add(key)
+        q.add("c", urgent=True)  # promoted: taken before a and b, and not again from its first place
+        q.add_after("fire", 1.0, urgent=True)
+        q.add_after("ahead", 1.0)
+        clock.advance(1.0)
+        assert len(q) == 5
+        taken = [await q.get() for _ in range(5)]
+        assert taken == ["c", "fire", "a", "b", "ahead"]
+        assert len(q) == 0
+        for key in ("a", "c", "fire", "ahead"):
+            q.done(key)
+        q.add("a")
+        q.add("b", urgent=True)  # while b is processed: queued again, urgent, at its done()
+        q.done("b")
+        assert [await q.get(), await q.get()] == ["b", "a"]
+
+    asyncio.run(scenario())
+
+
+async def _passes(gate: Gate) -> bool:
+    """Whether a waiter goes through the gate now (without the clock moving)."""
+    waiter = asyncio.create_task(gate.wait_open())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    passed = waiter.done()
+    waiter.cancel()
+    return passed
+
+
+def test_a_burst_after_a_quiet_time_goes_first_for_at_most_seconds() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        gate = Gate(at_most=2.0, clock=clock)
+        assert await _passes(gate)
         with gate:
-            started = asyncio.get_running_loop().time()
-            await gate.wait_open()  # fires every second of the minute: the reconciles still get their turn
-            assert asyncio.get_running_loop().time() - started >= 0.05
-        unbounded = Gate()
+            assert not await _passes(gate)
+            clock.advance(1.9)
+            assert not await _passes(gate)
+            clock.advance(0.1)
+            assert await _passes(gate)  # held longer than at_most: the waiters' turn
+        clock.advance(2.0)  # a quiet time: the next burst goes first again
+        with gate:
+            assert not await _passes(gate)
+        unbounded = Gate(clock=clock)
         with unbounded:
-            waiter = asyncio.create_task(unbounded.wait_open())
-            await asyncio.sleep(0.1)
-            assert not waiter.done()
-        await waiter
+            clock.advance(3600)
+            assert not await _passes(unbounded)
+        assert await _passes(unbounded)
+
+    asyncio.run(scenario())
+
+
+def test_fires_every_second_with_short_pauses_do_not_starve_the_waiters() -> None:
+    """The spread schedule: the fire workers hold the gate 0.9 s of every second. Past the first at_most seconds a
+    waiter passes at once, held or not; bounding each wait instead cost every waiter at_most seconds per pass."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        gate = Gate(at_most=2.0, clock=clock)
+        waited: list[bool] = []
+        for second in range(60):
+            with gate:
+                if second >= 2:
+                    waited.append(not await _passes(gate))
+                clock.advance(0.9)
+            clock.advance(0.1)
+        assert waited and not any(waited)
 
     asyncio.run(scenario())

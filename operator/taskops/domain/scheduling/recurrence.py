@@ -302,6 +302,10 @@ class Ahead:
     def next_fire(self, after: dt.datetime) -> Fire | None:
         return next(iter(self.fires_after(after)), None)
 
+    def left(self, after: dt.datetime) -> int:
+        """How many of the computed fires come after `after`."""
+        return sum(1 for fire in self.fires if fire.at > after)
+
 
 def _cron_fields(expr: str) -> tuple[str, bool]:
     text = " ".join(expr.split())
