@@ -60,12 +60,22 @@ def namespaces_one_per_shard(count: int) -> list[str]:
     return [found[i] for i in range(count)]
 
 
+def terminating_namespaces(cluster: Cluster) -> list[str]:
+    out = cluster.kubectl(
+        "get", "namespaces", "-o", 'jsonpath={range .items[*]}{.metadata.name} {.status.phase}{"\\n"}{end}'
+    )
+    return [line.split()[0] for line in out.splitlines() if line.endswith(" Terminating")]
+
+
 @pytest.fixture(params=[2, 3], ids=["2-shards", "3-shards"])
 def sharded(request: pytest.FixtureRequest, cluster: Cluster, operator: OperatorProcess) -> Iterator[Sharded]:
     """A leader per shard and a standby for shard 0, the session's unsharded operator stopped meanwhile (its
     fixture restarts it after)."""
     count = int(request.param)
     operator.stop()
+    # The shards act on every namespace whose hash is theirs: the Runs of earlier tests' namespaces, still being
+    # deleted, would be ended by them too and counted in the per-shard metrics this test compares.
+    wait_for(lambda: not terminating_namespaces(cluster), 180, what="earlier tests' namespaces to be deleted")
     out = Sharded(count, f"shards-{uuid.uuid4().hex[:6]}", namespaces_one_per_shard(count))
     for name in out.namespaces:
         cluster.kubectl("create", "namespace", name)
