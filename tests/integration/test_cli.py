@@ -21,7 +21,7 @@ from devcluster import build
 from devcluster.cluster import Cluster
 from taskops.domain.resources import numericids
 from taskops.kubectl import exits
-from tests import builders
+from tests import builders, completionshells
 from tests.integration.api import ALL_VERBS, service_account
 from tests.integration.kube import Kube, wait_for
 from tests.integration.processes import OperatorProcess
@@ -329,7 +329,7 @@ def test_a_batch_run_reports_progress_and_exits_3_on_partial_success(cli: Cli, k
     assert kube.run(ns, name)["spec"]["resume"] == 1
 
 
-def test_completion_offers_commands_and_names_from_the_cluster(cli: Cli, kube: Kube, ns: str) -> None:
+def test_completion_offers_commands_and_names_from_the_cluster(cli: Cli, kube: Kube, ns: str, tmp_path: Path) -> None:
     kube.create(ns, builders.task("hello"))
     kube.create(ns, builders.task("help-desk"))
     kube.create(ns, builders.run("hello-1", "hello"))
@@ -340,6 +340,12 @@ def test_completion_offers_commands_and_names_from_the_cluster(cli: Cli, kube: K
     assert cli.ok("__complete", "cancel", "").split() == ["task", "hello-1"]
     assert cli.ok("__complete", "pause", "task", "he").split() == ["hello", "help-desk"]
     assert cli.ok("__complete", "-n", "kube-system", "run", "hel").split() == []  # another namespace: no tasks
+    # The scripts, sourced in bash and zsh as docs/cli.md says, offer the names the cluster has.
+    env = completionshells.plugin_env(completionshells.plugin_bin(tmp_path / "bin"), cli.kubeconfig)
+    for shell in ("bash", "zsh"):
+        assert completionshells.offered(shell, env, "run", "hel") == ["hello", "help-desk"], shell
+        assert completionshells.offered(shell, env, "describe", "run", "") == ["hello-1"], shell
+        assert completionshells.offered(shell, env, "get", "runs", "--task", "help") == ["help-desk"], shell
 
 
 def docs_session() -> str:
@@ -351,23 +357,9 @@ def docs_session() -> str:
 
 def test_the_session_in_docs_cli_md_runs(cli: Cli, kube: Kube, ns: str, tmp_path: Path) -> None:
     """Through the real kubectl: it finds `kubectl-taskops` on PATH (a shim that runs this tree's plugin)."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
+    bin_dir = completionshells.plugin_bin(tmp_path / "bin")
     (bin_dir / "kubectl").symlink_to(build.binary("kubectl"))
-    for script, module in (("kubectl-taskops", "taskops.kubectl.main"), ("kubectl_complete-taskops", "")):
-        target = (
-            f"-m {module}"
-            if module
-            else "-c 'import sys; from taskops.kubectl.completion import kubectl_complete as c; sys.exit(c())'"
-        )
-        (bin_dir / script).write_text(f'#!/bin/sh\nexec "{sys.executable}" {target} "$@"\n')
-        (bin_dir / script).chmod(0o755)
-    env = {
-        **os.environ,
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-        "KUBECONFIG": str(cli.kubeconfig),
-        "PYTHONPATH": os.pathsep.join([str(REPO / "operator"), str(REPO)]),
-    }
+    env = completionshells.plugin_env(bin_dir, cli.kubeconfig)
     session = docs_session()
     proc = subprocess.run(
         ["bash", "-e", "-o", "pipefail", "-c", session], cwd=REPO, env=env, capture_output=True, text=True,
