@@ -19,7 +19,7 @@ import yaml
 
 from devcluster import build
 from devcluster.cluster import Cluster
-from taskops.domain.resources import numericids
+from taskops.domain.resources import apinames, numericids
 from taskops.kubectl import exits
 from tests import builders, completionshells
 from tests.clidocs import docs_session
@@ -264,6 +264,17 @@ def test_get_describe_versions_and_rbac(cli: Cli, kube: Kube, ns: str, cluster: 
     refused = reader("run", "report")
     assert refused.returncode == exits.ERROR and "Error from server (Forbidden)" in refused.stderr
     assert reader("pause", "task", "report").returncode == exits.ERROR
+
+    # kubectl's connection flags: the namespace and context are the kubeconfig's unless given, before or after.
+    assert good in cli.ok("-n", ns, "--context", "cli", "get", "runs") and good in cli.ok("get", "runs", "-n", ns)
+    elsewhere = reader("get", "runs", "-n", "kube-system")
+    assert elsewhere.returncode == exits.ERROR and "Error from server (Forbidden)" in elsewhere.stderr
+    no_context = cli("--context", "nope", "get", "runs")
+    assert no_context.returncode == exits.ERROR and "cannot use the kubeconfig" in no_context.stderr
+    # A Task made through the API under a seed 002 name is got by that name, as completion offers it.
+    object_name = apinames.task_object_name("etl:nightly")
+    kube.create(ns, builders.task(object_name, metadata={"annotations": {apinames.ANNOTATION_API_NAME: "etl:nightly"}}))
+    assert cli.ok("get", "task", "etl:nightly", "-o", "name").strip() == f"task.taskops.dev/{object_name}"
 
 
 def test_task_lifecycle_and_events(cli: Cli, kube: Kube, ns: str) -> None:

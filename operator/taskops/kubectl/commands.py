@@ -215,6 +215,9 @@ async def get(s: Session, a: argparse.Namespace, out: TextIO) -> int:
     if a.names:
         objects = []
         for n in a.names:
+            if plural == "tasks":  # by the API name too (etl:nightly), as completion offers them
+                objects.append(await s.task(n))
+                continue
             try:
                 objects.append(await s.client.get(res, s.namespace, n))
             except NotFound:
