@@ -172,7 +172,7 @@ def test_run_validates_params_waits_and_exits_with_the_runs_outcome(cli: Cli, ku
     again = cli("cancel", hanging)
     assert again.returncode == exits.ERROR and "already ended (STOPPED)" in again.stderr
     resumed = cli.ok("resume", hanging).strip()
-    assert cli.ok("resume", hanging).strip() == resumed, "one resume per run"
+    assert cli.ok("resume", "run", hanging, "-o", "name").strip() == f"run.taskops.dev/{resumed}", "one resume per run"
     rerun = kube.run(ns, resumed)
     assert rerun["spec"]["triggeredBy"] == "resume"
     assert rerun["metadata"]["annotations"]["taskops.dev/resume-of"] == hanging
@@ -291,7 +291,8 @@ def test_task_lifecycle_and_events(cli: Cli, kube: Kube, ns: str) -> None:
     assert snooze["reason"] == "maintenance"
     too_long = cli("snooze", "task", "nightly", "--for", "8d")
     assert too_long.returncode == exits.USAGE and "--for" in too_long.stderr
-    cli.ok("resume", "task", "nightly")
+    resumed = json.loads(cli.ok("resume", "task", "nightly", "-o", "json"))  # the Task as written
+    assert resumed["kind"] == "Task" and resumed["spec"]["state"] == "active"
     assert spec()["state"] == "active" and "snooze" not in spec()
     cli.ok("cancel", "task", "nightly")
     assert spec()["state"] == "canceled"
@@ -307,7 +308,10 @@ def test_task_lifecycle_and_events(cli: Cli, kube: Kube, ns: str) -> None:
     assert cli("trigger", "deployed", "--id", "r7").returncode == exits.INVALID  # `release` is required
     first = sorted(cli.ok("trigger", "deployed", "--id", "r7", "-p", "release=7.1").split())
     assert len(first) == 2
-    assert sorted(cli.ok("trigger", "deployed", "--id", "r7", "-p", "release=7.1").split()) == first
+    again = cli.ok("trigger", "deployed", "--id", "r7", "-p", "release=7.1", "-o", "name").split()
+    assert sorted(again) == [f"run.taskops.dev/{n}" for n in first]
+    listed = yaml.safe_load(cli.ok("trigger", "deployed", "--id", "r7", "-p", "release=7.1", "-o", "yaml"))
+    assert listed["kind"] == "List" and sorted(r["metadata"]["name"] for r in listed["items"]) == first
     runs = kube.runs(ns)
     assert sorted(r["metadata"]["name"] for r in runs) == first
     assert all(r["spec"]["triggeredBy"] == "event" and r["spec"]["params"] == {"release": "7.1"} for r in runs)

@@ -34,6 +34,7 @@ def priority(text: str) -> int:
 
 
 Command = Callable[[str, str], argparse.ArgumentParser]
+WRITTEN = ("name", "json", "yaml")
 _RUN = "the Run's name, or its integer id (the REST API's)"
 _TASK = "the Task's name, or the API name it was created with (like etl:nightly)"
 
@@ -102,6 +103,18 @@ def _out_flag(p: argparse.ArgumentParser, choices: tuple[str, ...] = output.FORM
     p.add_argument("-o", "--output", choices=choices, default="table", help=f"{'|'.join(choices)} (default: a table)")
 
 
+def _written_flag(p: argparse.ArgumentParser, default: str) -> None:
+    """A write's -o, as kubectl's patch and create have: the object written, or its name, instead of a message."""
+    p.add_argument(
+        "-o",
+        "--output",
+        choices=WRITTEN,
+        default=None,
+        help=f"{'|'.join(WRITTEN)}: print what was written (json|yaml: the object as the API server has it; "
+        f"default: {default})",
+    )
+
+
 def _waiting(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--timeout",
@@ -158,13 +171,16 @@ def _run_commands(command: Command) -> None:
 def _task_commands(command: Command) -> None:
     p = command("cancel", "Cancel a Run (it ends STOPPED), or `cancel task TASK`: cancel a Task for good.")
     _target(p)
+    _written_flag(p, "run.taskops.dev/NAME canceled")
 
     p = command("resume", "Resume a STOPPED, FAILED or PARTIAL_SUCCEEDED Run, or `resume task TASK` (paused, snoozed).")
     _target(p)
+    _written_flag(p, "the new run's name, or KIND/NAME resumed")
 
     p = command("pause", "Pause a Task: `pause task TASK` (its schedule fires no runs until resumed).")
     p.add_argument("kind", choices=("task",), metavar="task", help="the word `task` (only Tasks are paused)")
     p.add_argument("task", metavar="TASK", help=_TASK)
+    _written_flag(p, "task.taskops.dev/TASK paused")
 
     p = command("snooze", "Snooze a Task: `snooze task TASK --for 2h` delays its next fire (at most a week).")
     p.add_argument("kind", choices=("task",), metavar="task", help="the word `task` (only Tasks are snoozed)")
@@ -173,6 +189,7 @@ def _task_commands(command: Command) -> None:
         "--for", dest="delay", type=duration, required=True, metavar="D", help="how long (30m, 2h, 1d; at most 7d)"
     )
     p.add_argument("--reason", default=None, help="why (shown on the Task)")
+    _written_flag(p, "task.taskops.dev/TASK snoozed until TIME")
 
     p = command("versions", "List a Task's immutable versions, newest first (* marks the current one).")
     p.add_argument("task", metavar="TASK", help=_TASK)
@@ -182,6 +199,7 @@ def _task_commands(command: Command) -> None:
     p.add_argument("event", metavar="EVENT", help="the event's name (an event Task's schedule)")
     p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="a param (as in run)")
     p.add_argument("--id", default=None, help="the event's id: firing the same id again creates nothing new")
+    _written_flag(p, "the runs' names")
 
     p = command("completion", "Print a shell completion script: source <(kubectl taskops completion bash).")
     p.add_argument("shell", choices=("bash", "zsh"), help="the shell the script is for")
@@ -228,8 +246,8 @@ def _dispatch(a: argparse.Namespace, out: TextIO) -> Callable[[Session], Awaitab
     if c in ("cancel", "resume"):
         name = a.name
         if a.kind == "task":
-            return lambda s: commands.task_state(s, name, "canceled" if c == "cancel" else "active", out)
-        return lambda s: (commands.cancel_run if c == "cancel" else commands.resume_run)(s, name, out)
+            return lambda s: commands.task_state(s, name, "canceled" if c == "cancel" else "active", a.output, out)
+        return lambda s: (commands.cancel_run if c == "cancel" else commands.resume_run)(s, name, a.output, out)
     simple: dict[str, Callable[[Session, argparse.Namespace, TextIO], Awaitable[int]]] = {
         "run": commands.run,
         "wait": commands.wait,
@@ -242,8 +260,8 @@ def _dispatch(a: argparse.Namespace, out: TextIO) -> Callable[[Session], Awaitab
     if c in simple:
         return lambda s: simple[c](s, a, out)
     if c == "pause":
-        return lambda s: commands.task_state(s, a.task, "paused", out)
-    return lambda s: commands.snooze_task(s, a.task, a.delay, a.reason, out)
+        return lambda s: commands.task_state(s, a.task, "paused", a.output, out)
+    return lambda s: commands.snooze_task(s, a.task, a.delay, a.reason, a.output, out)
 
 
 async def _main(a: argparse.Namespace, out: TextIO) -> int:
