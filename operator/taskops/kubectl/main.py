@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import TextIO
 
 from taskops.clients.errors import ApiError
-from taskops.kubectl import commands, completion, exits, output
+from taskops.kubectl import completion, exits, output
 from taskops.kubectl.session import CliError, Session
 
 PROG = "kubectl taskops"
@@ -126,6 +126,8 @@ def _waiting(p: argparse.ArgumentParser) -> None:
 
 
 def _run_commands(command: Command) -> None:
+    from taskops.kubectl import commands  # see _dispatch
+
     p = command("run", "Run a Task: validate its params against the Task's schema, create the Run, print its name.")
     p.add_argument("task", metavar="TASK", help=_TASK)
     p.add_argument(
@@ -242,6 +244,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _dispatch(a: argparse.Namespace, out: TextIO) -> Callable[[Session], Awaitable[int]]:
+    # Imported here, not at the top: the commands bring the API's models and the domain (a third of a second of
+    # CPU), which `__complete` (every TAB) does not need.
+    from taskops.kubectl import commands
+
     c = a.command
     if c in ("cancel", "resume"):
         name = a.name

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from taskops.kubectl import completion, main
 from tests import completionshells
+from tests.paths import REPO
 
 
 def test_commands_complete_first() -> None:
@@ -63,3 +67,14 @@ def test_the_script_completes_in_the_shell(shell: str, tmp_path: Path) -> None:
     assert completionshells.offered(shell, env, "re") == ["resume"]
     assert completionshells.offered(shell, env, "get", "") == ["runs", "tasks", "agents"]
     assert completionshells.offered(shell, env, "get", "runs", "-o", "ya") == ["yaml"]
+
+
+def test_completing_does_not_load_the_commands() -> None:
+    """A TAB costs a Python start: the commands' imports (the API's models, the domain) are left out of it."""
+    code = (
+        "import io, sys; from taskops.kubectl import main; out = io.StringIO(); main.main(['__complete', 're'], out);"
+        "print(out.getvalue().strip(), 'taskops.kubectl.commands' in sys.modules, 'taskops.api.schemas' in sys.modules)"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "operator"), str(REPO)])}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["resume", "False", "False"], done.stderr
