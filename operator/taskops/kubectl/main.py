@@ -42,7 +42,12 @@ _TASK = "the Task's name, or the API name it was created with (like etl:nightly)
 def _target(p: argparse.ArgumentParser) -> None:
     """`cancel RUN`, `cancel run RUN` or `cancel task TASK` (and the same for resume)."""
     p.add_argument(
-        "kind", nargs="?", choices=("run", "task"), default="run", metavar="run|task", help="what NAME is (a run)"
+        "kind",
+        nargs="?",
+        choices=("run", "task"),
+        default="run",
+        metavar="run|task",
+        help="what NAME is (default: run)",
     )
     p.add_argument("name", metavar="NAME", help="the Run (its name or integer id) or the Task")
 
@@ -99,8 +104,12 @@ EXAMPLES = {
 }
 
 
-def _out_flag(p: argparse.ArgumentParser, choices: tuple[str, ...] = output.FORMATS) -> None:
-    p.add_argument("-o", "--output", choices=choices, default="table", help=f"{'|'.join(choices)} (default: a table)")
+def _out_flag(p: argparse.ArgumentParser, choices: tuple[str, ...] = output.FORMATS, default: str = "a table") -> None:
+    # "table" is the default's name only: what it prints is `default`.
+    shown = "|".join(c for c in choices if c != "table")
+    p.add_argument(
+        "-o", "--output", choices=choices, default="table", metavar="FORMAT", help=f"{shown} (default: {default})"
+    )
 
 
 def _written_flag(p: argparse.ArgumentParser, default: str) -> None:
@@ -110,6 +119,7 @@ def _written_flag(p: argparse.ArgumentParser, default: str) -> None:
         "--output",
         choices=WRITTEN,
         default=None,
+        metavar="FORMAT",
         help=f"{'|'.join(WRITTEN)}: print what was written (json|yaml: the object as the API server has it; "
         f"default: {default})",
     )
@@ -146,13 +156,13 @@ def _run_commands(command: Command) -> None:
     p.add_argument("--wait", action="store_true", help="wait until the run ends and exit with its exit code")
     p.add_argument("-f", "--follow", action="store_true", help="stream every attempt's log until the run ends (waits)")
     _waiting(p)
-    _out_flag(p, ("table", "name", "json", "yaml"))
+    _out_flag(p, ("table", "name", "json", "yaml"), "the run's name; json|yaml: the Run created, or ended with --wait")
 
     p = command("wait", "Wait for a Run to end (a batch run shows its progress) and exit with its exit code.")
     p.add_argument("name", metavar="RUN", help=_RUN)
     p.add_argument("-f", "--follow", action="store_true", help="stream the logs of every attempt while waiting")
     _waiting(p)
-    _out_flag(p, ("table", "json", "yaml"))
+    _out_flag(p, ("table", "json", "yaml"), "status lines and a summary; json|yaml: the Run as it ended")
 
     p = command("get", "List or get runs, tasks or agents, as kubectl get does (the CRDs' columns).")
     p.add_argument("kind", choices=sorted(commands.PLURALS), metavar="runs|tasks|agents", help="what to list")
