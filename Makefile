@@ -11,7 +11,7 @@ TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed-stamp
 export PYTHONPATH := $(CURDIR):$(CURDIR)/operator
 
-.PHONY: help venv controlplane browser realnode-deps up down lint unit integration test e2e chaos fuzz crds bench clean
+.PHONY: help venv controlplane browser shells realnode-deps up down lint unit integration test e2e chaos fuzz crds bench clean
 
 help:
 	@echo "make up      - local control plane + operator + example task (make down stops it)"
@@ -42,6 +42,12 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 browser:
 	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
 		$(SUDO) apt-get update && $(SUDO) apt-get install -y chromium chromium-driver; \
+	fi
+
+# zsh, for the completion script's test (tests/integration/test_cli.py; bash is always there).
+shells:
+	@if [ ! -x /usr/bin/zsh ]; then \
+		$(SUDO) apt-get update && $(SUDO) apt-get install -y zsh; \
 	fi
 
 # The real node's runtime, from Debian (docs/realnode.md): containerd 1.6, runc, the CNI plugins (bridge,
@@ -82,7 +88,7 @@ unit: venv
 
 # The whole suite, the real-node tier included (root; docs/realnode.md): the control plane is built with the
 # kubelet. pytest exits 5 when it collected nothing: that is a failure here, never a pass.
-test: lint browser realnode-deps
+test: lint browser shells realnode-deps
 	$(PY) -m devcluster build --node real
 	TASKOPS_E2E=1 $(PY) -m pytest tests -q --durations=10; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc

@@ -19,9 +19,10 @@ import yaml
 
 from devcluster import build
 from devcluster.cluster import Cluster
-from taskops.domain.resources import numericids
+from taskops.domain.resources import apinames, numericids
 from taskops.kubectl import exits
-from tests import builders
+from tests import builders, completionshells
+from tests.clidocs import docs_session
 from tests.integration.api import ALL_VERBS, service_account
 from tests.integration.kube import Kube, wait_for
 from tests.integration.processes import OperatorProcess
@@ -171,7 +172,7 @@ def test_run_validates_params_waits_and_exits_with_the_runs_outcome(cli: Cli, ku
     again = cli("cancel", hanging)
     assert again.returncode == exits.ERROR and "already ended (STOPPED)" in again.stderr
     resumed = cli.ok("resume", hanging).strip()
-    assert cli.ok("resume", hanging).strip() == resumed, "one resume per run"
+    assert cli.ok("resume", "run", hanging, "-o", "name").strip() == f"run.taskops.dev/{resumed}", "one resume per run"
     rerun = kube.run(ns, resumed)
     assert rerun["spec"]["triggeredBy"] == "resume"
     assert rerun["metadata"]["annotations"]["taskops.dev/resume-of"] == hanging
@@ -264,6 +265,17 @@ def test_get_describe_versions_and_rbac(cli: Cli, kube: Kube, ns: str, cluster: 
     assert refused.returncode == exits.ERROR and "Error from server (Forbidden)" in refused.stderr
     assert reader("pause", "task", "report").returncode == exits.ERROR
 
+    # kubectl's connection flags: the namespace and context are the kubeconfig's unless given, before or after.
+    assert good in cli.ok("-n", ns, "--context", "cli", "get", "runs") and good in cli.ok("get", "runs", "-n", ns)
+    elsewhere = reader("get", "runs", "-n", "kube-system")
+    assert elsewhere.returncode == exits.ERROR and "Error from server (Forbidden)" in elsewhere.stderr
+    no_context = cli("--context", "nope", "get", "runs")
+    assert no_context.returncode == exits.ERROR and "cannot use the kubeconfig" in no_context.stderr
+    # A Task made through the API under a seed 002 name is got by that name, as completion offers it.
+    object_name = apinames.task_object_name("etl:nightly")
+    kube.create(ns, builders.task(object_name, metadata={"annotations": {apinames.ANNOTATION_API_NAME: "etl:nightly"}}))
+    assert cli.ok("get", "task", "etl:nightly", "-o", "name").strip() == f"task.taskops.dev/{object_name}"
+
 
 def test_task_lifecycle_and_events(cli: Cli, kube: Kube, ns: str) -> None:
     kube.create(ns, builders.task("nightly", scheduleKind="cron", scheduleExpr="0 3 * * *"))
@@ -279,7 +291,8 @@ def test_task_lifecycle_and_events(cli: Cli, kube: Kube, ns: str) -> None:
     assert snooze["reason"] == "maintenance"
     too_long = cli("snooze", "task", "nightly", "--for", "8d")
     assert too_long.returncode == exits.USAGE and "--for" in too_long.stderr
-    cli.ok("resume", "task", "nightly")
+    resumed = json.loads(cli.ok("resume", "task", "nightly", "-o", "json"))  # the Task as written
+    assert resumed["kind"] == "Task" and resumed["spec"]["state"] == "active"
     assert spec()["state"] == "active" and "snooze" not in spec()
     cli.ok("cancel", "task", "nightly")
     assert spec()["state"] == "canceled"
@@ -295,7 +308,10 @@ def test_task_lifecycle_and_events(cli: Cli, kube: Kube, ns: str) -> None:
     assert cli("trigger", "deployed", "--id", "r7").returncode == exits.INVALID  # `release` is required
     first = sorted(cli.ok("trigger", "deployed", "--id", "r7", "-p", "release=7.1").split())
     assert len(first) == 2
-    assert sorted(cli.ok("trigger", "deployed", "--id", "r7", "-p", "release=7.1").split()) == first
+    again = cli.ok("trigger", "deployed", "--id", "r7", "-p", "release=7.1", "-o", "name").split()
+    assert sorted(again) == [f"run.taskops.dev/{n}" for n in first]
+    listed = yaml.safe_load(cli.ok("trigger", "deployed", "--id", "r7", "-p", "release=7.1", "-o", "yaml"))
+    assert listed["kind"] == "List" and sorted(r["metadata"]["name"] for r in listed["items"]) == first
     runs = kube.runs(ns)
     assert sorted(r["metadata"]["name"] for r in runs) == first
     assert all(r["spec"]["triggeredBy"] == "event" and r["spec"]["params"] == {"release": "7.1"} for r in runs)
@@ -329,7 +345,7 @@ def test_a_batch_run_reports_progress_and_exits_3_on_partial_success(cli: Cli, k
     assert kube.run(ns, name)["spec"]["resume"] == 1
 
 
-def test_completion_offers_commands_and_names_from_the_cluster(cli: Cli, kube: Kube, ns: str) -> None:
+def test_completion_offers_commands_and_names_from_the_cluster(cli: Cli, kube: Kube, ns: str, tmp_path: Path) -> None:
     kube.create(ns, builders.task("hello"))
     kube.create(ns, builders.task("help-desk"))
     kube.create(ns, builders.run("hello-1", "hello"))
@@ -340,34 +356,18 @@ def test_completion_offers_commands_and_names_from_the_cluster(cli: Cli, kube: K
     assert cli.ok("__complete", "cancel", "").split() == ["task", "hello-1"]
     assert cli.ok("__complete", "pause", "task", "he").split() == ["hello", "help-desk"]
     assert cli.ok("__complete", "-n", "kube-system", "run", "hel").split() == []  # another namespace: no tasks
-
-
-def docs_session() -> str:
-    """The block of docs/cli.md that follows its `test_the_session_in_docs_cli_md_runs` marker."""
-    text = (REPO / "docs" / "cli.md").read_text()
-    after = text[text.index("test_the_session_in_docs_cli_md_runs") :]
-    return after[after.index("```sh\n") + len("```sh\n") : after.index("\n```", after.index("```sh\n"))]
+    # The scripts, sourced in bash and zsh as docs/cli.md says, offer the names the cluster has.
+    env = completionshells.plugin_env(completionshells.plugin_bin(tmp_path / "bin"), cli.kubeconfig)
+    assert completionshells.offered("bash", env, "run", "hel") == ["hello", "help-desk"]
+    assert completionshells.offered("zsh", env, "describe", "run", "") == ["hello-1"]
+    assert completionshells.offered("zsh", env, "get", "runs", "--task", "help") == ["help-desk"]
 
 
 def test_the_session_in_docs_cli_md_runs(cli: Cli, kube: Kube, ns: str, tmp_path: Path) -> None:
     """Through the real kubectl: it finds `kubectl-taskops` on PATH (a shim that runs this tree's plugin)."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
+    bin_dir = completionshells.plugin_bin(tmp_path / "bin")
     (bin_dir / "kubectl").symlink_to(build.binary("kubectl"))
-    for script, module in (("kubectl-taskops", "taskops.kubectl.main"), ("kubectl_complete-taskops", "")):
-        target = (
-            f"-m {module}"
-            if module
-            else "-c 'import sys; from taskops.kubectl.completion import kubectl_complete as c; sys.exit(c())'"
-        )
-        (bin_dir / script).write_text(f'#!/bin/sh\nexec "{sys.executable}" {target} "$@"\n')
-        (bin_dir / script).chmod(0o755)
-    env = {
-        **os.environ,
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-        "KUBECONFIG": str(cli.kubeconfig),
-        "PYTHONPATH": os.pathsep.join([str(REPO / "operator"), str(REPO)]),
-    }
+    env = completionshells.plugin_env(bin_dir, cli.kubeconfig)
     session = docs_session()
     proc = subprocess.run(
         ["bash", "-e", "-o", "pipefail", "-c", session], cwd=REPO, env=env, capture_output=True, text=True,

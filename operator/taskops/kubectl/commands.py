@@ -215,6 +215,9 @@ async def get(s: Session, a: argparse.Namespace, out: TextIO) -> int:
     if a.names:
         objects = []
         for n in a.names:
+            if plural == "tasks":  # by the API name too (etl:nightly), as completion offers them
+                objects.append(await s.task(n))
+                continue
             try:
                 objects.append(await s.client.get(res, s.namespace, n))
             except NotFound:
@@ -387,18 +390,24 @@ async def logs(s: Session, a: argparse.Namespace, out: TextIO) -> int:
 # --- cancel, resume (runs) -------------------------------------------------------------------------------------
 
 
-async def cancel_run(s: Session, ident: str, out: TextIO) -> int:
+def _written(s: Session, plural: str, obj: dict[str, Any], fmt: str | None, message: str, out: TextIO) -> None:
+    """What a write prints: `message` (kubectl's `run.taskops.dev/x canceled`), or with `-o` the object as the API
+    server answered the write (json|yaml) or its name."""
+    print(message if fmt is None else output.render(plural, [obj], fmt, s.now(), single=True), file=out)
+
+
+async def cancel_run(s: Session, ident: str, fmt: str | None, out: TextIO) -> int:
     run_ = await s.run(ident)
     name = run_["metadata"]["name"]
     phase = raw_phase(run_)
     if is_terminal(phase):
         raise CliError(f'run "{name}" already ended ({phase}); nothing to cancel')
-    await s.client.patch(RUNS, s.namespace, name, firedruns.stop_patch())
-    print(f"{output.name('runs', run_)} canceled", file=out)
+    patched = await s.client.patch(RUNS, s.namespace, name, firedruns.stop_patch())
+    _written(s, "runs", patched, fmt, f"{output.name('runs', run_)} canceled", out)
     return exits.OK
 
 
-async def resume_run(s: Session, ident: str, out: TextIO) -> int:
+async def resume_run(s: Session, ident: str, fmt: str | None, out: TextIO) -> int:
     """As POST /runs/{id}/resume: a batch run resumes in place, any other is rerun once as a new Run."""
     run_ = await s.run(ident)
     name = run_["metadata"]["name"]
@@ -408,19 +417,19 @@ async def resume_run(s: Session, ident: str, out: TextIO) -> int:
     if run_["spec"].get("inputs"):
         done = raw.resumes_done(run_)
         if int(run_["spec"].get("resume") or 0) <= done:  # otherwise a resume is already asked for
-            await s.client.patch(RUNS, s.namespace, name, {"spec": {"resume": done + 1}})
-        print(f"{output.name('runs', run_)} resumed", file=out)
+            run_ = await s.client.patch(RUNS, s.namespace, name, {"spec": {"resume": done + 1}})
+        _written(s, "runs", run_, fmt, f"{output.name('runs', run_)} resumed", out)
         return exits.OK
     task = Task.model_validate(await s.task(run_["spec"]["taskRef"]["name"]))
     created, _ = await s.client.create_or_get(RUNS, s.namespace, resume_of(run_, task, await _user(s), s.now()))
-    print(created["metadata"]["name"], file=out)
+    _written(s, "runs", created, fmt, created["metadata"]["name"], out)
     return exits.OK
 
 
 # --- pause, resume, snooze, cancel (tasks) ---------------------------------------------------------------------
 
 
-async def task_state(s: Session, ident: str, state: str, out: TextIO) -> int:
+async def task_state(s: Session, ident: str, state: str, fmt: str | None, out: TextIO) -> int:
     """As the API's pause / resume / cancel: spec.state (resume also clears a snooze); canceled is final."""
     task = await s.task(ident)
     current = (task.get("spec") or {}).get("state") or "active"
@@ -429,13 +438,13 @@ async def task_state(s: Session, ident: str, state: str, out: TextIO) -> int:
     spec: dict[str, Any] = {"state": state}
     if state == "active":
         spec["snooze"] = None
-    await s.client.patch(TASKS, s.namespace, task["metadata"]["name"], {"spec": spec})
+    patched = await s.client.patch(TASKS, s.namespace, task["metadata"]["name"], {"spec": spec})
     verb = {"paused": "paused", "active": "resumed", "canceled": "canceled"}[state]
-    print(f"{output.name('tasks', task)} {verb}", file=out)
+    _written(s, "tasks", patched, fmt, f"{output.name('tasks', task)} {verb}", out)
     return exits.OK
 
 
-async def snooze_task(s: Session, ident: str, seconds: float, reason: str | None, out: TextIO) -> int:
+async def snooze_task(s: Session, ident: str, seconds: float, reason: str | None, fmt: str | None, out: TextIO) -> int:
     try:
         req = SnoozeRequest(delay_seconds=int(seconds), reason=reason)
     except pydantic.ValidationError as exc:
@@ -445,8 +454,8 @@ async def snooze_task(s: Session, ident: str, seconds: float, reason: str | None
     task = await s.task(ident)
     until = recurrence.snooze_until(s.now(), req.delay_seconds)
     snooze = {"until": timefmt.stamp(until), "reason": req.reason}
-    await s.client.patch(TASKS, s.namespace, task["metadata"]["name"], {"spec": {"snooze": snooze}})
-    print(f"{output.name('tasks', task)} snoozed until {timefmt.stamp(until)}", file=out)
+    patched = await s.client.patch(TASKS, s.namespace, task["metadata"]["name"], {"spec": {"snooze": snooze}})
+    _written(s, "tasks", patched, fmt, f"{output.name('tasks', task)} snoozed until {timefmt.stamp(until)}", out)
     return exits.OK
 
 
@@ -467,12 +476,19 @@ async def trigger(s: Session, a: argparse.Namespace, out: TextIO) -> int:
     errors = [e for t in triggers for e in check(t, [], s.now()).errors]
     if errors:
         return _say_errors(errors)
+    fired = []
     for t in triggers:
         t.annotations[apinames.ANNOTATION_EVENT_ID] = event_id[:253]
         t.labels[apinames.LABEL_EVENT] = apinames.task_object_name(a.event)
         body = build_run(t, s.now(), apinames.event_run_name(t.task.metadata.name, a.event, event_id))
         created, _ = await s.client.create_or_get(RUNS, s.namespace, body)
-        print(created["metadata"]["name"], file=out)
+        fired.append(created)
+    if fired or a.output in ("json", "yaml"):
+        # Several runs as one List (single=False), as `kubectl create -f` of several objects prints them.
+        if a.output is None:
+            print("\n".join(r["metadata"]["name"] for r in fired), file=out)
+        else:
+            print(output.render("runs", fired, a.output, s.now(), single=False), file=out)
     if not triggers:
         print(f'no active task listens to event "{a.event}" in namespace "{s.namespace}"', file=sys.stderr)
     return exits.OK

@@ -14,6 +14,8 @@ from typing import TextIO
 from taskops.clients.errors import ApiError
 from taskops.clients.resources import RUNS, TASKS
 from taskops.domain.resources import apinames
+from taskops.domain.resources.phases import Phase
+from taskops.kubectl import output
 from taskops.kubectl.session import CliError, Session
 
 COMMANDS = (
@@ -31,6 +33,16 @@ COMMANDS = (
     "completion",
 )
 _CONNECTION = ("-n", "--namespace", "--context", "--kubeconfig")
+# The commands' other flags that take a value (tests/unit/kubectl/test_completion.py checks them against the
+# parser): their value is not a command word, and what it may be is below (a file, a duration: the shell's).
+VALUED: tuple[str, ...] = ("-p", "--param", "--version", "--agent", "--priority", "--inputs", "--timeout")
+VALUED += ("-o", "--output", "--task", "--phase", "--for", "--reason", "--id")
+_VALUES: dict[str, tuple[str, ...]] = {
+    "-o": output.FORMATS,
+    "--output": output.FORMATS,
+    "--phase": tuple(p.value for p in Phase),
+    "--task": ("tasks",),
+}
 # What each command completes next, by the words it already has: "tasks"/"runs" are names from the cluster.
 _NEXT: dict[str, dict[tuple[str, ...], tuple[str, ...]]] = {
     "run": {(): ("tasks",)},
@@ -48,7 +60,7 @@ _NEXT: dict[str, dict[tuple[str, ...], tuple[str, ...]]] = {
 
 
 def _split(words: list[str]) -> tuple[dict[str, str], list[str]]:
-    """The connection flags (-n ns, --context=c, ...) and the other words, flags dropped."""
+    """The connection flags (-n ns, --context=c, ...) and the other words, flags and their values dropped."""
     flags: dict[str, str] = {}
     rest: list[str] = []
     i = 0
@@ -62,6 +74,8 @@ def _split(words: list[str]) -> tuple[dict[str, str], list[str]]:
             elif i + 1 < len(words) - 1:
                 flags[name] = words[i + 1]
                 i += 1
+        elif key in VALUED:
+            i += 0 if eq else 1  # its value, when it is the next word
         elif not word.startswith("-"):
             rest.append(word)
         i += 1
@@ -79,20 +93,31 @@ async def _names(kind: str, flags: dict[str, str]) -> list[str]:
         return [r["metadata"]["name"] for r in await s.client.list(RUNS, s.namespace)]
 
 
+def _cluster_names(kind: str, flags: dict[str, str]) -> list[str]:
+    """Names from the cluster, or none when it cannot tell within 5 s (completion never shows an error)."""
+    with contextlib.suppress(CliError, ApiError, OSError, TimeoutError):
+        return asyncio.run(asyncio.wait_for(_names(kind, flags), 5))
+    return []
+
+
 def candidates(words: list[str]) -> list[str]:
     """What may come next after `kubectl taskops WORDS` (the last word is the partial one being completed)."""
     current = words[-1] if words else ""
     flags, done = _split(words)
+    found: list[str] = []
     if words[-2:-1] and words[-2] in _CONNECTION:
         return []  # a namespace, context or file name: the shell's own business
+    if words[-2:-1] and words[-2] in VALUED:
+        found = list(_VALUES.get(words[-2], ()))
+        if found == ["tasks"]:
+            found = _cluster_names("tasks", flags)
+        return [c for c in found if c.startswith(current)]
     if not done:
-        found: list[str] = list(COMMANDS)
+        found = list(COMMANDS)
     else:
-        found = []
         for item in _NEXT.get(done[0], {}).get(tuple(done[1:]), ()):
             if item in ("tasks", "runs") and not (done[0] == "get" and not done[1:]):
-                with contextlib.suppress(CliError, ApiError, OSError, TimeoutError):
-                    found += asyncio.run(asyncio.wait_for(_names(item, flags), 5))
+                found += _cluster_names(item, flags)
             else:
                 found.append(item)
     return [c for c in found if c.startswith(current)]
@@ -123,14 +148,25 @@ _kubectl_taskops() {
 complete -o default -F _kubectl_taskops kubectl-taskops
 """
 
+# Sourced (`source <(kubectl taskops completion zsh)`, after compinit) it registers itself with compdef; saved as
+# `_kubectl-taskops` in a directory of $fpath, compinit autoloads it and it completes at once (cobra's pattern).
+# No candidate (a file argument like --inputs, --kubeconfig) falls back to file names, as bash's `-o default`.
 _ZSH = """#compdef kubectl-taskops
 # zsh completion for kubectl-taskops (and `kubectl taskops` through kubectl_complete-taskops)
 _kubectl_taskops() {
     local -a names
-    names=("${(@f)$(kubectl-taskops __complete "${(@)words[2,CURRENT]}" 2>/dev/null)}")
-    compadd -a names
+    names=(${(f)"$(kubectl-taskops __complete "${(@)words[2,CURRENT]}" 2>/dev/null)"})
+    if (( ${#names} )); then
+        compadd -a names
+    else
+        _files
+    fi
 }
-compdef _kubectl_taskops kubectl-taskops
+if [[ "${zsh_eval_context[-1]}" == loadautofunc ]]; then
+    _kubectl_taskops "$@"
+else
+    compdef _kubectl_taskops kubectl-taskops
+fi
 """
 
 

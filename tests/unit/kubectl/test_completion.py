@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from taskops.kubectl import completion
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from taskops.kubectl import completion, main
+from tests import completionshells
+from tests.paths import REPO
 
 
 def test_commands_complete_first() -> None:
@@ -31,3 +40,41 @@ def test_the_connection_flags_are_read_from_the_line() -> None:
 def test_the_scripts_call_the_plugin() -> None:
     assert "kubectl-taskops __complete" in completion.script("bash")
     assert "#compdef kubectl-taskops" in completion.script("zsh")
+
+
+def test_a_flags_value_is_not_a_command_word() -> None:
+    flags, words = completion._split(["run", "-p", "x=1", "--timeout=5m", "hello", "--wait", ""])
+    assert (flags, words) == ({}, ["run", "hello"])
+    assert completion.candidates(["get", "runs", "-o", "j"]) == ["json"]
+    assert completion.candidates(["get", "runs", "--phase", "S"]) == ["SCHEDULED", "SUCCEEDED", "STOPPED"]
+    assert completion.candidates(["run", "--inputs", ""]) == []  # a file: the shell's
+
+
+def test_the_flags_that_take_a_value_are_the_parsers() -> None:
+    valued = {
+        option
+        for sub in main._parser()._subparsers._group_actions[0].choices.values()  # type: ignore[union-attr]
+        for action in sub._actions
+        if action.nargs != 0 and action.option_strings
+        for option in action.option_strings
+    }
+    assert valued - {"-n", "--namespace", "--context", "--kubeconfig"} == set(completion.VALUED)
+
+
+@pytest.mark.parametrize("shell", ["bash"])  # zsh: tests/integration/test_cli.py (make shells installs it)
+def test_the_script_completes_in_the_shell(shell: str, tmp_path: Path) -> None:
+    env = completionshells.plugin_env(completionshells.plugin_bin(tmp_path))
+    assert completionshells.offered(shell, env, "re") == ["resume"]
+    assert completionshells.offered(shell, env, "get", "") == ["runs", "tasks", "agents"]
+    assert completionshells.offered(shell, env, "get", "runs", "-o", "ya") == ["yaml"]
+
+
+def test_completing_does_not_load_the_commands() -> None:
+    """A TAB costs a Python start: the commands' imports (the API's models, the domain) are left out of it."""
+    code = (
+        "import io, sys; from taskops.kubectl import main; out = io.StringIO(); main.main(['__complete', 're'], out);"
+        "print(out.getvalue().strip(), 'taskops.kubectl.commands' in sys.modules, 'taskops.api.schemas' in sys.modules)"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "operator"), str(REPO)])}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["resume", "False", "False"], done.stderr

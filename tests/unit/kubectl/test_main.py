@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 
 import pytest
 
@@ -58,3 +59,36 @@ def test_priority_is_bounded(capsys: pytest.CaptureFixture[str]) -> None:
 def test_a_kubeconfig_that_is_not_there_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main.main(["--kubeconfig", "/nonexistent/kubeconfig", "get", "runs"]) == 1
     assert capsys.readouterr().err.startswith("error: cannot use the kubeconfig")
+
+
+def _example_argv(line: str) -> list[str]:
+    """The arguments after `kubectl taskops` of one example line (`source <(kubectl taskops …)` included)."""
+    line = line.strip()
+    if line.startswith("source <("):
+        line = line.removeprefix("source <(").rstrip(")")
+    words = shlex.split(line, comments=True)
+    assert words[:2] == ["kubectl", "taskops"], line
+    return words[2:]
+
+
+@pytest.mark.parametrize("command", [*COMMANDS, "completion"])
+def test_every_commands_help_has_examples_that_parse(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main.main([command, "--help"])
+    text = capsys.readouterr().out
+    lines = text[text.index("\nexamples:\n") :].strip().splitlines()[1:]
+    assert lines, f"{command} --help shows no example"
+    for line in lines:
+        argv = _example_argv(line)
+        assert argv[0] == command, line
+        main._parser().parse_args(argv)  # exits 2 (a failed test) on a flag or word the command does not take
+
+
+def test_cancel_and_resume_take_a_run_or_a_task() -> None:
+    parsed = [main._parser().parse_args(argv) for argv in (["cancel", "r1"], ["cancel", "run", "r1"])]
+    assert [(a.kind, a.name) for a in parsed] == [("run", "r1"), ("run", "r1")]
+    task = main._parser().parse_args(["resume", "task", "nightly"])
+    assert (task.kind, task.name) == ("task", "nightly")
+    with pytest.raises(SystemExit) as done:
+        main._parser().parse_args(["cancel", "job", "x"])
+    assert done.value.code == 2
