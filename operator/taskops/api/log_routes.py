@@ -100,10 +100,9 @@ async def _current(svc: Services, ns: str, name: str) -> dict[str, Any] | None:
 
 async def _changed(svc: Services, ns: str, name: str, version: str, seconds: float) -> None:
     """Returns once the Run's resourceVersion is no longer `version` (or it is gone), or after `seconds`."""
-    loop = asyncio.get_running_loop()
-    until = loop.time() + seconds
-    while loop.time() < until:
-        await asyncio.sleep(POLL_SECONDS)
+    until = svc.clock.monotonic() + seconds
+    while svc.clock.monotonic() < until:
+        await svc.clock.sleep(POLL_SECONDS)
         found = svc.cache.run(ns, name)
         if found is None or (found["metadata"].get("resourceVersion") or "") != version:
             return

@@ -26,6 +26,9 @@ _ENDED = ("Succeeded", "Failed")
 QUIET_SECONDS = 1.0
 
 
+# Deadlines (`--timeout`) and the quiet time that ends a followed log are read on the event loop's clock, not the
+# Session's: they bound how long a watch or a log stream is held open (asyncio.timeout), as the clock's module says
+# of deadlines on real I/O.
 def _left(deadline: float | None) -> float | None:
     return None if deadline is None else deadline - asyncio.get_running_loop().time()
 
