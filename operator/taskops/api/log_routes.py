@@ -26,7 +26,7 @@ from taskops.clients.reviews import Access
 from taskops.domain.execution import batch, podlogs
 from taskops.domain.execution.batchresults import COMPLETION_INDEX
 from taskops.domain.resources.params import FieldError
-from taskops.domain.resources.phases import is_terminal, raw_phase
+from taskops.domain.resources.phases import POD_ENDED_PHASES, is_terminal, raw_phase
 
 routes = web.RouteTableDef()
 # How long ending a stream may wait for a slow reader.
@@ -158,7 +158,7 @@ class _Stream:
         name = pod["metadata"]["name"]
         now = next((p for p in await self.svc.client.list(PODS, self.ns, label_selector=selector)
                     if p["metadata"]["name"] == name), None)  # fmt: skip
-        return now is None or (now.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+        return now is None or (now.get("status") or {}).get("phase") in POD_ENDED_PHASES
 
     async def rest(self, response: web.StreamResponse) -> None:
         """Every pod not read yet; following, the next ones as they start, until the Run ends (or is deleted)."""
