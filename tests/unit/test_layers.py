@@ -118,3 +118,17 @@ def test_the_rest_client_may_use_aiohttps_client_but_not_the_kube_clients_raw_ve
     for code in (AIOHTTP_SESSION, AIOHTTP_IMPORTED):
         assert ruff(code, "operator/taskops/client/aio.py") == set()
     assert "SLF001" in ruff(RAW_LEASE_PUT, "operator/taskops/client/aio.py")
+
+
+def test_no_test_module_imports_another() -> None:
+    """Shared test code lives in helper modules (builders.py, fakes.py, integration/kube.py, ...), never in a test
+    module: importing one runs its tests' module-level code twice and couples two files' fixtures."""
+    imports = re.compile(r"^\s*(?:from\s+(tests(?:\.\w+)*)\s+import\s+([\w, ]+)|import\s+(tests(?:\.\w+)*))", re.M)
+    found: list[str] = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for match in imports.finditer(path.read_text()):
+            module = match.group(1) or match.group(3)
+            names = [n.strip() for n in (match.group(2) or "").split(",")]
+            if module.rsplit(".", 1)[-1].startswith("test_") or any(n.startswith("test_") for n in names):
+                found.append(f"{path.relative_to(ROOT)}: {match.group(0).strip()}")
+    assert found == []
