@@ -128,12 +128,7 @@ async def test_a_new_version_queues_the_tasks_runs_that_have_not_ended() -> None
     await s.create(RUNS, builders.run("waiting", "t"))
     await s.create(RUNS, builders.run("ended", "t", status={"phase": "SUCCEEDED"}))
     s.drain()
-    revision = {
-        "metadata": {"name": "t-v2", "labels": {names.LABEL_TASK: "t"}},
-        "data": {"spec": {"title": "t"}},
-        "revision": 2,
-    }
-    created = await s.create(REVISIONS, revision)
+    created = await s.create(REVISIONS, builders.revision("t", 2, {"title": "t"}))
     assert s.drain()["runs"] == [(NS, "waiting")]
     assert isinstance(s.store.revisions.get((NS, created["metadata"]["name"]))["data"], bytes)  # type: ignore[index]
 
@@ -164,14 +159,14 @@ async def test_a_runs_job_pod_and_configmaps_queue_the_run_and_a_tasks_input_chu
     owned = _owned_by_run(run)
     await s.create(JOBS, builders.job("r-1", namespace=NS, metadata=owned))
     await s.create(PODS, builders.pod(name="r-1-abc", namespace=NS, metadata=owned))
-    await s.create(CONFIGMAPS, {"metadata": {"name": "r-inputs", **owned}, "data": {"inputs": "[]"}})
+    await s.create(CONFIGMAPS, builders.config_map("r-inputs", {"inputs": "[]"}, metadata=owned))
     assert s.drain()["runs"] == [(NS, "r")]
     assert s.store.jobs.get((NS, "r-1")) is not None and s.store.pods.get((NS, "r-1-abc")) is not None
     # The cache keeps a ConfigMap's keys, not its (possibly large) values.
     assert s.store.configmaps.get((NS, "r-inputs"))["data"] == {"inputs": ""}  # type: ignore[index]
 
     task_owned = {"ownerReferences": [builders.owner("Task", "t", "uid-t")], "labels": {names.LABEL_RUN: ""}}
-    await s.create(CONFIGMAPS, {"metadata": {"name": "t-chunk", **task_owned}, "data": {"inputs": "[]"}})
-    await s.create(CONFIGMAPS, {"metadata": {"name": "stranger", "labels": {names.LABEL_RUN: "x"}}, "data": {}})
+    await s.create(CONFIGMAPS, builders.config_map("t-chunk", {"inputs": "[]"}, metadata=task_owned))
+    await s.create(CONFIGMAPS, builders.config_map("stranger", metadata={"labels": {names.LABEL_RUN: "x"}}))
     assert s.drain()["runs"] == []
     assert s.store.configmaps.get((NS, "t-chunk")) is not None and s.store.configmaps.get((NS, "stranger")) is None
