@@ -14,6 +14,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from taskops.domain.execution.versions import LABEL_VERSION, revision_name
+from taskops.domain.resources.names import LABEL_TASK
+
 API = "taskops.dev/v1alpha1"
 T0 = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
 # What the Job controller puts on the pods of an Indexed Job (annotation and label of the same name).
@@ -237,4 +240,43 @@ def pod(
         "metadata": {"name": name, **meta},
         "spec": {"restartPolicy": "Never", "containers": [{"name": s["name"]} for s in statuses]},
         "status": {"phase": phase or ("Pending" if waiting else "Running"), "containerStatuses": statuses},
+    }
+
+
+def revision(
+    task_name: str = "t",
+    number: int = 1,
+    spec: dict[str, Any] | None = None,
+    *,
+    namespace: str = "ns",
+    metadata: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Version `number` of Task `task_name`: the ControllerRevision the Task controller writes, its spec in `data`."""
+    meta = {
+        "namespace": namespace,
+        "labels": {LABEL_TASK: task_name, LABEL_VERSION: str(number)},
+        **(metadata or {}),
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ControllerRevision",
+        "metadata": {"name": revision_name(task_name, number), **meta},
+        "data": {"spec": spec or {}},
+        "revision": number,
+    }
+
+
+def config_map(
+    name: str = "cm",
+    data: dict[str, str] | None = None,
+    *,
+    namespace: str = "ns",
+    metadata: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A ConfigMap (a batch Run's input chunk, index map or result chunk: `metadata` says whose)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace, **(metadata or {})},
+        "data": data or {},
     }

@@ -9,7 +9,26 @@ import sys
 import time
 from pathlib import Path
 
+import requests
+
 from devcluster.cluster import spawn, stop_process
+
+# Where the tests' operators keep their Leases.
+LEASE_NS = "taskops-system"
+
+
+def healthy(port: int, path: str) -> bool:
+    """Whether an operator's `/healthz` or `/readyz` (`path`) on `port` answers 200."""
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/{path}", timeout=5).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def metric(port: int, name: str) -> float:
+    """The sum of every series of the operator's metric `name` (a prefix) on `port`."""
+    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
 
 
 class OperatorProcess:

@@ -8,34 +8,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-import requests
 
 from devcluster.cluster import Cluster, free_port
 from tests import builders
 from tests.integration.controlplane import OPERATOR_ARGS
 from tests.integration.kube import Kube, wait_for
-from tests.integration.processes import OperatorProcess
+from tests.integration.processes import LEASE_NS, OperatorProcess, healthy, metric
 from tests.paths import OUTPUT
 
-LEASE_NS = "taskops-system"
 DURATION = 4
 
 
 def lease_holder(cluster: Cluster, name: str) -> str:
     out = cluster.kubectl("get", "lease", name, "-n", LEASE_NS, "-o", "jsonpath={.spec.holderIdentity}", check=False)
     return out.strip()
-
-
-def healthy(port: int, path: str) -> bool:
-    try:
-        return requests.get(f"http://127.0.0.1:{port}/{path}", timeout=5).status_code == 200
-    except requests.ConnectionError:
-        return False
-
-
-def metric(port: int, name: str) -> float:
-    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
 
 
 @dataclass

@@ -19,8 +19,7 @@ from tests import builders
 from tests.chaos.checks import run_violations
 from tests.integration.controlplane import OPERATOR_ARGS
 from tests.integration.kube import Kube, wait_for
-from tests.integration.processes import OperatorProcess
-from tests.integration.test_operating import LEASE_NS, healthy, metric
+from tests.integration.processes import LEASE_NS, OperatorProcess, healthy, metric
 from tests.paths import OUTPUT
 
 DURATION = 8  # a renew deadline of 5 s: on a loaded 2-core machine a 4 s lease can lapse at start

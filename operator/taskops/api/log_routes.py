@@ -26,7 +26,7 @@ from taskops.clients.reviews import Access
 from taskops.domain.execution import batch, podlogs
 from taskops.domain.execution.batchresults import COMPLETION_INDEX
 from taskops.domain.resources.params import FieldError
-from taskops.domain.resources.phases import is_terminal, raw_phase
+from taskops.domain.resources.phases import POD_ENDED_PHASES, is_terminal, raw_phase
 
 routes = web.RouteTableDef()
 # How long ending a stream may wait for a slow reader.
@@ -100,10 +100,9 @@ async def _current(svc: Services, ns: str, name: str) -> dict[str, Any] | None:
 
 async def _changed(svc: Services, ns: str, name: str, version: str, seconds: float) -> None:
     """Returns once the Run's resourceVersion is no longer `version` (or it is gone), or after `seconds`."""
-    loop = asyncio.get_running_loop()
-    until = loop.time() + seconds
-    while loop.time() < until:
-        await asyncio.sleep(POLL_SECONDS)
+    until = svc.clock.monotonic() + seconds
+    while svc.clock.monotonic() < until:
+        await svc.clock.sleep(POLL_SECONDS)
         found = svc.cache.run(ns, name)
         if found is None or (found["metadata"].get("resourceVersion") or "") != version:
             return
@@ -159,7 +158,7 @@ class _Stream:
         name = pod["metadata"]["name"]
         now = next((p for p in await self.svc.client.list(PODS, self.ns, label_selector=selector)
                     if p["metadata"]["name"] == name), None)  # fmt: skip
-        return now is None or (now.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+        return now is None or (now.get("status") or {}).get("phase") in POD_ENDED_PHASES
 
     async def rest(self, response: web.StreamResponse) -> None:
         """Every pod not read yet; following, the next ones as they start, until the Run ends (or is deleted)."""

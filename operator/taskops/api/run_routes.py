@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, get_args
 
 from aiohttp import web
@@ -51,6 +52,14 @@ def _list_query(
     return limit, offset, sort, {k: request.query[k] for k in filters if request.query.get(k)}
 
 
+def _selected(
+    svc: Services, ns: str, shape: Callable[[dict[str, Any], str | None], views.R], wanted: dict[str, str], sort: str
+) -> list[views.R]:
+    """Every Run of the namespace in a list's shape (seed 004's runs, seed 000's executions), filtered and sorted."""
+    out = [shape(r, svc.cache.task_name(ns, r["spec"]["taskRef"]["name"])) for r in svc.cache.runs_in(ns)]
+    return views.select_runs(out, wanted, sort)
+
+
 @routes.get("/api/v1/runs")
 async def list_runs(request: web.Request) -> web.Response:
     svc, ns = services(request), namespace(request)
@@ -60,8 +69,7 @@ async def list_runs(request: web.Request) -> web.Response:
         raise invalid([FieldError("query.status", f"must be one of {', '.join(Phase)}", wanted["status"])])
     if "execution_mode" in wanted and wanted["execution_mode"].upper() not in get_args(ExecutionMode):
         raise invalid([FieldError("query.execution_mode", "must be LIVE, ASYNC or SCHEDULE", wanted["execution_mode"])])
-    out = [views.run_out(r, svc.cache.task_name(ns, r["spec"]["taskRef"]["name"])) for r in svc.cache.runs_in(ns)]
-    out = views.select_runs(out, wanted, sort)
+    out = _selected(svc, ns, views.run_out, wanted, sort)
     return reply(schemas.RunList(items=out[offset : offset + limit], total=len(out), limit=limit, offset=offset))
 
 
@@ -104,8 +112,7 @@ async def list_executions(request: web.Request) -> web.Response:
     if version := request.query.get("task_version_id"):
         found = await find_version(svc, ns, version)
         wanted["task_version_id"] = found["metadata"]["name"] if found else version
-    out = [views.execution(r, svc.cache.task_name(ns, r["spec"]["taskRef"]["name"])) for r in svc.cache.runs_in(ns)]
-    out = views.select_runs(out, wanted, sort)
+    out = _selected(svc, ns, views.execution, wanted, sort)
     return reply(schemas.ExecutionList(items=out[offset : offset + limit], total=len(out), limit=limit, offset=offset))
 
 

@@ -187,6 +187,8 @@ async def run_events(request: web.Request) -> web.StreamResponse:
     await caller(request, "watch", "runs", ns)
     hold(request, request.app[HOLDS].streams)
     max_seconds = request.app[LIMITS].max_stream_seconds
+    # The event loop's clock, not the Clock: the deadline bounds how long this stream's socket is held open
+    # (the I/O deadline domain/resources/clock.py leaves to asyncio), whatever time a test pretends it is.
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max_seconds
     fanout = request.app[FANOUT]

@@ -14,6 +14,7 @@ import email.utils
 from dataclasses import dataclass
 
 from taskops.api.schemas import Problem
+from taskops.domain.resources.clock import SYSTEM
 
 PROBLEMS = "https://taskops.dev/problems/"
 # Refusals decided before any write (api/limits.py `busy`): always safe to send again.
@@ -56,4 +57,4 @@ def parse_retry_after(value: str, now: dt.datetime | None = None) -> float | Non
         return None
     if when.tzinfo is None:
         return None
-    return max(0.0, (when - (now or dt.datetime.now(dt.UTC))).total_seconds())
+    return max(0.0, (when - (now or SYSTEM())).total_seconds())

@@ -4,7 +4,7 @@ every command shares (a Task by the name people use for it, a Run)."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from taskops.clients import credentials
@@ -12,6 +12,7 @@ from taskops.clients.errors import NotFound
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import RUNS, TASKS
 from taskops.domain.resources import apinames, numericids
+from taskops.domain.resources.clock import SYSTEM, Clock
 
 USER_AGENT = "kubectl-taskops"
 
@@ -28,6 +29,8 @@ class CliError(Exception):
 class Session:
     client: KubeClient
     namespace: str
+    # Wall time, the one clock every component is given (domain/resources/clock.py): a test passes a fake one.
+    clock: Clock = field(default=SYSTEM)
 
     @staticmethod
     def open(kubeconfig: str | None, context: str | None, namespace: str | None) -> Session:
@@ -37,9 +40,8 @@ class Session:
             raise CliError(f"cannot use the kubeconfig: {exc}") from exc
         return Session(KubeClient(creds, USER_AGENT), namespace or creds.default_namespace or "default")
 
-    @staticmethod
-    def now() -> dt.datetime:
-        return dt.datetime.now(dt.UTC)
+    def now(self) -> dt.datetime:
+        return self.clock()
 
     async def task(self, ident: str) -> dict[str, Any]:
         """A Task by the name the API uses (a seed 002 name like `etl:nightly`) or its object name."""

@@ -11,7 +11,7 @@ from typing import Any, TextIO
 from taskops.clients.errors import ApiError, NotFound
 from taskops.clients.resources import PODS, RUNS
 from taskops.domain.resources import names
-from taskops.domain.resources.phases import is_terminal, raw_phase
+from taskops.domain.resources.phases import POD_ENDED_PHASES, POD_STARTED_PHASES, is_terminal, raw_phase
 from taskops.kubectl import progress
 from taskops.kubectl.session import CliError, Session
 
@@ -19,13 +19,13 @@ from taskops.kubectl.session import CliError, Session
 WATCH_SECONDS = 300
 # How often --follow looks for the next attempt's pod.
 POLL_SECONDS = 1.0
-# A pod in these phases has a log to read (a Pending one's container has not started).
-_STARTED = ("Running", "Succeeded", "Failed")
-_ENDED = ("Succeeded", "Failed")
 # A followed log that has been quiet this long, of a pod that has ended, is complete.
 QUIET_SECONDS = 1.0
 
 
+# Deadlines (`--timeout`) and the quiet time that ends a followed log are read on the event loop's clock, not the
+# Session's: they bound how long a watch or a log stream is held open (asyncio.timeout), as the clock's module says
+# of deadlines on real I/O.
 def _left(deadline: float | None) -> float | None:
     return None if deadline is None else deadline - asyncio.get_running_loop().time()
 
@@ -116,7 +116,7 @@ async def _pod_ended(s: Session, name: str) -> bool:
         pod = await s.client.get(PODS, s.namespace, name)
     except NotFound:
         return True
-    return (pod.get("status") or {}).get("phase") in _ENDED
+    return (pod.get("status") or {}).get("phase") in POD_ENDED_PHASES
 
 
 async def _pump(chunks: AsyncGenerator[bytes, None], out: TextIO, last: list[float]) -> None:
@@ -138,7 +138,7 @@ async def stream_pod(s: Session, pod: dict[str, Any], follow: bool, out: TextIO)
     itself when the container exits, but not every log server does (kwok's never ends), and a pod that had
     already ended is read to its end without following."""
     meta = pod["metadata"]
-    follow = follow and (pod.get("status") or {}).get("phase") not in _ENDED
+    follow = follow and (pod.get("status") or {}).get("phase") not in POD_ENDED_PHASES
     containers = [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
     loop = asyncio.get_running_loop()
     for container in containers or [None]:
@@ -164,7 +164,7 @@ async def follow_run(s: Session, name: str, deadline: float | None, out: TextIO)
         ended = is_terminal(raw_phase(run))
         for pod in await _pods(s, name):
             meta = pod["metadata"]
-            if meta["name"] in done or (pod.get("status") or {}).get("phase") not in _STARTED:
+            if meta["name"] in done or (pod.get("status") or {}).get("phase") not in POD_STARTED_PHASES:
                 continue
             attempt = (meta.get("labels") or {}).get(names.LABEL_ATTEMPT, "?")
             print(f"==> {name}: attempt {attempt}, pod {meta['name']} <==", file=sys.stderr, flush=True)

@@ -15,13 +15,22 @@ from taskops.api.context import Services
 from taskops.api.problems import Problem
 from taskops.clients.kube import KubeClient
 from taskops.domain.resources import numericids
+from tests import builders
 from tests.unit.fakes import FakeKube
 
 NS = "team"
 
 
-def _obj(name: str, uid: str, ns: str = NS, rv: int = 1) -> dict[str, Any]:
-    return {"metadata": {"name": name, "namespace": ns, "uid": uid, "resourceVersion": str(rv)}, "spec": {}}
+def _meta(uid: str, ns: str = NS, rv: int = 1) -> dict[str, Any]:
+    return {"namespace": ns, "uid": uid, "resourceVersion": str(rv)}
+
+
+def _task(name: str, uid: str, rv: int = 1) -> dict[str, Any]:
+    return builders.task(name, metadata=_meta(uid, rv=rv))
+
+
+def _run(name: str, uid: str) -> dict[str, Any]:
+    return builders.run(name, metadata=_meta(uid))
 
 
 def _services() -> tuple[Services, Cache]:
@@ -37,8 +46,8 @@ def _problem(call: Any) -> Problem:
 
 def test_a_task_and_a_run_are_found_by_their_integer_id_as_by_name_and_uid() -> None:
     svc, cache = _services()
-    cache.tasks.upsert(_obj("export", "uid-task"))
-    cache.runs.upsert(_obj("export-x1", "uid-run"))
+    cache.tasks.upsert(_task("export", "uid-task"))
+    cache.runs.upsert(_run("export-x1", "uid-run"))
     task_id, run_id = numericids.of_uid("uid-task"), numericids.of_uid("uid-run")
     for ident in ("export", "uid-task", str(task_id)):
         assert asyncio.run(lookups.find_task(svc, NS, ident))["metadata"]["name"] == "export", ident
@@ -50,10 +59,10 @@ def test_a_task_and_a_run_are_found_by_their_integer_id_as_by_name_and_uid() -> 
 
 def test_the_index_follows_deletes_and_an_object_made_again_under_its_name() -> None:
     svc, cache = _services()
-    old = _obj("export", "uid-old")
+    old = _task("export", "uid-old")
     cache.tasks.upsert(old)
     # Made again while the watch was away: the same key with a new uid, hence a new id; the old id is gone.
-    cache.tasks.upsert(_obj("export", "uid-new", rv=2))
+    cache.tasks.upsert(_task("export", "uid-new", rv=2))
     assert _problem(lookups.find_task(svc, NS, str(numericids.of(old)))).status == 404
     assert asyncio.run(lookups.find_task(svc, NS, str(numericids.of_uid("uid-new"))))["metadata"]["uid"] == "uid-new"
     cache.tasks.forget(cache.tasks.items[(NS, "export")])
@@ -62,15 +71,15 @@ def test_the_index_follows_deletes_and_an_object_made_again_under_its_name() -> 
 
 def test_an_all_digit_name_that_is_another_tasks_id_is_a_409_naming_both() -> None:
     svc, cache = _services()
-    cache.tasks.upsert(_obj("export", "uid-a"))
+    cache.tasks.upsert(_task("export", "uid-a"))
     number = str(numericids.of_uid("uid-a"))
     # A DNS name may be all digits: a Task named like another's id. Neither wins silently.
-    cache.tasks.upsert(_obj(number, "uid-b"))
+    cache.tasks.upsert(_task(number, "uid-b"))
     problem = _problem(lookups.find_task(svc, NS, number))
     assert problem.status == 409 and '"export"' in problem.detail and f'"{number}"' in problem.detail
     # Its uid still addresses each; and a digit name no task's id equals is just a name.
     assert asyncio.run(lookups.find_task(svc, NS, "uid-b"))["metadata"]["name"] == number
-    cache.tasks.upsert(_obj("4242", "uid-c"))
+    cache.tasks.upsert(_task("4242", "uid-c"))
     assert asyncio.run(lookups.find_task(svc, NS, "4242"))["metadata"]["uid"] == "uid-c"
 
 
@@ -78,8 +87,8 @@ def test_two_runs_whose_ids_collide_are_a_409_naming_both(monkeypatch: pytest.Mo
     real = numericids.of
     monkeypatch.setattr(numericids, "of", lambda obj: 7 if obj["metadata"]["uid"] in ("u1", "u2") else real(obj))
     svc, cache = _services()
-    cache.runs.upsert(_obj("r1", "u1"))
-    cache.runs.upsert(_obj("r2", "u2"))
+    cache.runs.upsert(_run("r1", "u1"))
+    cache.runs.upsert(_run("r2", "u2"))
     problem = _problem(lookups.find_run(svc, NS, "7"))
     assert problem.status == 409 and '"r1" and "r2"' in problem.detail
     assert asyncio.run(lookups.find_run(svc, NS, "r2"))["metadata"]["uid"] == "u2"

@@ -7,11 +7,12 @@ from typing import Any
 
 from taskops.clients.informer import Informer
 from taskops.clients.resources import TASKS
+from tests import builders
 from tests.unit.fakes import FakeKube
 
 
 def _task(rv: int, name: str = "t") -> dict[str, Any]:
-    return {"kind": "Task", "metadata": {"namespace": "ns", "name": name, "resourceVersion": str(rv)}}
+    return builders.task(name, metadata={"namespace": "ns", "resourceVersion": str(rv)})
 
 
 def _informer() -> tuple[Informer, list[tuple[str, str]]]:
@@ -56,5 +57,5 @@ def test_objects_of_other_namespaces_are_dropped_before_the_cache_and_the_listen
     heard: list[str] = []
     informer.listen(lambda type_, obj: heard.append(obj["metadata"]["namespace"]))
     informer.upsert(_task(1))
-    informer.upsert({"kind": "Task", "metadata": {"namespace": "theirs", "name": "t", "resourceVersion": "2"}})
+    informer.upsert(builders.task("t", metadata={"namespace": "theirs", "resourceVersion": "2"}))
     assert set(informer.items) == {("ns", "t")} and heard == ["ns"]

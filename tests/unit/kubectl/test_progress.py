@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from taskops.kubectl import progress
+from tests import builders
 
 NOW = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
 
@@ -13,7 +14,7 @@ NOW = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
 def batch_run(succeeded: int, failed: int, running: int, total: int = 1000, started: int = 10) -> dict[str, Any]:
     start = (NOW - dt.timedelta(seconds=started)).strftime("%Y-%m-%dT%H:%M:%SZ")
     batch = {"total": total, "succeeded": succeeded, "failed": failed, "running": running}
-    return {"metadata": {"name": "b-1"}, "status": {"phase": "RUNNING", "startTime": start, "batch": batch}}
+    return builders.run("b-1", status={"phase": "RUNNING", "startTime": start, "batch": batch})
 
 
 def test_rate_and_eta_count_the_inputs_finished_since_the_run_started() -> None:
@@ -30,8 +31,8 @@ def test_nothing_finished_yet_has_no_rate() -> None:
 
 
 def test_a_run_that_is_not_a_batch_has_no_progress() -> None:
-    assert progress.of_run({"metadata": {"name": "r"}, "status": {"phase": "RUNNING"}}, NOW) is None
-    assert progress.line({"metadata": {"name": "r"}, "status": {"phase": "QUEUED"}}, None) == "r: QUEUED"
+    assert progress.of_run(builders.run("r", status={"phase": "RUNNING"}), NOW) is None
+    assert progress.line(builders.run("r", status={"phase": "QUEUED"}), None) == "r: QUEUED"
 
 
 def test_the_bar_fills_with_successes_and_failures() -> None:

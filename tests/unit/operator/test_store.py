@@ -125,13 +125,7 @@ def test_a_summary_reads_like_the_dict_it_replaces_and_is_not_one() -> None:
 
 def test_a_cached_version_keeps_its_spec_as_json_bytes_and_reads_the_same() -> None:
     spec = {"scheduleKind": "cron", "scheduleExpr": "0 0 1 1 *", "payload": {"spec": {"template": {"spec": {}}}}}
-    revision = {
-        "apiVersion": "apps/v1",
-        "kind": "ControllerRevision",
-        "metadata": {"name": "t-v1", "namespace": "ns", "managedFields": [{}], "annotations": {ANNOTATION_HASH: "h"}},
-        "revision": 1,
-        "data": {"spec": spec},
-    }
+    revision = builders.revision("t", 1, spec, metadata={"managedFields": [{}], "annotations": {ANNOTATION_HASH: "h"}})
     packed = packed_revision(revision)
     assert isinstance(packed["data"], bytes) and "managedFields" not in packed["metadata"]
     assert revision["data"] == {"spec": spec}  # the original is left as it was

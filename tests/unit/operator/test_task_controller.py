@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import cast
+from typing import Any, cast
 
 from taskops.clients.kube import KubeClient
-from taskops.clients.resources import JOBS, RUNS, TASKS
+from taskops.clients.resources import JOBS, RUNS, TASKS, Resource
 from taskops.domain.resources import names
 from taskops.domain.scheduling.firedruns import AHEAD
 from taskops.operator.store import Store
 from taskops.operator.task_controller import TaskController
+from taskops.operator.workqueue import Urgent
 from tests import builders
 from tests.unit.fakes import START, FakeClock, FakeKube
 
@@ -182,5 +183,79 @@ def test_no_run_is_made_ahead_for_a_task_with_a_concurrency_key() -> None:
         clock.advance(29)
         await tasks.reconcile(KEY)
         assert len(kube.of(RUNS, KEY[0])) == 1
+
+    asyncio.run(scenario())
+
+
+# -- writes: what each worker writes, in which order, and under the gate ------------------------------------------
+
+
+def _record_gate(tasks: TaskController, kube: FakeKube) -> list[tuple[str, bool]]:
+    """(name, whether the fire gate was held) of every create the controller sends."""
+    seen: list[tuple[str, bool]] = []
+    create = kube.create
+
+    async def recorded(res: Resource, namespace: str | None, body: dict[str, Any], **kw: Any) -> dict[str, Any]:
+        seen.append((body["metadata"]["name"], tasks.firing._holders > 0))
+        return await create(res, namespace, body, **kw)
+
+    kube.create = recorded  # type: ignore[method-assign,assignment]
+    return seen
+
+
+def test_a_fire_writes_the_version_then_its_run_under_the_gate_and_its_status_follows_in_one_write() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        tasks, kube = await _controller(clock, scheduleKind="cron", scheduleExpr="*/5 * * * *")
+        gate = _record_gate(tasks, kube)
+        clock.advance(5 * 60 + 2)
+        before = len(kube.writes)
+        await tasks.reconcile(KEY)
+        run = f"{KEY[1]}-20260101-000500"
+        # The version the Run pins, then the Run; no status write on the fire path, all while Run reconciles wait.
+        assert [(verb, what) for verb, what, _ in kube.writes[before:]] == [
+            ("create", "controllerrevisions"),
+            ("create", "runs"),
+        ]
+        assert kube.writes[-1][2] == run and [held for _, held in gate] == [True, True]
+        # The status worker: one status write per sync, none when nothing changed since.
+        writes = len(kube.writes)
+        await tasks.sync(KEY)
+        assert kube.writes[writes:] == [("patch", "tasks/status", KEY[1])]
+        await tasks.sync(KEY)
+        assert kube.writes[writes + 1 :] == []
+
+    asyncio.run(scenario())
+
+
+def test_the_run_made_ahead_is_created_outside_the_gate_and_its_jobs_at_the_fire_inside_it() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        tasks, kube = await _controller(clock, scheduleKind="cron", scheduleExpr="* * * * *")
+        gate = _record_gate(tasks, kube)
+        clock.advance(61)
+        await tasks.reconcile(KEY)
+        await tasks.sync(KEY)
+        clock.advance(29)
+        await tasks.reconcile(KEY)  # 00:01:30: the 00:02 Run, made ahead
+        name = f"{KEY[1]}-20260101-000200"
+        _put_run(tasks, kube, name)
+        clock.advance(31)
+        await tasks.reconcile(KEY)  # 00:02: its fire
+        assert (name, False) in gate and (f"{name}-1", True) in gate
+
+    asyncio.run(scenario())
+
+
+def test_a_due_fire_is_requeued_on_the_urgent_lane_and_a_run_made_ahead_on_the_ordinary_one() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        keyed, _ = await _controller(clock, scheduleKind="cron", scheduleExpr="*/5 * * * *", concurrencyKey="k")
+        clock.advance(60)
+        fire = await keyed.reconcile(KEY)
+        assert isinstance(fire, Urgent) and fire == 240.0  # its next wake-up is the 00:05 fire itself
+        ahead, _ = await _controller(clock, scheduleKind="cron", scheduleExpr="*/5 * * * *")
+        made_ahead = await ahead.reconcile(KEY)
+        assert made_ahead == 210.0 and not isinstance(made_ahead, Urgent)  # 00:04:30: a Run made ahead has time
 
     asyncio.run(scenario())

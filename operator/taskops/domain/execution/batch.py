@@ -11,7 +11,6 @@ Pure helpers shared by the operator and the API:
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -71,11 +70,7 @@ def chunk_inputs(values: Sequence[Any], max_bytes: int = MAX_CHUNK_BYTES) -> lis
 
 def suffixed(base: str, suffix: str) -> str:
     """`base + suffix`, the base shortened with a hash of itself when the whole exceeds 253 characters."""
-    if len(base) + len(suffix) <= NAME_MAX:
-        return f"{base}{suffix}"
-    digest = hashlib.sha256(base.encode()).hexdigest()[:8]
-    keep = NAME_MAX - len(suffix) - 9
-    return f"{base[:keep].rstrip('-.')}-{digest}{suffix}"
+    return names.shortened(base, suffix, NAME_MAX)
 
 
 def chunk_names(run_name: str, n: int) -> list[str]:

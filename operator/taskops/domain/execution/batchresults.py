@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from taskops.domain.execution.attempts import terminated_container
 from taskops.domain.execution.batch import config_map, format_ranges, parse_ranges, suffixed
+from taskops.domain.resources.phases import POD_ENDED_PHASES
 from taskops.domain.resources.run import BatchResults
 
 InputStatus = Literal["succeeded", "failed"]
@@ -85,7 +86,7 @@ def pod_entries(pods: Iterable[Mapping[str, Any]], own: Sequence[int] | None, at
     best: dict[int, tuple[bool, str, Entry]] = {}
     for pod in pods:
         phase = (pod.get("status") or {}).get("phase")
-        if phase not in ("Succeeded", "Failed"):
+        if phase not in POD_ENDED_PHASES:
             continue
         raw = ((pod.get("metadata") or {}).get("annotations") or {}).get(COMPLETION_INDEX)
         if raw is None or not raw.isdigit():

@@ -10,7 +10,8 @@ a Decision's writes in this order, and writes the Run's status at most once:
 3. `write_results`: a batch run's result chunks, before the status that records them;
 4. `status`: the one status write, with the resourceVersion the decision was made on;
 5. `create_config_maps`: a resume attempt's index map, which its Job reads;
-6. `create_job`: the attempt's Job, named `<run>-<attempt>`;
+6. `create_job`: the attempt's Job, named `<run>-<attempt>` (not sent when the Job of attempt 1 of a Run made
+   ahead is in the cache, owned by it: its fire created it, `Context.released`);
 7. `events`: posted only when every write above succeeded.
 
 State is written before the side effects it leads to, so a crash between any

@@ -15,10 +15,10 @@ from typing import Any
 
 from taskops.domain.execution.batchresults import COMPLETION_INDEX
 from taskops.domain.resources import names
+from taskops.domain.resources.phases import POD_STARTED_PHASES
 
 # Lines the API writes between two pods' logs; nothing a container prints is changed.
 MARKER_PREFIX = "--- taskops: "
-_STARTED_PHASES = ("Running", "Succeeded", "Failed")
 
 
 def attempt_of(pod: Mapping[str, Any]) -> int:
@@ -38,7 +38,7 @@ def order(pods: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 def started(pod: Mapping[str, Any]) -> bool:
     """The pod has a log to read: its containers run or ran (a pending pod's log request is refused)."""
     status = pod.get("status") or {}
-    if status.get("phase") in _STARTED_PHASES:
+    if status.get("phase") in POD_STARTED_PHASES:
         return True
     return any("running" in (s.get("state") or {}) or "terminated" in (s.get("state") or {})
                for s in status.get("containerStatuses") or [])  # fmt: skip

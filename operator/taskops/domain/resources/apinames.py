@@ -16,10 +16,9 @@ named like a hashed form) is refused with 409, never silently shared.
 
 from __future__ import annotations
 
-import hashlib
 import re
 
-from taskops.domain.resources.names import DNS_SUBDOMAIN
+from taskops.domain.resources.names import DNS_SUBDOMAIN, digest
 
 API_NAME_PATTERN = r"^[a-zA-Z0-9._:-]+$"
 API_NAME_MAX = 100
@@ -38,10 +37,6 @@ ANNOTATION_SCHEDULE_OF = "taskops.dev/schedule-of"
 _OBJECT_NAME = re.compile(DNS_SUBDOMAIN)
 
 
-def _digest(text: str, n: int) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:n]
-
-
 def is_object_name(name: str, limit: int = OBJECT_NAME_MAX) -> bool:
     return len(name) <= limit and _OBJECT_NAME.match(name) is not None
 
@@ -51,8 +46,8 @@ def task_object_name(api_name: str) -> str:
     if is_object_name(api_name):
         return api_name
     readable = re.sub(r"[^a-z0-9.-]+", "-", api_name.lower()).strip("-.")[:40].strip("-.")
-    digest = _digest(api_name, 10)
-    return f"{readable}-{digest}" if readable else f"t-{digest}"
+    hashed = digest(api_name, 10)
+    return f"{readable}-{hashed}" if readable else f"t-{hashed}"
 
 
 def task_api_name(object_name: str, annotations: dict[str, str] | None) -> str:
@@ -61,7 +56,7 @@ def task_api_name(object_name: str, annotations: dict[str, str] | None) -> str:
 
 def idempotent_run_name(namespace: str, caller: str, key: str) -> str:
     """One name per (namespace, caller, Idempotency-Key): the API server's uniqueness makes a replay exact."""
-    return "idem-" + _digest("\0".join((namespace, caller, key)), 24)
+    return "idem-" + digest("\0".join((namespace, caller, key)), 24)
 
 
 def _with_suffix(base: str, suffix: str) -> str:
@@ -71,12 +66,12 @@ def _with_suffix(base: str, suffix: str) -> str:
 
 def event_run_name(task_object: str, event: str, event_id: str) -> str:
     """One Run per (Task, event name, event id): posting an event twice fires it once."""
-    return _with_suffix(task_object, "-ev-" + _digest("\0".join((event, event_id)), 12))
+    return _with_suffix(task_object, "-ev-" + digest("\0".join((event, event_id)), 12))
 
 
 def resume_run_name(run_name: str) -> str:
     """The Run that resumes `run_name`: one per original, so resuming twice returns the same Run."""
-    return _with_suffix(run_name, "-resume-" + _digest(run_name, 6))
+    return _with_suffix(run_name, "-resume-" + digest(run_name, 6))
 
 
 def run_name_prefix(task_object: str) -> str:

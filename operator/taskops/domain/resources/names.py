@@ -24,18 +24,23 @@ DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 MANAGED_BY = "taskops"
 
 
-def _digest(text: str, n: int = 8) -> str:
+def digest(text: str, n: int = 8) -> str:
+    """The first `n` hex digits of the SHA-256 of `text`: what a derived name carries of a longer one."""
     return hashlib.sha256(text.encode()).hexdigest()[:n]
+
+
+def shortened(base: str, suffix: str, limit: int) -> str:
+    """`base + suffix`; when that exceeds `limit` characters, the base is cut and followed by a hash of itself
+    (8 hex digits), so that two long bases sharing a prefix still make two names."""
+    if len(base) + len(suffix) <= limit:
+        return f"{base}{suffix}"
+    keep = limit - len(suffix) - 9
+    return f"{base[:keep].rstrip('-.')}-{digest(base)}{suffix}"
 
 
 def job_name(run_name: str, attempt: int) -> str:
     """`<run>-<attempt>`, shortened with a hash of the run name when it would exceed 63 characters."""
-    suffix = f"-{attempt}"
-    plain = f"{run_name}{suffix}"
-    if len(plain) <= JOB_NAME_MAX:
-        return plain
-    keep = JOB_NAME_MAX - len(suffix) - 9
-    return f"{run_name[:keep].rstrip('-.')}-{_digest(run_name)}{suffix}"
+    return shortened(run_name, f"-{attempt}", JOB_NAME_MAX)
 
 
 LABEL_SCHEDULED = "taskops.dev/scheduled"
@@ -52,8 +57,4 @@ RUN_NAME_MAX = 63
 def scheduled_run_name(task_name: str, at: dt.datetime) -> str:
     """`<task>-<YYYYMMDD>-<HHMMSS>` (UTC): one name per (Task, fire time), so a fire is created once."""
     stamp = at.astimezone(dt.UTC).strftime("%Y%m%d-%H%M%S")
-    suffix = f"-{stamp}"
-    if len(task_name) + len(suffix) <= RUN_NAME_MAX:
-        return f"{task_name}{suffix}"
-    keep = RUN_NAME_MAX - len(suffix) - 9
-    return f"{task_name[:keep].rstrip('-.')}-{_digest(task_name)}{suffix}"
+    return shortened(task_name, f"-{stamp}", RUN_NAME_MAX)

@@ -53,6 +53,10 @@ PENDING_PHASES = frozenset({Phase.CREATED, Phase.SCHEDULED, Phase.QUEUED, Phase.
 WAITING_PHASES = frozenset({Phase.QUEUED, Phase.BLOCKED})
 # Ended without every part succeeding: a resume runs them again.
 RESUMABLE_PHASES = frozenset({Phase.PARTIAL_SUCCEEDED, Phase.FAILED, Phase.STOPPED})
+# A pod's phases (Kubernetes' PodPhase) whose containers ended, and those whose containers run or ran (a pod that
+# has a log to read).
+POD_ENDED_PHASES = frozenset({"Succeeded", "Failed"})
+POD_STARTED_PHASES = frozenset({"Running", *POD_ENDED_PHASES})
 # Admission's answer for a Run it does not admit: wait in one of WAITING_PHASES, or end queue_full.
 WaitPhase = Literal[Phase.BLOCKED, Phase.QUEUED, "QUEUE_FULL"]
 
