@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -35,12 +36,15 @@ from bench.common import (
     drop_namespace,
     make_namespace,
     run_body,
+    sample_queues,
     save,
     short_pod,
+    start_operator,
+    summary,
     task_body,
     watch_events,
 )
-from devcluster.cluster import Cluster
+from devcluster.cluster import Cluster, free_port, stop_process
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import JOBS, RUNS, TASKS, Resource
 from taskops.domain.resources import names
@@ -51,17 +55,20 @@ Predicate = Callable[[dict[str, Any]], bool]
 
 async def timed_phase(
     kube: KubeClient, ns: str, n: int, create: Any, watched: dict[str, tuple[Resource, Predicate]]
-) -> tuple[float, dict[str, float]]:
-    """Start the watches, create `n` objects; → (create seconds, {watch name: seconds until `n` matched})."""
+) -> tuple[float, dict[str, float], dict[str, dict[str, float]]]:
+    """Start the watches, create `n` objects; → (create seconds, {watch name: seconds until `n` matched},
+    {watch name: {Run or Job name: seconds until it first matched}})."""
     stops = {name: asyncio.Event() for name in watched}
-    seen: dict[str, set[str]] = {name: set() for name in watched}
+    seen: dict[str, dict[str, float]] = {name: {} for name in watched}
     at: dict[str, float] = {}
     started = 0.0
 
     def handler(name: str, pred: Predicate) -> Callable[[str, dict[str, Any], float], None]:
         def on(kind: str, obj: dict[str, Any], now: float) -> None:
             if kind in {"ADDED", "MODIFIED"} and pred(obj):
-                seen[name].add(obj["metadata"]["name"])
+                # A Run's Job is keyed by its Run's name (its label), so that the two can be paired.
+                meta = obj["metadata"]
+                seen[name].setdefault((meta.get("labels") or {}).get(names.LABEL_RUN, meta["name"]), now - started)
                 if len(seen[name]) >= n and name not in at:
                     at[name] = now - started
                     stops[name].set()
@@ -77,7 +84,12 @@ async def timed_phase(
     await bounded(CONCURRENCY, (create(i) for i in range(n)))
     created = time.perf_counter() - started
     await asyncio.wait_for(asyncio.gather(*watches), timeout=max(900.0, n * 0.5))
-    return created, at
+    return created, at, seen
+
+
+def gaps(first: dict[str, float], then: dict[str, float]) -> dict[str, float]:
+    """The seconds from one event to the next, per object: p50/p99 of then - first."""
+    return summary([then[k] - first[k] for k in then if k in first])
 
 
 def job_complete(obj: dict[str, Any]) -> bool:
@@ -94,7 +106,7 @@ async def reference(cluster: Cluster, kube: KubeClient, n: int) -> dict[str, Any
         await kube.create(JOBS, ns, {"metadata": {"name": f"job-{i}"}, **job})
 
     print(f"reference: {n} Jobs", flush=True)
-    created, at = await timed_phase(
+    created, at, times = await timed_phase(
         kube, ns, n, create, {"created": (JOBS, lambda _: True), "complete": (JOBS, job_complete)}
     )
     await drop_namespace(kube, ns)
@@ -104,10 +116,11 @@ async def reference(cluster: Cluster, kube: KubeClient, n: int) -> dict[str, Any
         "jobs_s": at["created"],
         "complete_s": at["complete"],
         "completed_per_s": n / at["complete"],
+        "job_to_complete": gaps(times["created"], times["complete"]),
     }
 
 
-async def taskops(cluster: Cluster, kube: KubeClient, n: int, key: bool) -> dict[str, Any]:
+async def taskops(cluster: Cluster, kube: KubeClient, n: int, key: bool, metrics_port: int) -> dict[str, Any]:
     ns = "bench-runs-key" if key else "bench-runs"
     await make_namespace(kube, cluster, ns)
     extra = {"concurrencyKey": "burst", "concurrencyLimit": 100_000} if key else {}
@@ -128,11 +141,19 @@ async def taskops(cluster: Cluster, kube: KubeClient, n: int, key: bool) -> dict
 
     print(f"taskops{' with a concurrency key' if key else ''}: {n} Runs", flush=True)
     watched: dict[str, tuple[Resource, Predicate]] = {
+        "created": (RUNS, lambda _: True),
         "started": (RUNS, started),
         "jobs": (JOBS, ours),
+        "complete": (JOBS, lambda o: ours(o) and job_complete(o)),
         "succeeded": (RUNS, succeeded),
     }
-    created, at = await timed_phase(kube, ns, n, create, watched)
+    stop = asyncio.Event()
+    sampler = asyncio.create_task(sample_queues(metrics_port, stop))
+    try:
+        created, at, times = await timed_phase(kube, ns, n, create, watched)
+    finally:
+        stop.set()
+        queues = await sampler
     await drop_namespace(kube, ns)
     return {
         "create_s": created,
@@ -142,14 +163,19 @@ async def taskops(cluster: Cluster, kube: KubeClient, n: int, key: bool) -> dict
         "jobs_per_s": n / at["jobs"],
         "succeeded_s": at["succeeded"],
         "completed_per_s": n / at["succeeded"],
+        "complete_s": at["complete"],
+        "run_to_job": gaps(times["created"], times["jobs"]),
+        "job_to_complete": gaps(times["jobs"], times["complete"]),
+        "complete_to_succeeded": gaps(times["complete"], times["succeeded"]),
+        "queues": queues,
     }
 
 
-async def bench(cluster: Cluster, n: int) -> dict[str, Any]:
+async def bench(cluster: Cluster, n: int, metrics_port: int) -> dict[str, Any]:
     async with client(cluster) as kube:
         raw = await reference(cluster, kube, n)
-        plain = await taskops(cluster, kube, n, key=False)
-        keyed = await taskops(cluster, kube, n, key=True)
+        plain = await taskops(cluster, kube, n, key=False, metrics_port=metrics_port)
+        keyed = await taskops(cluster, kube, n, key=True, metrics_port=metrics_port)
     return {
         "runs": n,
         "raw": raw,
@@ -162,9 +188,17 @@ async def bench(cluster: Cluster, n: int) -> dict[str, Any]:
 
 def run(n: int = 2000, workers: int = 16) -> dict[str, Any]:
     started = time.monotonic()
-    with cluster_with_operator(workers=workers) as cluster:
-        results = asyncio.run(bench(cluster, n))
-    results.update(operator_workers=workers, runtime_s=time.monotonic() - started)
+    load = os.getloadavg()
+    port = free_port()
+    with cluster_with_operator(operator=False) as cluster:
+        operator = start_operator(cluster, workers, extra=("--metrics-port", str(port)))
+        try:
+            results = asyncio.run(bench(cluster, n, port))
+        finally:
+            stop_process(operator)
+    results.update(
+        operator_workers=workers, runtime_s=time.monotonic() - started, load_avg=[load, list(os.getloadavg())]
+    )
     return results
 
 
@@ -182,6 +216,15 @@ def main() -> None:
         t = r[key]
         print(f"{label + ':':<27} {t['completed_per_s']:6.1f}/s (all SUCCEEDED after {t['succeeded_s']:.1f} s; "
               f"created at {t['creates_per_s']:.0f}/s, last Job after {t['jobs_s']:.1f} s)")  # fmt: skip
+        for gap in ("run_to_job", "job_to_complete", "complete_to_succeeded"):
+            print(f"    {gap:<22} p50 {t[gap]['p50']:6.2f} s  p99 {t[gap]['p99']:6.2f} s")
+        runq = [p["run"] for p in t["queues"] if "run" in p]
+        if runq:
+            waits = [q["wait_mean"] for q in runq if q["wait_mean"] is not None]
+            print(f"    Run queue: depth max {max(q['depth'] for q in runq):.0f}, keys taken "
+                  f"{sum(q['wait_n'] for q in runq):.0f}, mean wait max {max(waits, default=0):.2f} s")  # fmt: skip
+    print(f"plain Jobs: job_to_complete p50 {raw['job_to_complete']['p50']:.2f} s  p99 "
+          f"{raw['job_to_complete']['p99']:.2f} s; load average {r['load_avg']}")  # fmt: skip
     print(f"ratio: {r['ratio']:.2f} (target >= 0.8); with a key: {r['ratio_key']:.2f} (target >= 0.7)")
     print(f"saved {save('throughput', r)} ({r['runtime_s']:.0f} s)")
 
