@@ -20,6 +20,7 @@ from typing import Any, cast
 from taskops.clients.informer import Informer, Key, NamespaceFilter, key_of
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import CONFIGMAPS, JOBS, PODS, REVISIONS, RUNS, TASKS
+from taskops.domain.execution import attempts
 from taskops.domain.execution.batch import resume_wanted
 from taskops.domain.resources import names
 from taskops.domain.resources.phases import is_terminal, raw_phase
@@ -144,11 +145,32 @@ class Watches:
 
     def on_job(self, type_: str, obj: Obj) -> None:
         self.store.jobs.apply(type_, obj)
-        self.queue.add((key_of(obj)[0], obj["metadata"]["labels"][names.LABEL_RUN]))
+        key = (key_of(obj)[0], obj["metadata"]["labels"][names.LABEL_RUN])
+        if self._wakes(key, lambda: attempts.job_event_matters(type_, obj)):
+            self.queue.add(key)
 
     def on_pod(self, type_: str, obj: Obj) -> None:
         self.store.pods.apply(type_, obj)
-        self.queue.add((key_of(obj)[0], obj["metadata"]["labels"][names.LABEL_RUN]))
+        ns, labels = key_of(obj)[0], obj["metadata"]["labels"]
+        key = (ns, labels[names.LABEL_RUN])
+        job = cast(Obj | None, self.store.jobs.get((ns, labels.get(names.LABEL_JOB_NAME) or "")))
+        if self._wakes(key, lambda: type_ == "DELETED" or attempts.pod_event_matters(obj, job)):
+            self.queue.add(key)
+
+    def _wakes(self, key: Key, matters: Callable[[], bool]) -> bool:
+        """Whether an event of a Run's Job or pod queues the Run. A single-pod Run's reconcile woke on each of its
+        Job's and pod's ten-odd events and decided something on two or three; the others cost a whole reconcile
+        each (most of the operator's CPU with 2,000 Runs in flight) and held the Run queue's FIFO in front of the
+        Runs that had something to do (docs/benchmarks.md). So only the events `decide` acts on wake it
+        (`matters`); a batch Run, which reads its Job's progress and each pod's end, wakes on every one, and so
+        does a Run not in the cache yet (nothing to judge by). An ended Run decides nothing on them (unless a
+        batch resume is asked for): its reconcile would only fetch the whole object to find that out."""
+        run = self.store.runs.get(key)
+        if run is None:
+            return True
+        if is_terminal(raw_phase(run)) and not resume_wanted(run):
+            return False
+        return (run.get("spec") or {}).get("inputs") is not None or matters()
 
     def on_configmap(self, type_: str, obj: Obj) -> None:
         """A Run's input chunk, index map or result chunk: a new chunk may let its Run start. A schedule's input

@@ -138,6 +138,23 @@ def start_failure(pods: list[dict[str, Any]]) -> Outcome | None:
     return None
 
 
+def job_event_matters(type_: str, job: dict[str, Any]) -> bool:
+    """Whether a watch event of a single-pod attempt's Job can change what `decide` does for its Run: the Job
+    appearing (a Run made ahead is started by its fire's Job) or going (it is created again), or its end. The Job
+    controller's progress writes in between (active, ready, the pod counts: three or four a Job) change nothing
+    `decide` reads, and each woke a reconcile that decided nothing. (A batch Run reads them: not filtered.)"""
+    return type_ != "MODIFIED" or finished(job) is not None
+
+
+def pod_event_matters(pod: dict[str, Any], job: dict[str, Any] | None) -> bool:
+    """Whether a watch event of a single-pod attempt's pod can change what `decide` does for its Run: while its
+    Job runs only a container that can never start does (`start_failure`); once the Job has ended, the pod's
+    terminated state gives the exit code, the termination message and the reason of a loss (a Job seen Failed
+    before its pod waits for it). Its creation, binding, Running and readiness (four or five events a pod) do not.
+    With its Job not in the cache, every event counts (nothing to judge by)."""
+    return job is None or finished(job) is not None or start_failure([pod]) is not None
+
+
 def pod_started(pods: list[dict[str, Any]]) -> dt.datetime | None:
     """When the attempt's first pod started running."""
     times = [timefmt.parse_optional((p.get("status") or {}).get("startTime")) for p in pods]
