@@ -12,10 +12,11 @@ computing fires ahead and any other plan run on a small thread pool, and each
 search is bounded (domain/scheduling/recurrence.py). A search that runs out of its bound
 makes the schedule invalid (ScheduleValid=False) until the spec changes.
 
-A fire's Run is created ahead (`firedruns.AHEAD` before the fire, by the status worker, off the fire's
-instant) when the Task allows it (`firedruns.can_create_ahead`); the fire then only creates its Job. The
-policies are applied at the fire exactly as for a Run created then: a Run made ahead is not "going" for
-the overlap policy, and one the policies do not run becomes their record, or is deleted.
+A fire's Run is created ahead (`firedruns.AHEAD` before the fire, off the fire's instant; by the pass of the
+previous fire when that is at most `firedruns.AHEAD_AT_FIRE` before it) when the Task allows it
+(`firedruns.can_create_ahead`); the fire then only creates its Job. The policies are applied at the fire exactly
+as for a Run created then: a Run made ahead is not "going" for the overlap policy, and one the policies do not run
+becomes their record, or is deleted.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from taskops.domain.resources.run import Run
 from taskops.domain.resources.task import Task
 from taskops.domain.scheduling.firedruns import (
     AHEAD,
+    AHEAD_AT_FIRE,
     AHEAD_MIN,
     ahead_generation,
     build_scheduled_run,
@@ -273,9 +275,11 @@ class TaskController:
         self.sync_queue.add_after(key, SYNC_DELAY)
         wake = mem.next_fire + jitter_offset(key[0], key[1], spec.jitter_seconds) if mem.next_fire else None
         # The next fires, computed off the loop when those known run low (every other fire), and the next fire's
-        # Run, created ahead when it is due (outside the gate: neither is a fire).
+        # Run, created ahead when it is due (outside the gate: neither is a fire). A pass that fired makes it up to
+        # AHEAD_AT_FIRE ahead: a Task firing every minute then costs one pass per fire, not two.
         await self._keep_ahead(task, mem, now)
-        ahead_at = await self._create_ahead(key, task, mem, now)
+        fired = fire_plan is not None and bool(fire_plan.runs)
+        ahead_at = await self._create_ahead(key, task, mem, now, AHEAD_AT_FIRE if fired else AHEAD)
         when = min(filter(None, (wake, ahead_at)), default=None)
         delay = self._delay_until(when)
         # A fire, once due, goes to the front of the queue: a Run made ahead has 30 s to be made, a fire none.
@@ -450,9 +454,11 @@ class TaskController:
         if made:
             metrics.SCHEDULE_LAG.observe(max(0.0, (self.clock() - planned.scheduled_time).total_seconds()))
 
-    async def _create_ahead(self, key: Key, task: Task, mem: _Memory, now: dt.datetime) -> dt.datetime | None:
-        """Create the Run of the Task's next fire when it is `AHEAD` away; → when to look again (None: on the
-        next fire or change)."""
+    async def _create_ahead(
+        self, key: Key, task: Task, mem: _Memory, now: dt.datetime, horizon: dt.timedelta
+    ) -> dt.datetime | None:
+        """Create the Run of the Task's next fire when it is `horizon` away or less; → when to look again (None:
+        on the next fire or change), `AHEAD` before that fire."""
         ahead = mem.ahead
         if ahead is None or mem.schedule is None or mem.unreadable or not can_create_ahead(task.spec, now):
             return None
@@ -461,10 +467,12 @@ class TaskController:
         fire = ahead.next_fire(self._last(task, mem, now))
         if fire is None or fire.dst_skipped:
             return None
-        if fire.at - now > AHEAD:
-            return fire.at - AHEAD
         name = names.scheduled_run_name(task.metadata.name, fire.at)
-        if fire.at - now < AHEAD_MIN or self.store.runs.get((key[0], name)) is not None:
+        if self.store.runs.get((key[0], name)) is not None:
+            return None  # made already (by the pass of the fire before): no pass before its fire
+        if fire.at - now > horizon:
+            return fire.at - AHEAD
+        if fire.at - now < AHEAD_MIN:
             return None
         created, _ = await self.client.create_or_get(RUNS, key[0], build_scheduled_run(task, fire.at, ahead=True))
         self.store.runs.put(created)

@@ -1,6 +1,7 @@
 """Build the Run objects taskops creates itself (scheduled fires and their records).
 
-A fire's Run may be created *ahead* of its fire (`AHEAD` before it), so that the fire itself is only its
+A fire's Run may be created *ahead* of its fire (`AHEAD` before it, or by the pass of the previous fire when
+that one is at most `AHEAD_AT_FIRE` before it), so that the fire itself is only its
 Job's create. Such a Run carries `spec.scheduledAt` (it shows SCHEDULED meanwhile) and the annotation
 `taskops.dev/ahead-of-fire` with the Task generation it was made for. Nothing but the fire starts it: at
 the fire, the Task controller applies the overlap and missed-fire policies as for any fire and then either
@@ -26,6 +27,11 @@ from taskops.domain.resources.task import Task, TaskSpec
 AHEAD = dt.timedelta(seconds=30)
 # A fire nearer than this is not created ahead: the Run could not be validated before it anyway.
 AHEAD_MIN = dt.timedelta(seconds=3)
+# How far ahead the pass that fires a Task also makes the Run of its next fire. Made at `AHEAD` it would take a
+# pass of its own, 30 s before the fire: two passes of the fire queue per fire, where one does (with 5,000 Tasks
+# spread over the minute the fire workers fell minutes behind the 170 passes a second). Bounded so that a Task
+# firing seldom does not show its next Run for hours; those make it at `AHEAD`, in a pass of its own.
+AHEAD_AT_FIRE = dt.timedelta(minutes=5)
 
 
 def stop_patch(message: str | None = None) -> dict[str, Any]:
