@@ -41,7 +41,7 @@ from taskops.clients.resources import JOBS, REVISIONS, RUNS, TASKS
 from taskops.domain.execution import gojson
 from taskops.domain.execution.decide import decide
 from taskops.domain.execution.decision import Context
-from taskops.domain.execution.versions import Version, from_revision, next_revision
+from taskops.domain.execution.versions import Version, from_revision, next_revision, resolve
 from taskops.domain.resources import jsonbounds, mergepatch, names, timefmt
 from taskops.domain.resources.clock import SYSTEM, Clock
 from taskops.domain.resources.phases import PENDING_PHASES, is_terminal, raw_phase
@@ -422,10 +422,13 @@ class TaskController:
     def _key(task: Task) -> Key:
         return (task.metadata.namespace or "", task.metadata.name)
 
-    def _first_job(self, task: Task, raw: RawRun, now: dt.datetime) -> dict[str, Any] | None:
+    def _first_job(
+        self, task: Task, raw: RawRun, now: dt.datetime, versions: list[Version] | None = None
+    ) -> dict[str, Any] | None:
         """The Job of attempt 1 of a Run made ahead, as the Run reconciler decides it once it sees that Job."""
         ns = raw["metadata"]["namespace"]
-        versions = [from_revision(r) for r in self.store.revisions_of_task(ns, task.metadata.name)]
+        if versions is None:
+            versions = [from_revision(r) for r in self.store.revisions_of_task(ns, task.metadata.name)]
         decision = decide(Run.model_validate(raw), task, None, [], now, Context(versions=versions, released=True))
         return decision.create_job if not decision.create_config_maps else None
 
@@ -474,10 +477,14 @@ class TaskController:
             return fire.at - AHEAD
         if fire.at - now < AHEAD_MIN:
             return None
-        created, _ = await self.client.create_or_get(RUNS, key[0], build_scheduled_run(task, fire.at, ahead=True))
+        versions = [from_revision(r) for r in self.store.revisions_of_task(*key)]
+        current = resolve(None, task, versions)
+        pin = current.id if isinstance(current, Version) else None
+        body = build_scheduled_run(task, fire.at, ahead=True, version=pin)
+        created, _ = await self.client.create_or_get(RUNS, key[0], body)
         self.store.runs.put(created)
         # Its Job, built now (a decision costs milliseconds of CPU, which a thousand fires in one second lack).
-        job = self._first_job(task, cast(RawRun, created), fire.at)
+        job = self._first_job(task, cast(RawRun, created), fire.at, versions)
         mem.ahead_job = (name, job) if job is not None else None
         return None
 

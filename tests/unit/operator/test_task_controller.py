@@ -115,6 +115,8 @@ def test_the_next_fire_is_created_ahead_and_its_fire_only_creates_its_job() -> N
         meta = cast(dict[str, dict[str, str]], run["metadata"])
         assert meta["annotations"][names.ANNOTATION_AHEAD] == "1"
         assert cast(dict[str, str], run["spec"])["scheduledAt"].startswith("2026-01-01T00:02:00")
+        # It runs the version current when it was made: it has no status to pin it in until its fire.
+        assert cast(dict[str, str], run["spec"])["version"] == f"{KEY[1]}-v1"
         clock.advance(31)
         writes = len(kube.writes)
         await tasks.reconcile(KEY)

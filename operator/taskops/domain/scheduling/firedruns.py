@@ -1,12 +1,12 @@
 """Build the Run objects taskops creates itself (scheduled fires and their records).
 
 A fire's Run may be created *ahead* of its fire (`AHEAD` before it, or by the pass of the previous fire when
-that one is at most `AHEAD_AT_FIRE` before it), so that the fire itself is only its
-Job's create. Such a Run carries `spec.scheduledAt` (it shows SCHEDULED meanwhile) and the annotation
-`taskops.dev/ahead-of-fire` with the Task generation it was made for. Nothing but the fire starts it: at
-the fire, the Task controller applies the overlap and missed-fire policies as for any fire and then either
-creates its Job (the Run reconciler adopts it), marks it with a disposition (skipped, missed…) or, made
-for an older generation of the Task or for a fire the schedule no longer has, deletes it.
+that one is at most `AHEAD_AT_FIRE` before it), so that the fire itself is only its Job's create. Such a Run
+carries `spec.scheduledAt`, `spec.version` (the version current when it was made) and the annotation
+`taskops.dev/ahead-of-fire` with the Task generation it was made for; it has no status until its fire. Nothing
+but the fire starts it: at the fire, the Task controller applies the overlap and missed-fire policies as for
+any fire and then either creates its Job (the Run reconciler adopts it), marks it with a disposition (skipped,
+missed…) or, made for an older generation of the Task or for a fire the schedule no longer has, deletes it.
 """
 
 from __future__ import annotations
@@ -94,9 +94,12 @@ def build_scheduled_run(
     disposition: EndReason | None = None,
     message: str = "",
     ahead: bool = False,
+    version: str | None = None,
 ) -> dict[str, Any]:
     """The Run for one fire of `task` at `at`; with a disposition, a record that ends at once; `ahead`: created
-    before its fire, which alone starts it."""
+    before its fire, which alone starts it. `version`: the id of the version it runs (`spec.version`), for a Run
+    made ahead: it has no status until its fire, and its Job is built for that version before the Task can change
+    again (a Task changed before the fire deletes the Run; after it, the Run keeps the version its Job runs)."""
     annotations: dict[str, str] = {}
     spec: dict[str, Any] = {
         "taskRef": {"name": task.metadata.name},
@@ -106,6 +109,8 @@ def build_scheduled_run(
     if ahead:
         annotations[names.ANNOTATION_AHEAD] = str(task.metadata.generation or 0)
         spec["scheduledAt"] = timefmt.stamp(at)
+        if version is not None:
+            spec["version"] = version
     if disposition is not None:
         annotations[names.ANNOTATION_DISPOSITION] = disposition.value
         annotations[names.ANNOTATION_DISPOSITION_MESSAGE] = message
