@@ -24,6 +24,7 @@ from taskops.domain.execution.batch import resume_wanted
 from taskops.domain.resources import names
 from taskops.domain.resources.phases import is_terminal, raw_phase
 from taskops.domain.resources.raw import RawRun
+from taskops.domain.scheduling.firedruns import ahead_generation
 from taskops.operator.store import (
     Store,
     owned_by_task,
@@ -36,6 +37,14 @@ from taskops.operator.store import (
 from taskops.operator.workqueue import WorkQueue
 
 Obj = dict[str, Any]
+
+
+def unstarted(run: RawRun) -> bool:
+    """Whether a Run is new (no status yet) and not one made ahead of its fire: its first reconcile creates its
+    Job, what a user waits for, so it goes to the front of the Run queue. Behind it are the events of Runs that
+    have their Job (their Job's and pod's, each Run's status echoes): with 5,000 Tasks spread over the minute,
+    tens of thousands of them, and the Runs created at their fire waited minutes for a worker."""
+    return not (run.get("status") or {}).get("phase") and ahead_generation(run) is None
 
 
 class Watches:
@@ -132,7 +141,7 @@ class Watches:
             return
         ended = is_terminal(status.get("phase"))
         if not ended or resume_wanted(run):
-            self.queue.add(key_of(run))
+            self.queue.add(key_of(run), urgent=unstarted(run))
         if ended:
             # An ended Run may push its Task over a history limit.
             spec = run.get("spec") or {}
