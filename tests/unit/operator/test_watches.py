@@ -39,3 +39,22 @@ def test_a_new_run_goes_before_the_events_of_runs_that_have_their_job() -> None:
         assert order == [("ns", "new"), ("ns", "running"), ("ns", "other"), ("ns", "ahead")]
 
     asyncio.run(scenario())
+
+
+def test_a_new_or_changed_task_goes_before_other_task_work_and_its_status_echo_does_not() -> None:
+    async def scenario() -> None:
+        fires = WorkQueue()
+        watches = Watches(cast(KubeClient, object()), Store(), WorkQueue(), WorkQueue(), None, task_queue=fires)
+        old = builders.task("old", metadata={"namespace": "ns", "resourceVersion": "1", "generation": 1})
+        watches.on_task("ADDED", old)
+        assert await fires.get() == ("ns", "old")
+        fires.done(("ns", "old"))
+        fires.add(("ns", "busy"))  # other Task work (a Run made ahead, 30 s before its fire)
+        # A status write of "old" (same generation): ordinary work, after "busy".
+        watches.on_task("MODIFIED", {**old, "metadata": {**old["metadata"], "resourceVersion": "2"}})
+        # A new Task: its first pass (its version, its first fire) goes first.
+        new = builders.task("new", metadata={"namespace": "ns", "resourceVersion": "3", "generation": 1})
+        watches.on_task("ADDED", new)
+        assert [await fires.get() for _ in range(3)] == [("ns", "new"), ("ns", "busy"), ("ns", "old")]
+
+    asyncio.run(scenario())
