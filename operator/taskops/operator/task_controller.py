@@ -12,8 +12,8 @@ computing fires ahead and any other plan run on a small thread pool, and each
 search is bounded (domain/scheduling/recurrence.py). A search that runs out of its bound
 makes the schedule invalid (ScheduleValid=False) until the spec changes.
 
-A fire's Run is created ahead (`firedruns.AHEAD` before the fire, off the fire's instant; by the pass of the
-previous fire when that is at most `firedruns.AHEAD_AT_FIRE` before it) when the Task allows it
+A fire's Run is created ahead (`firedruns.AHEAD` before the fire, off the fire's instant; by the pass right
+after the previous fire when that is at most `firedruns.AHEAD_AT_FIRE` before it) when the Task allows it
 (`firedruns.can_create_ahead`); the fire then only creates its Job. The policies are applied at the fire exactly
 as for a Run created then: a Run made ahead is not "going" for the overlap policy, and one the policies do not run
 becomes their record, or is deleted.
@@ -108,6 +108,8 @@ class _Memory:
     # The Job of the Run made ahead for the next fire (its name, the Job), built when the Run was created so
     # that the fire only sends it.
     ahead_job: tuple[str, dict[str, Any]] | None = None
+    # The last pass fired: the next one (queued right behind the fires then due) makes the next fire's Run.
+    after_fire: bool = False
     # The resourceVersion of the Task as this controller's last status write left it: its watch event (one per
     # fired Task) brings nothing this controller does not know, and queues no fire reconcile (`own_write`).
     written: str | None = None
@@ -274,12 +276,19 @@ class TaskController:
         # Status follows a moment later: a burst of fires costs one status write each, not one per fire.
         self.sync_queue.add_after(key, SYNC_DELAY)
         wake = mem.next_fire + jitter_offset(key[0], key[1], spec.jitter_seconds) if mem.next_fire else None
+        if fire_plan is not None and fire_plan.runs and can_create_ahead(spec, now):
+            # Fired: the next fire's Run is made by a pass of its own, queued now behind the fires that are due
+            # (made in this pass, it doubled each fire worker's time per fire, and the last of a thousand fires
+            # at :00 came twice as late). It has up to a period (AHEAD_AT_FIRE at most) to be made.
+            mem.after_fire = True
+            return 0.0
         # The next fires, computed off the loop when those known run low (every other fire), and the next fire's
-        # Run, created ahead when it is due (outside the gate: neither is a fire). A pass that fired makes it up to
-        # AHEAD_AT_FIRE ahead: a Task firing every minute then costs one pass per fire, not two.
+        # Run, created ahead when it is due (outside the gate: neither is a fire): up to AHEAD_AT_FIRE ahead in the
+        # pass that follows a fire, so that a Task firing every minute needs no pass 30 s before its fire.
         await self._keep_ahead(task, mem, now)
-        fired = fire_plan is not None and bool(fire_plan.runs)
-        ahead_at = await self._create_ahead(key, task, mem, now, AHEAD_AT_FIRE if fired else AHEAD)
+        horizon = AHEAD_AT_FIRE if mem.after_fire else AHEAD
+        mem.after_fire = False
+        ahead_at = await self._create_ahead(key, task, mem, now, horizon)
         when = min(filter(None, (wake, ahead_at)), default=None)
         delay = self._delay_until(when)
         # A fire, once due, goes to the front of the queue: a Run made ahead has 30 s to be made, a fire none.

@@ -16,6 +16,7 @@ from taskops.domain.resources import names
 from taskops.domain.scheduling.firedruns import AHEAD
 from taskops.operator.store import Store
 from taskops.operator.task_controller import TaskController
+from taskops.operator.workqueue import Urgent
 from tests import builders
 from tests.unit.fakes import START, FakeClock, FakeKube
 
@@ -52,14 +53,14 @@ def test_a_due_fire_creates_exactly_one_run_even_when_synced_again() -> None:
         clock = FakeClock()
         tasks, kube = await _controller(clock, scheduleKind="cron", scheduleExpr="*/5 * * * *")
         clock.advance(5 * 60 + 2)
-        delay = await tasks.reconcile(KEY)
+        # The fire; then, in a pass of its own queued at once, the 00:10 Run (AHEAD_AT_FIRE away or less).
+        assert await tasks.reconcile(KEY) == 0.0
         runs = kube.of(RUNS, KEY[0])
-        fired = [r for r in runs if names.ANNOTATION_AHEAD not in r["metadata"]["annotations"]]
-        assert len(fired) == 1
-        assert fired[0]["spec"]["scheduledTime"].startswith("2026-01-01T00:05:00")
-        # The pass that fired also made the 00:10 Run (AHEAD_AT_FIRE away or less): next, its fire.
-        assert len(runs) == 2
-        assert delay == 298.0
+        assert len(runs) == 1
+        assert runs[0]["spec"]["scheduledTime"].startswith("2026-01-01T00:05:00")
+        delay = await tasks.reconcile(KEY)
+        assert len(kube.of(RUNS, KEY[0])) == 2
+        assert delay == 298.0  # next: its fire
         # The same instant again (a watch event, a restart's resync): the fire was handled, no second Run.
         assert await tasks.reconcile(KEY) == 298.0
         assert len(kube.of(RUNS, KEY[0])) == 2
@@ -87,9 +88,10 @@ async def _ahead_of_second_fire(clock: FakeClock, **spec: object) -> tuple[TaskC
     """A minutely Task that fired at 00:01 and whose 00:02 Run was created ahead (by that fire's pass), at 00:01:30."""
     tasks, kube = await _controller(clock, scheduleKind="cron", scheduleExpr="* * * * *", **spec)
     clock.advance(61)
-    # The fire worker computes the next fires after the fire and, in the same pass, creates the next fire's Run
-    # (a minute away: within AHEAD_AT_FIRE); it comes back at that fire only. The status worker then has nothing
-    # to compute nor to hand back.
+    # The fire, then at once (behind any other fires due) the pass that computes the next fires and creates the
+    # next fire's Run (a minute away: within AHEAD_AT_FIRE); it comes back at that fire only. The status worker
+    # then has nothing to compute nor to hand back.
+    assert await tasks.reconcile(KEY) == 0.0
     assert await tasks.reconcile(KEY) == 59.0
     await tasks.sync(KEY)
     assert len(tasks.queue) == 0
@@ -120,12 +122,10 @@ def test_the_next_fire_is_created_ahead_and_its_fire_only_creates_its_job() -> N
         clock.advance(31)
         writes = len(kube.writes)
         await tasks.reconcile(KEY)
-        # The fire: the Job of attempt 1, owned by the Run made ahead, and no second Run for it; then the next
-        # fire's Run, made ahead.
-        assert kube.writes[writes:] == [
-            ("create", "jobs", f"{name}-1"),
-            ("create", "runs", f"{KEY[1]}-20260101-000300"),
-        ]
+        # The fire: one write, the Job of attempt 1, owned by the Run made ahead; no second Run for it.
+        assert kube.writes[writes:] == [("create", "jobs", f"{name}-1")]
+        await tasks.reconcile(KEY)  # then the next fire's Run, made ahead
+        assert kube.writes[-1] == ("create", "runs", f"{KEY[1]}-20260101-000300")
         job = kube.of(JOBS, KEY[0])[0]
         assert job["metadata"]["ownerReferences"][0]["uid"] == meta["uid"]
         assert len(kube.of(RUNS, KEY[0])) == 3
@@ -181,7 +181,7 @@ def test_a_run_made_ahead_for_an_older_generation_is_deleted_and_the_fire_create
     asyncio.run(scenario())
 
 
-def test_a_minutely_task_costs_one_fire_pass_per_fire() -> None:
+def test_a_minutely_task_costs_a_fire_pass_and_the_pass_right_after_it_per_fire() -> None:
     async def scenario() -> None:
         clock = FakeClock()
         tasks, kube, _ = await _ahead_of_second_fire(clock)
@@ -190,11 +190,14 @@ def test_a_minutely_task_costs_one_fire_pass_per_fire() -> None:
             for run in kube.of(RUNS, KEY[0]):
                 tasks.store.runs.put(run)
             writes = len(kube.writes)
+            # The fire sends its Job only, and asks for the next pass at once (the normal lane: behind fires due).
             delay = await tasks.reconcile(KEY)
-            # One pass: this fire's Job, then the next fire's Run; back at the next fire, a minute later.
-            assert [(verb, kind) for verb, kind, _ in kube.writes[writes:]] == [("create", "jobs"), ("create", "runs")]
-            assert kube.writes[-1][2] == f"{KEY[1]}-20260101-00{minute + 1:02d}00"
-            assert delay == 60.0
+            assert delay == 0.0 and not isinstance(delay, Urgent)
+            assert [(verb, kind) for verb, kind, _ in kube.writes[writes:]] == [("create", "jobs")]
+            # That pass makes the next fire's Run; then nothing until the next fire, a minute later (none 30 s
+            # before it).
+            assert await tasks.reconcile(KEY) == 60.0
+            assert kube.writes[-1] == ("create", "runs", f"{KEY[1]}-20260101-00{minute + 1:02d}00")
             clock.advance(30)
 
     asyncio.run(scenario())
@@ -205,6 +208,7 @@ def test_a_task_firing_seldom_makes_its_next_run_in_a_pass_of_its_own_ahead_of_i
         clock = FakeClock()
         tasks, kube = await _controller(clock, scheduleKind="cron", scheduleExpr="*/10 * * * *")
         clock.advance(10 * 60)
+        assert await tasks.reconcile(KEY) == 0.0  # the fire
         # The next fire (00:20) is further than AHEAD_AT_FIRE: not made now, but AHEAD before it (00:19:30; the
         # worker looks again after MAX_SLEEP at most).
         assert await tasks.reconcile(KEY) == 300.0
