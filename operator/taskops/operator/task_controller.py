@@ -125,10 +125,8 @@ class TaskController:
         self.fires: Controller[Key] = Controller(
             "task", self.reconcile, clock=clock, workers=workers, queue=WorkQueue(clock, "task_fire")
         )
-        # Status workers: one status write per fired Task (and its history deletes). A quarter of that (4) fell a
-        # minute behind 2,000 Tasks spread over the minute (33 fires a second) while the fire and Run queues kept up.
         self.statuses: Controller[Key] = Controller(
-            "task", self.sync, clock=clock, workers=max(1, workers // 2), queue=WorkQueue(clock, "task_status")
+            "task", self.sync, clock=clock, workers=max(1, workers // 8), queue=WorkQueue(clock, "task_status")
         )
         self.queue = self.fires.queue
         self.sync_queue = self.statuses.queue
