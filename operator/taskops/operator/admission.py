@@ -108,7 +108,7 @@ class AdmissionController:
             self._observe(key)
         outcome = self.queues.decide()
         for key in outcome.admitted:
-            self.runs.add(key)
+            self.runs.add(key, urgent=True)  # its reconcile creates its Job: before other Runs' events
         for key in outcome.changed:
             self.runs.add(key)
         for kind, scoped in outcome.gates:

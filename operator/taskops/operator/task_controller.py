@@ -12,10 +12,11 @@ computing fires ahead and any other plan run on a small thread pool, and each
 search is bounded (domain/scheduling/recurrence.py). A search that runs out of its bound
 makes the schedule invalid (ScheduleValid=False) until the spec changes.
 
-A fire's Run is created ahead (`firedruns.AHEAD` before the fire, by the status worker, off the fire's
-instant) when the Task allows it (`firedruns.can_create_ahead`); the fire then only creates its Job. The
-policies are applied at the fire exactly as for a Run created then: a Run made ahead is not "going" for
-the overlap policy, and one the policies do not run becomes their record, or is deleted.
+A fire's Run is created ahead (`firedruns.AHEAD` before the fire, off the fire's instant; by the pass right
+after the previous fire when that is at most `firedruns.AHEAD_AT_FIRE` before it) when the Task allows it
+(`firedruns.can_create_ahead`); the fire then only creates its Job. The policies are applied at the fire exactly
+as for a Run created then: a Run made ahead is not "going" for the overlap policy, and one the policies do not run
+becomes their record, or is deleted.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from taskops.clients.resources import JOBS, REVISIONS, RUNS, TASKS
 from taskops.domain.execution import gojson
 from taskops.domain.execution.decide import decide
 from taskops.domain.execution.decision import Context
-from taskops.domain.execution.versions import Version, from_revision, next_revision
+from taskops.domain.execution.versions import Version, from_revision, next_revision, resolve
 from taskops.domain.resources import jsonbounds, mergepatch, names, timefmt
 from taskops.domain.resources.clock import SYSTEM, Clock
 from taskops.domain.resources.phases import PENDING_PHASES, is_terminal, raw_phase
@@ -50,6 +51,7 @@ from taskops.domain.resources.run import Run
 from taskops.domain.resources.task import Task
 from taskops.domain.scheduling.firedruns import (
     AHEAD,
+    AHEAD_AT_FIRE,
     AHEAD_MIN,
     ahead_generation,
     build_scheduled_run,
@@ -106,6 +108,8 @@ class _Memory:
     # The Job of the Run made ahead for the next fire (its name, the Job), built when the Run was created so
     # that the fire only sends it.
     ahead_job: tuple[str, dict[str, Any]] | None = None
+    # The last pass fired: the next one (queued right behind the fires then due) makes the next fire's Run.
+    after_fire: bool = False
     # The resourceVersion of the Task as this controller's last status write left it: its watch event (one per
     # fired Task) brings nothing this controller does not know, and queues no fire reconcile (`own_write`).
     written: str | None = None
@@ -272,10 +276,19 @@ class TaskController:
         # Status follows a moment later: a burst of fires costs one status write each, not one per fire.
         self.sync_queue.add_after(key, SYNC_DELAY)
         wake = mem.next_fire + jitter_offset(key[0], key[1], spec.jitter_seconds) if mem.next_fire else None
+        if fire_plan is not None and fire_plan.runs and can_create_ahead(spec, now):
+            # Fired: the next fire's Run is made by a pass of its own, queued now behind the fires that are due
+            # (made in this pass, it doubled each fire worker's time per fire, and the last of a thousand fires
+            # at :00 came twice as late). It has up to a period (AHEAD_AT_FIRE at most) to be made.
+            mem.after_fire = True
+            return 0.0
         # The next fires, computed off the loop when those known run low (every other fire), and the next fire's
-        # Run, created ahead when it is due (outside the gate: neither is a fire).
+        # Run, created ahead when it is due (outside the gate: neither is a fire): up to AHEAD_AT_FIRE ahead in the
+        # pass that follows a fire, so that a Task firing every minute needs no pass 30 s before its fire.
         await self._keep_ahead(task, mem, now)
-        ahead_at = await self._create_ahead(key, task, mem, now)
+        horizon = AHEAD_AT_FIRE if mem.after_fire else AHEAD
+        mem.after_fire = False
+        ahead_at = await self._create_ahead(key, task, mem, now, horizon)
         when = min(filter(None, (wake, ahead_at)), default=None)
         delay = self._delay_until(when)
         # A fire, once due, goes to the front of the queue: a Run made ahead has 30 s to be made, a fire none.
@@ -418,10 +431,13 @@ class TaskController:
     def _key(task: Task) -> Key:
         return (task.metadata.namespace or "", task.metadata.name)
 
-    def _first_job(self, task: Task, raw: RawRun, now: dt.datetime) -> dict[str, Any] | None:
+    def _first_job(
+        self, task: Task, raw: RawRun, now: dt.datetime, versions: list[Version] | None = None
+    ) -> dict[str, Any] | None:
         """The Job of attempt 1 of a Run made ahead, as the Run reconciler decides it once it sees that Job."""
         ns = raw["metadata"]["namespace"]
-        versions = [from_revision(r) for r in self.store.revisions_of_task(ns, task.metadata.name)]
+        if versions is None:
+            versions = [from_revision(r) for r in self.store.revisions_of_task(ns, task.metadata.name)]
         decision = decide(Run.model_validate(raw), task, None, [], now, Context(versions=versions, released=True))
         return decision.create_job if not decision.create_config_maps else None
 
@@ -450,9 +466,11 @@ class TaskController:
         if made:
             metrics.SCHEDULE_LAG.observe(max(0.0, (self.clock() - planned.scheduled_time).total_seconds()))
 
-    async def _create_ahead(self, key: Key, task: Task, mem: _Memory, now: dt.datetime) -> dt.datetime | None:
-        """Create the Run of the Task's next fire when it is `AHEAD` away; → when to look again (None: on the
-        next fire or change)."""
+    async def _create_ahead(
+        self, key: Key, task: Task, mem: _Memory, now: dt.datetime, horizon: dt.timedelta
+    ) -> dt.datetime | None:
+        """Create the Run of the Task's next fire when it is `horizon` away or less; → when to look again (None:
+        on the next fire or change), `AHEAD` before that fire."""
         ahead = mem.ahead
         if ahead is None or mem.schedule is None or mem.unreadable or not can_create_ahead(task.spec, now):
             return None
@@ -461,15 +479,21 @@ class TaskController:
         fire = ahead.next_fire(self._last(task, mem, now))
         if fire is None or fire.dst_skipped:
             return None
-        if fire.at - now > AHEAD:
-            return fire.at - AHEAD
         name = names.scheduled_run_name(task.metadata.name, fire.at)
-        if fire.at - now < AHEAD_MIN or self.store.runs.get((key[0], name)) is not None:
+        if self.store.runs.get((key[0], name)) is not None:
+            return None  # made already (by the pass of the fire before): no pass before its fire
+        if fire.at - now > horizon:
+            return fire.at - AHEAD
+        if fire.at - now < AHEAD_MIN:
             return None
-        created, _ = await self.client.create_or_get(RUNS, key[0], build_scheduled_run(task, fire.at, ahead=True))
+        versions = [from_revision(r) for r in self.store.revisions_of_task(*key)]
+        current = resolve(None, task, versions)
+        pin = current.id if isinstance(current, Version) else None
+        body = build_scheduled_run(task, fire.at, ahead=True, version=pin)
+        created, _ = await self.client.create_or_get(RUNS, key[0], body)
         self.store.runs.put(created)
         # Its Job, built now (a decision costs milliseconds of CPU, which a thousand fires in one second lack).
-        job = self._first_job(task, cast(RawRun, created), fire.at)
+        job = self._first_job(task, cast(RawRun, created), fire.at, versions)
         mem.ahead_job = (name, job) if job is not None else None
         return None
 

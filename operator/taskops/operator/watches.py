@@ -25,6 +25,7 @@ from taskops.domain.execution.batch import resume_wanted
 from taskops.domain.resources import names
 from taskops.domain.resources.phases import is_terminal, raw_phase
 from taskops.domain.resources.raw import RawRun
+from taskops.domain.scheduling.firedruns import ahead_generation
 from taskops.operator.store import (
     Store,
     owned_by_task,
@@ -37,6 +38,14 @@ from taskops.operator.store import (
 from taskops.operator.workqueue import WorkQueue
 
 Obj = dict[str, Any]
+
+
+def unstarted(run: RawRun) -> bool:
+    """Whether a Run is new (no status yet) and not one made ahead of its fire: its first reconcile creates its
+    Job, what a user waits for, so it goes to the front of the Run queue. Behind it are the events of Runs that
+    have their Job (their Job's and pod's, each Run's status echoes): with 5,000 Tasks spread over the minute,
+    tens of thousands of them, and the Runs created at their fire waited minutes for a worker."""
+    return not (run.get("status") or {}).get("phase") and ahead_generation(run) is None
 
 
 class Watches:
@@ -101,11 +110,15 @@ class Watches:
     def on_task(self, type_: str, obj: Obj) -> None:
         key = key_of(obj)
         if self.store.tasks.apply(type_, obj):
-            if self.task_queue is not None and not self.own_write(key, obj["metadata"].get("resourceVersion")):
-                self.task_queue.add(key)
             generation = obj["metadata"].get("generation")
+            changed = self._generations.get(key, -1) != generation
+            if self.task_queue is not None and not self.own_write(key, obj["metadata"].get("resourceVersion")):
+                # A new or changed spec goes first, as a due fire does: its pass writes the version and sets the
+                # Task's first fire. Behind the fires of other Tasks, a new Task waited as long as they kept the
+                # fire workers busy (with 5,000 Tasks spread over the minute, minutes: it did not fire meanwhile).
+                self.task_queue.add(key, urgent=changed)
             # Admission and Runs read the spec: a status write (each fire makes one) changes neither.
-            if self._generations.get(key, -1) == generation:
+            if not changed:
                 return
             self._generations[key] = generation
         else:
@@ -133,7 +146,7 @@ class Watches:
             return
         ended = is_terminal(status.get("phase"))
         if not ended or resume_wanted(run):
-            self.queue.add(key_of(run))
+            self.queue.add(key_of(run), urgent=unstarted(run))
         if ended:
             # An ended Run may push its Task over a history limit.
             spec = run.get("spec") or {}

@@ -153,3 +153,17 @@ def test_a_run_handed_over_without_a_status_frees_its_slot_when_it_is_deleted() 
         assert admission.verdict_for(("ns", "n1")) == ADMITTED
 
     asyncio.run(scenario())
+
+
+def test_an_admitted_run_goes_before_other_runs_events_in_the_run_queue() -> None:
+    async def scenario() -> None:
+        admission, runs, clock = _setup(limit=1, waiting=2)
+        runs.add(("ns", "busy"))  # an event of a Run that has its Job, queued before the pass
+        admission.trigger()
+        clock.advance(DEBOUNCE_SECONDS)
+        key = await admission.controller.queue.get()
+        await admission.sync(key)
+        # Its reconcile creates its Job: it is taken first; the waiting Run's new position after the others.
+        assert [await runs.get() for _ in range(3)] == [("ns", "r0"), ("ns", "busy"), ("ns", "r1")]
+
+    asyncio.run(scenario())

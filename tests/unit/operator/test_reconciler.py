@@ -380,19 +380,53 @@ def released(fake: FakeKube, uid: str) -> None:
     fake.put(JOBS, builders.job("r-1", metadata={"ownerReferences": [builders.owner("Run", "r", uid)]}))
 
 
-def test_a_run_made_ahead_waits_scheduled_past_its_time_until_its_fire_creates_the_job() -> None:
+def test_a_run_made_ahead_waits_without_a_write_past_its_time_until_its_fire_creates_the_job() -> None:
     fake, clock = cluster()
     uid = made_ahead(fake)
     clock.advance(5)  # past its scheduledAt: still only its fire starts it
     requeue, writes = sync(operator(fake, clock), fake)
-    assert writes == [STATUS] and requeue is None
-    assert status(fake)["phase"] == "SCHEDULED" and fake.of(JOBS) == []
+    # Valid: no status until its fire (no SCHEDULED write), no requeue (the Job's watch event brings it back).
+    assert writes == [] and requeue is None
+    assert status(fake) == {} and fake.of(JOBS) == []
     released(fake, uid)
     requeue, writes = sync(operator(fake, clock), fake)
-    # The Job is adopted, not created a second time: one status write records it (a first attempt posts no
-    # Started Event; the Event that ends the Run names its Job).
+    # The Job is adopted, not created a second time: one status write records it and the validation (a first
+    # attempt posts no Started Event; the Event that ends the Run names its Job).
     assert writes == [STATUS]
     assert (status(fake)["phase"], status(fake)["jobName"], status(fake)["attempt"]) == ("RUNNING", "r-1", 1)
+    assert [step["step"] for step in status(fake)["history"]][:2] == ["validated", "job_created"]
+
+
+def test_a_run_made_ahead_records_the_version_it_was_made_for_when_the_task_changes_after_its_fire() -> None:
+    fake, clock = cluster()
+    uid = made_ahead(fake)
+    run = fake.stored(RUNS, "ns", "r")
+    assert run is not None
+    run["spec"]["version"] = "t-v1"  # pinned when it was made (its Job was built for it)
+    fake.put(RUNS, run)
+    released(fake, uid)
+    # The Task changes between the fire's Job create and this reconcile: version 2 is current now.
+    task = fake.stored(TASKS, "ns", "t")
+    assert task is not None
+    task["spec"]["description"] = "changed"
+    changed = fake.put(TASKS, task)
+    revision = next_revision(Task.model_validate(changed), [])
+    assert revision is not None
+    fake.put(REVISIONS, {**revision, "metadata": {**revision["metadata"], "name": "t-v2"}, "revision": 2})
+    sync(operator(fake, clock), fake)
+    assert (status(fake)["phase"], status(fake)["version"]["number"]) == ("RUNNING", 1)
+
+
+def test_a_run_made_ahead_with_invalid_params_ends_at_once_without_waiting_for_its_fire() -> None:
+    fake, clock = cluster()
+    made_ahead(fake)
+    run = fake.stored(RUNS, "ns", "r")
+    assert run is not None
+    run["spec"]["params"] = {"nope": 1}
+    fake.put(RUNS, run)
+    _, writes = sync(operator(fake, clock), fake)
+    assert writes[0] == STATUS
+    assert status(fake)["phase"] == "INVALID" and fake.of(JOBS) == []
 
 
 def test_a_stop_of_a_run_made_ahead_after_its_fire_deletes_the_job_its_status_does_not_name_yet() -> None:

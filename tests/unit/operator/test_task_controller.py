@@ -53,14 +53,17 @@ def test_a_due_fire_creates_exactly_one_run_even_when_synced_again() -> None:
         clock = FakeClock()
         tasks, kube = await _controller(clock, scheduleKind="cron", scheduleExpr="*/5 * * * *")
         clock.advance(5 * 60 + 2)
-        delay = await tasks.reconcile(KEY)
+        # The fire; then, in a pass of its own queued at once, the 00:10 Run (AHEAD_AT_FIRE away or less).
+        assert await tasks.reconcile(KEY) == 0.0
         runs = kube.of(RUNS, KEY[0])
         assert len(runs) == 1
         assert runs[0]["spec"]["scheduledTime"].startswith("2026-01-01T00:05:00")
-        assert delay == 268.0  # to 00:09:30, when the 00:10 Run is made ahead
+        delay = await tasks.reconcile(KEY)
+        assert len(kube.of(RUNS, KEY[0])) == 2
+        assert delay == 298.0  # next: its fire
         # The same instant again (a watch event, a restart's resync): the fire was handled, no second Run.
-        assert await tasks.reconcile(KEY) == 268.0
-        assert len(kube.of(RUNS, KEY[0])) == 1
+        assert await tasks.reconcile(KEY) == 298.0
+        assert len(kube.of(RUNS, KEY[0])) == 2
         # Its status follows a moment later, on the status queue.
         assert len(tasks.sync_queue) == 0 and tasks.sync_queue.waiting() == 1
 
@@ -82,19 +85,21 @@ def test_a_paused_task_fires_nothing() -> None:
 
 
 async def _ahead_of_second_fire(clock: FakeClock, **spec: object) -> tuple[TaskController, FakeKube, str]:
-    """A minutely Task that fired at 00:01 and whose 00:02 Run was created ahead (at 00:01:30)."""
+    """A minutely Task that fired at 00:01 and whose 00:02 Run was created ahead (by that fire's pass), at 00:01:30."""
     tasks, kube = await _controller(clock, scheduleKind="cron", scheduleExpr="* * * * *", **spec)
     clock.advance(61)
-    # The fire worker computes the next fires after the fire, and asks to come back when the next fire is AHEAD
-    # away (00:01:30), not at the fire; the status worker then has nothing to compute nor to hand back.
-    assert await tasks.reconcile(KEY) == 29.0
+    # The fire, then at once (behind any other fires due) the pass that computes the next fires and creates the
+    # next fire's Run (a minute away: within AHEAD_AT_FIRE); it comes back at that fire only. The status worker
+    # then has nothing to compute nor to hand back.
+    assert await tasks.reconcile(KEY) == 0.0
+    assert await tasks.reconcile(KEY) == 59.0
     await tasks.sync(KEY)
     assert len(tasks.queue) == 0
-    assert len(kube.of(RUNS, KEY[0])) == 1
-    clock.advance(29)
-    assert await tasks.reconcile(KEY) == 30.0  # created; next: its fire
     name = f"{KEY[1]}-20260101-000200"
-    assert name in {r["metadata"]["name"] for r in kube.of(RUNS, KEY[0])}
+    assert {r["metadata"]["name"] for r in kube.of(RUNS, KEY[0])} == {f"{KEY[1]}-20260101-000100", name}
+    clock.advance(29)
+    assert await tasks.reconcile(KEY) == 30.0  # nothing more to make; next: its fire
+    assert len(kube.of(RUNS, KEY[0])) == 2
     return tasks, kube, name
 
 
@@ -112,14 +117,18 @@ def test_the_next_fire_is_created_ahead_and_its_fire_only_creates_its_job() -> N
         meta = cast(dict[str, dict[str, str]], run["metadata"])
         assert meta["annotations"][names.ANNOTATION_AHEAD] == "1"
         assert cast(dict[str, str], run["spec"])["scheduledAt"].startswith("2026-01-01T00:02:00")
+        # It runs the version current when it was made: it has no status to pin it in until its fire.
+        assert cast(dict[str, str], run["spec"])["version"] == f"{KEY[1]}-v1"
         clock.advance(31)
         writes = len(kube.writes)
         await tasks.reconcile(KEY)
-        # The fire: one write, the Job of attempt 1, owned by the Run made ahead; no second Run.
+        # The fire: one write, the Job of attempt 1, owned by the Run made ahead; no second Run for it.
         assert kube.writes[writes:] == [("create", "jobs", f"{name}-1")]
+        await tasks.reconcile(KEY)  # then the next fire's Run, made ahead
+        assert kube.writes[-1] == ("create", "runs", f"{KEY[1]}-20260101-000300")
         job = kube.of(JOBS, KEY[0])[0]
         assert job["metadata"]["ownerReferences"][0]["uid"] == meta["uid"]
-        assert len(kube.of(RUNS, KEY[0])) == 2
+        assert len(kube.of(RUNS, KEY[0])) == 3
 
     asyncio.run(scenario())
 
@@ -168,6 +177,48 @@ def test_a_run_made_ahead_for_an_older_generation_is_deleted_and_the_fire_create
         fresh = next(r for r in kube.of(RUNS, KEY[0]) if r["metadata"]["name"] == name)
         assert names.ANNOTATION_AHEAD not in (fresh["metadata"].get("annotations") or {})
         assert kube.of(JOBS, KEY[0]) == []  # the new Run starts the ordinary way, through the reconciler
+
+    asyncio.run(scenario())
+
+
+def test_a_minutely_task_costs_a_fire_pass_and_the_pass_right_after_it_per_fire() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        tasks, kube, _ = await _ahead_of_second_fire(clock)
+        for minute in range(2, 6):
+            clock.advance(30)  # to the fire at 00:0<minute>:00
+            for run in kube.of(RUNS, KEY[0]):
+                tasks.store.runs.put(run)
+            writes = len(kube.writes)
+            # The fire sends its Job only, and asks for the next pass at once (the normal lane: behind fires due).
+            delay = await tasks.reconcile(KEY)
+            assert delay == 0.0 and not isinstance(delay, Urgent)
+            assert [(verb, kind) for verb, kind, _ in kube.writes[writes:]] == [("create", "jobs")]
+            # That pass makes the next fire's Run; then nothing until the next fire, a minute later (none 30 s
+            # before it).
+            assert await tasks.reconcile(KEY) == 60.0
+            assert kube.writes[-1] == ("create", "runs", f"{KEY[1]}-20260101-00{minute + 1:02d}00")
+            clock.advance(30)
+
+    asyncio.run(scenario())
+
+
+def test_a_task_firing_seldom_makes_its_next_run_in_a_pass_of_its_own_ahead_of_it() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        tasks, kube = await _controller(clock, scheduleKind="cron", scheduleExpr="*/10 * * * *")
+        clock.advance(10 * 60)
+        assert await tasks.reconcile(KEY) == 0.0  # the fire
+        # The next fire (00:20) is further than AHEAD_AT_FIRE: not made now, but AHEAD before it (00:19:30; the
+        # worker looks again after MAX_SLEEP at most).
+        assert await tasks.reconcile(KEY) == 300.0
+        assert len(kube.of(RUNS, KEY[0])) == 1
+        clock.advance(300)
+        assert await tasks.reconcile(KEY) == 300.0 - AHEAD.total_seconds()
+        assert len(kube.of(RUNS, KEY[0])) == 1
+        clock.advance(300.0 - AHEAD.total_seconds())
+        assert await tasks.reconcile(KEY) == AHEAD.total_seconds()
+        assert f"{KEY[1]}-20260101-002000" in {r["metadata"]["name"] for r in kube.of(RUNS, KEY[0])}
 
     asyncio.run(scenario())
 
