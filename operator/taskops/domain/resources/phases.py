@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, Literal
 
+from taskops.domain.resources import names
+
 
 class Phase(StrEnum):
     CREATED = "CREATED"
@@ -87,8 +89,13 @@ def is_terminal(phase: str | None) -> bool:
 
 
 def raw_phase(run: Mapping[str, Any]) -> str:
-    """A raw Run's phase: CREATED until its first status write. Raw, not validated: hot paths read thousands."""
-    return str((run.get("status") or {}).get("phase") or Phase.CREATED.value)
+    """A raw Run's phase: CREATED until its first status write (SCHEDULED for a Run made ahead of its fire, which
+    gets no status write until its fire: docs/schedules.md). Raw, not validated: hot paths read thousands."""
+    phase = (run.get("status") or {}).get("phase")
+    if phase:
+        return str(phase)
+    made_ahead = names.ANNOTATION_AHEAD in ((run.get("metadata") or {}).get("annotations") or {})
+    return Phase.SCHEDULED.value if made_ahead else Phase.CREATED.value
 
 
 # --- each seed's vocabulary, derived from (phase, end reason) -----------------

@@ -15,7 +15,7 @@ from pydantic.alias_generators import to_snake
 
 from taskops.domain.resources import numericids, timefmt
 from taskops.domain.resources.apinames import ANNOTATION_CREATED_AT, ANNOTATION_SCHEDULE_OF
-from taskops.domain.resources.phases import EndReason, Phase, is_terminal
+from taskops.domain.resources.phases import EndReason, Phase, is_terminal, raw_phase
 
 UPDATED_AT = "taskops.dev/updated-at"
 
@@ -101,7 +101,7 @@ def _snake_keys(value: Any) -> Any:
 
 def phase_and_reason(run: Mapping[str, Any]) -> tuple[Phase, EndReason | None]:
     status = run.get("status") or {}
-    phase = Phase(status.get("phase") or Phase.CREATED)
+    phase = Phase(raw_phase(run))
     reason = status.get("endReason")
     return phase, EndReason(reason) if reason else None
 
