@@ -129,6 +129,21 @@ def test_operator_killed_after_job_create_makes_no_second_job(
     assert [j.metadata.name for j in kube.jobs(ns)] == ["slow-1-1"]
 
 
+def test_a_restart_decides_no_run_before_every_cache_is_listed(kube: Kube, operator: OperatorProcess, ns: str) -> None:
+    # Before the fix, a Run listed before its Task's versions ended INVALID ("versions 1 to 0"), and one listed
+    # before its Task TaskNotFound: the CI met it as a Run made ahead of a fire missed across a restart.
+    kube.create(ns, builders.task("late-lists"))
+    kube.create(ns, builders.run("late-lists-0", "late-lists"))
+    kube.wait_run_phase(ns, "late-lists-0", {"SUCCEEDED"})  # version 1 is written
+    operator.stop()
+    kube.create(ns, builders.run("pinned", "late-lists", version="1"))
+    operator.start(env={"TASKOPS_FAILPOINTS": "slow-list-tasks,slow-list-controllerrevisions"})
+
+    status = kube.wait_run_phase(ns, "pinned", {"SUCCEEDED", "FAILED", "INVALID", "STOPPED"})["status"]
+    assert status["phase"] == "SUCCEEDED", status.get("message")
+    assert status["version"]["number"] == 1
+
+
 def test_deleting_the_task_deletes_its_runs_and_jobs(kube: Kube, operator: OperatorProcess, ns: str) -> None:
     kube.create(ns, builders.task("doomed", pod_annotations=builders.pod_behaviour(hang=True)))
     for i in range(2):

@@ -182,12 +182,15 @@ async def _operate(
         await admission.start_when_listed(watches.runs.synced)
         admission_ready.append(True)
 
-    async def tasks_when_listed() -> None:
-        # A Task's fire and status read its Runs (the overlap policy's running Runs, the history to prune, the Run
-        # made ahead): the Task controller starts once every Run is in the store. Its queues fill meanwhile, and
-        # the LIST has the CPU to itself (with 100,000 Runs, the 10,000 Tasks' syncs doubled the time to ready).
-        await watches.runs.synced.wait()
-        await tasks.run_workers()
+    async def when_listed(workers: Coroutine[Any, Any, None]) -> None:
+        # client-go's WaitForCacheSync: the controllers start once every cache has its first LIST in. A reconcile
+        # reads the Task, its versions, the Job and the pods from them; on a restart's partial caches a Run
+        # pinned to a version not listed yet ended INVALID ("versions 1 to 0"), one whose Task was not listed
+        # yet TaskNotFound, and a fire took a Run whose Job was not listed yet for one still waiting for it.
+        # Their queues fill meanwhile, and the LISTs have the CPU to themselves (with 100,000 Runs, the 10,000
+        # Tasks' syncs doubled the time to ready).
+        await watches.synced()
+        await workers
 
     stop, kopf_ready = asyncio.Event(), asyncio.Event()
     operator = asyncio.create_task(
@@ -203,8 +206,8 @@ async def _operate(
     stopping = asyncio.create_task(_signalled(stop, kopf_ready))
     parts: list[Coroutine[Any, Any, None]] = [
         watches.run(),
-        reconciler.run_workers(),
-        tasks_when_listed(),
+        when_listed(reconciler.run_workers()),
+        when_listed(tasks.run_workers()),
         sync_admission(),
         admission.run(),
         webhooks.run_workers(),

@@ -26,6 +26,7 @@ from taskops.domain.resources import names
 from taskops.domain.resources.phases import is_terminal, raw_phase
 from taskops.domain.resources.raw import RawRun
 from taskops.domain.scheduling.firedruns import ahead_generation
+from taskops.operator import failpoints
 from taskops.operator.store import (
     Store,
     owned_by_task,
@@ -38,6 +39,12 @@ from taskops.operator.store import (
 from taskops.operator.workqueue import WorkQueue
 
 Obj = dict[str, Any]
+
+
+async def _run(informer: Informer) -> None:
+    if failpoints.enabled(f"slow-list-{informer.resource.plural}"):
+        await asyncio.sleep(failpoints.SLOW_LIST_SECONDS)
+    await informer.run()
 
 
 def unstarted(run: RawRun) -> bool:
@@ -102,9 +109,10 @@ class Watches:
             informer.listen(listener)
 
     async def run(self) -> None:
-        await asyncio.gather(*(informer.run() for informer in self.informers))
+        await asyncio.gather(*(_run(informer) for informer in self.informers))
 
     async def synced(self) -> None:
+        """Until every cache has its first LIST in: a reconcile before that would decide on a partial picture."""
         await asyncio.gather(*(informer.synced.wait() for informer in self.informers))
 
     def on_task(self, type_: str, obj: Obj) -> None:

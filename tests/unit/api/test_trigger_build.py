@@ -34,6 +34,8 @@ def test_check_reports_every_problem_with_its_location() -> None:
         "body.version",
         "path.task",
     ]
+    version = next(e for e in got.errors if e.location == "body.version")
+    assert version.message == 'version "7" of task "orders" does not exist (it has no version yet)'
 
 
 def test_check_resolves_defaults_and_nulls() -> None:

@@ -116,8 +116,9 @@ def decide(
     versions = ctx.versions
     if run.status.attempt is None:
         resolved = resolve(run.spec.version, task, versions)
-        if resolved is None:
-            # The Task controller writes the version of a new spec at once; wait for it.
+        if resolved is None or not versions:
+            # The Task controller writes the version of a new spec at once; wait for it (a Run pinning version 1
+            # of a Task applied with it too).
             decision.requeue_after = VERSION_WAIT_SECONDS
             return decision
         if isinstance(resolved, str):

@@ -98,4 +98,5 @@ def resolve(pin: str | None, task: Task, versions: list[Version]) -> Version | s
     if found is not None:
         return found
     latest = max((v.number for v in versions), default=0)
-    return f'version "{pin}" of task "{task.metadata.name}" does not exist (versions 1 to {latest})'
+    known = f"versions 1 to {latest}" if latest else "it has no version yet"
+    return f'version "{pin}" of task "{task.metadata.name}" does not exist ({known})'

@@ -258,8 +258,9 @@ def test_unknown_version_is_invalid_and_unwritten_current_waits() -> None:
     d = decide_at(make_run_with({"version": "9"}), task, None, [], T0, Context([version_of(task)]))
     assert d.status is not None and d.status.phase == Phase.INVALID
     assert 'version "9" of task "t" does not exist (versions 1 to 1)' in (d.status.message or "")
-    wait = decide_at(make_run(), task, None, [], T0, Context([]))
-    assert wait.status is None and wait.create_job is None and wait.requeue_after
+    for pin in (None, "1", "9"):  # no version written yet: every pin waits for the first
+        wait = decide_at(make_run_with({"version": pin} if pin else {}), task, None, [], T0, Context([]))
+        assert wait.status is None and wait.create_job is None and wait.requeue_after
 
 
 def test_overrides_reach_the_job_and_decide_the_result() -> None:
