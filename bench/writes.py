@@ -8,14 +8,18 @@ happen on a clock whatever runs, so they are counted apart. Everything runs as t
 user agent says who wrote: the operator's own client sends `taskops-operator/...`, kopf sends `kopf/<version>`; both are
 taskops. Writes by kube-controller-manager, kube-scheduler and kwok are Kubernetes running the Job.
 
-Two phases on one fresh control plane with the operator running, `--runs` times each, one at a time
+Three phases on one fresh control plane with the operator running, `--runs` times each, one at a time
 (each waits for the previous to end, so no write is shared between Runs — the worst case):
 
 1. reference: a Job with one 1 s pod created directly; writes by the Kubernetes components per Job;
 2. taskops: a Run of a Task without schedule (what the API writes); writes by taskops per Run, from the
    Run's create until it has ended and the operator has been quiet for `--settle` seconds, broken down
    by verb and resource (subresource after a slash). The Kubernetes components' writes for the Run's Job
-   are counted as well and shown beside the reference.
+   are counted as well and shown beside the reference;
+3. fired: a Task firing every `PERIOD` seconds (cron), its pod the same 1 s one; writes per fire, counted
+   over `--runs` whole periods of its steady state (from 3 s after a fire, once a fire has run end to end,
+   to the same instant `--runs` periods later): the fire's Job, its Run's status writes and Event, the
+   next fire's Run made ahead, and the Task's status writes.
 
     python -m bench.writes --runs 20
 """
@@ -35,6 +39,7 @@ from bench.common import client, cluster_with_operator, make_namespace, run_body
 from devcluster.cluster import Cluster
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import JOBS, RUNS, TASKS
+from taskops.domain.resources import names
 from taskops.domain.resources.phases import is_terminal
 
 NS = "bench-writes"
@@ -42,13 +47,16 @@ TASKOPS_AGENTS = ("taskops-operator", "kopf/")
 KUBERNETES_AGENTS = ("kube-controller-manager", "kube-scheduler", "kwok")
 
 
-def read_audit(path: Path, since: float) -> list[dict[str, Any]]:
-    """Write entries received at or after `since` (epoch seconds)."""
+PERIOD = 6
+
+
+def read_audit(path: Path, since: float, until: float = float("inf")) -> list[dict[str, Any]]:
+    """Write entries received in [since, until) (epoch seconds)."""
     out = []
     for line in path.read_text().splitlines():
         entry = json.loads(line)
         received = entry.get("requestReceivedTimestamp", "")
-        if received and iso_epoch(received) >= since:
+        if received and since <= iso_epoch(received) < until:
             out.append(entry)
     return out
 
@@ -141,7 +149,31 @@ async def bench(cluster: Cluster, n: int, settle: float) -> dict[str, Any]:
 
         reference = await phase(cluster, kube, n, settle, raw)
         taskops = await phase(cluster, kube, n, settle, ours)
-    return {"runs": n, "settle_s": settle, "reference_job": reference, "taskops_run": taskops}
+        fired = await fired_phase(cluster, kube, n, settle)
+    return {"runs": n, "settle_s": settle, "reference_job": reference, "taskops_run": taskops, "fired": fired}
+
+
+async def fired_phase(cluster: Cluster, kube: KubeClient, n: int, settle: float) -> dict[str, Any]:
+    """Writes per fire of a Task firing every PERIOD seconds, over `n` periods of its steady state."""
+    await quiet(cluster, settle)
+    schedule = {"scheduleKind": "cron", "scheduleExpr": f"*/{PERIOD} * * * * *"}
+    await kube.create(TASKS, NS, task_body("fired", short_pod(), **schedule))
+
+    async def fired_runs() -> list[dict[str, Any]]:
+        runs = await kube.list(RUNS, NS, label_selector=f"{names.LABEL_TASK}=fired")
+        return [r for r in runs if (r.get("spec") or {}).get("scheduledTime")]
+
+    deadline = time.monotonic() + 120
+    while not any(run_done(r) for r in await fired_runs()):
+        if time.monotonic() > deadline:
+            raise TimeoutError("no fire of the Task ran to its end in 120 s")
+        await asyncio.sleep(0.5)
+    now = time.time()
+    start = (now // PERIOD + 1) * PERIOD + 3  # 3 s after the next fire: every period from there is alike
+    until = start + n * PERIOD
+    await asyncio.sleep(until - time.time() + settle)
+    await kube.patch(TASKS, NS, "fired", {"spec": {"state": "paused"}})
+    return tally(read_audit(cluster.audit_log, start, until), n)
 
 
 def run(n: int = 20, settle: float = 3.0) -> dict[str, Any]:
@@ -170,6 +202,10 @@ def main() -> None:
     for k, v in ref["breakdown"]["kubernetes"].items():
         print(f"  {v:6.2f}  {k}")
     print(f"user agents: {ours['agents']}")
+    fired = r["fired"]
+    print(f"taskops per fire of a Task firing every {PERIOD} s: {fired['per_run']['taskops']:.2f}")
+    for k, v in fired["breakdown"]["taskops"].items():
+        print(f"  {v:6.2f}  {k}")
     print(f"saved {save('writes', r)} ({r['runtime_s']:.0f} s)")
 
 
