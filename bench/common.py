@@ -237,6 +237,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_snapshot(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by each control-plane process, the operator, and this process."""
+    out = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    me = os.times()
+    out["bench"] = me.user + me.system
+    return out
+
+
 # -- the operator's work queues, sampled while a benchmark runs ------------------------------------------------
 
 _QUEUE_METRICS = ("taskops_workqueue_depth", "taskops_workqueue_active")

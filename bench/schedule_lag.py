@@ -39,6 +39,7 @@ import argparse
 import asyncio
 import datetime as dt
 import multiprocessing
+import os
 import re
 import time
 from collections import defaultdict
@@ -49,6 +50,7 @@ from bench.common import (
     bounded,
     client,
     cluster_with_operator,
+    cpu_snapshot,
     drop_namespace,
     make_namespace,
     sample_queues,
@@ -213,20 +215,28 @@ def with_samples(lags: list[float]) -> dict[str, Any]:
     return {**summary(lags), "samples": [round(x, 4) for x in lags]}
 
 
-async def watch_phase(kube: KubeClient, ns: str, start: dt.datetime, end: dt.datetime, expected: int) -> Watcher:
-    """Watch the namespace's Jobs, pods and Runs until every expected Job and pod is seen (or the drain ends)."""
+async def watch_phase(
+    kube: KubeClient, ns: str, start: dt.datetime, end: dt.datetime, expected: int, pids: dict[str, int]
+) -> dict[str, Any]:
+    """Watch the namespace's Jobs, pods and Runs until every expected Job and pod is seen (or the drain ends);
+    → the lags, and the cores each process used from the window's start to then (`cores`: CPU seconds per
+    second; the machine has `os.cpu_count()`, and a phase whose processes use them all is bounded by them)."""
     watcher = Watcher(start, end, expected)
     stop = asyncio.Event()
     feeds = [(JOBS, watcher.on_job), (PODS, watcher.on_pod), (RUNS, watcher.on_run)]
     tasks = [asyncio.create_task(watch_events(kube, res, ns, on, stop)) for res, on in feeds]
+    await asyncio.sleep(max(0.0, (start - dt.datetime.now(dt.UTC)).total_seconds()))
+    cpu, began = cpu_snapshot(pids), time.monotonic()
     limit = (end + DRAIN - dt.datetime.now(dt.UTC)).total_seconds()
     try:
         await asyncio.wait_for(watcher.done.wait(), timeout=limit)
     except TimeoutError:
         print(f"   drain over: {len(watcher.jobs)} Jobs, {len(watcher.pods)} pods of {expected}", flush=True)
+    used, wall = cpu_snapshot(pids), time.monotonic() - began
     stop.set()
     await asyncio.gather(*tasks)
-    return watcher
+    cores = {name: round((used[name] - cpu[name]) / wall, 3) for name in cpu}
+    return {**watcher.lags(), "cores": {**cores, "all": round(sum(cores.values()), 3)}, "seconds": round(wall, 1)}
 
 
 async def create_all(kube: KubeClient, res: Resource, ns: str, bodies: list[dict[str, Any]]) -> None:
@@ -237,16 +247,16 @@ def expected_fires(n: int, minutes: int) -> int:
     return n * minutes
 
 
-async def cronjob_phase(cluster: Cluster, n: int, minutes: int) -> dict[str, Any]:
+async def cronjob_phase(cluster: Cluster, n: int, minutes: int, pids: dict[str, int]) -> dict[str, Any]:
     ns = "bench-cronjob"
     async with client(cluster) as kube:
         await make_namespace(kube, cluster, ns)
         await create_all(kube, CRONJOBS, ns, [cronjob_body(i) for i in range(n)])
         start, end = window(minutes)
         print(f"cronjob: {n} CronJobs; fires {start:%H:%M:%S}..{end:%H:%M:%S}", flush=True)
-        watcher = await watch_phase(kube, ns, start, end, expected_fires(n, minutes))
+        lags = await watch_phase(kube, ns, start, end, expected_fires(n, minutes), pids)
         await drop_namespace(kube, ns)
-    return watcher.lags()
+    return lags
 
 
 def floor_jobs(ns: str, tasks: list[dict[str, Any]], at: dt.datetime) -> list[tuple[dt.datetime, dict[str, Any]]]:
@@ -290,7 +300,7 @@ def floor_creator(kubeconfig: str, ns: str, tasks: list[dict[str, Any]], start: 
     asyncio.run(main())
 
 
-async def floor_phase(cluster: Cluster, n: int, minutes: int, spread: bool) -> dict[str, Any]:
+async def floor_phase(cluster: Cluster, n: int, minutes: int, spread: bool, pids: dict[str, int]) -> dict[str, Any]:
     ns = "bench-floor"
     async with client(cluster) as kube:
         await make_namespace(kube, cluster, ns)
@@ -302,16 +312,18 @@ async def floor_phase(cluster: Cluster, n: int, minutes: int, spread: bool) -> d
         creator.start()
         print(f"floor: {n} Jobs a minute by a plain client; fires {start:%H:%M:%S}..{end:%H:%M:%S}", flush=True)
         try:
-            watcher = await watch_phase(kube, ns, start, end, expected_fires(n, minutes))
+            lags = await watch_phase(kube, ns, start, end, expected_fires(n, minutes), pids)
         finally:
             creator.join(timeout=60)
             if creator.is_alive():
                 creator.kill()
         await drop_namespace(kube, ns)
-    return watcher.lags()
+    return lags
 
 
-async def taskops_phase(cluster: Cluster, n: int, minutes: int, spread: bool, metrics_port: int) -> dict[str, Any]:
+async def taskops_phase(
+    cluster: Cluster, n: int, minutes: int, spread: bool, metrics_port: int, pids: dict[str, int]
+) -> dict[str, Any]:
     ns = "bench-taskops"
     async with client(cluster) as kube:
         await make_namespace(kube, cluster, ns)
@@ -322,11 +334,11 @@ async def taskops_phase(cluster: Cluster, n: int, minutes: int, spread: bool, me
         start, end = window(minutes)
         print(f"taskops: {n} Tasks (all versioned after {settled:.0f} s); fires {start:%H:%M:%S}..{end:%H:%M:%S}",
               flush=True)  # fmt: skip
-        watcher = await watch_phase(kube, ns, start, end, expected_fires(n, minutes))
+        lags = await watch_phase(kube, ns, start, end, expected_fires(n, minutes), pids)
         stop.set()
         queues = await sampler
         await bounded(CONCURRENCY, (kube.patch(TASKS, ns, f"t-{i}", {"spec": {"state": "paused"}}) for i in range(n)))
-    return {**watcher.lags(), "queues": queues}
+    return {**lags, "queues": queues}
 
 
 async def wait_versions(kube: KubeClient, ns: str, n: int, limit: float = 900.0) -> float:
@@ -376,6 +388,32 @@ def ratios(results: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+def print_results(results: dict[str, Any]) -> None:
+    shape = "spread over each minute" if results["spread"] else "all due at :00"
+    n, minutes = results["tasks"], results["minutes"]
+    print(f"\nschedule lag, {n} schedules {shape}, {minutes} min each (seconds after the fire)")
+    print(f"{'system, event':<34} {'count':>6} {'p50':>8} {'p99':>8} {'max':>8}")
+    labels = {"cronjob": "CronJob controller", "floor": "floor (plain client)", "taskops": "taskops"}
+    for key, label in labels.items():
+        if key in results:
+            print(row(f"{label}: Job created", results[key]["job"]))
+            print(row(f"{label}: pod Running", results[key]["pod_running"]))
+    if "run" in results.get("taskops", {}):
+        print(row("taskops: Run created", results["taskops"]["run"]))
+        print(row("taskops: Run status names its Job", results["taskops"]["run_status"]))
+        print(f"taskops: Runs created ahead of their fire: {results['taskops']['runs_made_ahead']}")
+    print(f"cores used from the window's start to its last Job and pod (the machine has {os.cpu_count()}):")
+    for key, label in labels.items():
+        if key in results:
+            cores = results[key]["cores"]
+            print(f"  {label:<22} " + "  ".join(f"{name} {c:.2f}" for name, c in cores.items()))
+    if results.get("taskops", {}).get("queues"):
+        print_queues(results["taskops"]["queues"])
+    for name, value in results["ratios"].items():
+        print(f"{name}: {value:.2f}")
+    print("targets: job_p99_taskops_to_floor <= 1.3, job_p99_taskops_to_cronjob <= 0.25")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=1000)
@@ -390,37 +428,23 @@ def main() -> None:
     results: dict[str, Any] = {"tasks": n, "minutes": minutes, "spread": spread}
     started = time.monotonic()
     with cluster_with_operator(operator=False) as cluster:
+        pids = {name: proc.pid for name, proc in cluster.procs.items()}
         if not args.skip_cronjob:
-            results["cronjob"] = asyncio.run(cronjob_phase(cluster, n, minutes))
+            results["cronjob"] = asyncio.run(cronjob_phase(cluster, n, minutes, pids))
         if not args.skip_floor:
-            results["floor"] = asyncio.run(floor_phase(cluster, n, minutes, spread))
+            results["floor"] = asyncio.run(floor_phase(cluster, n, minutes, spread, pids))
         if not args.skip_taskops:
             port = free_port()
             operator = start_operator(cluster, args.workers, extra=("--metrics-port", str(port)))
             try:
                 time.sleep(2)
-                results["taskops"] = asyncio.run(taskops_phase(cluster, n, minutes, spread, port))
+                pids["operator"] = operator.pid
+                results["taskops"] = asyncio.run(taskops_phase(cluster, n, minutes, spread, port, pids))
             finally:
                 stop_process(operator)
     results["ratios"] = ratios(results)
     results["runtime_s"] = time.monotonic() - started
-    shape = "spread over each minute" if spread else "all due at :00"
-    print(f"\nschedule lag, {n} schedules {shape}, {minutes} min each (seconds after the fire)")
-    print(f"{'system, event':<34} {'count':>6} {'p50':>8} {'p99':>8} {'max':>8}")
-    labels = {"cronjob": "CronJob controller", "floor": "floor (plain client)", "taskops": "taskops"}
-    for key, label in labels.items():
-        if key in results:
-            print(row(f"{label}: Job created", results[key]["job"]))
-            print(row(f"{label}: pod Running", results[key]["pod_running"]))
-    if "run" in results.get("taskops", {}):
-        print(row("taskops: Run created", results["taskops"]["run"]))
-        print(row("taskops: Run status names its Job", results["taskops"]["run_status"]))
-        print(f"taskops: Runs created ahead of their fire: {results['taskops']['runs_made_ahead']}")
-    if results.get("taskops", {}).get("queues"):
-        print_queues(results["taskops"]["queues"])
-    for name, value in results["ratios"].items():
-        print(f"{name}: {value:.2f}")
-    print("targets: job_p99_taskops_to_floor <= 1.3, job_p99_taskops_to_cronjob <= 0.25")
+    print_results(results)
     suffix = "_spread" if spread else ""
     print(f"saved {save(f'schedule_lag_{n}{suffix}', results)}")
 

@@ -41,7 +41,7 @@ from bench.common import (
     bounded,
     client,
     cluster_with_operator,
-    cpu_seconds,
+    cpu_snapshot,
     drop_namespace,
     make_namespace,
     run_body,
@@ -60,14 +60,6 @@ from taskops.domain.resources import names
 
 CONCURRENCY = 32
 Predicate = Callable[[dict[str, Any]], bool]
-
-
-def cpu_snapshot(pids: dict[str, int]) -> dict[str, float]:
-    """CPU seconds used so far by each control-plane process, the operator, and this process."""
-    out = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    me = os.times()
-    out["bench"] = me.user + me.system
-    return out
 
 
 def cpu_per_object(before: dict[str, float], after: dict[str, float], n: int) -> dict[str, float]:
