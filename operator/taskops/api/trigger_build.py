@@ -108,7 +108,7 @@ def request_hash(kind: str, target: str, body: Any) -> str:
 def build_run(trigger: Trigger, now: dt.datetime, name: str | None = None) -> dict[str, Any]:
     """The Run; without a name the API server generates one from the task's name."""
     task = trigger.task
-    trigger.annotations.setdefault(apinames.ANNOTATION_CREATED_AT, now.astimezone(dt.UTC).isoformat())
+    trigger.annotations.setdefault(apinames.ANNOTATION_CREATED_AT, timefmt.stamp(now))
     meta: dict[str, Any] = {
         "namespace": task.metadata.namespace,
         "labels": {names.LABEL_TASK: task.metadata.name, **trigger.labels},

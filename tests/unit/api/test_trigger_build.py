@@ -59,7 +59,7 @@ def test_build_run_carries_every_field_and_the_owner() -> None:
     run = build_run(trigger, NOW)
     assert run["metadata"]["generateName"] == "orders-"
     assert run["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
-    assert run["metadata"]["annotations"][apinames.ANNOTATION_CREATED_AT] == NOW.isoformat()
+    assert run["metadata"]["annotations"][apinames.ANNOTATION_CREATED_AT] == "2026-11-25T12:00:00Z"
     assert run["spec"] == {
         "taskRef": {"name": "orders"},
         "triggeredBy": "api",

@@ -42,7 +42,7 @@ from taskops.domain.execution.decision import (
 from taskops.domain.execution.jobs import task_owner
 from taskops.domain.execution.versions import Version, resolve
 from taskops.domain.queueing.admission import Admitted, Wait
-from taskops.domain.resources import backoff, names
+from taskops.domain.resources import backoff, names, timefmt
 from taskops.domain.resources.agent import JobDefaults
 from taskops.domain.resources.base import ObjectMeta
 from taskops.domain.resources.conditions import set_condition
@@ -217,9 +217,8 @@ def _admit(run: Run, task: Task, version: Version, now: dt.datetime, decision: D
         return decision
     if run.spec.scheduled_at is not None and now < run.spec.scheduled_at:
         decision.requeue_after = (run.spec.scheduled_at - now).total_seconds()
-        return wait(
-            run, validated, Phase.SCHEDULED, f"waiting until {run.spec.scheduled_at.isoformat()}", None, now, decision
-        )
+        until = f"waiting until {timefmt.stamp(run.spec.scheduled_at)}"
+        return wait(run, validated, Phase.SCHEDULED, until, None, now, decision)
     if (status.concurrency_key is None and status.agent is None) or ctx.released:
         # Released: its Job exists already (a Task given a key after the fire); recorded as admitted, it counts.
         return _start_attempt(validated, task, 1, now, decision, ctx, admitted=True)
@@ -411,7 +410,7 @@ def _follow_attempt(
         status.next_attempt_at = now + dt.timedelta(seconds=wait)
         status.message = (
             f"attempt {attempt} {reason.value}: {message}; attempt {attempt + 1} at "
-            f"{status.next_attempt_at.isoformat()}"
+            f"{timefmt.stamp(status.next_attempt_at)}"
         )
         step(status, now, "retry_scheduled", f"attempt {attempt + 1} in {wait:.1f}s")
         decision.status = status

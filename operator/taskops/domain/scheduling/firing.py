@@ -12,6 +12,7 @@ import collections
 import datetime as dt
 from dataclasses import dataclass, field
 
+from taskops.domain.resources import timefmt
 from taskops.domain.resources.phases import EndReason
 from taskops.domain.resources.task import TaskSpec
 from taskops.domain.scheduling.recurrence import Fire, FireSource
@@ -149,7 +150,7 @@ def _apply_overlap(
             PlannedRun(
                 r.scheduled_time,
                 EndReason.STOPPED,
-                f"overlap policy replace: superseded by the fire at {newest.scheduled_time.isoformat()}",
+                f"overlap policy replace: superseded by the fire at {timefmt.stamp(newest.scheduled_time)}",
             )
             for r in executions[:-1]
         ]
@@ -164,5 +165,5 @@ def _apply_overlap(
             )
         else:
             out.append(run)
-            going = f"of {run.scheduled_time.isoformat()}"
+            going = f"of {timefmt.stamp(run.scheduled_time)}"
     return out
