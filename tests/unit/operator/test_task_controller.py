@@ -103,6 +103,10 @@ async def _ahead_of_second_fire(clock: FakeClock, **spec: object) -> tuple[TaskC
     return tasks, kube, name
 
 
+def _job_names(kube: FakeKube) -> set[str]:
+    return {j["metadata"]["name"] for j in kube.of(JOBS, KEY[0])}
+
+
 def _put_run(tasks: TaskController, kube: FakeKube, name: str) -> dict[str, object]:
     run = next(r for r in kube.of(RUNS, KEY[0]) if r["metadata"]["name"] == name)
     tasks.store.runs.put(run)
@@ -126,7 +130,7 @@ def test_the_next_fire_is_created_ahead_and_its_fire_only_creates_its_job() -> N
         assert kube.writes[writes:] == [("create", "jobs", f"{name}-1")]
         await tasks.reconcile(KEY)  # then the next fire's Run, made ahead
         assert kube.writes[-1] == ("create", "runs", f"{KEY[1]}-20260101-000300")
-        job = kube.of(JOBS, KEY[0])[0]
+        job = next(j for j in kube.of(JOBS, KEY[0]) if j["metadata"]["name"] == f"{name}-1")
         assert job["metadata"]["ownerReferences"][0]["uid"] == meta["uid"]
         assert len(kube.of(RUNS, KEY[0])) == 3
 
@@ -141,7 +145,7 @@ def test_a_run_made_ahead_becomes_the_record_of_a_skipped_fire_when_another_run_
             tasks.store.runs.put(run)
         clock.advance(31)
         await tasks.reconcile(KEY)
-        assert kube.of(JOBS, KEY[0]) == []
+        assert _job_names(kube) == {f"{KEY[1]}-20260101-000100-1"}  # the going Run's only
         ahead = next(r for r in kube.of(RUNS, KEY[0]) if r["metadata"]["name"] == name)
         assert ahead["metadata"]["annotations"][names.ANNOTATION_DISPOSITION] == "skipped"
 
@@ -157,8 +161,8 @@ def test_a_run_made_ahead_is_recorded_missed_after_downtime_under_policy_skip() 
         await tasks.reconcile(KEY)
         ahead = next(r for r in kube.of(RUNS, KEY[0]) if r["metadata"]["name"] == name)
         assert ahead["metadata"]["annotations"][names.ANNOTATION_DISPOSITION] == "missed"
-        # Only the on-time fire (00:05) runs; it had no Run made ahead, so it is created as before.
-        assert kube.of(JOBS, KEY[0]) == []
+        # 00:03 to 00:05 (30 s late too) are recorded missed as well: no Job but the 00:01 fire's.
+        assert _job_names(kube) == {f"{KEY[1]}-20260101-000100-1"}
         assert f"{KEY[1]}-20260101-000500" in {r["metadata"]["name"] for r in kube.of(RUNS, KEY[0])}
 
     asyncio.run(scenario())
@@ -175,8 +179,11 @@ def test_a_run_made_ahead_for_an_older_generation_is_deleted_and_the_fire_create
         await tasks.reconcile(KEY)
         assert ("delete", "runs", name) in kube.writes
         fresh = next(r for r in kube.of(RUNS, KEY[0]) if r["metadata"]["name"] == name)
-        assert names.ANNOTATION_AHEAD not in (fresh["metadata"].get("annotations") or {})
-        assert kube.of(JOBS, KEY[0]) == []  # the new Run starts the ordinary way, through the reconciler
+        # Made again for the Task's new generation, and started by the same pass.
+        assert fresh["metadata"]["annotations"][names.ANNOTATION_AHEAD] == "2"
+        assert kube.writes[-2:] == [("create", "runs", name), ("create", "jobs", f"{name}-1")]
+        job = next(j for j in kube.of(JOBS, KEY[0]) if j["metadata"]["name"] == f"{name}-1")
+        assert job["metadata"]["ownerReferences"][0]["uid"] == fresh["metadata"]["uid"]
 
     asyncio.run(scenario())
 
@@ -223,6 +230,30 @@ def test_a_task_firing_seldom_makes_its_next_run_in_a_pass_of_its_own_ahead_of_i
     asyncio.run(scenario())
 
 
+def test_a_fire_whose_run_was_not_made_ahead_makes_it_and_its_job_in_one_pass() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        tasks, kube = await _controller(clock, scheduleKind="cron", scheduleExpr="*/5 * * * *")
+        clock.advance(5 * 60 + 2)  # its pass came late: no Run made ahead for 00:05
+        await tasks.reconcile(KEY)
+        name = f"{KEY[1]}-20260101-000500"
+        run = next(r for r in kube.of(RUNS, KEY[0]) if r["metadata"]["name"] == name)
+        # Made as a Run made ahead is (its version pinned; the Run reconciler adopts the Job), not left to the Run
+        # queue for its Job.
+        assert run["metadata"]["annotations"][names.ANNOTATION_AHEAD] == "1"
+        assert run["spec"]["version"] == f"{KEY[1]}-v1"
+        job = next(j for j in kube.of(JOBS, KEY[0]) if j["metadata"]["name"] == f"{name}-1")
+        assert job["metadata"]["ownerReferences"][0]["uid"] == run["metadata"]["uid"]
+        # The same instant again (a restart's resync before the status write): nothing more.
+        writes = len(kube.writes)
+        tasks.store.runs.put(run)
+        tasks.store.jobs.put(job)
+        await tasks.reconcile(KEY)
+        assert [w for w in kube.writes[writes:] if w[2] in {name, f"{name}-1"}] == []
+
+    asyncio.run(scenario())
+
+
 def test_no_run_is_made_ahead_for_a_task_with_a_concurrency_key() -> None:
     async def scenario() -> None:
         clock = FakeClock()
@@ -234,6 +265,10 @@ def test_no_run_is_made_ahead_for_a_task_with_a_concurrency_key() -> None:
         clock.advance(29)
         await tasks.reconcile(KEY)
         assert len(kube.of(RUNS, KEY[0])) == 1
+        # Nor is its fire's Run started by the fire: admission starts it.
+        run = kube.of(RUNS, KEY[0])[0]
+        assert names.ANNOTATION_AHEAD not in (run["metadata"].get("annotations") or {})
+        assert kube.of(JOBS, KEY[0]) == []
 
     asyncio.run(scenario())
 
@@ -263,12 +298,14 @@ def test_a_fire_writes_the_version_then_its_run_under_the_gate_and_its_status_fo
         before = len(kube.writes)
         await tasks.reconcile(KEY)
         run = f"{KEY[1]}-20260101-000500"
-        # The version the Run pins, then the Run; no status write on the fire path, all while Run reconciles wait.
+        # The version the Run pins, the Run, then its Job; no status write on the fire path, all while Run
+        # reconciles wait.
         assert [(verb, what) for verb, what, _ in kube.writes[before:]] == [
             ("create", "controllerrevisions"),
             ("create", "runs"),
+            ("create", "jobs"),
         ]
-        assert kube.writes[-1][2] == run and [held for _, held in gate] == [True, True]
+        assert kube.writes[-2][2] == run and [held for _, held in gate] == [True, True, True]
         # The status worker: one status write per sync, none when nothing changed since.
         writes = len(kube.writes)
         await tasks.sync(KEY)
