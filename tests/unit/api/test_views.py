@@ -52,6 +52,17 @@ def test_one_status_in_each_seed_vocabulary() -> None:
     assert views.task_run003(queued).status == "in_progress"
 
 
+def test_a_run_annotated_with_a_time_that_is_not_one_still_reads_with_its_creation_time() -> None:
+    # Anyone who may annotate a Run could make every list of its namespace fail with a ValueError.
+    run = _run()
+    run["metadata"]["annotations"] = {"taskops.dev/created-at": "garbage", "taskops.dev/updated-at": "9" * 300}
+    out = views.run_out(run)
+    created = dt.datetime(2026, 11, 25, 12, 0, 0, tzinfo=dt.UTC)
+    assert (out.created_at, out.updated_at) == (created, created)
+    run["metadata"]["annotations"] = {"taskops.dev/created-at": "2026-11-25T11:59:59Z"}
+    assert views.run_out(run).created_at == dt.datetime(2026, 11, 25, 11, 59, 59, tzinfo=dt.UTC)
+
+
 def test_select_runs_filters_and_sorts() -> None:
     a = views.run_out(_run("SUCCEEDED", "success"))
     b = views.run_out(_run("RUNNING", None)).model_copy(update={"id": "r2", "execution_mode": "LIVE"})

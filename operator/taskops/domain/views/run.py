@@ -91,6 +91,16 @@ def _owner_uid(obj: Mapping[str, Any], kind: str) -> str | None:
     return None
 
 
+def _annotated_time(meta: Mapping[str, Any], annotation: str) -> dt.datetime | None:
+    """The time an annotation holds, else the creation time: whoever may annotate a Run (`kubectl annotate`)
+    must not make it unreadable to the API (a ValueError there failed every list of its namespace)."""
+    try:
+        return timefmt.parse_optional((meta.get("annotations") or {}).get(annotation))
+    except ValueError:
+        pass
+    return timefmt.parse_optional(meta.get("creationTimestamp"))
+
+
 def _snake_keys(value: Any) -> Any:
     if isinstance(value, dict):
         return {to_snake(k): _snake_keys(v) for k, v in value.items()}
@@ -151,12 +161,8 @@ def run_out(run: Mapping[str, Any], task_name: str | None = None, replay: bool |
         batch=status.get("batch"),
         history=[Step.model_validate(s) for s in status.get("history") or []],
         scheduled_at=timefmt.parse_optional(spec.get("scheduledAt") or spec.get("scheduledTime")),
-        created_at=timefmt.parse_optional(
-            (meta.get("annotations") or {}).get(ANNOTATION_CREATED_AT) or meta.get("creationTimestamp")
-        ),
-        updated_at=timefmt.parse_optional(
-            (meta.get("annotations") or {}).get(UPDATED_AT) or meta.get("creationTimestamp")
-        ),
+        created_at=_annotated_time(meta, ANNOTATION_CREATED_AT),
+        updated_at=_annotated_time(meta, UPDATED_AT),
         start_at=timefmt.parse_optional(status.get("startTime")),
         end_at=timefmt.parse_optional(status.get("endTime")),
         is_done=ended,
