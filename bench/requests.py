@@ -5,9 +5,9 @@ kube-apiserver, and `bench.writes` counts the requests: the Run's create, two `r
 Job and one Event. This prices each of them: on one fresh control plane (no operator running while it
 measures, so nothing else writes), `--n` requests of one kind at a time, 20 in flight, and the CPU seconds
 kube-apiserver and etcd used over them (from /proc, through a second after the last answer) divided by
-`--n`. The references are measured in the same run, the same way: a plain Job create (what the Run adds
-to), and a ConfigMap create and merge patch of about the same size as the Run (the same write for a
-built-in kind).
+`--n`; and, first, what they use in 10 s with nothing sent. The references are measured in the same run,
+the same way: a plain Job create (what the Run adds to), and a ConfigMap create and merge patch of about
+the same size as the Run (the same write for a built-in kind).
 
 The bodies are real: a Run of a Task without schedule as the API writes it, its status as the operator
 wrote it when it was `RUNNING` and when it had ended, the operator's Event for it, and the Job it created
@@ -46,6 +46,7 @@ from taskops.domain.resources.phases import is_terminal
 
 NS = "bench-requests"
 IN_FLIGHT = 20
+IDLE = 10.0
 # Set by the API server or the Job controller: a copy created again must not carry them.
 SERVER_SET = ("uid", "resourceVersion", "creationTimestamp", "managedFields", "generation", "ownerReferences")
 JOB_LABELS = ("controller-uid", "batch.kubernetes.io/controller-uid", "job-name", "batch.kubernetes.io/job-name")
@@ -176,7 +177,15 @@ async def bench(cluster: Cluster, n: int) -> dict[str, Any]:
             "event_create": event_create,
             "job_create_taskops": job_ours,
         }
-        results: dict[str, Any] = {"run_bytes": size}
+        before = cpu_snapshot(pids)
+        await asyncio.sleep(IDLE)
+        after = cpu_snapshot(pids)
+        results: dict[str, Any] = {
+            "run_bytes": size,
+            # What the control plane uses with nothing sent (leases, heartbeats), in cores: a phase that lasts
+            # longer pays more of it per object.
+            "idle_cores": {k: (after[k] - before[k]) / IDLE for k in ("kube-apiserver", "etcd")},
+        }
         for kind, one in kinds.items():
             results[kind] = await measure(kube, cluster, n, pids, one)
         return results
@@ -207,10 +216,12 @@ def main() -> None:
     )
     print(f"{'request':<30} {'kube-apiserver':>15} {'etcd':>8} {'x a plain Job create':>22}")
     for kind, m in r.items():
-        if isinstance(m, dict):
+        if isinstance(m, dict) and "apiserver_ms" in m:
             print(f"{kind:<30} {m['apiserver_ms']:12.2f} ms {m['etcd_ms']:5.2f} ms {m['apiserver_ms'] / job:18.2f}")
     print(f"what a Run adds to its Job in kube-apiserver: {r['run_adds_apiserver_ms']:.1f} ms "
           f"({r['run_adds_apiserver_ms'] / job:.2f} x a plain Job create)")  # fmt: skip
+    idle = r["idle_cores"]
+    print(f"idle: kube-apiserver {idle['kube-apiserver']:.3f} cores, etcd {idle['etcd']:.3f} cores")
     cm = r["configmap_patch_one_field"]["apiserver_ms"]
     print(f"a Run's ended-status patch against a ConfigMap patch of the same size: "
           f"{r['run_status_ended']['apiserver_ms'] / cm:.2f} x")  # fmt: skip
