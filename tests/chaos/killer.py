@@ -1,4 +1,10 @@
-"""SIGKILL the operator at random intervals and start it again at once, on a thread, for a `with` block."""
+"""SIGKILL the operator at random intervals and start it again at once, on a thread, for a `with` block.
+
+With `outage`, a share of the kills (`outage[0]`) keep the operator down for a while (uniform in `outage[1]`
+seconds) before it starts again: long enough, say, for scheduled fires to be missed (docs/schedules.md). With
+`aim`, each kill is moved to within `aim` seconds after a whole second, when fires due at that second are in
+flight (a Run or Job sent, its status not yet written).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +14,28 @@ import time
 
 from tests.integration.processes import OperatorProcess
 
+# A replacement pod comes up a moment later, not in the same instant.
+RESTART_AFTER = 0.3
+
 
 class Killer:
-    def __init__(self, operator: OperatorProcess, every: tuple[float, float], rng: random.Random) -> None:
+    def __init__(
+        self,
+        operator: OperatorProcess,
+        every: tuple[float, float],
+        rng: random.Random,
+        outage: tuple[float, tuple[float, float]] | None = None,
+        aim: float | None = None,
+    ) -> None:
         self.operator = operator
         self.every = every
         self.rng = rng
+        self.outage = outage
+        self.aim = aim
         self.kills = 0
+        # Kills that kept the operator down for an outage, and for how long in all (seconds).
+        self.outages = 0
+        self.down = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="operator-killer", daemon=True)
 
@@ -32,9 +53,21 @@ class Killer:
         self.operator.start()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.rng.uniform(*self.every)):
+        while not self._stop.wait(self._next()):
             self.operator.kill()
             self.kills += 1
-            # A replacement pod comes up a moment later, not in the same instant.
-            time.sleep(0.3)
+            down = RESTART_AFTER
+            if self.outage is not None and self.rng.random() < self.outage[0]:
+                down = self.rng.uniform(*self.outage[1])
+                self.outages += 1
+            self.down += down
+            self._stop.wait(down)
             self.operator.start()
+
+    def _next(self) -> float:
+        """Seconds until the next kill."""
+        wait = self.rng.uniform(*self.every)
+        if self.aim is None:
+            return wait
+        at = time.time() + wait
+        return wait + (1 - at % 1) + self.rng.uniform(0, self.aim)
