@@ -33,9 +33,10 @@ class Killer:
         self.outage = outage
         self.aim = aim
         self.kills = 0
-        # Kills that kept the operator down for an outage, and for how long in all (seconds).
+        # Kills that kept the operator down for an outage; and every span it was down, as (kill, start) in epoch
+        # seconds, so that a delay can be measured in the time the operator had.
         self.outages = 0
-        self.down = 0.0
+        self.downs: list[tuple[float, float]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="operator-killer", daemon=True)
 
@@ -48,21 +49,28 @@ class Killer:
         self._thread.join()
         # A child dies with the thread that spawned it (PR_SET_PDEATHSIG), and the killer thread has just
         # ended: one last SIGKILL and start from this thread, so the operator outlives the block.
+        killed = time.time()
         self.operator.kill()
         self.kills += 1
         self.operator.start()
+        self.downs.append((killed, time.time()))
+
+    def down_between(self, start: float, end: float) -> float:
+        """Seconds the operator was down between two epoch times."""
+        return sum(max(0.0, min(end, b) - max(start, a)) for a, b in self.downs)
 
     def _loop(self) -> None:
         while not self._stop.wait(self._next()):
+            killed = time.time()
             self.operator.kill()
             self.kills += 1
             down = RESTART_AFTER
             if self.outage is not None and self.rng.random() < self.outage[0]:
                 down = self.rng.uniform(*self.outage[1])
                 self.outages += 1
-            self.down += down
             self._stop.wait(down)
             self.operator.start()
+            self.downs.append((killed, time.time()))
 
     def _next(self) -> float:
         """Seconds until the next kill."""
