@@ -32,6 +32,8 @@ class Scale:
     deadline: float
     # How long cron Tasks fire every few seconds while the operator is killed (test_schedule_kills).
     fire_window: float
+    # How many copies of that scenario's eight Tasks fire (each copy with concurrency keys and an agent of its own).
+    fire_copies: int
     # In that scenario, the share of kills that keep the operator down, and for how long (seconds): past 10 s a
     # fire is missed and its Task's missedPolicy decides it (docs/schedules.md).
     outage_share: float
@@ -59,6 +61,7 @@ SHORT = Scale(
     load_triggers=0.1,
     deadline=150.0,
     fire_window=75.0,
+    fire_copies=1,
     outage_share=0.25,
     outage_seconds=(11.0, 16.0),
     fire_aim=0.3,
@@ -77,6 +80,7 @@ FULL = Scale(
     load_triggers=0.03,
     deadline=1800.0,
     fire_window=300.0,
+    fire_copies=3,
     outage_share=0.2,
     outage_seconds=(11.0, 20.0),
     fire_aim=0.3,

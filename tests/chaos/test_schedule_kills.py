@@ -20,7 +20,7 @@ import datetime as dt
 import random
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -37,8 +37,9 @@ from tests.integration.timing import ENDED, parse_time
 HISTORY = 100_000  # no Run is pruned while it is being counted
 # No missed fire is dropped (docs/schedules.md, maxCatchUp): each one must have its Run or its record.
 CATCH_UP = 1000
-AGENTS = {"agent-0": 2}
-KEYS = {"key-0": 1, "key-1": 2}
+# Limits of the keyed Tasks' groups (concurrency keys and an agent); each copy of the Tasks (`SCALE.fire_copies`)
+# has groups of its own.
+GROUPS = {"key-0": 1, "key-1": 2, "agent-0": 2}
 # How late a fire's Job may come after its fire time, counting only the time the operator was running (outages
 # are the missed policy's business): a restart (imports, the informers' lists) and, for a keyed Task, a wait for its
 # slot. A Run made ahead that its fire never started misses this bound.
@@ -76,7 +77,7 @@ class Fires:
         return out
 
 
-TASKS = [
+MIX = [
     # No key: each fire's Run is made ahead by the pass after the previous fire, and the fire sends its Job.
     Fires("ahead-5", 5, 0, "run_all"),
     # Irregular over the minute (…, 51, 58, then 2): the 4 s gap is still made ahead, barely (AHEAD_MIN 3 s).
@@ -92,10 +93,24 @@ TASKS = [
 ]
 
 
+def in_copy(name: str, c: int) -> str:
+    return f"{name}-c{c}" if c else name
+
+
+def copy(fires: Fires, c: int) -> Fires:
+    """Copy `c` of a Task of the mix, with groups of its own: the same load on each key and agent at any scale."""
+    key, agent = (in_copy(g, c) if g else None for g in (fires.key, fires.agent))
+    return replace(fires, name=in_copy(fires.name, c), key=key, agent=agent)
+
+
+TASKS = [copy(f, c) for c in range(SCALE.fire_copies) for f in MIX]
+LIMITS = {in_copy(g, c): n for g, n in GROUPS.items() for c in range(SCALE.fire_copies)}
+
+
 def create_tasks(kube: Kube, ns: str) -> dict[str, dt.datetime]:
     """The Tasks; → each one's creation time (its first fire is the schedule's first time after it)."""
-    for agent, capacity in AGENTS.items():
-        kube.create(ns, builders.agent(agent, capacity))
+    for agent in {f.agent for f in TASKS if f.agent}:
+        kube.create(ns, builders.agent(agent, LIMITS[agent]))
     created = {}
     for fires in TASKS:
         spec: dict[str, Any] = {
@@ -109,7 +124,7 @@ def create_tasks(kube: Kube, ns: str) -> dict[str, dt.datetime]:
             "failedRunsHistoryLimit": HISTORY,
         }
         if fires.key:
-            spec |= {"concurrencyKey": fires.key, "concurrencyLimit": KEYS[fires.key]}
+            spec |= {"concurrencyKey": fires.key, "concurrencyLimit": LIMITS[fires.key]}
         if fires.agent:
             spec["agent"] = fires.agent
         pod = builders.pod_behaviour(duration=SCALE.pod_duration)
@@ -207,13 +222,12 @@ def test_schedule_kills(kube: Kube, operator: OperatorProcess, ns: str) -> None:
     late = sorted(f"{n}:{lag.total_seconds():.0f}s" for n, lag in lags.items() if lag > LAG)
     key_of = {f.name: f.key for f in TASKS if f.key}
     agent_of = {f.name: f.agent for f in TASKS if f.agent}
-    limits = {**KEYS, **AGENTS}
     ours = list(runs.values())
     violations = (
-        run_violations(ours, key_of, limits)
-        + run_violations(ours, agent_of, limits)
-        + job_violations(jobs, key_of, limits)
-        + job_violations(jobs, agent_of, limits)
+        run_violations(ours, key_of, LIMITS)
+        + run_violations(ours, agent_of, LIMITS)
+        + job_violations(jobs, key_of, LIMITS)
+        + job_violations(jobs, agent_of, LIMITS)
     )
     records = sum(1 for n in expected if (runs[n].get("status") or {}).get("endReason") == "missed")
     counts = {
