@@ -10,7 +10,7 @@ seconds, just after a whole second (when that second's fires are in flight), and
 10 s after which a fire is missed; then they are paused. Afterwards, from the schedule alone: every fire time
 between a Task's creation and the window's end has exactly one Run (never two Runs nor two Jobs for one fire,
 even one deleted and made again), which ended as its missed policy allows (`run_all`: it ran and SUCCEEDED; the
-others: SUCCEEDED or recorded `missed`), whose Job came within `LAG` of its fire (of the operator's up time);
+others: SUCCEEDED or recorded `missed`), handled within `LAG` of its fire (of the operator's up time);
 nothing is left stuck, no Run is made for a time the schedule does not have, and no limit is exceeded.
 """
 
@@ -40,9 +40,10 @@ CATCH_UP = 1000
 # Limits of the keyed Tasks' groups (concurrency keys and an agent); each copy of the Tasks (`SCALE.fire_copies`)
 # has groups of its own.
 GROUPS = {"key-0": 1, "key-1": 2, "agent-0": 2}
-# How late a fire's Job may come after its fire time, counting only the time the operator was running (outages
-# are the missed policy's business): a restart (imports, the informers' lists) and, for a keyed Task, a wait for its
-# slot. A Run made ahead that its fire never started misses this bound.
+# How late a fire may be handled, counting only the time the operator was running (outages are the missed policy's
+# business): its restart (imports, the informers' lists), then the fire. Handled is the Job for a Task without a
+# key (the fire sends it: a Run made ahead that its fire never started misses this bound), the Run for a keyed one
+# (then it waits for a slot, as long as its group is full, which is admission's business, not the schedule's).
 LAG = dt.timedelta(seconds=20)
 # How long the operator, no longer killed, has to handle the fires of the window before the Tasks are paused.
 CATCH_UP_WAIT = 60.0
@@ -213,12 +214,17 @@ def test_schedule_kills(kube: Kube, operator: OperatorProcess, ns: str) -> None:
     for job in jobs:
         if job.attempt == "1":
             first_job[job.run] = min(job.created, first_job.get(job.run, job.created))
-    lags = {}
-    for name in expected:
-        if name in first_job:
-            fired = parse_time(runs[name]["spec"]["scheduledTime"])
-            down = killer.down_between(fired.timestamp(), first_job[name].timestamp())
-            lags[name] = first_job[name] - fired - dt.timedelta(seconds=down)
+    keyed = {f.name for f in TASKS if f.key or f.agent}
+    lags, waits = {}, {}
+    for name in set(expected) & set(first_job):  # the Runs that ran (a missed record has no Job)
+        run = runs[name]
+        fired = parse_time(run["spec"]["scheduledTime"])
+        handled = first_job[name]
+        if run["spec"]["taskRef"]["name"] in keyed:
+            handled = parse_time(run["metadata"]["creationTimestamp"])
+        down = killer.down_between(fired.timestamp(), handled.timestamp())
+        lags[name] = handled - fired - dt.timedelta(seconds=down)
+        waits[name] = first_job[name] - fired
     late = sorted(f"{n}:{lag.total_seconds():.0f}s" for n, lag in lags.items() if lag > LAG)
     key_of = {f.name: f.key for f in TASKS if f.key}
     agent_of = {f.name: f.agent for f in TASKS if f.agent}
@@ -244,6 +250,8 @@ def test_schedule_kills(kube: Kube, operator: OperatorProcess, ns: str) -> None:
         "extra": len(extra),
         "late": len(late),
         "max_up_lag_s": round(max(lags.values(), default=dt.timedelta()).total_seconds()),
+        # From a fire to its Job, outages and waits for a slot included: for the record, not checked.
+        "max_job_wait_s": round(max(waits.values(), default=dt.timedelta()).total_seconds()),
         "lost": len(lost),
         "stuck": len(ended.stuck),
         "wrong_end": len(ended.wrong_end),
