@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from taskops.domain.resources.names import ANNOTATION_AHEAD
 from tests import builders
 from tests.chaos.checks import Expected, job_violations, outcome, phase, run_violations
 from tests.chaos.jobwatch import JobWatch, RunWatch
@@ -240,6 +241,8 @@ def test_schedule_kills(kube: Kube, operator: OperatorProcess, ns: str) -> None:
         "tasks": len(TASKS),
         "fires": sum(len(t) for t in due.values()),
         "runs": len(runs),
+        # Which path each fire took: its Run made ahead of it, or made at it (in one pass with its Job, or keyed).
+        "made_ahead": sum(1 for n in expected if made_ahead(runs[n])),
         "missed_records": records,
         "jobs": len(jobs),
         "restarts": killer.kills,
@@ -261,6 +264,13 @@ def test_schedule_kills(kube: Kube, operator: OperatorProcess, ns: str) -> None:
     assert (counts["duplicate_jobs"], counts["duplicate_runs"], counts["violations"]) == (0, 0, 0), counts
     assert (lost, extra, late) == ([], [], []), f"lost {lost[:10]}, extra {extra[:10]}, late {late[:10]}"
     assert ended.counts() == {"lost": 0, "stuck": 0, "wrong_end": 0}, ended.explain()
+
+
+def made_ahead(run: dict[str, Any]) -> bool:
+    """Whether a Run was created before its fire (creation times are whole seconds, rounded down)."""
+    meta = run["metadata"]
+    created, fire = parse_time(meta["creationTimestamp"]), parse_time(run["spec"]["scheduledTime"])
+    return ANNOTATION_AHEAD in (meta.get("annotations") or {}) and created < fire
 
 
 def expect(fires: Fires, run: dict[str, Any]) -> Expected:
