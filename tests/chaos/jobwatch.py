@@ -1,6 +1,6 @@
-"""Every Job ever created in a namespace, seen through a watch: a Job deleted and created again is two Jobs.
+"""Every Job (or Run) ever created in a namespace, seen through a watch: one deleted and created again is two.
 
-Listing Jobs at the end would miss a duplicate the operator deleted (or one
+Listing at the end would miss a duplicate the operator deleted (or a Job
 garbage-collected with its Run); the watch records each ADDED uid as it
 happens, and reconnects from its last resourceVersion across API server
 restarts (relisting when that version has been compacted away).
@@ -12,13 +12,15 @@ import datetime as dt
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
-from tests.integration.kube import Kube
+from tests.integration.kube import GROUP, VERSION, Kube
+from tests.integration.timing import parse_time
 
 LABEL_TASK, LABEL_RUN, LABEL_ATTEMPT = "taskops.dev/task", "taskops.dev/run", "taskops.dev/attempt"
 
@@ -34,6 +36,16 @@ class SeenJob:
     ended: dt.datetime | None = None
 
 
+@dataclass
+class SeenRun:
+    uid: str
+    name: str
+    task: str
+    # spec.scheduledTime: the fire a scheduled Run is for (None for a Run created by hand or the API).
+    scheduled: dt.datetime | None
+    deleted: bool = False
+
+
 def _ended(job: Any) -> dt.datetime | None:
     status = job.status
     if status is None:
@@ -46,18 +58,42 @@ def _ended(job: Any) -> dt.datetime | None:
     return None
 
 
-class JobWatch:
-    def __init__(self, kube: Kube, namespace: str) -> None:
+def _extra(groups: dict[Any, set[str]]) -> int:
+    """Objects beyond the first in each group."""
+    return sum(len(uids) - 1 for uids in groups.values())
+
+
+class _Watch:
+    """The watch loop: `_list` is the list call to watch, `_record` keeps what one object shows."""
+
+    def __init__(self, kube: Kube, namespace: str, name: str) -> None:
         self.kube = kube
         self.namespace = namespace
-        self.jobs: dict[str, SeenJob] = {}
         self.reconnects = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._watch: watch.Watch | None = None
-        self._thread = threading.Thread(target=self._loop, name="job-watch", daemon=True)
+        self._resource_version = ""
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
-    def start(self) -> JobWatch:
+    def _list(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def _record(self, obj: Any, deleted: bool = False) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def _items(listed: Any) -> tuple[list[Any], str]:
+        """A list answer's objects and resourceVersion."""
+        if isinstance(listed, dict):  # custom objects come as plain dicts
+            return listed["items"], str(listed["metadata"].get("resourceVersion") or "")
+        return listed.items, str(listed.metadata.resource_version if listed.metadata else "")
+
+    @staticmethod
+    def _version(obj: Any) -> str:
+        return str(obj["metadata"]["resourceVersion"] if isinstance(obj, dict) else obj.metadata.resource_version)
+
+    def start(self) -> _Watch:
         self._resource_version = self._relist()
         self._thread.start()
         return self
@@ -68,45 +104,24 @@ class JobWatch:
             self._watch.stop()  # type: ignore[no-untyped-call]
         self._thread.join(timeout=15)
 
-    def _record(self, job: Any, deleted: bool = False) -> None:
-        meta = job.metadata
-        labels = meta.labels or {}
-        with self._lock:
-            seen = self.jobs.get(meta.uid)
-            if seen is None:
-                seen = SeenJob(
-                    uid=meta.uid,
-                    name=meta.name,
-                    task=labels.get(LABEL_TASK, ""),
-                    run=labels.get(LABEL_RUN, ""),
-                    attempt=labels.get(LABEL_ATTEMPT, ""),
-                    created=meta.creation_timestamp,
-                )
-                self.jobs[meta.uid] = seen
-            seen.ended = seen.ended or _ended(job)
-            if deleted and seen.ended is None:
-                # Deleted before it finished: it held its slot until then, as far as anyone can tell.
-                seen.ended = dt.datetime.now(dt.UTC)
-
     def _relist(self) -> str:
-        listed = self.kube.batch.list_namespaced_job(self.namespace)
-        for job in listed.items:
-            self._record(job)
-        return str(listed.metadata.resource_version if listed.metadata else "")
+        fn, args = self._list()
+        items, version = self._items(fn(*args))
+        for obj in items:
+            self._record(obj)
+        return version
 
     def _loop(self) -> None:
+        fn, args = self._list()
         while not self._stop.is_set():
             self._watch = watch.Watch()  # type: ignore[no-untyped-call]
             try:
                 for event in self._watch.stream(  # type: ignore[no-untyped-call]
-                    self.kube.batch.list_namespaced_job,
-                    self.namespace,
-                    resource_version=self._resource_version,
-                    timeout_seconds=60,
+                    fn, *args, resource_version=self._resource_version, timeout_seconds=60
                 ):
-                    job = event["object"]
-                    self._record(job, deleted=event["type"] == "DELETED")
-                    self._resource_version = job.metadata.resource_version
+                    obj = event["object"]
+                    self._record(obj, deleted=event["type"] == "DELETED")
+                    self._resource_version = self._version(obj)
                     if self._stop.is_set():
                         return
             except ApiException as e:
@@ -127,7 +142,38 @@ class JobWatch:
                 time.sleep(0.5)
         return self._resource_version
 
-    # -- what was seen ---------------------------------------------------------------
+
+class JobWatch(_Watch):
+    def __init__(self, kube: Kube, namespace: str) -> None:
+        super().__init__(kube, namespace, "job-watch")
+        self.jobs: dict[str, SeenJob] = {}
+
+    def start(self) -> JobWatch:
+        super().start()
+        return self
+
+    def _list(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        return self.kube.batch.list_namespaced_job, (self.namespace,)
+
+    def _record(self, obj: Any, deleted: bool = False) -> None:
+        meta = obj.metadata
+        labels = meta.labels or {}
+        with self._lock:
+            seen = self.jobs.get(meta.uid)
+            if seen is None:
+                seen = SeenJob(
+                    uid=meta.uid,
+                    name=meta.name,
+                    task=labels.get(LABEL_TASK, ""),
+                    run=labels.get(LABEL_RUN, ""),
+                    attempt=labels.get(LABEL_ATTEMPT, ""),
+                    created=meta.creation_timestamp,
+                )
+                self.jobs[meta.uid] = seen
+            seen.ended = seen.ended or _ended(obj)
+            if deleted and seen.ended is None:
+                # Deleted before it finished: it held its slot until then, as far as anyone can tell.
+                seen.ended = dt.datetime.now(dt.UTC)
 
     def snapshot(self) -> list[SeenJob]:
         with self._lock:
@@ -140,6 +186,47 @@ class JobWatch:
         for job in self.snapshot():
             per_attempt[(job.run, job.attempt)].add(job.uid)
             per_name[job.name].add(job.uid)
-        extra_attempt = sum(len(uids) - 1 for uids in per_attempt.values())
-        extra_name = sum(len(uids) - 1 for uids in per_name.values())
-        return max(extra_attempt, extra_name)
+        return max(_extra(per_attempt), _extra(per_name))
+
+
+class RunWatch(_Watch):
+    def __init__(self, kube: Kube, namespace: str) -> None:
+        super().__init__(kube, namespace, "run-watch")
+        self.runs: dict[str, SeenRun] = {}
+
+    def start(self) -> RunWatch:
+        super().start()
+        return self
+
+    def _list(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        return self.kube.custom.list_namespaced_custom_object, (GROUP, VERSION, self.namespace, "runs")
+
+    def _record(self, obj: Any, deleted: bool = False) -> None:
+        meta, spec = obj["metadata"], obj.get("spec") or {}
+        with self._lock:
+            seen = self.runs.get(meta["uid"])
+            if seen is None:
+                scheduled = spec.get("scheduledTime")
+                seen = SeenRun(
+                    uid=meta["uid"],
+                    name=meta["name"],
+                    task=(spec.get("taskRef") or {}).get("name", ""),
+                    scheduled=parse_time(scheduled) if scheduled else None,
+                )
+                self.runs[meta["uid"]] = seen
+            seen.deleted = seen.deleted or deleted
+
+    def snapshot(self) -> list[SeenRun]:
+        with self._lock:
+            return list(self.runs.values())
+
+    def duplicates(self) -> int:
+        """Runs beyond the first for one name, or for one (Task, fire time): a fire's Run deleted and made again,
+        or made twice under two names."""
+        per_name: dict[str, set[str]] = defaultdict(set)
+        per_fire: dict[tuple[str, dt.datetime], set[str]] = defaultdict(set)
+        for run in self.snapshot():
+            per_name[run.name].add(run.uid)
+            if run.scheduled is not None:
+                per_fire[(run.task, run.scheduled)].add(run.uid)
+        return max(_extra(per_name), _extra(per_fire))

@@ -30,6 +30,16 @@ class Scale:
     # Share of the load's requests that trigger a run (the rest read): enough runs to keep the operator busy.
     load_triggers: float
     deadline: float
+    # How long cron Tasks fire every few seconds while the operator is killed (test_schedule_kills).
+    fire_window: float
+    # How many copies of that scenario's eight Tasks fire (each copy with concurrency keys and an agent of its own).
+    fire_copies: int
+    # In that scenario, the share of kills that keep the operator down, and for how long (seconds): past 10 s a
+    # fire is missed and its Task's missedPolicy decides it (docs/schedules.md).
+    outage_share: float
+    outage_seconds: tuple[float, float]
+    # Each kill lands within this many seconds after a whole second, while that second's fires are in flight.
+    fire_aim: float
 
     @property
     def timeout(self) -> float:
@@ -50,6 +60,11 @@ SHORT = Scale(
     load_threads=3,
     load_triggers=0.1,
     deadline=150.0,
+    fire_window=75.0,
+    fire_copies=1,
+    outage_share=0.25,
+    outage_seconds=(11.0, 16.0),
+    fire_aim=0.3,
 )
 FULL = Scale(
     name="full",
@@ -64,6 +79,11 @@ FULL = Scale(
     load_threads=6,
     load_triggers=0.03,
     deadline=1800.0,
+    fire_window=300.0,
+    fire_copies=3,
+    outage_share=0.2,
+    outage_seconds=(11.0, 20.0),
+    fire_aim=0.3,
 )
 SCALE = FULL if os.environ.get("TASKOPS_CHAOS") == "full" else SHORT
 SEED = int(os.environ.get("TASKOPS_CHAOS_SEED") or time.time_ns() % 1_000_000)
