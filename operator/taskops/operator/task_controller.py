@@ -80,8 +80,8 @@ MAX_SLEEP = 300.0
 # How long Run reconciles and status writes wait for the fires in flight after a quiet time. The burst of a
 # thousand Tasks due at one second takes 3-5 s to send on two cores; released after 2 s, the Runs' RUNNING writes
 # and the Tasks' status writes (each a custom-resource patch, about as costly as a Job create: bench.requests)
-# took a third of the API server from the burst's last fires, whose Jobs came 1.5-1.7 x the floor's p99. Past it,
-# or when fires come every second without a pause that long, they do not wait: the gate's busy period
+# took a share of the API server from the burst's last fires (docs/benchmarks.md, eighth round). Past it, or when
+# fires come every second without a pause that long, they do not wait: the gate's busy period
 # (operator/workqueue.py, Gate). The gate opens as soon as no fire is in flight, so a short burst holds them less.
 FIRES_FIRST = 6.0
 # Threads that search schedules; each search is bounded in time, so a few bad Tasks delay others' searches by
