@@ -104,9 +104,7 @@ async def observed_run(kube: KubeClient, cluster: Cluster) -> dict[str, Any]:
         stop_process(operator)
 
 
-async def measure(
-    kube: KubeClient, cluster: Cluster, n: int, pids: dict[str, int], one: Callable[[int], Awaitable[Any]]
-) -> dict[str, float]:
+async def measure(n: int, pids: dict[str, int], one: Callable[[int], Awaitable[Any]]) -> dict[str, float]:
     """`n` requests made by `one(i)`; the CPU kube-apiserver and etcd used per request, in ms, and the rate."""
     before = cpu_snapshot(pids)
     started = time.perf_counter()
@@ -187,7 +185,7 @@ async def bench(cluster: Cluster, n: int) -> dict[str, Any]:
             "idle_cores": {k: (after[k] - before[k]) / IDLE for k in ("kube-apiserver", "etcd")},
         }
         for kind, one in kinds.items():
-            results[kind] = await measure(kube, cluster, n, pids, one)
+            results[kind] = await measure(n, pids, one)
         return results
     finally:
         await kube.close()
