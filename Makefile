@@ -18,7 +18,7 @@ help:
 	@echo "make up NODE=real - the same with a real node (kubelet + containerd + runc; root; docs/realnode.md)"
 	@echo "make test    - the whole suite: ruff, mypy, import contracts, CRD drift, chart lint (checkov), unit, integration and real-node tests (root)"
 	@echo "make e2e     - the real-node tier: task containers that really run (root; docs/realnode.md)"
-	@echo "make chaos   - the full chaos suite: 1,000 runs and 1,500 cron fires under operator SIGKILLs, apiserver restart, etcd pause (about 17 min on a quiet machine)"
+	@echo "make chaos   - the full chaos suite: 1,000 runs and 1,500 cron fires under operator SIGKILLs, apiserver restart, etcd pause (about 16 min on a quiet machine)"
 	@echo "make fuzz    - schemathesis at its large budget: 300 examples per operation and mode, 300 linked sequences (7 to 12 minutes)"
 	@echo "make crds    - regenerate crds/ from the models"
 	@echo "make bench   - every benchmark, one table + bench/results/latest.{json,png} (about 20 minutes)"
