@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
+from taskops.operator.task_controller import FIRES_FIRST
 from taskops.operator.workqueue import Gate, WorkQueue
 from tests.unit.fakes import FakeClock
 
@@ -110,5 +112,41 @@ def test_fires_every_second_with_short_pauses_do_not_starve_the_waiters() -> Non
                 clock.advance(0.9)
             clock.advance(0.1)
         assert waited and not any(waited)
+
+    asyncio.run(scenario())
+
+
+def test_fires_timed_to_hold_the_gate_hold_back_the_waiters_half_the_time_at_most() -> None:
+    """The attack: a tenant's Tasks timed so that their fires hold the gate, then let it go, again and again. A
+    hold counts only in the first at_most seconds of a busy period, and a new period needs at_most seconds free
+    before it, so whatever the rhythm, everyone else's Run reconciles and status writes wait at most half the
+    time, and never longer than at_most in one go."""
+
+    async def blocked_share(hold: float, free: float) -> tuple[float, float]:
+        clock = FakeClock()
+        gate = Gate(at_most=FIRES_FIRST, clock=clock)
+        step, blocked, total, longest, run = 0.25, 0, 0, 0.0, 0.0
+        while total * step < 240:
+            for phase, length in ((True, hold), (False, free)):
+                with contextlib.ExitStack() as held:
+                    if phase:
+                        held.enter_context(gate)
+                    for _ in range(round(length / step)):
+                        if await _passes(gate):
+                            run = 0.0
+                        else:
+                            blocked += 1
+                            run += step
+                            longest = max(longest, run)
+                        total += 1
+                        clock.advance(step)
+        return blocked / total, longest
+
+    async def scenario() -> None:
+        for hold in (1.0, FIRES_FIRST / 2, FIRES_FIRST, FIRES_FIRST + 1, 4 * FIRES_FIRST):
+            for free in (0.25, 1.0, FIRES_FIRST - 0.25, FIRES_FIRST, FIRES_FIRST + 1):
+                share, longest = await blocked_share(hold, free)
+                assert share <= 0.5, (hold, free, share)
+                assert longest <= FIRES_FIRST, (hold, free, longest)
 
     asyncio.run(scenario())
