@@ -80,13 +80,27 @@ function failed(err, where) {
   if (!where) main.append(box);
 }
 
+// A view's data could not be read again: what it shows stays, marked as possibly out of date (the next connect
+// reads again); with nothing shown yet, the error is.
+function stale(err, box) {
+  if (!box.childElementCount) { failed(err, box.appendChild(h("p", { class: "alert", role: "alert" }))); return; }
+  if (err instanceof ApiError && err.status === 401) { signOut(err.message); return; }
+  document.getElementById("live").textContent = "may be out of date: " + err.message;
+}
+
 // --- the live Run stream (server-sent events) ----------------------------------------------------
 // Read with fetch(), not EventSource: EventSource cannot send the Authorization header, and a token in a
 // URL ends up in logs. The API ends a stream with an `end` event when the token or the access is gone
 // (401/403: stop) or after its maximum duration (reconnect).
+//
+// A stream carries only what changes after it connected. So whatever changed while there was none (between its
+// maximum duration and the reconnect, a lost connection, a reader the API dropped for falling behind) is read
+// again: the view shown re-reads its data on every connect, the way an informer lists again after its watch ended.
 
-const live = { controller: null, listeners: new Set() };
+const live = { controller: null, view: null };
 const STREAM_BUFFER_MAX = 4 * 1024 * 1024;
+// Changes held while a view re-reads; past this many, they are dropped and it reads once more instead.
+const HELD_MAX = 5000;
 
 function sleep(ms, signal) {
   return new Promise((resolve) => {
@@ -125,8 +139,7 @@ async function readEvents(body) {
       const { event, data } = parseBlock(buffer.slice(0, cut));
       buffer = buffer.slice(cut + 2);
       if (event === "run") {
-        const run = JSON.parse(data);
-        for (const listener of live.listeners) listener(run);
+        deliver(JSON.parse(data));
       } else if (event === "end") {
         reader.cancel().catch(() => {});
         return JSON.parse(data);
@@ -161,6 +174,8 @@ function connectEvents() {
         } else {
           status.textContent = "● live";
           delay = 3000;
+          // The API listens for this stream's changes before it answers: what the view reads now misses nothing.
+          if (live.view) reread(live.view);
           ended = await readEvents(resp.body);
         }
       } catch (_) {
@@ -178,12 +193,38 @@ function connectEvents() {
 function disconnectEvents() {
   if (live.controller) live.controller.abort();
   live.controller = null;
-  live.listeners.clear();
+  live.view = null;
 }
 
-function onRun(listener) {
-  live.listeners.clear(); // one view at a time
-  live.listeners.add(listener);
+// The view shown follows the stream (one at a time): `listener` gets each change; `read` reads what the view
+// shows afresh (and shows its own errors), now and on every connect. Changes that arrive while it reads are
+// applied after it, in order, so the newest state is the one left on the page.
+function follow(listener, read) {
+  const view = { listener, read, held: null, again: false };
+  live.view = view;
+  return reread(view);
+}
+
+function deliver(run) {
+  const view = live.view;
+  if (!view) return;
+  if (!view.held) { view.listener(run); return; }
+  if (view.held.length < HELD_MAX) { view.held.push(run); return; }
+  view.held = [];
+  view.again = true;
+}
+
+async function reread(view) {
+  if (view.held) { view.again = true; return; } // a read is under way: it may predate this connect, so once more
+  do {
+    view.again = false;
+    view.held = [];
+    try { await view.read(); } catch (_) { /* the view showed it */ }
+    const held = view.held;
+    view.held = null;
+    if (live.view !== view) return;
+    for (const run of held) view.listener(run);
+  } while (view.again);
 }
 
 // --- sign-in -------------------------------------------------------------------------------------
@@ -278,6 +319,7 @@ function runsTable(id, runs, withTask) {
   const body = h("tbody");
   const cols = ["Execution", ...(withTask ? ["Task"] : []), "Status", "Agent", "Created", "Finished", "Exit code"];
   const rows = new Map();
+  const shown = new Map(); // what each row shows, so a run read again unchanged leaves its row alone
   function row(run) {
     return h("tr", { "data-run": run.id },
       h("td", {}, h("a", { href: "#/executions/" + encodeURIComponent(run.id) }, run.id)),
@@ -289,18 +331,29 @@ function runsTable(id, runs, withTask) {
       h("td", {}, run.exit_code ?? "–"));
   }
   function upsert(run, atTop) {
-    const fresh = row(run);
     const old = rows.get(run.id);
-    if (run.event_type === "DELETED") { if (old) old.remove(); rows.delete(run.id); return; }
+    if (run.event_type === "DELETED") { if (old) old.remove(); rows.delete(run.id); shown.delete(run.id); return; }
+    const { event_type: _, ...state } = run;
+    const key = JSON.stringify(state);
+    if (old && shown.get(run.id) === key) return;
+    const fresh = row(run);
     if (old) old.replaceWith(fresh);
     else if (atTop) body.prepend(fresh);
     else body.append(fresh);
     rows.set(run.id, fresh);
+    shown.set(run.id, key);
+  }
+  // Brings the table to `runs` read afresh (newest first): rows of runs no longer listed go, new ones go on top,
+  // and rows that did not change are left as they are.
+  function sync(fresh) {
+    const listed = new Set(fresh.map((r) => r.id));
+    for (const [runId, tr] of rows) if (!listed.has(runId)) { tr.remove(); rows.delete(runId); shown.delete(runId); }
+    [...fresh].reverse().forEach((r) => upsert(r, true));
   }
   runs.forEach((r) => upsert(r, false));
   const table = h("table", { id },
     h("thead", {}, h("tr", {}, cols.map((c) => h("th", { scope: "col" }, c)))), body);
-  return { table, upsert, has: (runId) => rows.has(runId) };
+  return { table, upsert, sync, has: (runId) => rows.has(runId) };
 }
 
 async function renderTask(name) {
@@ -338,32 +391,40 @@ async function renderTask(name) {
     h("h2", {}, "Versions"),
     h("table", { id: "versions" }, h("thead", {}, h("tr", {}, ["Version", "Id", "Created"].map((c) => h("th", { scope: "col" }, c)))), versions));
   if (task.status === "canceled") { runButton.disabled = true; runButton.title = "A canceled task runs no more"; }
-  try {
-    // The table speaks seed 000's words (executions); the chart reads runs (their steps, times and retries).
-    const [vs, executions, runs] = await Promise.all([
-      api("GET", "/api/v1/tasks/" + encodeURIComponent(name) + "/versions"),
-      api("GET", "/api/v1/integrations/executions", { query: { task_id: task.name, sort: "-created_at", limit: 10 } }),
-      api("GET", "/api/v1/runs", { query: { task_name: task.name, sort: "-created_at", limit: CHART_RUNS } }),
-    ]);
+  api("GET", "/api/v1/tasks/" + encodeURIComponent(name) + "/versions").then((vs) => {
     for (const v of vs.items) versions.append(h("tr", {}, h("td", {}, v.number), h("td", {}, h("code", {}, v.id)), h("td", {}, when(v.created_at))));
     if (!vs.items.length) versions.append(h("tr", {}, h("td", { colspan: 3, class: "notice" }, "No version written yet.")));
-    const t = runsTable("task-runs", executions.items, false);
-    recent.replaceChildren(t.table);
-    // The chart follows the same live stream as the table (charts.js); the stream speaks in executions, so a
-    // changed one is read again as a run.
-    const charted = new Map(runs.items.map((r) => [r.id, r]));
-    const redraw = () => chart.replaceChildren(runChart([...charted.values()]));
-    redraw();
-    onRun(async (execution) => {
-      if (execution.task_name !== task.name) return;
-      t.upsert(execution, true);
-      if (execution.event_type === "DELETED") { charted.delete(execution.id); redraw(); return; }
-      try {
-        charted.set(execution.id, await api("GET", "/api/v1/runs/" + encodeURIComponent(execution.id)));
-        redraw();
-      } catch (err) { /* deleted meanwhile: its DELETED event follows */ }
-    });
-  } catch (err) { failed(err); }
+  }, (err) => failed(err));
+  // The table speaks seed 000's words (executions); the chart reads runs (their steps, times and retries). The
+  // chart follows the same live stream as the table (charts.js); the stream speaks in executions, so a changed
+  // one is read again as a run.
+  let t = null;
+  let charted = new Map();
+  let drawn = null;
+  const redraw = () => {
+    const key = JSON.stringify([...charted.values()]);
+    if (key !== drawn) { drawn = key; chart.replaceChildren(runChart([...charted.values()])); }
+  };
+  follow(async (execution) => {
+    if (!t || execution.task_name !== task.name) return;
+    t.upsert(execution, true);
+    if (execution.event_type === "DELETED") { charted.delete(execution.id); redraw(); return; }
+    try {
+      charted.set(execution.id, await api("GET", "/api/v1/runs/" + encodeURIComponent(execution.id)));
+      redraw();
+    } catch (err) { /* deleted meanwhile: its DELETED event follows */ }
+  }, async () => {
+    try {
+      const [executions, runs] = await Promise.all([
+        api("GET", "/api/v1/integrations/executions", { query: { task_id: task.name, sort: "-created_at", limit: 10 } }),
+        api("GET", "/api/v1/runs", { query: { task_name: task.name, sort: "-created_at", limit: CHART_RUNS } }),
+      ]);
+      if (t) t.sync(executions.items);
+      else { t = runsTable("task-runs", executions.items, false); recent.replaceChildren(t.table); }
+      charted = new Map(runs.items.map((r) => [r.id, r]));
+      redraw();
+    } catch (err) { stale(err, recent); }
+  });
 }
 
 // --- the run form --------------------------------------------------------------------------------
@@ -530,12 +591,16 @@ async function renderExecutions() {
   filter.addEventListener("change", () => { location.hash = "#/executions" + (filter.value ? "?status=" + filter.value : ""); });
   show("Executions", h("p", { class: "help" }, "Status changes appear as they happen."),
     h("div", { class: "toolbar" }, h("div", { class: "field" }, h("label", { for: "status-filter" }, "Status"), filter)));
-  try {
-    const runs = await api("GET", "/api/v1/integrations/executions", { query: { status, sort: "-created_at", limit: 50 } });
-    const t = runsTable("executions", runs.items, true);
-    main.append(t.table);
-    onRun((run) => { if (!status || run.status === status || t.has(run.id)) t.upsert(run, true); });
-  } catch (err) { failed(err); }
+  const box = h("div", { id: "executions-box" });
+  main.append(box);
+  let t = null;
+  follow((run) => { if (t && (!status || run.status === status || t.has(run.id))) t.upsert(run, true); }, async () => {
+    try {
+      const runs = await api("GET", "/api/v1/integrations/executions", { query: { status, sort: "-created_at", limit: 50 } });
+      if (t) t.sync(runs.items);
+      else { t = runsTable("executions", runs.items, true); box.replaceChildren(t.table); }
+    } catch (err) { stale(err, box); }
+  });
 }
 
 // --- the live log -------------------------------------------------------------------------------
@@ -675,10 +740,11 @@ async function renderExecution(id) {
       abort.disabled = false;
     }
   });
-  try {
-    draw(await api("GET", "/api/v1/integrations/executions/" + encodeURIComponent(id)));
-    onRun((run) => { if (run.id === id && run.event_type !== "DELETED") draw(run); });
-  } catch (err) { failed(err, alert); }
+  follow((run) => { if (run.id === id && run.event_type !== "DELETED") draw(run); }, async () => {
+    try {
+      draw(await api("GET", "/api/v1/integrations/executions/" + encodeURIComponent(id)));
+    } catch (err) { failed(err, alert); }
+  });
 }
 
 // --- routing -------------------------------------------------------------------------------------
@@ -696,7 +762,7 @@ function route() {
     if (link.getAttribute("href") === "#/" + (parts[0] || "tasks")) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  live.listeners.clear();
+  live.view = null;
   stopLog();
   if (parts[0] === "executions" && parts[1]) renderExecution(parts[1]);
   else if (parts[0] === "executions") renderExecutions();
