@@ -19,8 +19,9 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from devcluster.cluster import Cluster
 from tests import builders
-from tests.integration.api import ApiProcess, Caller, make_task
+from tests.integration.api import ApiProcess, Caller, full_access, make_task, service_account
 from tests.integration.kube import Kube
 from tests.paths import OUTPUT
 
@@ -78,6 +79,11 @@ def sign_in(driver: WebDriver, api: Caller, token: str | None = None) -> None:
     driver.get(api.base + "/readyz")
     driver.execute_script("sessionStorage.clear()")
     driver.get(api.base + "/ui/#/tasks")
+    sign_in_here(driver, api, token)
+
+
+def sign_in_here(driver: WebDriver, api: Caller, token: str | None = None) -> None:
+    """Fills and sends the sign-in form the page shows."""
     find(driver, "#token").send_keys(token or api.token or "")
     ns = find(driver, "#namespace")
     ns.clear()
@@ -357,6 +363,29 @@ def test_what_changed_while_the_stream_was_down_is_read_again_when_it_reconnects
     statuses_until(driver, "aborted", 60)
     assert driver.execute_script("return window.__noReload") is True
     assert console_errors(driver, (r"/logs\?.* (404|409)",)) == []  # kwok's fake pods have no log
+
+
+def test_signing_in_again_follows_the_new_namespace(driver: WebDriver, api: Caller, cluster: Cluster) -> None:
+    """The session ends without a sign-out (its storage cleared) and another one starts in the same tab, without a
+    reload: the page's live updates then come from the new namespace, with the new token."""
+    other = api.namespace[:40] + "-other"
+    cluster.kubectl("create", "namespace", other)
+    try:
+        cluster.wait_namespace_ready(other)
+        caller = Caller(api.base, other, service_account(cluster, other, "caller", full_access()))
+        make_task(caller, "report", pods=builders.pod_behaviour(duration="2s"))
+        sign_in(driver, api)
+        find(driver, "#tasks")
+        driver.execute_script("window.__noReload = true; sessionStorage.clear(); location.hash = '#/executions';")
+        find(driver, "#signin")
+        sign_in_here(driver, caller)
+        driver.get(caller.base + "/ui/#/executions")
+        find(driver, "#executions")
+        run = caller.post("/api/v1/integrations/executions", json={"task_id": "report"}).json()["id"]
+        wait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, f"#executions tr[data-run='{run}']"))
+        assert driver.execute_script("return window.__noReload") is True
+    finally:
+        cluster.kubectl("delete", "namespace", other, "--wait=false", check=False)
 
 
 def run_ended(api: Caller, run_id: str) -> bool:

@@ -267,6 +267,7 @@ function renderSignIn(message) {
       return;
     }
     if (!location.hash.startsWith("#/") || location.hash === "#/signin") history.replaceState(null, "", "#/tasks");
+    disconnectEvents(); // a stream opened with another token or namespace follows them no more
     route();
   });
   main.replaceChildren(h("div", { class: "signin" }, h("h1", { id: "page-title" }, "Sign in"), form));
@@ -751,7 +752,7 @@ async function renderExecution(id) {
 
 function route() {
   const { token, namespace } = session();
-  if (!token || !namespace) { renderSignIn(); return; }
+  if (!token || !namespace) { disconnectEvents(); renderSignIn(); return; } // the session is gone: so is its stream
   document.getElementById("nav").hidden = false;
   document.getElementById("who").hidden = false;
   document.getElementById("who-namespace").textContent = namespace;
