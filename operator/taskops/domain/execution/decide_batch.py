@@ -24,7 +24,7 @@ from taskops.domain.execution.decision import (
 from taskops.domain.execution.jobs import BatchPods, build_job
 from taskops.domain.resources import timefmt
 from taskops.domain.resources.agent import JobDefaults
-from taskops.domain.resources.phases import RESUMABLE_PHASES, EndReason, Phase
+from taskops.domain.resources.phases import POD_ENDED_PHASES, RESUMABLE_PHASES, EndReason, Phase
 from taskops.domain.resources.run import Attempt, BatchStatus, Run, RunStatus
 from taskops.domain.resources.task import Task
 
@@ -234,7 +234,7 @@ def _cannot_start(job: dict[str, Any], pods: list[dict[str, Any]]) -> str | None
     job_status = job.get("status") or {}
     if job_status.get("completedIndexes") or job_status.get("failedIndexes") or job_status.get("succeeded"):
         return None
-    live = [p for p in pods if (p.get("status") or {}).get("phase") in (None, "Pending", "Running")]
+    live = [p for p in pods if (p.get("status") or {}).get("phase") not in POD_ENDED_PHASES]
     if not live or len(live) != len(pods):
         return None
     outcomes = [attempts.start_failure([p]) for p in live]
