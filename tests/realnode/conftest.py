@@ -7,13 +7,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from devcluster import images, realnode, taskops_image
+from devcluster import taskops_image
 from devcluster.cluster import Cluster
-from tests import builders
 from tests.integration.api import ApiProcess
 from tests.integration.controlplane import api_server, running_cluster, running_operator
 from tests.integration.identities import chart_identities
@@ -40,15 +38,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     ordered = sorted((items[i] for i in mine), key=lambda item: Path(str(item.fspath)).name != "test_chart.py")
     for i, item in zip(mine, ordered, strict=True):
         items[i] = item
-
-
-def real_task(name: str, script: str, **spec: Any) -> dict[str, Any]:
-    """A Task whose busybox container runs `script` with sh, on the real node and nowhere else."""
-    task = builders.task(name, image=images.busybox_image().name, command=["sh", "-c", script], **spec)
-    pod_spec = task["spec"]["payload"]["spec"]["template"]["spec"]
-    pod_spec["nodeSelector"] = {realnode.LABEL[0]: realnode.LABEL[1]}
-    pod_spec["tolerations"] = [realnode.TOLERATION]
-    return task
 
 
 @pytest.fixture(scope="package")

@@ -13,7 +13,7 @@ from taskops.domain.resources.params import ParamSpec, validate_inputs
 from tests import builders
 from tests.integration.kube import Kube
 from tests.integration.processes import OperatorProcess
-from tests.realnode.conftest import real_task
+from tests.realnode.realtasks import real_task
 
 ENDED = {"SUCCEEDED", "FAILED", "STOPPED", "INVALID", "PARTIAL_SUCCEEDED"}
 COUNT = 200

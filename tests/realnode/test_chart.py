@@ -31,7 +31,7 @@ from tests.integration.controlplane import WEBHOOK_KEY, WEBHOOK_SECRET
 from tests.integration.kube import Kube, wait_for
 from tests.integration.receiver import Receiver
 from tests.paths import REPO
-from tests.realnode.conftest import real_task
+from tests.realnode.realtasks import real_task
 
 ENDED = {"SUCCEEDED", "FAILED", "STOPPED", "INVALID", "PARTIAL_SUCCEEDED"}
 RELEASE = "taskops"

@@ -17,7 +17,7 @@ from tests import builders
 from tests.integration.api import Caller
 from tests.integration.kube import Kube, wait_for
 from tests.integration.processes import OperatorProcess
-from tests.realnode.conftest import real_task
+from tests.realnode.realtasks import real_task
 
 ENDED = {"SUCCEEDED", "FAILED", "STOPPED", "INVALID", "PARTIAL_SUCCEEDED"}
 # A cold real node pulls nothing, but the first sandbox and container of a run take a few seconds.
