@@ -338,7 +338,7 @@ class TaskController:
         raw, task, now, mem = loaded
         next_ttl = await self._prune(task, self.store.runs_of_task(*key), now)
         view = FirePlan(last_schedule_time=mem.last_fire, next_fire=mem.next_fire)
-        versions = [from_revision(r) for r in self.store.revisions_of_task(*key)]
+        versions = self._versions(key)
         newest = max(versions, key=lambda v: v.number, default=None)
         await self._write_status(raw, task, view if mem.schedule else None, mem, now, newest)
         # Parse the Task as written; compute its next fires now if the fire worker has not, while nothing is due.
@@ -379,6 +379,7 @@ class TaskController:
         self, raw: RawTask, task: Task, fire_plan: FirePlan, active: dict[str, RawRun], waiting: dict[str, RawRun]
     ) -> None:
         ns = task.metadata.namespace
+        versions = self._versions(self._key(task)) if fire_plan.runs else []  # one read for the pass's fires
         for name in fire_plan.stop:
             run = active.get(name)
             if run is not None and not (run.get("spec") or {}).get("stop"):
@@ -392,18 +393,18 @@ class TaskController:
             if job is not None:
                 mem.ahead_job = None  # sent once: not kept in memory until the next fire
             if made_ahead is None:
-                created, made = await self._create_fired(task, planned)
+                created, made = await self._create_fired(task, planned, versions)
                 if not waiting_for_fire(created, self._has_job(created)):
                     continue  # a record, or a Run that admission starts
                 # Made ahead and not in the cache yet (a restart before the Run informer listed it), or made now
                 # as one is (`_create_fired`): this pass creates its Job.
                 if not made and ahead_generation(created) != task.metadata.generation:
                     await self._delete_run(task, name)
-                    created, _ = await self._create_fired(task, planned)
+                    created, _ = await self._create_fired(task, planned, versions)
                     if not waiting_for_fire(created, self._has_job(created)):
                         continue
                 made_ahead, job = created, None
-            await self._fire_ahead(task, made_ahead, planned, job)
+            await self._fire_ahead(task, made_ahead, planned, job, versions)
 
         if fire_plan.dropped != 0:
             count = "many" if fire_plan.dropped is None else str(fire_plan.dropped)
@@ -419,13 +420,14 @@ class TaskController:
         meta = run["metadata"]
         return self.store.jobs.get((meta["namespace"], names.job_name(meta["name"], 1))) is not None
 
-    async def _create_fired(self, task: Task, planned: PlannedRun) -> tuple[RawRun, bool]:
+    async def _create_fired(self, task: Task, planned: PlannedRun, versions: list[Version]) -> tuple[RawRun, bool]:
         """Create the Run of a fire (or its record); → the Run, and whether it was created now.
 
         A Run that could have been made ahead (its pass came too late: 80 % of them with 5,000 Tasks spread over
         the minute) is made as one is, its version pinned, so that the fire's pass creates its Job too: left to
         the Run reconciler, its Job waited behind every Run event in that queue (30,000 keys, minutes)."""
-        pin = self._pin(task) if planned.disposition is None and can_create_ahead(task.spec, self.clock()) else None
+        startable = planned.disposition is None and can_create_ahead(task.spec, self.clock())
+        pin = self._pin(task, versions) if startable else None
         body = build_scheduled_run(
             task, planned.scheduled_time, planned.disposition, planned.message, ahead=pin is not None, version=pin
         )
@@ -435,10 +437,13 @@ class TaskController:
             metrics.SCHEDULE_LAG.observe(max(0.0, (self.clock() - planned.scheduled_time).total_seconds()))
         return cast(RawRun, created), made
 
-    def _pin(self, task: Task, versions: list[Version] | None = None) -> str | None:
+    def _versions(self, key: Key) -> list[Version]:
+        """The Task's versions as the cache holds them (parsed: read them once per pass)."""
+        return [from_revision(r) for r in self.store.revisions_of_task(*key)]
+
+    @staticmethod
+    def _pin(task: Task, versions: list[Version]) -> str | None:
         """The id of the Task's current version, which a Run made ahead pins; None while it is not written."""
-        if versions is None:
-            versions = [from_revision(r) for r in self.store.revisions_of_task(*self._key(task))]
         current = resolve(None, task, versions)
         return current.id if isinstance(current, Version) else None
 
@@ -450,18 +455,14 @@ class TaskController:
     def _key(task: Task) -> Key:
         return (task.metadata.namespace or "", task.metadata.name)
 
-    def _first_job(
-        self, task: Task, raw: RawRun, now: dt.datetime, versions: list[Version] | None = None
-    ) -> dict[str, Any] | None:
+    @staticmethod
+    def _first_job(task: Task, raw: RawRun, now: dt.datetime, versions: list[Version]) -> dict[str, Any] | None:
         """The Job of attempt 1 of a Run made ahead, as the Run reconciler decides it once it sees that Job."""
-        ns = raw["metadata"]["namespace"]
-        if versions is None:
-            versions = [from_revision(r) for r in self.store.revisions_of_task(ns, task.metadata.name)]
         decision = decide(Run.model_validate(raw), task, None, [], now, Context(versions=versions, released=True))
         return decision.create_job if not decision.create_config_maps else None
 
     async def _fire_ahead(
-        self, task: Task, raw: RawRun, planned: PlannedRun, prepared: dict[str, Any] | None = None
+        self, task: Task, raw: RawRun, planned: PlannedRun, prepared: dict[str, Any] | None, versions: list[Version]
     ) -> None:
         """The fire of a Run made ahead: its Job (`prepared` when it was created, the Run reconciler adopts it),
         or the record the plan makes."""
@@ -476,7 +477,7 @@ class TaskController:
             self.store.runs.put(await self.client.patch(RUNS, ns, name, patch))
             return
         owned = prepared is not None and prepared["metadata"]["ownerReferences"][0]["uid"] == raw["metadata"].get("uid")
-        body = prepared if owned else self._first_job(task, raw, self.clock())
+        body = prepared if owned else self._first_job(task, raw, self.clock(), versions)
         if body is None:
             # Not startable now (its version is not written yet): the fire is retried with the worker's backoff.
             raise RuntimeError(f"run {ns}/{name} made ahead cannot start yet")
@@ -505,7 +506,7 @@ class TaskController:
             return fire.at - AHEAD
         if fire.at - now < AHEAD_MIN:
             return None
-        versions = [from_revision(r) for r in self.store.revisions_of_task(*key)]
+        versions = self._versions(key)
         body = build_scheduled_run(task, fire.at, ahead=True, version=self._pin(task, versions))
         created, _ = await self.client.create_or_get(RUNS, key[0], body)
         self.store.runs.put(created)
@@ -516,9 +517,8 @@ class TaskController:
 
     async def _ensure_version(self, task: Task) -> None:
         """Write the ControllerRevision of a changed spec (version N+1); Runs pinning "current" wait for it."""
-        ns, name = task.metadata.namespace or "", task.metadata.name
-        versions = [from_revision(r) for r in self.store.revisions_of_task(ns, name)]
-        body = next_revision(task, versions)
+        ns = task.metadata.namespace or ""
+        body = next_revision(task, self._versions(self._key(task)))
         if body is not None:
             # Go's encoding, or every strategic-merge patch of the revision (the garbage collector's, on
             # `kubectl delete task --cascade=orphan`) is refused: `data` is kept as sent and is immutable.
