@@ -361,6 +361,7 @@ def test_completion_offers_commands_and_names_from_the_cluster(cli: Cli, kube: K
     assert completionshells.offered("bash", env, "run", "hel") == ["hello", "help-desk"]
     assert completionshells.offered("zsh", env, "describe", "run", "") == ["hello-1"]
     assert completionshells.offered("zsh", env, "get", "runs", "--task", "help") == ["help-desk"]
+    assert completionshells.offered("zsh", env, "get", "runs", "--ph") == ["--phase"]
 
 
 def test_the_session_in_docs_cli_md_runs(cli: Cli, kube: Kube, ns: str, tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 `kubectl_complete-taskops`, which kubectl (1.26+) itself calls to complete `kubectl taskops <TAB>`.
 
 The candidates come from one function (`candidates`): the commands, then Task and Run names read from the
-cluster with the same kubeconfig, context and namespace flags as the command line being completed."""
+cluster with the same kubeconfig, context and namespace flags as the command line being completed, a flag's
+values, and the command's flag names for a word that begins with "-"."""
 
 from __future__ import annotations
 
@@ -43,6 +44,23 @@ _VALUES: dict[str, tuple[str, ...]] = {
     "--phase": tuple(p.value for p in Phase),
     "--task": ("tasks",),
 }
+# Each command's long flags, offered for a word that begins with "-" (the same test checks them against the parser:
+# building the parser here would load the commands, which a TAB must not wait for).
+FLAGS: dict[str, tuple[str, ...]] = {
+    "run": ("--param", "--version", "--agent", "--priority", "--inputs", "--wait", "--follow", "--timeout", "--output"),
+    "wait": ("--follow", "--timeout", "--output"),
+    "get": ("--task", "--phase", "--output"),
+    "describe": (),
+    "logs": ("--follow",),
+    "cancel": ("--output",),
+    "resume": ("--output",),
+    "pause": ("--output",),
+    "snooze": ("--for", "--reason", "--output"),
+    "versions": ("--output",),
+    "trigger": ("--param", "--id", "--output"),
+    "completion": (),
+}
+_EVERYWHERE = ("--namespace", "--context", "--kubeconfig", "--help")
 # What each command completes next, by the words it already has: "tasks"/"runs" are names from the cluster.
 _NEXT: dict[str, dict[tuple[str, ...], tuple[str, ...]]] = {
     "run": {(): ("tasks",)},
@@ -112,7 +130,9 @@ def candidates(words: list[str]) -> list[str]:
         if found == ["tasks"]:
             found = _cluster_names("tasks", flags)
         return [c for c in found if c.startswith(current)]
-    if not done:
+    if current.startswith("-"):
+        found = [*(FLAGS.get(done[0], ()) if done else ()), *_EVERYWHERE]
+    elif not done:
         found = list(COMMANDS)
     else:
         for item in _NEXT.get(done[0], {}).get(tuple(done[1:]), ()):

@@ -61,12 +61,40 @@ def test_the_flags_that_take_a_value_are_the_parsers() -> None:
     assert valued - {"-n", "--namespace", "--context", "--kubeconfig"} == set(completion.VALUED)
 
 
+def test_flag_names_are_the_parsers() -> None:
+    commands = main._parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    long = {
+        name: {o for action in sub._actions for o in action.option_strings if o.startswith("--")}
+        for name, sub in commands.items()
+    }
+    everywhere = {"--namespace", "--context", "--kubeconfig", "--help"}
+    assert {name: flags - everywhere for name, flags in long.items()} == {
+        name: set(flags) for name, flags in completion.FLAGS.items()
+    }
+    assert all(everywhere <= flags for flags in long.values())
+
+
+def test_a_word_that_begins_with_a_dash_completes_the_commands_flags() -> None:
+    assert completion.candidates(["get", "runs", "--p"]) == ["--phase"]
+    assert completion.candidates(["run", "nightly", "--w"]) == ["--wait"]
+    assert completion.candidates(["logs", "r1", "-"]) == [
+        "--follow",
+        "--namespace",
+        "--context",
+        "--kubeconfig",
+        "--help",
+    ]
+    assert completion.candidates(["--n"]) == ["--namespace"]  # before the command: the connection flags
+    assert completion.candidates(["describe", "--c"]) == ["--context"]
+
+
 @pytest.mark.parametrize("shell", ["bash"])  # zsh: tests/integration/test_cli.py (make shells installs it)
 def test_the_script_completes_in_the_shell(shell: str, tmp_path: Path) -> None:
     env = completionshells.plugin_env(completionshells.plugin_bin(tmp_path))
     assert completionshells.offered(shell, env, "re") == ["resume"]
     assert completionshells.offered(shell, env, "get", "") == ["runs", "tasks", "agents"]
     assert completionshells.offered(shell, env, "get", "runs", "-o", "ya") == ["yaml"]
+    assert completionshells.offered(shell, env, "get", "runs", "--ph") == ["--phase"]
 
 
 def test_completing_does_not_load_the_commands() -> None:
