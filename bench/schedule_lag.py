@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import multiprocessing
 import os
@@ -60,7 +61,7 @@ from bench.common import (
     watch_events,
 )
 from devcluster.cluster import Cluster, free_port, stop_process
-from taskops.clients import credentials
+from taskops.clients import credentials, errors
 from taskops.clients.kube import KubeClient
 from taskops.clients.resources import JOBS, PODS, REVISIONS, RUNS, TASKS, Resource
 from taskops.domain.execution.jobs import build_job
@@ -147,13 +148,16 @@ class Watcher:
     runs: dict[str, float] = field(default_factory=dict)
     runs_running: dict[str, float] = field(default_factory=dict)
     made_ahead: set[str] = field(default_factory=set)
+    # Pods Running of the window's Jobs: those of fires before it (the schedules fire from their creation on)
+    # must not end the watch before every pod of the window is seen.
+    pods_in_window: int = 0
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     def _in_window(self, fire: dt.datetime | None) -> bool:
         return fire is not None and self.start <= fire < self.end
 
     def _check(self) -> None:
-        if len(self.jobs) >= self.expected and len(self.pods) >= self.expected:
+        if len(self.jobs) >= self.expected and self.pods_in_window >= self.expected:
             self.done.set()
 
     def on_job(self, kind: str, obj: dict[str, Any], _: float) -> None:
@@ -163,6 +167,7 @@ class Watcher:
             if self._in_window(fire):
                 assert fire is not None
                 self.jobs[name] = (fire, time.time())
+                self.pods_in_window += name in self.pods  # its pod's event came first (two watches)
                 self._check()
 
     def on_pod(self, kind: str, obj: dict[str, Any], _: float) -> None:
@@ -170,6 +175,7 @@ class Watcher:
         phase = (obj.get("status") or {}).get("phase")
         if job and job not in self.pods and phase in {"Running", "Succeeded", "Failed"} and kind != "DELETED":
             self.pods[job] = time.time()
+            self.pods_in_window += job in self.jobs
             self._check()
 
     def on_run(self, kind: str, obj: dict[str, Any], _: float) -> None:
@@ -273,7 +279,10 @@ def floor_jobs(ns: str, tasks: list[dict[str, Any]], at: dt.datetime) -> list[tu
 
 
 def floor_creator(kubeconfig: str, ns: str, tasks: list[dict[str, Any]], start: dt.datetime, minutes: int) -> None:
-    """In its own process: at each fire instant, create the Jobs due then (32 in flight in all)."""
+    """In its own process: at each fire instant, create the Jobs due then (32 in flight in all); then delete the
+    Jobs of each schedule's fire before (their pods collected), as the Tasks' and CronJobs' history limit of 1
+    has taskops and the CronJob controller do from the second fire on: over several minutes, both sides also
+    delete the same."""
 
     async def main() -> None:
         plan = [fj for k in range(minutes) for fj in floor_jobs(ns, tasks, start + dt.timedelta(minutes=k))]
@@ -287,7 +296,13 @@ def floor_creator(kubeconfig: str, ns: str, tasks: list[dict[str, Any]], start: 
                 async with sem:
                     await kube.create(JOBS, ns, job)
 
+            async def drop(name: str) -> None:
+                async with sem:
+                    with contextlib.suppress(errors.NotFound):
+                        await kube.delete(JOBS, ns, name)
+
             sent: list[asyncio.Task[Any]] = []
+            last: dict[str, str] = {}  # each schedule's Job of its fire before
             for k, (fire, jobs) in enumerate(sorted(by_time.items())):
                 if k == 0:
                     await asyncio.sleep(max(0.0, (fire - dt.datetime.now(dt.UTC)).total_seconds() - 2))
@@ -295,6 +310,10 @@ def floor_creator(kubeconfig: str, ns: str, tasks: list[dict[str, Any]], start: 
                     await asyncio.gather(*(kube.list(JOBS, ns) for _ in range(CONCURRENCY)))
                 await asyncio.sleep(max(0.0, (fire - dt.datetime.now(dt.UTC)).total_seconds()))
                 sent += [asyncio.create_task(one(job)) for job in jobs]
+                # Queued behind this fire's creates, as taskops' pruning waits for its fires.
+                schedules = [job["metadata"]["labels"][names.LABEL_TASK] for job in jobs]
+                sent += [asyncio.create_task(drop(last[task])) for task in schedules if task in last]
+                last.update((task, job["metadata"]["name"]) for task, job in zip(schedules, jobs, strict=True))
             await asyncio.gather(*sent)
 
     asyncio.run(main())
