@@ -60,9 +60,9 @@ def running_operator(kubeconfig: Path, logs: Path) -> Iterator[OperatorProcess]:
         proc.stop()
 
 
-def api_server(kubeconfig: Path, logs: Path) -> Iterator[ApiProcess]:
-    """The API process, started by the first test that asks for it."""
-    proc = ApiProcess(kubeconfig, logs)
+def api_server(kubeconfig: Path, logs: Path, name: str = "api", *args: str) -> Iterator[ApiProcess]:
+    """An API process (`args`: its flags), started by the first test that asks for it, stopped after the last."""
+    proc = ApiProcess(kubeconfig, logs, name, args)
     try:
         yield proc
     finally:

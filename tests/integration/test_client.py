@@ -21,6 +21,7 @@ from taskops.client import auth as client_auth
 from tests import builders
 from tests.clientcontract import mismatches
 from tests.integration.api import ApiProcess, Caller, full_access, make_task, service_account
+from tests.integration.controlplane import api_server
 from tests.paths import OUTPUT, REPO
 
 DOC = REPO / "docs" / "client.md"
@@ -139,11 +140,7 @@ def test_a_rotated_token_is_read_again(cluster: Cluster, api: Caller, tmp_path: 
 @pytest.fixture(scope="module")
 def one_waiter(identities: dict[str, Path]) -> Iterator[ApiProcess]:
     """An API process that holds one waiting request in all: a second one gets 503 with Retry-After."""
-    proc = ApiProcess(identities["api"], OUTPUT / "logs", name="api-one-waiter", args=("--max-waiters", "1"))
-    try:
-        yield proc
-    finally:
-        proc.stop()
+    yield from api_server(identities["api"], OUTPUT / "logs", "api-one-waiter", "--max-waiters", "1")
 
 
 def refused_503(proc: ApiProcess) -> float:

@@ -22,6 +22,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from devcluster.cluster import Cluster
 from tests import builders
 from tests.integration.api import ApiProcess, Caller, full_access, make_task, service_account
+from tests.integration.controlplane import api_server
 from tests.integration.kube import Kube
 from tests.paths import OUTPUT
 
@@ -296,11 +297,7 @@ def test_sign_in_list_run_with_params_watch_and_abort(driver: WebDriver, api: Ca
 @pytest.fixture
 def short_streams(identities: dict[str, Path]) -> Iterator[ApiProcess]:
     """An API whose event streams end after 3 s: a page on it reconnects again and again."""
-    proc = ApiProcess(identities["api"], OUTPUT / "logs", name="api-short-streams", args=("--max-stream-seconds", "3"))
-    try:
-        yield proc
-    finally:
-        proc.stop()
+    yield from api_server(identities["api"], OUTPUT / "logs", "api-short-streams", "--max-stream-seconds", "3")
 
 
 # Makes the page's fetch of the event stream fail while window.__blockEvents is set (its other requests go on).

@@ -20,6 +20,7 @@ import requests
 from devcluster.cluster import Cluster
 from tests import builders
 from tests.integration.api import ApiProcess, Caller, assert_problem, full_access, service_account, task_body
+from tests.integration.controlplane import api_server
 from tests.integration.processes import OperatorProcess
 from tests.paths import OUTPUT
 
@@ -32,22 +33,16 @@ REVIEW_BURST = 10
 
 @pytest.fixture(scope="module")
 def limited(identities: dict[str, Path]) -> Iterator[ApiProcess]:
-    proc = ApiProcess(
+    yield from api_server(
         identities["api"],
         OUTPUT / "logs",
-        name="api-limited",
-        args=(
-            "--max-waiters-per-caller", str(WAITERS_PER_CALLER),
-            "--max-streams-per-caller", str(STREAMS_PER_CALLER),
-            "--max-stream-seconds", str(STREAM_SECONDS),
-            "--token-reviews-per-second", str(REVIEWS_PER_SECOND),
-            "--token-review-burst", str(REVIEW_BURST),
-        ),
+        "api-limited",
+        "--max-waiters-per-caller", str(WAITERS_PER_CALLER),
+        "--max-streams-per-caller", str(STREAMS_PER_CALLER),
+        "--max-stream-seconds", str(STREAM_SECONDS),
+        "--token-reviews-per-second", str(REVIEWS_PER_SECOND),
+        "--token-review-burst", str(REVIEW_BURST),
     )  # fmt: skip
-    try:
-        yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture
