@@ -14,7 +14,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
@@ -64,20 +64,16 @@ def _extra(groups: dict[Any, set[str]]) -> int:
 
 
 class _Watch:
-    """The watch loop: `_list` is the list call to watch, `_record` keeps what one object shows."""
+    """The watch loop over `list_call(*list_args)`; a subclass's `_record` keeps what one object shows."""
 
-    def __init__(self, kube: Kube, namespace: str, name: str) -> None:
-        self.kube = kube
-        self.namespace = namespace
+    def __init__(self, name: str, list_call: Callable[..., Any], *list_args: Any) -> None:
+        self._list_call, self._list_args = list_call, list_args
         self.reconnects = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._watch: watch.Watch | None = None
         self._resource_version = ""
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
-
-    def _list(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
-        raise NotImplementedError
 
     def _record(self, obj: Any, deleted: bool = False) -> None:
         raise NotImplementedError
@@ -93,7 +89,7 @@ class _Watch:
     def _version(obj: Any) -> str:
         return str(obj["metadata"]["resourceVersion"] if isinstance(obj, dict) else obj.metadata.resource_version)
 
-    def start(self) -> _Watch:
+    def start(self) -> Self:
         self._resource_version = self._relist()
         self._thread.start()
         return self
@@ -105,19 +101,17 @@ class _Watch:
         self._thread.join(timeout=15)
 
     def _relist(self) -> str:
-        fn, args = self._list()
-        items, version = self._items(fn(*args))
+        items, version = self._items(self._list_call(*self._list_args))
         for obj in items:
             self._record(obj)
         return version
 
     def _loop(self) -> None:
-        fn, args = self._list()
         while not self._stop.is_set():
             self._watch = watch.Watch()  # type: ignore[no-untyped-call]
             try:
                 for event in self._watch.stream(  # type: ignore[no-untyped-call]
-                    fn, *args, resource_version=self._resource_version, timeout_seconds=60
+                    self._list_call, *self._list_args, resource_version=self._resource_version, timeout_seconds=60
                 ):
                     obj = event["object"]
                     self._record(obj, deleted=event["type"] == "DELETED")
@@ -145,15 +139,8 @@ class _Watch:
 
 class JobWatch(_Watch):
     def __init__(self, kube: Kube, namespace: str) -> None:
-        super().__init__(kube, namespace, "job-watch")
+        super().__init__("job-watch", kube.batch.list_namespaced_job, namespace)
         self.jobs: dict[str, SeenJob] = {}
-
-    def start(self) -> JobWatch:
-        super().start()
-        return self
-
-    def _list(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
-        return self.kube.batch.list_namespaced_job, (self.namespace,)
 
     def _record(self, obj: Any, deleted: bool = False) -> None:
         meta = obj.metadata
@@ -191,15 +178,8 @@ class JobWatch(_Watch):
 
 class RunWatch(_Watch):
     def __init__(self, kube: Kube, namespace: str) -> None:
-        super().__init__(kube, namespace, "run-watch")
+        super().__init__("run-watch", kube.custom.list_namespaced_custom_object, GROUP, VERSION, namespace, "runs")
         self.runs: dict[str, SeenRun] = {}
-
-    def start(self) -> RunWatch:
-        super().start()
-        return self
-
-    def _list(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
-        return self.kube.custom.list_namespaced_custom_object, (GROUP, VERSION, self.namespace, "runs")
 
     def _record(self, obj: Any, deleted: bool = False) -> None:
         meta, spec = obj["metadata"], obj.get("spec") or {}
