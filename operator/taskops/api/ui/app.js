@@ -69,12 +69,16 @@ async function api(method, path, { query = {}, body, text = false } = {}) {
   return text ? resp.text() : resp.json();
 }
 
-// An error from the API: 401 sends the user back to sign-in with the problem's detail.
+// A 401 (the token expired or was revoked) sends the user back to sign-in with the problem's detail; → whether so.
+function signedOut(err) {
+  if (!(err instanceof ApiError && err.status === 401)) return false;
+  signOut(err.message);
+  return true;
+}
+
+// An error from the API, shown in `where` (or below the view); a 401 signs out.
 function failed(err, where) {
-  if (err instanceof ApiError && err.status === 401) {
-    signOut(err.message);
-    return;
-  }
+  if (signedOut(err)) return;
   const box = where || h("p", { class: "alert", role: "alert" });
   box.textContent = err.message;
   if (!where) main.append(box);
@@ -84,7 +88,7 @@ function failed(err, where) {
 // reads again); with nothing shown yet, the error is.
 function stale(err, box) {
   if (!box.childElementCount) { failed(err, box.appendChild(h("p", { class: "alert", role: "alert" }))); return; }
-  if (err instanceof ApiError && err.status === 401) { signOut(err.message); return; }
+  if (signedOut(err)) return;
   document.getElementById("live").textContent = "may be out of date: " + err.message;
 }
 
@@ -529,7 +533,7 @@ function runForm(task) {
       ? "The agent that should execute the run: those you may use, with what they run now."
       : "There is no agent you may use in this namespace.";
   }).catch((err) => {
-    if (err instanceof ApiError && err.status === 401) { failed(err); return; }
+    if (signedOut(err)) return;
     const text = h("input", { id: "agent", name: "agent", type: "text", value: spec.agent || "",
       "aria-describedby": "agent-help agent-error" });
     agent.replaceWith(text);
@@ -557,7 +561,7 @@ function runForm(task) {
       const execution = await api("POST", "/api/v1/integrations/executions", { body });
       location.hash = "#/executions/" + encodeURIComponent(execution.id);
     } catch (err) {
-      if (err instanceof ApiError && err.status === 401) { failed(err); return; }
+      if (signedOut(err)) return;
       let first = null;
       const other = [];
       for (const e of err.problem.errors || []) {
@@ -638,7 +642,7 @@ async function followLog(id, index, pre, state) {
     let problem = null;
     try { problem = await resp.json(); } catch (_) { problem = { title: resp.statusText }; }
     const err = new ApiError(resp.status, problem);
-    if (resp.status === 401) { failed(err); return "failed"; }
+    if (signedOut(err)) return "failed";
     state(resp.status === 409 ? "No log yet: the execution has no pod." : err.message);
     return "failed";
   }
