@@ -22,6 +22,7 @@ from taskops.domain.delivery.webhooks import Policy
 from taskops.domain.execution.jobs import BatchPods
 from taskops.domain.leadership.shards import Shard
 from taskops.domain.resources.clock import SYSTEM, Clock
+from taskops.operator import garbage
 from taskops.operator.admission import AdmissionController
 from taskops.operator.handlers import build_registry
 from taskops.operator.health import serve as serve_health
@@ -83,6 +84,8 @@ class Options:
 
 async def run(opts: Options) -> None:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
+    # Full garbage collections at quiet moments only (operator/garbage.py): they pause the loop for up to a second.
+    garbage.take_over()
     # kopf logs every handled watch event at INFO; only its problems are worth a line.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     creds = credentials.load(opts.kubeconfig)
@@ -192,6 +195,11 @@ async def _operate(
         await watches.synced()
         await workers
 
+    async def collect_garbage() -> None:
+        await watches.synced()
+        garbage.freeze_listed()
+        await garbage.collect_when_quiet(lambda: tasks.quiet(garbage.QUIET_AHEAD), clock)
+
     stop, kopf_ready = asyncio.Event(), asyncio.Event()
     operator = asyncio.create_task(
         kopf.operator(
@@ -211,6 +219,7 @@ async def _operate(
         sync_admission(),
         admission.run(),
         webhooks.run_workers(),
+        collect_garbage(),
     ]
     if elector is not None:
         parts.append(elector.keep())

@@ -155,6 +155,10 @@ class TaskController:
     async def run_workers(self) -> None:
         await asyncio.gather(self.fires.run(), self.statuses.run())
 
+    def quiet(self, ahead: float) -> bool:
+        """Whether no fire is in flight, queued, or due within `ahead` seconds."""
+        return not self.firing.held and not self.queue.urgent_within(ahead)
+
     def own_write(self, key: Key, resource_version: str | None) -> bool:
         """Whether a Task's watch event is the echo of this controller's own status write (the Task as it wrote it).
         There is one per fired Task (83 a second with 5,000 Tasks spread over the minute): each queued a fire

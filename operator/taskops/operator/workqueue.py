@@ -122,6 +122,13 @@ class WorkQueue:
         """Keys on a timer (a delayed add not yet due)."""
         return len(self._timers)
 
+    def urgent_within(self, seconds: float) -> bool:
+        """Whether an urgent key (a due fire) waits, or one is due within `seconds` (O(keys on a timer))."""
+        if any(self._queued.get(key) is True for key in self._urgent):
+            return True
+        until = self.clock.monotonic() + seconds
+        return any(urgent and due <= until for due, _, urgent in self._timers.values())
+
 
 class Gate:
     """Open while nobody holds it: `with gate:` holds it, `await gate.wait_open()` waits until it is released.
@@ -171,6 +178,10 @@ class Gate:
                 self._timer.cancel()
                 self._timer = None
             self._pass.set()
+
+    @property
+    def held(self) -> bool:
+        return self._holders > 0
 
     async def wait_open(self) -> None:
         await self._pass.wait()

@@ -347,3 +347,24 @@ def test_a_due_fire_is_requeued_on_the_urgent_lane_and_a_run_made_ahead_on_the_o
         assert made_ahead == 210.0 and not isinstance(made_ahead, Urgent)  # 00:04:30: a Run made ahead has time
 
     asyncio.run(scenario())
+
+
+def test_quiet_means_no_fire_in_flight_queued_or_due_within_the_seconds_asked() -> None:
+    """What the full garbage collections wait for (operator/garbage.py)."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        tasks, _ = await _controller(clock, scheduleKind="cron", scheduleExpr="*/5 * * * *")
+        assert tasks.quiet(2.0)
+        tasks.queue.add_after(KEY, 10.0, urgent=True)  # its next fire
+        assert tasks.quiet(2.0)
+        clock.advance(8.5)
+        assert not tasks.quiet(2.0)
+        clock.advance(1.5)
+        key = await tasks.queue.get()
+        with tasks.firing:  # the fire in flight
+            assert not tasks.quiet(2.0)
+        tasks.queue.done(key)
+        assert tasks.quiet(2.0)
+
+    asyncio.run(scenario())

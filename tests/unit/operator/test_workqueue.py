@@ -150,3 +150,31 @@ def test_fires_timed_to_hold_the_gate_hold_back_the_waiters_half_the_time_at_mos
                 assert longest <= FIRES_FIRST, (hold, free, longest)
 
     asyncio.run(scenario())
+
+
+def test_urgent_within_sees_a_queued_fire_and_a_fire_due_soon_not_other_work() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        q = WorkQueue(clock)
+        q.add("ahead")  # a Run made ahead: normal lane, not a fire
+        q.add_after("later", 1.0)  # not urgent, however soon
+        q.add_after("fire", 10.0, urgent=True)
+        assert not q.urgent_within(2.0)
+        clock.advance(8.5)
+        assert q.urgent_within(2.0)  # due in 1.5 s
+        clock.advance(1.5)
+        assert q.urgent_within(0.0)  # due now: queued in the urgent lane
+        assert await q.get() == "fire"
+        assert not q.urgent_within(2.0)
+
+    asyncio.run(scenario())
+
+
+def test_the_gate_says_whether_it_is_held() -> None:
+    gate = Gate()
+    assert not gate.held
+    with gate:
+        with gate:
+            assert gate.held
+        assert gate.held
+    assert not gate.held
