@@ -188,7 +188,9 @@ function connectEvents() {
       if (ended && ended.status === 401) { signOut(ended.detail); return; }
       if (ended && ended.status === 403) { status.textContent = "updates stopped: " + ended.detail; return; }
       status.textContent = "reconnecting…";
-      await sleep(delay, controller.signal);
+      // Jittered: the pages whose streams ended together (an API restart, a Kubernetes API hiccup that ends every
+      // stream with a 503) do not all reconnect, and read their views again, in the same instant.
+      await sleep(delay * (0.5 + Math.random()), controller.signal);
       delay = Math.min(delay * 2, 60000);
     }
   })();
