@@ -2,8 +2,8 @@
 
 A full collection visits every object the informer caches hold, and stops the event loop while it does. With
 1,000 Tasks firing each minute (bench.schedule_lag) the operator ran one every ~10 s, each 0.3-1.3 s (more with
-100,000 Runs cached), wherever it fell, the seconds of a burst of fires included; with the young generations'
-collections they were a fifth of the operator's CPU (docs/benchmarks.md, tenth round). Reference counting frees
+100,000 Runs cached), wherever it fell, the seconds of a burst of fires included (6.7 s of stopped loop in three
+minutes; docs/benchmarks.md, tenth round). Reference counting frees
 the caches' objects (trees of JSON, without cycles) as they are replaced; the collector finds little.
 
 So: the automatic full collections are off (the young generations' stay: they visit only new objects, ~15 ms);

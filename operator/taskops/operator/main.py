@@ -84,8 +84,6 @@ class Options:
 
 async def run(opts: Options) -> None:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
-    # Full garbage collections at quiet moments only (operator/garbage.py): they pause the loop for up to a second.
-    garbage.take_over()
     # kopf logs every handled watch event at INFO; only its problems are worth a line.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     creds = credentials.load(opts.kubeconfig)
@@ -136,6 +134,9 @@ async def _operate(
     admission_ready: list[bool],
     clock: Clock = SYSTEM,
 ) -> None:
+    # Full garbage collections at quiet moments only (operator/garbage.py): they pause the loop for up to a second.
+    # Here, not at start: a standby replica, which never gets here, keeps Python's automatic ones.
+    garbage.take_over()
     store = Store()
     queue = WorkQueue(clock, "run")
     tasks = TaskController(store, client, clock)
